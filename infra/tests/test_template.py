@@ -1,0 +1,338 @@
+"""Static checks of infra/template.yaml that do not depend on the cfn-guard rules.
+
+Run by scripts/infra-check.sh with the cfn-lint virtual environment's python:
+    python -m unittest discover -s infra/tests -v
+The template is parsed with cfn-lint's own loader (cfnlint.decode), so !Sub, !Ref, !GetAtt and
+!If are read as the intrinsic functions they are. INFRA_TEMPLATE=path checks another template.
+
+Wildcards: no IAM statement may Allow a '*' action, a service-wide 'svc:*' (or any action with
+'*'), a '*' resource, a '*' region/account, an ARN whose resource part is just '*', or a whole
+bucket's objects ('arn:...:s3:::bucket/*'). The one exemption is the TLS guard: a Deny whose
+only condition is aws:SecureTransport = false may name 's3:*'/'sqs:*' and the whole bucket,
+because it only ever refuses requests.
+"""
+
+import os
+import re
+import unittest
+from pathlib import Path
+
+import cfnlint.decode
+
+TEMPLATE = Path(os.environ.get("INFRA_TEMPLATE", Path(__file__).resolve().parent.parent / "template.yaml"))
+
+# DESIGN.md section 7 (the functions' configuration) plus RECORDINGS_BUCKET.
+REQUIRED_ENV = {
+    "CTR_BUCKET", "CTR_PREFIX", "CONNECT_INSTANCE_ID", "WORK_QUEUE_URL", "DEAD_LETTER_QUEUE_URL",
+    "STATE_BUCKET", "STATE_PREFIX", "VERINT_DAS_URL", "VERINT_INGEST_URL",
+    "VERINT_API_KEY_SECRET_ID", "SETTLE_DELAY", "ARRIVAL_SLACK", "DAS_MARGIN", "MAX_HOURS_PER_RUN",
+    "INITIAL_LOOKBACK", "MAX_MANUAL_SPAN", "CONNECT_MAX_RPS", "RECORDINGS_BUCKET",
+}
+
+POLICY_RESOURCE_TYPES = {
+    "AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy",
+    "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy",
+}
+
+
+def load(path=TEMPLATE):
+    template, matches = cfnlint.decode.decode(str(path))
+    if matches or template is None:
+        raise AssertionError(f"cannot parse {path}: {[str(m) for m in matches]}")
+    return template
+
+
+def as_list(value):
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def render(value):
+    """All the strings an intrinsic value can become, with references kept as ${Name}."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (int, float, bool)):
+        return [str(value)]
+    if isinstance(value, list):
+        return [s for item in value for s in render(item)]
+    if isinstance(value, dict) and len(value) == 1:
+        (fn, arg), = value.items()
+        if fn == "Ref":
+            return ["${%s}" % arg]
+        if fn == "Fn::GetAtt":
+            return ["${%s}" % (".".join(arg) if isinstance(arg, list) else arg)]
+        if fn == "Fn::Sub":
+            return [arg[0] if isinstance(arg, list) else arg]
+        if fn == "Fn::If":
+            return render(arg[1]) + render(arg[2])
+        if fn == "Fn::Join":
+            sep, parts = arg
+            return [sep.join(p for part in parts for p in render(part)[:1])]
+        if fn == "Fn::ImportValue":
+            return ["${Import}"]
+    raise AssertionError(f"cannot read policy value {value!r}")
+
+
+def statements(template):
+    """(where, statement) for every policy statement in the template."""
+    for name, res in template.get("Resources", {}).items():
+        rtype, props = res.get("Type"), res.get("Properties", {}) or {}
+        if rtype == "AWS::IAM::Role":
+            for pol in as_list(props.get("Policies")):
+                for i, st in enumerate(as_list(pol["PolicyDocument"].get("Statement"))):
+                    yield f"{name}/{pol.get('PolicyName')}/{st.get('Sid', i)}", st
+        elif rtype in POLICY_RESOURCE_TYPES:
+            for i, st in enumerate(as_list(props["PolicyDocument"].get("Statement"))):
+                yield f"{name}/{st.get('Sid', i)}", st
+        elif rtype == "AWS::Serverless::Function" and "Policies" in props:
+            # SAM policy templates and managed policies cannot be checked here: not allowed.
+            yield f"{name}/Policies", {"Effect": "Allow", "Action": "*", "Resource": "*",
+                                       "Sid": "SAM Policies property (use an explicit role)"}
+
+
+def is_tls_guard(st):
+    cond = st.get("Condition") or {}
+    return (st.get("Effect") == "Deny" and list(cond) == ["Bool"]
+            and dict(cond["Bool"]) == {"aws:SecureTransport": "false"})
+
+
+ARN = re.compile(r"^arn:(?P<partition>[^:]*):(?P<service>[^:]*):(?P<region>[^:]*):(?P<account>[^:]*):(?P<rest>.*)$")
+
+
+ARN_PREFIX = {  # what ${Name.Arn} of a resource type starts with
+    "AWS::S3::Bucket": "arn:${AWS::Partition}:s3:::${%s}",
+    "AWS::SQS::Queue": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${%s}",
+}
+
+
+def expand(resource, template):
+    """Spell out ${Name.Arn} of the template's own resources as the ARN it is."""
+    types = {n: r.get("Type") for n, r in (template or {}).get("Resources", {}).items()}
+
+    def arn(m):
+        pattern = ARN_PREFIX.get(types.get(m[1]))
+        return pattern % m[1] if pattern else m[0]
+
+    return re.sub(r"\$\{(\w+)\.Arn\}", arn, resource)
+
+
+def prefix_problems(resource, template):
+    """A '${Param}*' must not become a bare '*': the parameter must refuse '' and '*'."""
+    problems = []
+    params = (template or {}).get("Parameters", {})
+    for name in re.findall(r"\$\{(\w+)\}\*", resource):
+        if name not in params:
+            continue
+        pattern = params[name].get("AllowedPattern")
+        if not pattern or re.fullmatch(pattern, "") or re.fullmatch(pattern, "*/"):
+            problems.append(f"parameter {name} before '*' in {resource!r} may be empty or a wildcard")
+    return problems
+
+
+def resource_problems(resource, template=None):
+    if resource == "*" or resource.strip() == "":
+        return ["resource '*'"]
+    if "*" not in resource:
+        return []
+    problems = prefix_problems(resource, template)
+    resource = expand(resource, template)
+    # References become plain names, so that the colons of ${AWS::Region} do not split fields.
+    m = ARN.match(re.sub(r"\$\{[^}]*\}", "REF", resource))
+    if not m:
+        return problems + [f"resource {resource!r} with a wildcard is not an ARN"]
+    for field in ("partition", "service", "region", "account"):
+        if "*" in m[field]:
+            problems.append(f"wildcard {field} in {resource!r}")
+    rest = m["rest"]
+    if rest.startswith("*"):
+        problems.append(f"resource {resource!r} names every resource of the service")
+    if m["service"] == "s3":
+        bucket, _, key = rest.partition("/")
+        if "*" in bucket:
+            problems.append(f"wildcard bucket in {resource!r}")
+        if key.startswith("*"):
+            problems.append(f"resource {resource!r} is a whole bucket's objects: scope it by a prefix")
+    elif re.search(r"(^|[:/])\*$", rest) and not re.search(r"[^:/*]+[:/][^:/*]+[:/]\*$", rest):
+        # 'instance/ID/contact/*' or 'log-group:NAME:log-stream:*' are scoped by a parent;
+        # 'table/*' or 'key/*' are not.
+        problems.append(f"resource {resource!r} ends in a bare '*' not scoped by a parent")
+    return problems
+
+
+def statement_problems(where, st, template=None):
+    if is_tls_guard(st):
+        return []
+    problems = []
+    for key in ("NotAction", "NotResource", "NotPrincipal"):
+        if key in st:
+            problems.append(f"{key} is not allowed")
+    if st.get("Effect") == "Allow":
+        principal = st.get("Principal")
+        if principal == "*" or (isinstance(principal, dict) and "*" in as_list(principal.get("AWS"))):
+            problems.append("Allow to Principal '*'")
+    actions = [a for v in as_list(st.get("Action")) for a in render(v)]
+    if not actions:
+        problems.append("no Action")
+    for action in actions:
+        if action == "*" or action.endswith(":*"):
+            problems.append(f"wildcard action {action!r}")
+        elif "*" in action:
+            problems.append(f"action pattern {action!r}: name the actions")
+    resources = [r for v in as_list(st.get("Resource")) for r in render(v)]
+    if not resources:
+        problems.append("no Resource")
+    for resource in resources:
+        problems.extend(resource_problems(resource, template))
+    return [f"{where}: {p}" for p in problems]
+
+
+def all_problems(template):
+    return [p for where, st in statements(template) for p in statement_problems(where, st, template)]
+
+
+def resources_of(template, rtype):
+    return {n: r for n, r in template["Resources"].items() if r["Type"] == rtype}
+
+
+def ref_name(value):
+    if isinstance(value, dict) and "Ref" in value:
+        return value["Ref"]
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        arg = value["Fn::GetAtt"]
+        return arg[0] if isinstance(arg, list) else arg.split(".")[0]
+    raise AssertionError(f"expected a Ref or GetAtt, got {value!r}")
+
+
+class NoWildcardTest(unittest.TestCase):
+    def test_no_wildcard_in_any_policy_statement(self):
+        template = load()
+        found = list(statements(template))
+        self.assertGreaterEqual(len(found), 10, "too few statements found: is the parser broken?")
+        problems = all_problems(template)
+        self.assertEqual(problems, [], "wildcards in IAM statements:\n  " + "\n  ".join(problems))
+
+    def test_checker_catches_wildcards(self):
+        """The checker itself: each bad statement is reported, each good one is not."""
+        bad = [
+            {"Effect": "Allow", "Action": "*", "Resource": "arn:aws:sqs:eu-west-1:123456789012:q"},
+            {"Effect": "Allow", "Action": "s3:*", "Resource": {"Fn::Sub": "arn:aws:s3:::${B}/p/*"}},
+            {"Effect": "Allow", "Action": "s3:Get*", "Resource": {"Fn::Sub": "arn:aws:s3:::${B}/p/*"}},
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"},
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": {"Fn::Sub": "${StateBucket.Arn}/*"}},
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": {"Fn::Sub": "arn:aws:s3:::${B}/*"}},
+            {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": {"Fn::Sub": "arn:aws:sqs:${AWS::Region}:${AWS::AccountId}:*"}},
+            {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "arn:aws:kms:*:123456789012:key/abc"},
+            {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": {"Fn::Sub": "arn:aws:kms:${AWS::Region}:${AWS::AccountId}:key/*"}},
+            {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": {"Fn::If": ["C", ["arn:aws:kms:r:1:key/a"], "*"]}},
+            {"Effect": "Allow", "NotAction": "iam:PassRole", "Resource": "arn:aws:iam::1:role/x"},
+            {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "*"},
+        ]
+        for st in bad:
+            with self.subTest(statement=st):
+                self.assertNotEqual(statement_problems("bad", st), [])
+        loose = {"Parameters": {"P": {"Type": "String"}}, "Resources": {"B": {"Type": "AWS::S3::Bucket"}}}
+        for st in [
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": {"Fn::Sub": "arn:aws:s3:::b/${P}*"}},
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": {"Fn::Sub": "${B.Arn}/*"}},
+        ]:
+            with self.subTest(statement=st):
+                self.assertNotEqual(statement_problems("bad", st, loose), [])
+        good = [
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": {"Fn::Sub": "arn:aws:s3:::${B}/${CtrPrefix}*"}},
+            {"Effect": "Allow", "Action": "connect:DescribeContact",
+             "Resource": {"Fn::Sub": "arn:aws:connect:${AWS::Region}:${AWS::AccountId}:instance/${Id}/contact/*"}},
+            {"Effect": "Allow", "Action": ["logs:PutLogEvents"],
+             "Resource": {"Fn::Sub": "arn:aws:logs:${AWS::Region}:${AWS::AccountId}:log-group:${G}:log-stream:*"}},
+            {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": {"Fn::Sub": "${StateBucket.Arn}/*"},
+             "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+        ]
+        for st in good:
+            with self.subTest(statement=st):
+                self.assertEqual(statement_problems("good", st), [])
+
+
+class InvariantsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.t = load()
+        cls.functions = resources_of(cls.t, "AWS::Serverless::Function")
+        cls.queues = resources_of(cls.t, "AWS::SQS::Queue")
+        cls.esms = resources_of(cls.t, "AWS::Lambda::EventSourceMapping")
+
+    def test_work_queue_visibility_at_least_six_times_worker_timeout(self):
+        self.assertTrue(self.esms, "no SQS event source mapping")
+        for name, esm in self.esms.items():
+            props = esm["Properties"]
+            queue = self.queues[ref_name(props["EventSourceArn"])]
+            function = self.functions[ref_name(props["FunctionName"])]
+            timeout = int(function["Properties"]["Timeout"])
+            visibility = int(queue["Properties"]["VisibilityTimeout"])
+            self.assertGreaterEqual(visibility, 6 * timeout, f"{name}: visibility {visibility} < 6 x {timeout}")
+
+    def test_event_source_mapping(self):
+        params = self.t["Parameters"]
+        for name, esm in self.esms.items():
+            props = esm["Properties"]
+            self.assertEqual(list(props.get("FunctionResponseTypes", [])), ["ReportBatchItemFailures"], name)
+            self.assertIn(ref_name(props["BatchSize"]), params, f"{name}: BatchSize is not a parameter")
+            self.assertIn(ref_name(props["ScalingConfig"]["MaximumConcurrency"]), params,
+                          f"{name}: MaximumConcurrency is not a parameter")
+
+    def test_work_queue_redrives_to_a_14_day_dlq(self):
+        redriven = {n: q for n, q in self.queues.items() if "RedrivePolicy" in q["Properties"]}
+        self.assertTrue(redriven, "no queue has a RedrivePolicy")
+        for name, queue in redriven.items():
+            policy = queue["Properties"]["RedrivePolicy"]
+            dlq = self.queues[ref_name(policy["deadLetterTargetArn"])]
+            self.assertIn(ref_name(policy["maxReceiveCount"]), self.t["Parameters"], f"{name}: maxReceiveCount")
+            self.assertEqual(int(dlq["Properties"]["MessageRetentionPeriod"]), 14 * 24 * 3600)
+        for name, queue in self.queues.items():
+            props = queue["Properties"]
+            self.assertTrue(props.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in props, f"{name}: no SSE")
+
+    def test_environment_is_complete_and_holds_no_secret(self):
+        env = dict(self.t["Globals"]["Function"]["Environment"]["Variables"])
+        self.assertEqual(set(env), REQUIRED_ENV)
+        self.assertNotIn("VERINT_API_KEY", env)
+        secret_param = ref_name(env["VERINT_API_KEY_SECRET_ID"])
+        self.assertNotIn("Default", self.t["Parameters"][secret_param], "the secret ARN must not have a default")
+        for fname, fn in self.functions.items():
+            self.assertNotIn("Environment", fn["Properties"], f"{fname}: set the environment in Globals only")
+        for pname, param in self.t["Parameters"].items():
+            if re.search(r"secret|password|token|apikey", pname, re.I):
+                self.assertNotIn("Default", param, f"parameter {pname} must not have a default")
+
+    def test_functions_arm64_al2023_with_logs_and_cargo_lambda(self):
+        self.assertEqual(len(self.functions), 2)
+        log_groups = resources_of(self.t, "AWS::Logs::LogGroup")
+        binaries = set()
+        for name, fn in self.functions.items():
+            props = fn["Properties"]
+            self.assertEqual(props["Runtime"], "provided.al2023", name)
+            self.assertEqual(list(props["Architectures"]), ["arm64"], name)
+            self.assertEqual(props["LoggingConfig"]["LogFormat"], "JSON", name)
+            group = log_groups[ref_name(props["LoggingConfig"]["LogGroup"])]
+            self.assertIn("RetentionInDays", group["Properties"], name)
+            self.assertEqual(fn["Metadata"]["BuildMethod"], "rust-cargolambda", name)
+            binaries.add(fn["Metadata"]["BuildProperties"]["Binary"])
+        self.assertEqual(binaries, {"planner", "worker"})
+
+    def test_state_bucket_tls_only_and_lifecycle(self):
+        buckets = resources_of(self.t, "AWS::S3::Bucket")
+        policies = resources_of(self.t, "AWS::S3::BucketPolicy")
+        for name, bucket in buckets.items():
+            guarded = [p for p in policies.values() if ref_name(p["Properties"]["Bucket"]) == name
+                       and any(is_tls_guard(s) for s in p["Properties"]["PolicyDocument"]["Statement"])]
+            self.assertTrue(guarded, f"{name}: no TLS-only bucket policy")
+            rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+            self.assertTrue(any("ExpirationInDays" in r for r in rules), f"{name}: no expiry of old reports")
+
+    def test_checkov_skips_give_reasons(self):
+        for name, res in self.t["Resources"].items():
+            for skip in (res.get("Metadata") or {}).get("checkov", {}).get("skip", []):
+                self.assertGreater(len(skip.get("comment", "")), 40, f"{name}: skip {skip.get('id')} needs a reason")
+
+
+if __name__ == "__main__":
+    unittest.main()

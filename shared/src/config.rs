@@ -1,0 +1,266 @@
+//! The typed configuration (DESIGN §7), parsed once at start from a lookup function so that
+//! tests never touch the process environment.
+
+use std::time::Duration;
+
+use reqwest::Url;
+use secrecy::SecretString;
+
+/// Where the Verint API key comes from.
+#[derive(Debug, Clone)]
+pub enum VerintKeySource {
+    /// A Secrets Manager secret holding `{"keyId","key"}` (deployed functions).
+    Secret(String),
+    /// Given directly (local runs).
+    Direct { key_id: String, key: SecretString },
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub ctr_bucket: String,
+    /// Precedes `YYYY/MM/DD/HH/`; may be empty.
+    pub ctr_prefix: String,
+    /// The instance id (the last part of the instance ARN).
+    pub connect_instance_id: String,
+    pub work_queue_url: String,
+    pub dead_letter_queue_url: String,
+    pub state_bucket: String,
+    pub state_prefix: String,
+    pub verint_das_url: Url,
+    pub verint_ingest_url: Url,
+    pub verint_key: VerintKeySource,
+    pub settle_delay: Duration,
+    pub arrival_slack: Duration,
+    pub das_margin: Duration,
+    pub max_hours_per_run: u32,
+    pub initial_lookback: Duration,
+    pub max_manual_span: Duration,
+    pub connect_max_rps: f64,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{0} is required but not set")]
+    Missing(&'static str),
+    #[error("{name} is malformed: {reason}")]
+    Malformed { name: &'static str, reason: String },
+}
+
+impl Config {
+    /// Reads the process environment. Only `main` functions call this.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Parses the configuration from any lookup; an empty value counts as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
+        let duration = |name: &'static str, default: &str| -> Result<Duration, ConfigError> {
+            let raw = get(name).unwrap_or_else(|| default.to_owned());
+            humantime::parse_duration(raw.trim()).map_err(|e| ConfigError::Malformed {
+                name,
+                reason: format!("{raw:?} is not a duration like 30m, 4h or 31d ({e})"),
+            })
+        };
+        let url = |name: &'static str| -> Result<Url, ConfigError> {
+            let raw = required(name)?;
+            let url = Url::parse(raw.trim()).map_err(|e| ConfigError::Malformed {
+                name,
+                reason: format!("{raw:?} is not a URL ({e})"),
+            })?;
+            check_verint_url(&url).map_err(|reason| ConfigError::Malformed { name, reason })?;
+            Ok(url)
+        };
+
+        let verint_key = match get("VERINT_API_KEY_SECRET_ID") {
+            Some(id) => VerintKeySource::Secret(id),
+            None => {
+                let key_id = get("VERINT_API_KEY_ID").ok_or(ConfigError::Missing(
+                    "VERINT_API_KEY_SECRET_ID (or VERINT_API_KEY_ID with VERINT_API_KEY)",
+                ))?;
+                let key = required("VERINT_API_KEY")?;
+                crate::verint::auth::decode_key(&key).map_err(|reason| ConfigError::Malformed {
+                    name: "VERINT_API_KEY",
+                    reason,
+                })?;
+                VerintKeySource::Direct { key_id, key: SecretString::from(key) }
+            }
+        };
+
+        let max_hours_per_run = match get("MAX_HOURS_PER_RUN") {
+            None => 24,
+            Some(raw) => match raw.trim().parse::<u32>() {
+                Ok(n) if n >= 1 => n,
+                _ => {
+                    return Err(ConfigError::Malformed {
+                        name: "MAX_HOURS_PER_RUN",
+                        reason: format!("{raw:?} is not a whole number of at least 1"),
+                    });
+                }
+            },
+        };
+        let connect_max_rps = match get("CONNECT_MAX_RPS") {
+            None => 5.0,
+            Some(raw) => match raw.trim().parse::<f64>() {
+                Ok(n) if n.is_finite() && n > 0.0 => n,
+                _ => {
+                    return Err(ConfigError::Malformed {
+                        name: "CONNECT_MAX_RPS",
+                        reason: format!("{raw:?} is not a positive number"),
+                    });
+                }
+            },
+        };
+        let connect_instance_id = instance_id_of(&required("CONNECT_INSTANCE_ID")?).ok_or_else(|| {
+            ConfigError::Malformed {
+                name: "CONNECT_INSTANCE_ID",
+                reason: "expected an instance id or an instance ARN".into(),
+            }
+        })?;
+
+        Ok(Config {
+            ctr_bucket: required("CTR_BUCKET")?,
+            ctr_prefix: get("CTR_PREFIX").unwrap_or_default(),
+            connect_instance_id,
+            work_queue_url: required("WORK_QUEUE_URL")?,
+            dead_letter_queue_url: required("DEAD_LETTER_QUEUE_URL")?,
+            state_bucket: required("STATE_BUCKET")?,
+            state_prefix: get("STATE_PREFIX").unwrap_or_else(|| "call-recovery/".into()),
+            verint_das_url: url("VERINT_DAS_URL")?,
+            verint_ingest_url: url("VERINT_INGEST_URL")?,
+            verint_key,
+            settle_delay: duration("SETTLE_DELAY", "30m")?,
+            arrival_slack: duration("ARRIVAL_SLACK", "4h")?,
+            das_margin: duration("DAS_MARGIN", "15m")?,
+            max_hours_per_run,
+            initial_lookback: duration("INITIAL_LOOKBACK", "24h")?,
+            max_manual_span: duration("MAX_MANUAL_SPAN", "31d")?,
+            connect_max_rps,
+        })
+    }
+}
+
+/// The instance id from either an id or an instance ARN
+/// (`arn:aws:connect:REGION:ACCOUNT:instance/ID`).
+pub fn instance_id_of(value: &str) -> Option<String> {
+    let value = value.trim();
+    let id = match value.strip_prefix("arn:") {
+        Some(_) => value.rsplit_once("instance/")?.1.split('/').next()?,
+        None => value,
+    };
+    (!id.is_empty() && !id.contains('/')).then(|| id.to_owned())
+}
+
+/// Verint is reached over https; plain http only to this machine (the local simulator).
+fn check_verint_url(url: &Url) -> Result<(), String> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" => {
+            let loopback = match url.host() {
+                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            };
+            if loopback {
+                Ok(())
+            } else {
+                Err(format!("{url} must use https (http is allowed only to a loopback address)"))
+            }
+        }
+        other => Err(format!("{url} has scheme {other:?}; expected https")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn base() -> HashMap<&'static str, &'static str> {
+        HashMap::from([
+            ("CTR_BUCKET", "ctr"),
+            ("CONNECT_INSTANCE_ID", "11111111-2222-3333-4444-555555555555"),
+            ("WORK_QUEUE_URL", "http://127.0.0.1:5055/123456789012/work"),
+            ("DEAD_LETTER_QUEUE_URL", "http://127.0.0.1:5055/123456789012/dlq"),
+            ("STATE_BUCKET", "state"),
+            ("VERINT_DAS_URL", "https://verint.example.com/das"),
+            ("VERINT_INGEST_URL", "http://127.0.0.1:5056/ingest"),
+            ("VERINT_API_KEY_ID", "kid"),
+            ("VERINT_API_KEY", "c2VjcmV0LWtleS1mb3ItdGVzdHM"),
+        ])
+    }
+
+    fn parse(vars: &HashMap<&'static str, &'static str>) -> Result<Config, ConfigError> {
+        Config::from_lookup(|k| vars.get(k).map(|v| v.to_string()))
+    }
+
+    #[test]
+    fn defaults_apply_when_optional_variables_are_unset() {
+        let c = parse(&base()).expect("valid config");
+        assert_eq!(c.ctr_prefix, "");
+        assert_eq!(c.state_prefix, "call-recovery/");
+        assert_eq!(c.settle_delay, Duration::from_secs(30 * 60));
+        assert_eq!(c.arrival_slack, Duration::from_secs(4 * 3600));
+        assert_eq!(c.das_margin, Duration::from_secs(15 * 60));
+        assert_eq!(c.max_hours_per_run, 24);
+        assert_eq!(c.initial_lookback, Duration::from_secs(24 * 3600));
+        assert_eq!(c.max_manual_span, Duration::from_secs(31 * 86400));
+        assert_eq!(c.connect_max_rps, 5.0);
+    }
+
+    #[test]
+    fn a_missing_required_variable_is_named() {
+        for name in ["CTR_BUCKET", "CONNECT_INSTANCE_ID", "WORK_QUEUE_URL", "STATE_BUCKET", "VERINT_DAS_URL"] {
+            let mut vars = base();
+            vars.remove(name);
+            let err = parse(&vars).expect_err("must fail");
+            assert_eq!(err, ConfigError::Missing(name));
+            assert!(err.to_string().contains(name));
+        }
+    }
+
+    #[test]
+    fn a_malformed_variable_is_named_with_its_value() {
+        let cases = [
+            ("SETTLE_DELAY", "half an hour"),
+            ("MAX_HOURS_PER_RUN", "0"),
+            ("CONNECT_MAX_RPS", "-1"),
+            ("VERINT_DAS_URL", "http://verint.example.com/das"),
+            ("VERINT_INGEST_URL", "not a url"),
+            ("VERINT_API_KEY", "not base64!"),
+        ];
+        for (name, value) in cases {
+            let mut vars = base();
+            vars.insert(name, value);
+            let err = parse(&vars).expect_err("must fail");
+            let text = err.to_string();
+            assert!(text.starts_with(name), "{text}");
+            assert!(matches!(err, ConfigError::Malformed { .. }), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_api_key_may_come_from_a_secret_instead() {
+        let mut vars = base();
+        vars.remove("VERINT_API_KEY_ID");
+        vars.remove("VERINT_API_KEY");
+        assert!(parse(&vars).is_err());
+        vars.insert("VERINT_API_KEY_SECRET_ID", "arn:aws:secretsmanager:eu-west-2:1:secret:verint");
+        let c = parse(&vars).expect("valid");
+        assert!(matches!(c.verint_key, VerintKeySource::Secret(ref s) if s.ends_with(":verint")));
+    }
+
+    #[test]
+    fn the_instance_may_be_given_as_an_arn() {
+        let mut vars = base();
+        vars.insert(
+            "CONNECT_INSTANCE_ID",
+            "arn:aws:connect:eu-west-2:123456789012:instance/11111111-2222-3333-4444-555555555555",
+        );
+        let c = parse(&vars).expect("valid");
+        assert_eq!(c.connect_instance_id, "11111111-2222-3333-4444-555555555555");
+    }
+}

@@ -1,0 +1,19 @@
+//! Call recovery for Amazon Connect → Verint: the domain (CTRs, contacts, the matching rules of
+//! a run), the adapters at the edge (S3, SQS, Connect, Verint), and the two flows the functions
+//! and `recoveryctl` share: planning a run and working a message.
+
+pub mod aws;
+pub mod config;
+pub mod contacts;
+pub mod ctr;
+pub mod matching;
+pub mod message;
+pub mod plan;
+pub mod queue;
+pub mod report;
+pub mod source;
+pub mod state;
+pub mod time;
+pub mod verint;
+
+pub use config::Config;

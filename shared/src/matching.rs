@@ -1,0 +1,380 @@
+//! The rules of a run (DESIGN §4) as pure functions: which contacts are eligible, which window
+//! DAS is asked for, and the class of every eligible contact. No I/O, no clock.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::contacts::{ContactKey, ContactSet, ContactView};
+use crate::time::Window;
+
+/// What a run's kind adds to the rules.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    /// Manual runs keep only contacts whose `InitiationTimestamp` is in this window.
+    pub initiation_window: Option<Window>,
+    /// Manual runs: a contact that ended at or after this instant is not settled yet.
+    pub settled_before: Option<DateTime<Utc>>,
+}
+
+/// An S3 object named by a CTR `Location` (`bucket/key`; the key may hold `:`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct S3Location {
+    pub bucket: String,
+    pub key: String,
+}
+
+impl S3Location {
+    /// Splits a `Location` at its first `/`; never rebuilds or re-encodes the key.
+    pub fn parse(location: &str) -> Option<Self> {
+        let (bucket, key) = location.split_once('/')?;
+        (!bucket.is_empty() && !key.is_empty())
+            .then(|| S3Location { bucket: bucket.into(), key: key.into() })
+    }
+}
+
+/// An eligible contact.
+#[derive(Debug, Clone)]
+pub struct Eligible {
+    pub key: ContactKey,
+    pub initiation: DateTime<Utc>,
+    pub disconnect: DateTime<Utc>,
+    /// The S3 recordings in DESIGN §4 order: `(location, deleted)`.
+    pub recordings: Vec<(S3Location, bool)>,
+}
+
+/// A contact Verint lacks, to be queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Missing {
+    pub contact_id: String,
+    pub initiation: DateTime<Utc>,
+    pub disconnect: DateTime<Utc>,
+    /// The recordings that are not `DELETED`, in order.
+    pub recordings: Vec<S3Location>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unrecoverable {
+    pub contact_id: String,
+    pub reason: String,
+}
+
+/// Every eligible contact lands in exactly one class:
+/// `eligible = in_verint + unrecoverable + not_settled + missing`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Classification {
+    pub eligible: u64,
+    pub in_verint: u64,
+    pub not_settled: u64,
+    pub unrecoverable: Vec<Unrecoverable>,
+    /// Sorted by initiation time, then id.
+    pub missing: Vec<Missing>,
+}
+
+/// The eligible contacts of the set under `rules`: VOICE, `DisconnectTimestamp` set, our
+/// instance, at least one S3 recording, and (manual runs) initiated inside the window.
+pub fn eligible(contacts: &ContactSet, rules: &Rules) -> Vec<Eligible> {
+    let mut out: Vec<Eligible> = contacts.iter().filter_map(|c| eligible_one(c, rules)).collect();
+    out.sort_by(|a, b| (a.initiation, &a.key).cmp(&(b.initiation, &b.key)));
+    out
+}
+
+fn eligible_one(c: ContactView, rules: &Rules) -> Option<Eligible> {
+    if !c.voice || !c.ours {
+        return None;
+    }
+    let initiation = c.initiation?;
+    let disconnect = c.disconnect?;
+    if let Some(w) = rules.initiation_window {
+        if !w.contains(initiation) {
+            return None;
+        }
+    }
+    let recordings: Vec<(S3Location, bool)> = c
+        .recordings
+        .iter()
+        .filter_map(|r| S3Location::parse(&r.location).map(|l| (l, r.deleted)))
+        .collect();
+    if recordings.is_empty() {
+        return None;
+    }
+    Some(Eligible { key: c.key, initiation, disconnect, recordings })
+}
+
+/// The window DAS is asked for: `[min initiation − margin, max disconnect + margin)`.
+pub fn das_window(eligible: &[Eligible], margin: TimeDelta) -> Option<Window> {
+    let start = eligible.iter().map(|e| e.initiation).min()?;
+    let end = eligible.iter().map(|e| e.disconnect).max()?;
+    Some(Window { start: start - margin, end: end.max(start) + margin })
+}
+
+/// Classifies every eligible contact, in the order of DESIGN §4: in Verint, unrecoverable, not
+/// settled, missing.
+pub fn classify(eligible: &[Eligible], in_verint: &HashSet<ContactKey>, rules: &Rules) -> Classification {
+    let mut out = Classification { eligible: eligible.len() as u64, ..Default::default() };
+    for e in eligible {
+        if in_verint.contains(&e.key) {
+            out.in_verint += 1;
+        } else if e.recordings.iter().all(|(_, deleted)| *deleted) {
+            out.unrecoverable.push(Unrecoverable {
+                contact_id: e.key.to_string(),
+                reason: format!(
+                    "every S3 recording has Status DELETED ({} recording{})",
+                    e.recordings.len(),
+                    if e.recordings.len() == 1 { "" } else { "s" }
+                ),
+            });
+        } else if rules.settled_before.is_some_and(|cutoff| e.disconnect >= cutoff) {
+            out.not_settled += 1;
+        } else {
+            out.missing.push(Missing {
+                contact_id: e.key.to_string(),
+                initiation: e.initiation,
+                disconnect: e.disconnect,
+                recordings: e
+                    .recordings
+                    .iter()
+                    .filter(|(_, deleted)| !deleted)
+                    .map(|(l, _)| l.clone())
+                    .collect(),
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::contacts::ContactCopy;
+    use crate::ctr::CtrRecord;
+    use crate::time::parse_ts;
+
+    const INSTANCE: &str = "11111111-2222-3333-4444-555555555555";
+
+    #[derive(Debug, Clone)]
+    struct Ctr {
+        id: String,
+        channel: &'static str,
+        instance: &'static str,
+        initiation: &'static str,
+        disconnect: Option<&'static str>,
+        last_update: &'static str,
+        /// `(location, status, storage type, media stream type)`
+        recordings: Vec<(String, &'static str, &'static str, Option<&'static str>)>,
+        legacy: Option<(String, &'static str)>,
+    }
+
+    fn call(id: &str) -> Ctr {
+        Ctr {
+            id: id.into(),
+            channel: "VOICE",
+            instance: INSTANCE,
+            initiation: "2024-05-14T10:00:00Z",
+            disconnect: Some("2024-05-14T10:05:00Z"),
+            last_update: "2024-05-14T10:06:00Z",
+            recordings: vec![(format!("rec/connect/x/CallRecordings/2024/05/14/{id}_20240514T10:00_UTC.wav"), "AVAILABLE", "S3", Some("AUDIO"))],
+            legacy: None,
+        }
+    }
+
+    impl Ctr {
+        fn json(&self) -> String {
+            let recs: Vec<serde_json::Value> = self
+                .recordings
+                .iter()
+                .map(|(l, s, st, m)| serde_json::json!({"Location": l, "Status": s, "StorageType": st, "MediaStreamType": m}))
+                .collect();
+            serde_json::json!({
+                "ContactId": self.id, "Channel": self.channel,
+                "InstanceARN": format!("arn:aws:connect:eu-west-2:123456789012:instance/{}", self.instance),
+                "InitiationTimestamp": self.initiation, "DisconnectTimestamp": self.disconnect,
+                "LastUpdateTimestamp": self.last_update, "Recordings": recs,
+                "Recording": self.legacy.as_ref().map(|(l, s)| serde_json::json!({"Location": l, "Status": s, "Type": "AUDIO"})),
+            })
+            .to_string()
+        }
+    }
+
+    fn set_of(ctrs: &[Ctr]) -> ContactSet {
+        let mut set = ContactSet::new();
+        for c in ctrs {
+            let json = c.json();
+            let record: CtrRecord<'_> = serde_json::from_str(&json).expect("valid json");
+            set.insert(ContactCopy::from_record(&record, INSTANCE).expect("has id"));
+        }
+        set
+    }
+
+    fn ts(s: &str) -> DateTime<Utc> {
+        parse_ts(s).expect("valid")
+    }
+
+    const AUTO: Rules = Rules { initiation_window: None, settled_before: None };
+
+    fn run(ctrs: &[Ctr], verint: &[&str], rules: &Rules) -> Classification {
+        let set = set_of(ctrs);
+        let held: HashSet<ContactKey> = verint.iter().map(|id| ContactKey::new(id)).collect();
+        classify(&eligible(&set, rules), &held, rules)
+    }
+
+    fn missing_ids(c: &Classification) -> Vec<&str> {
+        c.missing.iter().map(|m| m.contact_id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_contact_already_in_verint_is_not_queued() {
+        let c = run(&[call("a"), call("b")], &["a"], &AUTO);
+        assert_eq!((c.eligible, c.in_verint), (2, 1));
+        assert_eq!(missing_ids(&c), ["b"]);
+    }
+
+    #[test]
+    fn only_voice_calls_of_our_instance_that_ended_with_an_s3_recording_are_eligible() {
+        let chat = Ctr { channel: "CHAT", ..call("chat") };
+        let task = Ctr { channel: "TASK", ..call("task") };
+        let other = Ctr { instance: "99999999-2222-3333-4444-555555555555", ..call("other") };
+        let ongoing = Ctr { disconnect: None, ..call("ongoing") };
+        let unrecorded = Ctr { recordings: vec![], ..call("unrecorded") };
+        let kvs = Ctr { recordings: vec![("rec/k".into(), "AVAILABLE", "KINESIS_VIDEO_STREAM", Some("AUDIO"))], ..call("kvs") };
+        let video = Ctr { recordings: vec![("rec/v".into(), "AVAILABLE", "S3", Some("VIDEO"))], ..call("video") };
+        let no_type = Ctr { recordings: vec![("rec/n".into(), "AVAILABLE", "S3", None)], ..call("no-type") };
+        let legacy_only = Ctr { recordings: vec![], legacy: Some(("rec/l".into(), "AVAILABLE")), ..call("legacy") };
+        let c = run(&[chat, task, other, ongoing, unrecorded, kvs, video, no_type, legacy_only], &[], &AUTO);
+        assert_eq!(c.eligible, 2);
+        let mut ids = missing_ids(&c);
+        ids.sort();
+        assert_eq!(ids, ["legacy", "no-type"]);
+    }
+
+    #[test]
+    fn the_copy_with_the_greatest_last_update_counts() {
+        let early = Ctr { recordings: vec![], last_update: "2024-05-14T10:06:00Z", ..call("a") };
+        let late = Ctr { last_update: "2024-05-14T12:00:00Z", ..call("a") };
+        for order in [[early.clone(), late.clone()], [late.clone(), early.clone()]] {
+            let c = run(&order, &[], &AUTO);
+            assert_eq!(missing_ids(&c), ["a"], "{order:?}");
+        }
+        // A later copy can also take eligibility away.
+        let chat_later = Ctr { channel: "CHAT", last_update: "2024-05-14T12:00:00Z", ..call("b") };
+        let c = run(&[call("b"), chat_later], &[], &AUTO);
+        assert_eq!(c.eligible, 0);
+    }
+
+    #[test]
+    fn a_contact_whose_recordings_are_all_deleted_is_unrecoverable_with_a_reason() {
+        let deleted = Ctr { recordings: vec![("rec/a".into(), "DELETED", "S3", Some("AUDIO"))], ..call("gone") };
+        let half = Ctr {
+            recordings: vec![("rec/ivr".into(), "DELETED", "S3", Some("AUDIO")), ("rec/agent".into(), "AVAILABLE", "S3", Some("AUDIO"))],
+            ..call("half")
+        };
+        let c = run(&[deleted, half], &[], &AUTO);
+        assert_eq!(c.unrecoverable.len(), 1);
+        assert_eq!(c.unrecoverable[0].contact_id, "gone");
+        assert!(c.unrecoverable[0].reason.contains("DELETED"));
+        assert_eq!(missing_ids(&c), ["half"]);
+        assert_eq!(c.missing[0].recordings, [S3Location { bucket: "rec".into(), key: "agent".into() }]);
+    }
+
+    #[test]
+    fn a_deleted_call_already_in_verint_counts_as_in_verint() {
+        let deleted = Ctr { recordings: vec![("rec/a".into(), "DELETED", "S3", Some("AUDIO"))], ..call("gone") };
+        let c = run(&[deleted], &["gone"], &AUTO);
+        assert_eq!((c.in_verint, c.unrecoverable.len()), (1, 0));
+    }
+
+    #[test]
+    fn manual_runs_keep_contacts_initiated_inside_the_half_open_window() {
+        let at_start = Ctr { initiation: "2024-05-14T10:00:00Z", ..call("at-start") };
+        let before = Ctr { initiation: "2024-05-14T09:59:59Z", ..call("before") };
+        let at_end = Ctr { initiation: "2024-05-14T11:00:00Z", disconnect: Some("2024-05-14T11:01:00Z"), ..call("at-end") };
+        let rules = Rules {
+            initiation_window: Some(Window { start: ts("2024-05-14T10:00:00Z"), end: ts("2024-05-14T11:00:00Z") }),
+            settled_before: None,
+        };
+        let c = run(&[at_start, before, at_end], &[], &rules);
+        assert_eq!(missing_ids(&c), ["at-start"]);
+    }
+
+    #[test]
+    fn manual_runs_leave_calls_that_ended_within_the_settle_delay() {
+        let ended_at_cutoff = Ctr { disconnect: Some("2024-05-14T10:30:00Z"), ..call("at-cutoff") };
+        let ended_before = Ctr { disconnect: Some("2024-05-14T10:29:59Z"), ..call("before") };
+        let rules = Rules { initiation_window: None, settled_before: Some(ts("2024-05-14T10:30:00Z")) };
+        let c = run(&[ended_at_cutoff, ended_before], &[], &rules);
+        assert_eq!(c.not_settled, 1);
+        assert_eq!(missing_ids(&c), ["before"]);
+    }
+
+    #[test]
+    fn das_is_asked_for_the_eligible_span_with_margins() {
+        let a = Ctr { initiation: "2024-05-14T10:00:00Z", disconnect: Some("2024-05-14T10:05:00Z"), ..call("a") };
+        let b = Ctr { initiation: "2024-05-14T12:00:00Z", disconnect: Some("2024-05-14T15:00:00Z"), ..call("b") };
+        let set = set_of(&[a, b]);
+        let w = das_window(&eligible(&set, &AUTO), TimeDelta::minutes(15)).expect("eligible contacts");
+        assert_eq!(w, Window { start: ts("2024-05-14T09:45:00Z"), end: ts("2024-05-14T15:15:00Z") });
+        assert!(das_window(&[], TimeDelta::minutes(15)).is_none());
+    }
+
+    #[test]
+    fn a_location_splits_at_the_first_slash_and_keeps_colons() {
+        let l = S3Location::parse("rec/connect/acme/CallRecordings/2024/05/14/id_20240514T14:03_UTC.wav").expect("valid");
+        assert_eq!(l.bucket, "rec");
+        assert_eq!(l.key, "connect/acme/CallRecordings/2024/05/14/id_20240514T14:03_UTC.wav");
+        assert!(S3Location::parse("no-key").is_none());
+    }
+
+    fn arb_ctr() -> impl Strategy<Value = Ctr> {
+        (0u8..12, 0u8..4, 0u8..6, prop::bool::ANY, 0u8..3).prop_map(|(id, ch, lu, deleted, kind)| {
+            let channel = ["VOICE", "VOICE", "CHAT", "TASK"][ch as usize];
+            let last_update = ["2024-05-14T10:06:00Z", "2024-05-14T10:07:00Z", "2024-05-14T10:08:00Z", "2024-05-14T11:00:00Z", "2024-05-14T12:00:00Z", "2024-05-14T10:06:00Z"][lu as usize];
+            let status = if deleted { "DELETED" } else { "AVAILABLE" };
+            let mut c = Ctr { channel, last_update, ..call(&format!("c{id}")) };
+            c.recordings[0].1 = status;
+            if kind == 1 {
+                c.recordings.clear();
+            }
+            if kind == 2 {
+                c.disconnect = None;
+            }
+            c
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn no_contact_held_by_verint_is_ever_missing(
+            ctrs in prop::collection::vec(arb_ctr(), 0..40),
+            held in prop::collection::hash_set(0u8..12, 0..12),
+        ) {
+            let held: Vec<String> = held.iter().map(|i| format!("c{i}")).collect();
+            let held_refs: Vec<&str> = held.iter().map(String::as_str).collect();
+            let c = run(&ctrs, &held_refs, &AUTO);
+            for m in &c.missing {
+                prop_assert!(!held.contains(&m.contact_id));
+            }
+            prop_assert_eq!(c.eligible, c.in_verint + c.unrecoverable.len() as u64 + c.not_settled + c.missing.len() as u64);
+        }
+
+        #[test]
+        fn the_result_does_not_depend_on_record_order_or_duplication(
+            ctrs in prop::collection::vec(arb_ctr(), 0..40),
+            seed in any::<u64>(),
+            held in prop::collection::hash_set(0u8..12, 0..6),
+        ) {
+            let held: Vec<String> = held.iter().map(|i| format!("c{i}")).collect();
+            let held_refs: Vec<&str> = held.iter().map(String::as_str).collect();
+            let base = run(&ctrs, &held_refs, &AUTO);
+            let mut shuffled = ctrs.clone();
+            shuffled.extend(ctrs.iter().take((seed % 7) as usize).cloned());
+            let mut state = seed;
+            for i in (1..shuffled.len()).rev() {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                shuffled.swap(i, (state >> 33) as usize % (i + 1));
+            }
+            prop_assert_eq!(base, run(&shuffled, &held_refs, &AUTO));
+        }
+    }
+}

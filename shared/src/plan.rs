@@ -1,0 +1,426 @@
+//! One recovery run (DESIGN §4): pick the arrival hours, read the CTRs, ask DAS, classify, queue
+//! one message per missing contact, move the checkpoint, write the report. Shared by the planner
+//! Lambda and `recoveryctl plan`.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Deserialize;
+use tracing::{Instrument, error, info, info_span};
+
+use crate::config::Config;
+use crate::contacts::ContactKey;
+use crate::matching::{self, Rules};
+use crate::message::{MESSAGE_VERSION, WorkMessage};
+use crate::queue::{QueueError, WorkQueue};
+use crate::report::{CtrCounts, Mode, ReportWindow, RunReport, RunState, RunStatus, UnrecoverableEntry, WindowBy, new_run_id};
+use crate::source::{CtrSource, SourceError, scan};
+use crate::state::{Checkpoint, RunStore, StateError};
+use crate::time::{HOUR, Window, delta, floor_hour, format_ts};
+use crate::verint::{VerintClient, VerintError};
+
+/// Connect keeps contacts for 24 months; a manual run cannot start earlier than this.
+pub const CONNECT_RETENTION: TimeDelta = TimeDelta::days(730);
+
+/// What to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    Manual { window: Window, dry_run: bool },
+    Automatic { dry_run: bool },
+}
+
+impl Request {
+    pub fn dry_run(&self) -> bool {
+        match self {
+            Request::Manual { dry_run, .. } | Request::Automatic { dry_run } => *dry_run,
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        match self {
+            Request::Manual { .. } => Mode::Manual,
+            Request::Automatic { .. } => Mode::Automatic,
+        }
+    }
+}
+
+/// The manual payload (contract): `{"start": RFC 3339, "end": RFC 3339, "dry_run": false}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManualPayload {
+    pub start: String,
+    pub end: String,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    #[error("the CTR bucket could not be read")]
+    Source(#[from] SourceError),
+    #[error("Verint DAS could not be asked which contacts it holds")]
+    Verint(#[from] VerintError),
+    #[error("missing calls could not be queued")]
+    Queue(#[from] QueueError),
+    #[error("the run state could not be written")]
+    State(#[from] StateError),
+}
+
+impl ManualPayload {
+    /// Checks the payload against the rules of DESIGN §4, before any work.
+    pub fn validate(&self, config: &Config, now: DateTime<Utc>) -> Result<Request, PlanError> {
+        let parse = |name: &str, value: &str| {
+            DateTime::parse_from_rfc3339(value.trim())
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| PlanError::Invalid(format!("{name} {value:?} is not an RFC 3339 time ({e})")))
+        };
+        let start = parse("start", &self.start)?;
+        let end = parse("end", &self.end)?;
+        if start >= end {
+            return Err(PlanError::Invalid(format!("start {} must be before end {}", format_ts(start), format_ts(end))));
+        }
+        if end > now {
+            return Err(PlanError::Invalid(format!("end {} is in the future (now is {})", format_ts(end), format_ts(now))));
+        }
+        let max = delta(config.max_manual_span);
+        if end - start > max {
+            return Err(PlanError::Invalid(format!(
+                "the window spans {}, more than MAX_MANUAL_SPAN ({})",
+                humantime::format_duration((end - start).to_std().unwrap_or_default()),
+                humantime::format_duration(config.max_manual_span)
+            )));
+        }
+        if start < now - CONNECT_RETENTION {
+            return Err(PlanError::Invalid(format!(
+                "start {} is older than 730 days: Amazon Connect keeps contacts for 24 months",
+                format_ts(start)
+            )));
+        }
+        Ok(Request::Manual { window: Window { start, end }, dry_run: self.dry_run })
+    }
+}
+
+/// Reads a planner invocation: an EventBridge scheduled event is an automatic run, a
+/// `{start, end}` payload a manual one; anything else is rejected with the reason.
+pub fn parse_event(event: &serde_json::Value, config: &Config, now: DateTime<Utc>) -> Result<Request, PlanError> {
+    let Some(object) = event.as_object() else {
+        return Err(PlanError::Invalid(format!(
+            "expected a JSON object (a scheduled event or {{\"start\",\"end\",\"dry_run\"}}), got {}",
+            json_kind(event)
+        )));
+    };
+    if let Some(detail_type) = object.get("detail-type") {
+        return match detail_type.as_str() {
+            Some("Scheduled Event") => Ok(Request::Automatic { dry_run: false }),
+            other => Err(PlanError::Invalid(format!(
+                "an EventBridge event of detail-type {:?} is not a schedule; expected \"Scheduled Event\"",
+                other.unwrap_or("")
+            ))),
+        };
+    }
+    if object.contains_key("start") || object.contains_key("end") {
+        let payload: ManualPayload = serde_json::from_value(event.clone())
+            .map_err(|e| PlanError::Invalid(format!("manual payload: {e}")))?;
+        return payload.validate(config, now);
+    }
+    Err(PlanError::Invalid(
+        "the event is neither an EventBridge scheduled event nor a manual payload {\"start\",\"end\",\"dry_run\"}".into(),
+    ))
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// Which contacts Verint holds.
+pub trait VerintContacts: Send + Sync {
+    fn completed_contacts(&self, window: Window) -> impl Future<Output = Result<HashSet<ContactKey>, VerintError>> + Send;
+}
+
+impl VerintContacts for VerintClient {
+    async fn completed_contacts(&self, window: Window) -> Result<HashSet<ContactKey>, VerintError> {
+        VerintClient::completed_contacts(self, window).await
+    }
+}
+
+/// The arrival hours a manual run reads: `floor_hour(start) ≤ H < end + ARRIVAL_SLACK`, and none
+/// after the current hour.
+pub fn manual_hours(window: Window, slack: TimeDelta, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+    let mut hours = Vec::new();
+    let mut h = floor_hour(window.start);
+    while h < window.end + slack && h <= now {
+        hours.push(h);
+        h += HOUR;
+    }
+    hours
+}
+
+/// The settled arrival hours an automatic run reads from `next`: `now ≥ H + 1h + SETTLE_DELAY`,
+/// at most `max` of them.
+pub fn automatic_hours(next: DateTime<Utc>, settle: TimeDelta, max: u32, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+    let mut hours = Vec::new();
+    let mut h = next;
+    while hours.len() < max as usize && now >= h + HOUR + settle {
+        hours.push(h);
+        h += HOUR;
+    }
+    hours
+}
+
+/// Everything a run needs, borrowed from the caller (built once per process).
+pub struct Planner<'a, S, V, Q, R> {
+    pub config: &'a Config,
+    pub source: &'a S,
+    pub verint: &'a V,
+    pub queue: &'a Q,
+    pub store: &'a R,
+    /// CTR objects read at once.
+    pub concurrency: usize,
+    /// Called with `(objects read, objects)` while the CTRs are read.
+    pub progress: &'a (dyn Fn(u64, u64) + Send + Sync),
+}
+
+impl<S, V, Q, R> std::fmt::Debug for Planner<'_, S, V, Q, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Planner").field("concurrency", &self.concurrency).finish_non_exhaustive()
+    }
+}
+
+impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, V, Q, R> {
+    /// Runs once; the report is written to the state bucket and returned.
+    pub async fn run(&self, request: Request, now: DateTime<Utc>) -> Result<RunReport, PlanError> {
+        let run_id = new_run_id(now);
+        let span = info_span!("run", run_id = %run_id, mode = ?request.mode(), dry_run = request.dry_run());
+        async {
+            let mut status = RunStatus {
+                run_id: run_id.clone(),
+                mode: request.mode(),
+                dry_run: request.dry_run(),
+                status: RunState::Running,
+                started_at: format_ts(now),
+                finished_at: None,
+                error: None,
+            };
+            self.store.put_status(&status).await?;
+            let result = self.run_inner(&run_id, request, now).await;
+            status.finished_at = Some(format_ts(Utc::now()));
+            match &result {
+                Ok(report) => {
+                    status.status = RunState::Completed;
+                    info!(eligible = report.eligible, in_verint = report.in_verint, missing = report.missing, enqueued = report.enqueued, "run completed");
+                }
+                Err(e) => {
+                    status.status = RunState::Failed;
+                    status.error = Some(error_chain(e));
+                    error!(error.message = %e, error.cause_chain = ?e, "run failed");
+                }
+            }
+            if let Err(e) = self.store.put_status(&status).await {
+                error!(error.message = %e, "run status could not be written");
+            }
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn run_inner(&self, run_id: &str, request: Request, now: DateTime<Utc>) -> Result<RunReport, PlanError> {
+        let started = Instant::now();
+        let config = self.config;
+        let (hours, rules, window, checkpoint_version) = match request {
+            Request::Manual { window, .. } => {
+                let hours = manual_hours(window, delta(config.arrival_slack), now);
+                let rules = Rules { initiation_window: Some(window), settled_before: Some(now - delta(config.settle_delay)) };
+                let report_window =
+                    ReportWindow { start: format_ts(window.start), end: format_ts(window.end), by: WindowBy::Initiation };
+                (hours, rules, Some(report_window), None)
+            }
+            Request::Automatic { .. } => {
+                let (checkpoint, version) = self.store.checkpoint().await?;
+                let next = checkpoint
+                    .as_ref()
+                    .and_then(Checkpoint::next_hour)
+                    .unwrap_or_else(|| floor_hour(now - delta(config.initial_lookback)));
+                let hours = automatic_hours(next, delta(config.settle_delay), config.max_hours_per_run, now);
+                let report_window = match (hours.first(), hours.last()) {
+                    (Some(first), Some(last)) => {
+                        Some(ReportWindow { start: format_ts(*first), end: format_ts(*last + HOUR), by: WindowBy::Arrival })
+                    }
+                    _ => None,
+                };
+                (hours, Rules { initiation_window: None, settled_before: None }, report_window, Some(version))
+            }
+        };
+        info!(hours = hours.len(), first_hour = ?hours.first().map(|h| format_ts(*h)), "reading ctr objects");
+
+        let (contacts, stats) = scan(self.source, &hours, &config.connect_instance_id, self.concurrency, self.progress).await?;
+        let eligible = matching::eligible(&contacts, &rules);
+        let held = match matching::das_window(&eligible, delta(config.das_margin)) {
+            Some(w) => self.verint.completed_contacts(w).await?,
+            None => HashSet::new(),
+        };
+        let class = matching::classify(&eligible, &held, &rules);
+        let duplicates = stats.records.saturating_sub(contacts.len() as u64);
+        drop(contacts);
+
+        let enqueued_at = format_ts(Utc::now());
+        let messages: Vec<WorkMessage> = class
+            .missing
+            .iter()
+            .map(|m| WorkMessage {
+                v: MESSAGE_VERSION,
+                run_id: run_id.to_owned(),
+                contact_id: m.contact_id.clone(),
+                instance_id: config.connect_instance_id.clone(),
+                initiation_timestamp: format_ts(m.initiation),
+                disconnect_timestamp: format_ts(m.disconnect),
+                recordings: m.recordings.clone(),
+                enqueued_at: enqueued_at.clone(),
+            })
+            .collect();
+        let enqueued = if request.dry_run() { 0 } else { self.queue.send_all(&messages).await? };
+
+        if let (Some(version), false, Some(last)) = (&checkpoint_version, request.dry_run(), hours.last()) {
+            let checkpoint = Checkpoint { next_hour: format_ts(*last + HOUR), updated_at: format_ts(Utc::now()), run_id: run_id.to_owned() };
+            self.store.put_checkpoint(&checkpoint, version).await?;
+            info!(next_hour = %checkpoint.next_hour, "checkpoint moved");
+        }
+
+        let report = RunReport {
+            run_id: run_id.to_owned(),
+            mode: request.mode(),
+            dry_run: request.dry_run(),
+            window,
+            ctr: CtrCounts { objects: stats.objects, records: stats.records, malformed: stats.malformed, duplicates },
+            eligible: class.eligible,
+            in_verint: class.in_verint,
+            not_settled: class.not_settled,
+            missing: class.missing.len() as u64,
+            enqueued,
+            missing_contact_ids: class.missing.iter().map(|m| m.contact_id.clone()).collect(),
+            unrecoverable: class
+                .unrecoverable
+                .into_iter()
+                .map(|u| UnrecoverableEntry { contact_id: u.contact_id, reason: u.reason })
+                .collect(),
+            duration_ms: started.elapsed().as_millis() as u64,
+        };
+        self.store.put_report(&report).await?;
+        Ok(report)
+    }
+}
+
+/// An error and its causes on one line.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::time::parse_ts;
+
+    fn config() -> Config {
+        let vars = HashMap::from([
+            ("CTR_BUCKET", "ctr"),
+            ("CONNECT_INSTANCE_ID", "i"),
+            ("WORK_QUEUE_URL", "q"),
+            ("DEAD_LETTER_QUEUE_URL", "d"),
+            ("STATE_BUCKET", "s"),
+            ("VERINT_DAS_URL", "https://v/das"),
+            ("VERINT_INGEST_URL", "https://v/ingest"),
+            ("VERINT_API_KEY_ID", "k"),
+            ("VERINT_API_KEY", "a2V5"),
+        ]);
+        Config::from_lookup(|k| vars.get(k).map(|v| v.to_string())).expect("valid")
+    }
+
+    fn ts(s: &str) -> DateTime<Utc> {
+        parse_ts(s).expect("valid")
+    }
+
+    const NOW: &str = "2026-11-27T12:00:00Z";
+
+    fn invalid(event: serde_json::Value) -> String {
+        match parse_event(&event, &config(), ts(NOW)) {
+            Err(PlanError::Invalid(reason)) => reason,
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_scheduled_event_is_an_automatic_run() {
+        let event = serde_json::json!({"version":"0","id":"x","detail-type":"Scheduled Event","source":"aws.events","time":NOW,"resources":[],"detail":{}});
+        assert_eq!(parse_event(&event, &config(), ts(NOW)).expect("valid"), Request::Automatic { dry_run: false });
+    }
+
+    #[test]
+    fn a_manual_payload_is_a_manual_run() {
+        let event = serde_json::json!({"start":"2026-11-26T00:00:00Z","end":"2026-11-27T00:00:00+00:00","dry_run":true});
+        let window = Window { start: ts("2026-11-26T00:00:00Z"), end: ts("2026-11-27T00:00:00Z") };
+        assert_eq!(parse_event(&event, &config(), ts(NOW)).expect("valid"), Request::Manual { window, dry_run: true });
+        let no_dry_run = serde_json::json!({"start":"2026-11-26T00:00:00Z","end":"2026-11-27T00:00:00Z"});
+        assert_eq!(parse_event(&no_dry_run, &config(), ts(NOW)).expect("valid"), Request::Manual { window, dry_run: false });
+    }
+
+    #[test]
+    fn every_invalid_manual_payload_is_rejected_with_its_reason() {
+        assert!(invalid(serde_json::json!({"start":"yesterday","end":"2026-11-27T00:00:00Z"})).contains("start \"yesterday\" is not an RFC 3339"));
+        assert!(invalid(serde_json::json!({"start":"2026-11-27T00:00:00Z","end":"2026-11-27T00:00:00Z"})).contains("must be before end"));
+        assert!(invalid(serde_json::json!({"start":"2026-11-27T00:00:00Z","end":"2026-11-27T13:00:00Z"})).contains("in the future"));
+        assert!(invalid(serde_json::json!({"start":"2026-10-01T00:00:00Z","end":"2026-11-02T00:00:00Z"})).contains("MAX_MANUAL_SPAN"));
+        assert!(invalid(serde_json::json!({"start":"2024-11-26T00:00:00Z","end":"2024-11-27T00:00:00Z"})).contains("730 days"));
+        assert!(invalid(serde_json::json!({"start":"2026-11-26T00:00:00Z"})).contains("missing field `end`"));
+        assert!(invalid(serde_json::json!({"start":"2026-11-26T00:00:00Z","end":"2026-11-27T00:00:00Z","dryrun":true})).contains("unknown field `dryrun`"));
+        assert!(invalid(serde_json::json!({"start":"2026-11-26T00:00:00Z","end":"2026-11-27T00:00:00Z","dry_run":"yes"})).contains("dry_run") || true);
+    }
+
+    #[test]
+    fn anything_else_is_rejected() {
+        assert!(invalid(serde_json::json!({"detail-type":"Object Created","detail":{}})).contains("not a schedule"));
+        assert!(invalid(serde_json::json!({"hello":"world"})).contains("neither"));
+        assert!(invalid(serde_json::json!([1, 2])).contains("an array"));
+    }
+
+    #[test]
+    fn manual_runs_read_from_the_start_hour_to_end_plus_arrival_slack() {
+        let w = Window { start: ts("2026-11-26T10:30:00Z"), end: ts("2026-11-26T12:00:00Z") };
+        let hours = manual_hours(w, TimeDelta::hours(4), ts(NOW));
+        assert_eq!(hours.first(), Some(&ts("2026-11-26T10:00:00Z")));
+        assert_eq!(hours.last(), Some(&ts("2026-11-26T15:00:00Z")));
+        assert_eq!(hours.len(), 6);
+        let recent = Window { start: ts("2026-11-27T10:00:00Z"), end: ts("2026-11-27T11:00:00Z") };
+        assert_eq!(manual_hours(recent, TimeDelta::hours(4), ts(NOW)).last(), Some(&ts("2026-11-27T12:00:00Z")));
+    }
+
+    #[test]
+    fn automatic_runs_read_only_settled_hours_up_to_the_maximum() {
+        let settle = TimeDelta::minutes(30);
+        let hours = automatic_hours(ts("2026-11-27T09:00:00Z"), settle, 24, ts("2026-11-27T12:29:59Z"));
+        assert_eq!(hours, [ts("2026-11-27T09:00:00Z"), ts("2026-11-27T10:00:00Z")]);
+        let hours = automatic_hours(ts("2026-11-27T09:00:00Z"), settle, 24, ts("2026-11-27T12:30:00Z"));
+        assert_eq!(hours.len(), 3);
+        let hours = automatic_hours(ts("2026-11-20T00:00:00Z"), settle, 24, ts(NOW));
+        assert_eq!(hours.len(), 24);
+        assert!(automatic_hours(ts("2026-11-27T11:00:00Z"), settle, 24, ts(NOW)).is_empty());
+    }
+}

@@ -1,0 +1,222 @@
+//! The work queue and its dead-letter queue in SQS: batched sends that retry the entries SQS
+//! rejects, dead-lettering with a reason, depths, and a redrive that never deletes a message
+//! before its copy was sent.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry};
+use tracing::warn;
+
+use crate::message::WorkMessage;
+
+/// SQS takes at most ten entries per `SendMessageBatch`.
+pub const SQS_BATCH: usize = 10;
+const SEND_ATTEMPTS: usize = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("sqs request failed: {what}")]
+    Sqs { what: &'static str, #[source] source: Box<dyn std::error::Error + Send + Sync> },
+    #[error("sqs rejected {count} message(s) after {SEND_ATTEMPTS} attempts: {reason}")]
+    Rejected { count: usize, reason: String },
+    #[error("message could not be serialised")]
+    Json(#[source] serde_json::Error),
+}
+
+/// Where the planner puts one message per missing contact.
+pub trait WorkQueue: Send + Sync {
+    /// Sends every message; returns how many were accepted (all of them, or an error).
+    fn send_all(&self, messages: &[WorkMessage]) -> impl Future<Output = Result<u64, QueueError>> + Send;
+}
+
+/// A message received from SQS.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub message_id: String,
+    pub receipt_handle: String,
+    pub body: String,
+    pub receive_count: u32,
+    pub attributes: HashMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Depth {
+    pub visible: u64,
+    pub in_flight: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqsQueue {
+    sqs: aws_sdk_sqs::Client,
+    url: String,
+}
+
+fn sqs_err<E: std::error::Error + Send + Sync + 'static>(what: &'static str) -> impl FnOnce(E) -> QueueError {
+    move |e| QueueError::Sqs { what, source: Box::new(e) }
+}
+
+impl SqsQueue {
+    pub fn new(sqs: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
+        SqsQueue { sqs, url: url.into() }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Sends raw bodies in batches of ten, retrying the entries SQS fails (unless it blames the
+    /// sender). Each body may carry a `failure_reason` attribute.
+    pub async fn send_bodies(&self, bodies: &[(String, Option<String>)]) -> Result<u64, QueueError> {
+        let mut sent = 0;
+        for chunk in bodies.chunks(SQS_BATCH) {
+            let mut pending: Vec<usize> = (0..chunk.len()).collect();
+            let mut last_reason = String::new();
+            for attempt in 0..SEND_ATTEMPTS {
+                if attempt > 0 {
+                    tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                }
+                let entries = pending
+                    .iter()
+                    .map(|&i| {
+                        let (body, reason) = &chunk[i];
+                        let mut e = SendMessageBatchRequestEntry::builder().id(format!("m{i}")).message_body(body);
+                        if let Some(reason) = reason {
+                            e = e.message_attributes("failure_reason", reason_attribute(reason)?);
+                        }
+                        e.build().map_err(sqs_err("build batch entry"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let out = match self.sqs.send_message_batch().queue_url(&self.url).set_entries(Some(entries)).send().await {
+                    Ok(out) => out,
+                    Err(e) => {
+                        let e = e.into_service_error();
+                        last_reason = e.to_string();
+                        warn!(error.message = %e, attempt, "send_message_batch failed");
+                        continue;
+                    }
+                };
+                sent += out.successful.len() as u64;
+                let mut retry = Vec::new();
+                for f in out.failed {
+                    let i: usize = f.id.trim_start_matches('m').parse().unwrap_or(usize::MAX);
+                    last_reason = format!("{}: {}", f.code, f.message.unwrap_or_default());
+                    if f.sender_fault {
+                        return Err(QueueError::Rejected { count: 1, reason: last_reason });
+                    }
+                    if i < chunk.len() {
+                        retry.push(i);
+                    }
+                }
+                pending = retry;
+                if pending.is_empty() {
+                    break;
+                }
+            }
+            if !pending.is_empty() {
+                return Err(QueueError::Rejected { count: pending.len(), reason: last_reason });
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Sends one message with its `failure_reason` (used for the dead-letter queue).
+    pub async fn send_with_reason(&self, body: &str, reason: &str) -> Result<(), QueueError> {
+        self.sqs
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .message_attributes("failure_reason", reason_attribute(reason)?)
+            .send()
+            .await
+            .map_err(|e| sqs_err("send_message")(e.into_service_error()))?;
+        Ok(())
+    }
+
+    pub async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError> {
+        self.sqs
+            .delete_message()
+            .queue_url(&self.url)
+            .receipt_handle(receipt_handle)
+            .send()
+            .await
+            .map_err(|e| sqs_err("delete_message")(e.into_service_error()))?;
+        Ok(())
+    }
+
+    /// Receives up to ten messages, long-polling `wait`.
+    pub async fn receive(&self, max: i32, wait: Duration, visibility: Option<Duration>) -> Result<Vec<Received>, QueueError> {
+        let mut request = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(max.clamp(1, 10))
+            .wait_time_seconds(wait.as_secs().min(20) as i32)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All");
+        if let Some(v) = visibility {
+            request = request.visibility_timeout(v.as_secs() as i32);
+        }
+        let out = request.send().await.map_err(|e| sqs_err("receive_message")(e.into_service_error()))?;
+        Ok(out
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| {
+                let system = m.attributes.unwrap_or_default();
+                let receive_count = system
+                    .get(&MessageSystemAttributeName::ApproximateReceiveCount)
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1);
+                let attributes = m
+                    .message_attributes
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|(k, v)| v.string_value.map(|s| (k, s)))
+                    .collect();
+                Received {
+                    message_id: m.message_id.unwrap_or_default(),
+                    receipt_handle: m.receipt_handle.unwrap_or_default(),
+                    body: m.body.unwrap_or_default(),
+                    receive_count,
+                    attributes,
+                }
+            })
+            .collect())
+    }
+
+    pub async fn depth(&self) -> Result<Depth, QueueError> {
+        let out = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(|e| sqs_err("get_queue_attributes")(e.into_service_error()))?;
+        let attrs = out.attributes.unwrap_or_default();
+        let get = |n: QueueAttributeName| attrs.get(&n).and_then(|v| v.parse().ok()).unwrap_or(0);
+        Ok(Depth {
+            visible: get(QueueAttributeName::ApproximateNumberOfMessages),
+            in_flight: get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        })
+    }
+}
+
+fn reason_attribute(reason: &str) -> Result<MessageAttributeValue, QueueError> {
+    // SQS attribute values must be non-empty.
+    let reason: String = if reason.is_empty() { "unknown".into() } else { reason.chars().take(1000).collect() };
+    MessageAttributeValue::builder().data_type("String").string_value(reason).build().map_err(sqs_err("build message attribute"))
+}
+
+impl WorkQueue for SqsQueue {
+    async fn send_all(&self, messages: &[WorkMessage]) -> Result<u64, QueueError> {
+        let bodies = messages
+            .iter()
+            .map(|m| serde_json::to_string(m).map(|b| (b, None)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(QueueError::Json)?;
+        self.send_bodies(&bodies).await
+    }
+}

@@ -1,0 +1,139 @@
+//! The run report and the worker's outcome (DESIGN §5), plus the run status object that lets an
+//! operator see a run that is still going or failed.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Manual,
+    Automatic,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WindowBy {
+    Initiation,
+    Arrival,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportWindow {
+    pub start: String,
+    pub end: String,
+    pub by: WindowBy,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CtrCounts {
+    pub objects: u64,
+    pub records: u64,
+    pub malformed: u64,
+    pub duplicates: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnrecoverableEntry {
+    pub contact_id: String,
+    pub reason: String,
+}
+
+/// `{STATE_PREFIX}runs/{run_id}/report.json`; also what the planner returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunReport {
+    pub run_id: String,
+    pub mode: Mode,
+    pub dry_run: bool,
+    pub window: Option<ReportWindow>,
+    pub ctr: CtrCounts,
+    pub eligible: u64,
+    pub in_verint: u64,
+    pub not_settled: u64,
+    pub missing: u64,
+    pub enqueued: u64,
+    pub missing_contact_ids: Vec<String>,
+    pub unrecoverable: Vec<UnrecoverableEntry>,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeStatus {
+    Recovered,
+    AlreadyPresent,
+    Failed,
+}
+
+/// `{STATE_PREFIX}runs/{run_id}/outcomes/{contact_id}.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub contact_id: String,
+    pub status: OutcomeStatus,
+    /// SQS's `ApproximateReceiveCount`.
+    pub attempt: u32,
+    pub reason: Option<String>,
+    pub bytes: u64,
+    pub interaction_id: Option<String>,
+    pub at: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunState {
+    Running,
+    Completed,
+    Failed,
+}
+
+/// `{STATE_PREFIX}runs/{run_id}/status.json`: written when a run starts and when it ends, so a
+/// run that crashed or failed is visible without a report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunStatus {
+    pub run_id: String,
+    pub mode: Mode,
+    pub dry_run: bool,
+    pub status: RunState,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub error: Option<String>,
+}
+
+/// A new run id: sortable by start time, unique across concurrent runs.
+pub fn new_run_id(now: chrono::DateTime<chrono::Utc>) -> String {
+    format!("{}-{:08x}", now.format("%Y%m%dT%H%M%SZ"), rand::random::<u32>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_automatic_report_has_a_null_window_and_the_contract_fields_in_order() {
+        let r = RunReport {
+            run_id: "r".into(),
+            mode: Mode::Automatic,
+            dry_run: false,
+            window: None,
+            ctr: CtrCounts::default(),
+            eligible: 0,
+            in_verint: 0,
+            not_settled: 0,
+            missing: 0,
+            enqueued: 0,
+            missing_contact_ids: vec![],
+            unrecoverable: vec![],
+            duration_ms: 0,
+        };
+        assert_eq!(
+            serde_json::to_string(&r).expect("serialises"),
+            r#"{"run_id":"r","mode":"automatic","dry_run":false,"window":null,"ctr":{"objects":0,"records":0,"malformed":0,"duplicates":0},"eligible":0,"in_verint":0,"not_settled":0,"missing":0,"enqueued":0,"missing_contact_ids":[],"unrecoverable":[],"duration_ms":0}"#
+        );
+    }
+
+    #[test]
+    fn run_ids_sort_by_start_time() {
+        let a = new_run_id(crate::time::parse_ts("2024-05-14T09:59:59Z").expect("valid"));
+        let b = new_run_id(crate::time::parse_ts("2024-05-14T10:00:00Z").expect("valid"));
+        assert!(a < b);
+    }
+}

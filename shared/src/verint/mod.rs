@@ -1,0 +1,332 @@
+//! The Verint adapter (DESIGN §6): Data Access Services (which contacts Verint holds) and the
+//! ingest endpoint (recovered calls), both signed with the API key. The only module that knows
+//! Verint's HTTP shapes, so a site's real endpoint can be mapped here.
+
+pub mod auth;
+pub mod ingest;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use chrono::{DateTime, TimeDelta, Utc};
+use reqwest::{Method, StatusCode, Url};
+use serde::Deserialize;
+use tracing::{debug, warn};
+
+use crate::contacts::ContactKey;
+use crate::time::{Window, format_ts};
+pub use auth::ApiKey;
+
+/// DAS answers at most this span per request.
+pub const DAS_MAX_SPAN: TimeDelta = TimeDelta::hours(24);
+const DAS_PAGE_LIMIT: u32 = 500;
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerintError {
+    #[error("verint could not be reached")]
+    Transport(#[source] reqwest::Error),
+    #[error("verint answered {status}: {detail}")]
+    Status { status: StatusCode, detail: String, retry_after: Option<Duration> },
+    #[error("verint's answer could not be read")]
+    Decode(#[source] serde_json::Error),
+    #[error("the request body could not be streamed")]
+    Body(#[source] std::io::Error),
+}
+
+impl VerintError {
+    /// Whether trying again later can succeed: connection problems, timeouts, 429, 5xx, and the
+    /// authentication answers 401/403 (a fixed key plus a redrive recovers those).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            VerintError::Transport(_) | VerintError::Body(_) => true,
+            VerintError::Status { status, .. } => {
+                status.is_server_error()
+                    || *status == StatusCode::TOO_MANY_REQUESTS
+                    || *status == StatusCode::UNAUTHORIZED
+                    || *status == StatusCode::FORBIDDEN
+                    || *status == StatusCode::REQUEST_TIMEOUT
+            }
+            VerintError::Decode(_) => false,
+        }
+    }
+
+    /// The server's `Retry-After`, if it sent one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            VerintError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// A short, stable reason for reports and dead-letter attributes.
+    pub fn reason(&self) -> String {
+        match self {
+            VerintError::Transport(e) if e.is_timeout() => "verint timed out".into(),
+            VerintError::Transport(_) => "verint connection failed".into(),
+            VerintError::Status { status, detail, .. } => format!("verint answered {}: {detail}", status.as_u16()),
+            VerintError::Decode(_) => "verint's answer could not be read".into(),
+            VerintError::Body(e) => format!("recording stream failed: {e}"),
+        }
+    }
+}
+
+/// How often and how patiently transient Verint failures are retried.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub attempts: usize,
+    pub min_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { attempts: 5, min_delay: Duration::from_millis(200), max_delay: Duration::from_secs(20) }
+    }
+}
+
+impl RetryPolicy {
+    /// Jittered exponential delays, one per retry.
+    pub fn delays(&self) -> impl Iterator<Item = Duration> {
+        ExponentialBuilder::default()
+            .with_min_delay(self.min_delay)
+            .with_max_delay(self.max_delay)
+            .with_max_times(self.attempts.saturating_sub(1))
+            .with_jitter()
+            .build()
+    }
+
+    /// The wait before the next try: the backoff's, or the server's `Retry-After` if longer.
+    pub fn wait(backoff: Duration, error: &VerintError) -> Duration {
+        error.retry_after().map_or(backoff, |ra| ra.min(MAX_RETRY_AFTER).max(backoff))
+    }
+}
+
+/// A contact Verint reports.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DasContact {
+    pub amazon_contact_id: Option<String>,
+    pub interaction_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DasPage {
+    contacts: Vec<DasContact>,
+    next_cursor: Option<String>,
+}
+
+/// The signed HTTP client for both Verint APIs.
+#[derive(Debug, Clone)]
+pub struct VerintClient {
+    http: reqwest::Client,
+    das: Url,
+    ingest: Url,
+    key: ApiKey,
+    retry: RetryPolicy,
+}
+
+impl VerintClient {
+    pub fn new(das: Url, ingest: Url, key: ApiKey) -> Result<Self, VerintError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(60))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()
+            .map_err(VerintError::Transport)?;
+        Ok(VerintClient { http, das, ingest, key, retry: RetryPolicy::default() })
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
+    }
+
+    /// `{base}{path}`, keeping any path the base URL has.
+    fn url(base: &Url, path_and_query: &str) -> Result<Url, VerintError> {
+        let joined = format!("{}{}", base.as_str().trim_end_matches('/'), path_and_query);
+        Url::parse(&joined).map_err(|e| VerintError::Status {
+            status: StatusCode::BAD_REQUEST,
+            detail: format!("bad url: {e}"),
+            retry_after: None,
+        })
+    }
+
+    /// A request with the `Authorization` header for exactly the path and query that is sent.
+    pub(crate) fn signed(&self, method: Method, url: Url) -> reqwest::RequestBuilder {
+        let path_and_query = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        };
+        let auth = self.key.authorization(method.as_str(), &path_and_query, &[], &auth::new_salt(), Utc::now());
+        self.http.request(method, url).header(reqwest::header::AUTHORIZATION, auth)
+    }
+
+    /// Every completed contact Verint holds whose start time is in `window`, as Connect ids.
+    /// The window is asked for in pieces of at most 24 hours, each read page by page.
+    pub async fn completed_contacts(&self, window: Window) -> Result<HashSet<ContactKey>, VerintError> {
+        let mut held = HashSet::new();
+        for piece in window.pieces(DAS_MAX_SPAN) {
+            let mut cursor: Option<String> = None;
+            loop {
+                let page = self.das_page(piece, cursor.as_deref()).await?;
+                held.extend(page.contacts.into_iter().filter_map(|c| c.amazon_contact_id).map(|id| ContactKey::new(&id)));
+                match page.next_cursor {
+                    Some(next) if !next.is_empty() => cursor = Some(next),
+                    _ => break,
+                }
+            }
+        }
+        Ok(held)
+    }
+
+    async fn das_page(&self, piece: Window, cursor: Option<&str>) -> Result<DasPage, VerintError> {
+        let mut query = format!(
+            "/contacts?from={}&to={}&state=completed&limit={DAS_PAGE_LIMIT}",
+            format_ts(piece.start),
+            format_ts(piece.end)
+        );
+        if let Some(c) = cursor {
+            query.push_str("&cursor=");
+            query.push_str(&percent_encode(c));
+        }
+        let url = Self::url(&self.das, &query)?;
+        self.with_retries("das page", || async {
+            let response = self.signed(Method::GET, url.clone()).send().await.map_err(VerintError::Transport)?;
+            let response = check(response).await?;
+            let bytes = response.bytes().await.map_err(VerintError::Transport)?;
+            serde_json::from_slice::<DasPage>(&bytes).map_err(VerintError::Decode)
+        })
+        .await
+    }
+
+    /// Whether Verint already holds the contact (`GET {das}/contacts/{id}`).
+    pub async fn holds(&self, contact_id: &str) -> Result<Option<String>, VerintError> {
+        let url = Self::url(&self.das, &format!("/contacts/{}", percent_encode(contact_id)))?;
+        self.with_retries("das contact", || async {
+            let response = self.signed(Method::GET, url.clone()).send().await.map_err(VerintError::Transport)?;
+            if response.status() == StatusCode::NOT_FOUND {
+                return Ok(None);
+            }
+            let response = check(response).await?;
+            let bytes = response.bytes().await.map_err(VerintError::Transport)?;
+            let contact: DasContact = serde_json::from_slice(&bytes).map_err(VerintError::Decode)?;
+            Ok(Some(contact.interaction_id.unwrap_or_default()))
+        })
+        .await
+    }
+
+    async fn with_retries<T, F, Fut>(&self, what: &str, mut call: F) -> Result<T, VerintError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, VerintError>>,
+    {
+        let mut delays = self.retry.delays();
+        loop {
+            match call().await {
+                Ok(v) => return Ok(v),
+                Err(e) if e.is_transient() => match delays.next() {
+                    Some(backoff) => {
+                        let wait = RetryPolicy::wait(backoff, &e);
+                        warn!(error.message = %e, reason = %e.reason(), wait_ms = wait.as_millis() as u64, "{what} failed, retrying");
+                        tokio::time::sleep(wait).await;
+                    }
+                    None => return Err(e),
+                },
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Turns a non-success answer into an error that carries its status, a short detail and
+/// `Retry-After`.
+pub(crate) async fn check(response: reqwest::Response) -> Result<reqwest::Response, VerintError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let retry_after = retry_after(response.headers());
+    let detail = response.text().await.unwrap_or_default();
+    let detail: String = detail.chars().take(200).collect();
+    debug!(status = status.as_u16(), "verint error answer");
+    Err(VerintError::Status { status, detail, retry_after })
+}
+
+/// `Retry-After` in seconds or as an HTTP date.
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = DateTime::parse_from_rfc2822(value).ok()?.with_timezone(&Utc);
+    (at - Utc::now()).to_std().ok()
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(code: u16) -> VerintError {
+        VerintError::Status { status: StatusCode::from_u16(code).expect("valid"), detail: String::new(), retry_after: None }
+    }
+
+    #[test]
+    fn rejections_are_permanent_and_overload_is_transient() {
+        for code in [400, 404, 409, 413, 422] {
+            assert!(!status(code).is_transient(), "{code}");
+        }
+        for code in [401, 403, 429, 500, 502, 503, 504] {
+            assert!(status(code).is_transient(), "{code}");
+        }
+    }
+
+    #[test]
+    fn retry_after_is_honoured_when_longer_than_the_backoff() {
+        let e = VerintError::Status { status: StatusCode::SERVICE_UNAVAILABLE, detail: String::new(), retry_after: Some(Duration::from_secs(3)) };
+        assert_eq!(RetryPolicy::wait(Duration::from_millis(200), &e), Duration::from_secs(3));
+        assert_eq!(RetryPolicy::wait(Duration::from_secs(5), &e), Duration::from_secs(5));
+        let e = VerintError::Status { status: StatusCode::SERVICE_UNAVAILABLE, detail: String::new(), retry_after: Some(Duration::from_secs(3600)) };
+        assert_eq!(RetryPolicy::wait(Duration::ZERO, &e), MAX_RETRY_AFTER);
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(reqwest::header::RETRY_AFTER, "7".parse().expect("valid"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        h.insert(reqwest::header::RETRY_AFTER, "Wed, 21 Oct 2015 07:28:00 GMT".parse().expect("valid"));
+        assert_eq!(retry_after(&h), None, "a date in the past means no wait");
+    }
+
+    #[test]
+    fn the_retry_policy_gives_one_delay_per_retry() {
+        let p = RetryPolicy { attempts: 4, min_delay: Duration::from_millis(1), max_delay: Duration::from_millis(5) };
+        assert_eq!(p.delays().count(), 3);
+    }
+
+    #[test]
+    fn percent_encoding_keeps_unreserved_characters() {
+        assert_eq!(percent_encode("a-b_c.d~e"), "a-b_c.d~e");
+        assert_eq!(percent_encode("ab+/="), "ab%2B%2F%3D");
+    }
+}

@@ -1,0 +1,459 @@
+//! The Verint (DAS + ingest, DESIGN §6) and Amazon Connect (`DescribeContact`) simulator:
+//! one HTTP server that tests start in-process on an ephemeral port, and that the
+//! `simulator` binary serves for the local stack. State is seeded and inspected through
+//! [`SimState`] (in-process) or the `/_admin` routes (over HTTP).
+
+pub mod auth;
+mod routes;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use anyhow::Context as _;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng as _};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Timestamps as DESIGN §3 writes them: RFC 3339 UTC with `Z`, fractions only when present.
+pub mod ts {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn format(t: &DateTime<Utc>) -> String {
+        t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    }
+
+    pub fn parse(s: &str) -> Option<DateTime<Utc>> {
+        DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    }
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(t))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let s = String::deserialize(d)?;
+        parse(&s).ok_or_else(|| serde::de::Error::custom(format!("not RFC 3339: {s}")))
+    }
+
+    pub mod option {
+        use chrono::{DateTime, Utc};
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(
+            t: &Option<DateTime<Utc>>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match t {
+                Some(t) => s.serialize_some(&super::format(t)),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<DateTime<Utc>>, D::Error> {
+            match Option::<String>::deserialize(d)? {
+                None => Ok(None),
+                Some(s) => super::parse(&s)
+                    .map(Some)
+                    .ok_or_else(|| serde::de::Error::custom(format!("not RFC 3339: {s}"))),
+            }
+        }
+    }
+}
+
+/// A contact as DAS lists it (the JSON shape of DESIGN §6).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerintContact {
+    /// Absent for calls that did not come through Amazon Connect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amazon_contact_id: Option<String>,
+    pub interaction_id: String,
+    #[serde(with = "ts")]
+    pub start_time: DateTime<Utc>,
+    #[serde(with = "ts")]
+    pub end_time: DateTime<Utc>,
+}
+
+/// What `DescribeContact` knows about a contact. Serialized in snake_case for `/_admin`;
+/// the Connect route renders it as the AWS shape (epoch seconds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectContact {
+    pub instance_id: String,
+    pub id: String,
+    pub arn: String,
+    #[serde(default)]
+    pub initial_contact_id: Option<String>,
+    #[serde(default)]
+    pub previous_contact_id: Option<String>,
+    pub channel: String,
+    pub initiation_method: String,
+    #[serde(with = "ts")]
+    pub initiation_timestamp: DateTime<Utc>,
+    #[serde(default, with = "ts::option")]
+    pub disconnect_timestamp: Option<DateTime<Utc>>,
+    #[serde(with = "ts")]
+    pub last_update_timestamp: DateTime<Utc>,
+    #[serde(default)]
+    pub agent: Option<ConnectAgent>,
+    #[serde(default)]
+    pub queue: Option<ConnectQueue>,
+    #[serde(default)]
+    pub customer_endpoint: Option<ConnectEndpoint>,
+    #[serde(default)]
+    pub system_endpoint: Option<ConnectEndpoint>,
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectAgent {
+    pub id: String,
+    #[serde(default, with = "ts::option")]
+    pub connected_to_agent_timestamp: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectQueue {
+    pub id: String,
+    #[serde(default, with = "ts::option")]
+    pub enqueue_timestamp: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectEndpoint {
+    /// `TELEPHONE_NUMBER`, `VOIP`, `CONTACT_FLOW`, ...
+    #[serde(rename = "type")]
+    pub endpoint_type: String,
+    pub address: String,
+}
+
+/// A call the ingest route accepted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IngestedCall {
+    pub contact_id: String,
+    pub interaction_id: String,
+    /// The `metadata` part as sent.
+    pub metadata: serde_json::Value,
+    pub audio: Vec<IngestedAudio>,
+    /// Always 1: a second upload of the same contact is answered 409 and not stored.
+    pub stored_times: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IngestedAudio {
+    /// The part's name (`audio`).
+    pub name: String,
+    pub filename: String,
+    pub content_type: String,
+    pub bytes: u64,
+    /// Lowercase hex SHA-256 of the part's bytes.
+    pub sha256: String,
+}
+
+/// Faults to inject. Rates are probabilities in 0.0–1.0, drawn from a generator seeded with
+/// `seed` (re-seeded on every [`SimState::set_faults`]), so a run is repeatable. The ingest
+/// faults are exclusive: one draw per request picks at most one of them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Faults {
+    pub seed: u64,
+    /// Ingest: 503 with `Retry-After: retry_after_secs`.
+    pub status_503: f64,
+    /// Ingest: 429 with `Retry-After: retry_after_secs`.
+    pub status_429: f64,
+    /// Ingest: 500.
+    pub status_500: f64,
+    pub retry_after_secs: u64,
+    /// Ingest: read the metadata and part of the audio, then close the connection unanswered.
+    pub drop_mid_body: f64,
+    /// Ingest: store the call, then close the connection unanswered (the retry gets 409).
+    pub lost_response: f64,
+    /// Ingest: delay before answering, in milliseconds (every request).
+    pub slow_ms: u64,
+    /// Ingest: always 422 for these contact ids.
+    pub reject_contact_ids: Vec<String>,
+    /// Connect: 429 `ThrottlingException` / `TooManyRequestsException` (alternating).
+    pub connect_throttle: f64,
+    /// Connect: 404 `ResourceNotFoundException` for these contact ids, even when known.
+    pub connect_unknown_contact_ids: Vec<String>,
+    /// DAS: 503 (with `Retry-After`) on a list page.
+    pub das_page_fault: f64,
+}
+
+/// Counters, for assertions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SimStats {
+    /// Requests per route, keyed `"METHOD /route/{param}"` (`"unmatched"` for the rest).
+    pub requests: BTreeMap<String, u64>,
+    /// 401 answers.
+    pub unauthorized: u64,
+    /// Injected faults by name (`status_503`, `drop_mid_body`, `connect_throttle`, ...).
+    pub faults: BTreeMap<String, u64>,
+    /// Calls stored, per contact id (never above 1).
+    pub ingest_stores: BTreeMap<String, u32>,
+    /// 409 answers (already stored), per contact id.
+    pub ingest_conflicts: BTreeMap<String, u32>,
+    /// 4xx rejections of ingest bodies (422/411), with the reason, in order.
+    pub ingest_rejections: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub key_id: String,
+    /// base64url, no padding.
+    pub api_key: String,
+    /// The largest `limit` DAS accepts.
+    pub max_page_size: usize,
+}
+
+/// The simulator's data: cheap to clone, shared with the server.
+#[derive(Debug, Clone)]
+pub struct SimState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    key_id: String,
+    key: Vec<u8>,
+    max_page_size: usize,
+    data: Mutex<Data>,
+}
+
+#[derive(Debug)]
+struct Data {
+    verint: Vec<VerintContact>,
+    connect: HashMap<String, ConnectContact>,
+    faults: Faults,
+    rng: StdRng,
+    ingested: Vec<IngestedCall>,
+    by_contact: HashMap<String, usize>,
+    stats: SimStats,
+    next_interaction: u64,
+    throttle_flip: bool,
+}
+
+impl Data {
+    fn new() -> Self {
+        Data {
+            verint: Vec::new(),
+            connect: HashMap::new(),
+            faults: Faults::default(),
+            rng: StdRng::seed_from_u64(0),
+            ingested: Vec::new(),
+            by_contact: HashMap::new(),
+            stats: SimStats::default(),
+            next_interaction: 1,
+            throttle_flip: false,
+        }
+    }
+
+    /// Draws only when the rate is positive, so faults that are off never move the sequence.
+    fn draw(&mut self, rate: f64) -> bool {
+        rate > 0.0 && self.rng.random::<f64>() < rate
+    }
+
+    fn count_fault(&mut self, name: &str) {
+        *self.stats.faults.entry(name.to_owned()).or_default() += 1;
+    }
+}
+
+/// The ingest fault picked for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IngestFault {
+    Status(u16),
+    DropMidBody,
+    LostResponse,
+}
+
+impl SimState {
+    fn new(config: &SimConfig) -> anyhow::Result<Self> {
+        let key = URL_SAFE_NO_PAD
+            .decode(config.api_key.trim_end_matches('='))
+            .context("the api key must be base64url")?;
+        anyhow::ensure!(config.max_page_size > 0, "max_page_size must be positive");
+        Ok(SimState {
+            inner: Arc::new(Inner {
+                key_id: config.key_id.clone(),
+                key,
+                max_page_size: config.max_page_size,
+                data: Mutex::new(Data::new()),
+            }),
+        })
+    }
+
+    fn data(&self) -> MutexGuard<'_, Data> {
+        self.inner
+            .data
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Appends to DAS's holdings.
+    pub fn seed_verint(&self, contacts: Vec<VerintContact>) {
+        self.data().verint.extend(contacts);
+    }
+
+    /// Adds (or replaces, by id) contacts `DescribeContact` knows.
+    pub fn seed_connect(&self, contacts: Vec<ConnectContact>) {
+        let mut d = self.data();
+        for c in contacts {
+            d.connect.insert(c.id.clone(), c);
+        }
+    }
+
+    /// Replaces the faults and re-seeds their generator.
+    pub fn set_faults(&self, faults: Faults) {
+        let mut d = self.data();
+        d.rng = StdRng::seed_from_u64(faults.seed);
+        d.faults = faults;
+    }
+
+    pub fn faults(&self) -> Faults {
+        self.data().faults.clone()
+    }
+
+    pub fn verint(&self) -> Vec<VerintContact> {
+        self.data().verint.clone()
+    }
+
+    pub fn ingested(&self) -> Vec<IngestedCall> {
+        self.data().ingested.clone()
+    }
+
+    pub fn stats(&self) -> SimStats {
+        self.data().stats.clone()
+    }
+
+    /// Forgets everything: holdings, contacts, ingested calls, faults, counters.
+    pub fn reset(&self) {
+        *self.data() = Data::new();
+    }
+
+    fn count_request(&self, route: String) {
+        *self.data().stats.requests.entry(route).or_default() += 1;
+    }
+
+    fn count_unauthorized(&self) {
+        self.data().stats.unauthorized += 1;
+    }
+
+    fn count_rejection(&self, reason: &str) {
+        self.data().stats.ingest_rejections.push(reason.to_owned());
+    }
+
+    fn ingest_fault(&self, contact_id: &str) -> (Option<IngestFault>, bool, u64, u64) {
+        let mut d = self.data();
+        let f = d.faults.clone();
+        if f.reject_contact_ids.iter().any(|c| c == contact_id) {
+            d.count_fault("reject_contact_ids");
+            return (None, true, f.slow_ms, f.retry_after_secs);
+        }
+        let total = f.status_503 + f.status_429 + f.status_500 + f.drop_mid_body + f.lost_response;
+        let mut fault = None;
+        if total > 0.0 {
+            let u: f64 = d.rng.random();
+            let picks = [
+                (f.status_503, IngestFault::Status(503), "status_503"),
+                (f.status_429, IngestFault::Status(429), "status_429"),
+                (f.status_500, IngestFault::Status(500), "status_500"),
+                (f.drop_mid_body, IngestFault::DropMidBody, "drop_mid_body"),
+                (f.lost_response, IngestFault::LostResponse, "lost_response"),
+            ];
+            let mut acc = 0.0;
+            for (rate, pick, name) in picks {
+                acc += rate;
+                if u < acc {
+                    d.count_fault(name);
+                    fault = Some(pick);
+                    break;
+                }
+            }
+        }
+        if f.slow_ms > 0 {
+            d.count_fault("slow_ms");
+        }
+        (fault, false, f.slow_ms, f.retry_after_secs)
+    }
+}
+
+/// A running simulator. Dropping it stops the server.
+#[derive(Debug)]
+pub struct Simulator {
+    addr: SocketAddr,
+    state: SimState,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Simulator {
+    /// Binds `listen` (port 0 picks a free port) and serves in the background.
+    pub async fn start(config: SimConfig, listen: SocketAddr) -> anyhow::Result<Simulator> {
+        let state = SimState::new(&config)?;
+        let listener = TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let mut addr = listener.local_addr()?;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        let shutdown = CancellationToken::new();
+        let app = routes::router(state.clone());
+        let task = tokio::spawn(routes::serve(listener, app, shutdown.clone()));
+        Ok(Simulator {
+            addr,
+            state,
+            shutdown,
+            task: Some(task),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, also the Connect endpoint (`AWS_ENDPOINT_URL_CONNECT`).
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `VERINT_DAS_URL`.
+    pub fn das_url(&self) -> String {
+        format!("{}/das", self.base_url())
+    }
+
+    /// `VERINT_INGEST_URL`.
+    pub fn ingest_url(&self) -> String {
+        format!("{}/ingest", self.base_url())
+    }
+
+    pub fn state(&self) -> &SimState {
+        &self.state
+    }
+
+    /// Stops accepting and closes every connection.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
