@@ -6,8 +6,10 @@ pub mod aws;
 pub mod config;
 pub mod contacts;
 pub mod ctr;
+pub mod connect;
 pub mod matching;
 pub mod message;
+pub mod metrics;
 pub mod plan;
 pub mod queue;
 pub mod report;
@@ -15,5 +17,6 @@ pub mod source;
 pub mod state;
 pub mod time;
 pub mod verint;
+pub mod work;
 
 pub use config::Config;

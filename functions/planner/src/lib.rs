@@ -1,1 +1,97 @@
-//! stub
+//! The planner Lambda: an EventBridge scheduled event runs an automatic run, a `{start, end}`
+//! payload a manual one (DESIGN §4). The handler returns the run report; `main` is wiring only.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::Utc;
+use lambda_runtime::LambdaEvent;
+use recovery::Config;
+use recovery::aws::{Clients, StartError};
+use recovery::metrics::{Metrics, Unit, names};
+use recovery::plan::{PlanError, Planner, Request, error_chain, parse_event};
+use recovery::queue::SqsQueue;
+use recovery::report::RunReport;
+use recovery::source::S3CtrSource;
+use recovery::state::S3State;
+use recovery::verint::VerintClient;
+
+/// CTR objects read at once: S3 latency dominates, parsing uses every core.
+pub const READ_CONCURRENCY: usize = 8;
+
+/// Everything the planner builds once per process.
+#[derive(Debug)]
+pub struct App {
+    pub config: Config,
+    pub source: S3CtrSource,
+    pub verint: VerintClient,
+    pub queue: SqsQueue,
+    pub store: S3State,
+    cold: AtomicBool,
+}
+
+impl App {
+    pub async fn load(config: Config, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, StartError> {
+        let clients = Clients::load(lookup).await;
+        let verint = clients.verint(&config).await?;
+        Ok(App {
+            source: S3CtrSource::new(clients.s3.clone(), &config.ctr_bucket, &config.ctr_prefix),
+            queue: SqsQueue::new(clients.sqs.clone(), &config.work_queue_url),
+            store: S3State::new(clients.s3.clone(), &config.state_bucket, &config.state_prefix),
+            verint,
+            config,
+            cold: AtomicBool::new(true),
+        })
+    }
+
+    /// Runs once with a progress callback `(objects read, objects)`.
+    pub async fn run(&self, request: Request, progress: &(dyn Fn(u64, u64) + Send + Sync)) -> Result<RunReport, PlanError> {
+        let planner = Planner {
+            config: &self.config,
+            source: &self.source,
+            verint: &self.verint,
+            queue: &self.queue,
+            store: &self.store,
+            concurrency: READ_CONCURRENCY,
+            progress,
+        };
+        planner.run(request, Utc::now()).await
+    }
+}
+
+/// The planner's metrics for one report.
+pub fn report_metrics(report: &RunReport, metrics: &mut Metrics) {
+    metrics.count(names::CTR_OBJECTS, report.ctr.objects);
+    metrics.count(names::CTR_RECORDS, report.ctr.records);
+    metrics.count(names::CTR_MALFORMED, report.ctr.malformed);
+    metrics.count(names::ELIGIBLE, report.eligible);
+    metrics.count(names::IN_VERINT, report.in_verint);
+    metrics.count(names::NOT_SETTLED, report.not_settled);
+    metrics.count(names::UNRECOVERABLE, report.unrecoverable.len() as u64);
+    metrics.count(names::MISSING, report.missing);
+    metrics.count(names::ENQUEUED, report.enqueued);
+    metrics.add(names::RUN_DURATION_MS, report.duration_ms as f64, Unit::Milliseconds);
+}
+
+/// The Lambda handler. An invalid event is rejected before any work, with the reason.
+pub async fn handle(app: &App, event: LambdaEvent<serde_json::Value>) -> Result<RunReport, lambda_runtime::Error> {
+    let mut metrics = Metrics::new("planner");
+    if app.cold.swap(false, Ordering::Relaxed) {
+        metrics.count(names::COLD_START, 1);
+    }
+    let result = async {
+        let request = parse_event(&event.payload, &app.config, Utc::now())?;
+        app.run(request, &|_, _| {}).await
+    }
+    .await;
+    match result {
+        Ok(report) => {
+            report_metrics(&report, &mut metrics);
+            metrics.flush();
+            Ok(report)
+        }
+        Err(e) => {
+            metrics.flush();
+            Err(error_chain(&e).into())
+        }
+    }
+}

@@ -1,1 +1,161 @@
-//! stub
+//! The worker Lambda, on `SqsEvent`: each record's body is parsed on its own, so a bad body fails
+//! that record only. Transient failures are returned as batch item failures; note that Lambda
+//! ignores them unless the event source mapping has `ReportBatchItemFailures` on, and then
+//! retries the whole batch. `main` is wiring only.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::LambdaEvent;
+use recovery::Config;
+use recovery::aws::{Clients, StartError};
+use recovery::connect::ConnectContacts;
+use recovery::metrics::{Metrics, names};
+use recovery::queue::SqsQueue;
+use recovery::state::S3State;
+use recovery::verint::VerintClient;
+use recovery::work::{Disposition, Incoming, Worker};
+use tokio::time::Instant;
+use tracing::error;
+
+/// Messages worked at once within one invocation.
+pub const CONCURRENCY: usize = 4;
+
+/// Everything the worker builds once per process.
+#[derive(Debug)]
+pub struct App {
+    pub config: Config,
+    pub verint: VerintClient,
+    pub connect: ConnectContacts,
+    pub s3: aws_sdk_s3::Client,
+    pub store: S3State,
+    pub work_queue: SqsQueue,
+    pub dead_letter_queue: SqsQueue,
+    cold: AtomicBool,
+}
+
+impl App {
+    pub async fn load(config: Config, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, StartError> {
+        let clients = Clients::load(lookup).await;
+        let verint = clients.verint(&config).await?;
+        Ok(App {
+            connect: ConnectContacts::new(clients.connect.clone(), config.connect_max_rps),
+            s3: clients.s3.clone(),
+            store: S3State::new(clients.s3.clone(), &config.state_bucket, &config.state_prefix),
+            work_queue: SqsQueue::new(clients.sqs.clone(), &config.work_queue_url),
+            dead_letter_queue: SqsQueue::new(clients.sqs.clone(), &config.dead_letter_queue_url),
+            verint,
+            config,
+            cold: AtomicBool::new(true),
+        })
+    }
+
+    pub fn worker(&self) -> Worker<'_> {
+        Worker {
+            verint: &self.verint,
+            connect: &self.connect,
+            s3: &self.s3,
+            store: &self.store,
+            work_queue: &self.work_queue,
+            dead_letter_queue: &self.dead_letter_queue,
+            concurrency: CONCURRENCY,
+        }
+    }
+}
+
+/// The records of an SQS event as messages to work.
+pub fn incoming(event: &SqsEvent) -> Vec<Incoming> {
+    event
+        .records
+        .iter()
+        .map(|r| Incoming {
+            message_id: r.message_id.clone().unwrap_or_default(),
+            receipt_handle: r.receipt_handle.clone().unwrap_or_default(),
+            body: r.body.clone().unwrap_or_default(),
+            receive_count: r.attributes.get("ApproximateReceiveCount").and_then(|v| v.parse().ok()).unwrap_or(1),
+        })
+        .collect()
+}
+
+/// The batch response: the ids of the records to retry, and only those. A record to retry that
+/// has no id cannot be named, so the whole batch is failed instead (nothing is dropped).
+pub fn batch_response(messages: &[Incoming], dispositions: &[Disposition]) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+    let mut response = SqsBatchResponse::default();
+    for (m, d) in messages.iter().zip(dispositions) {
+        if d.is_batch_item_failure() {
+            if m.message_id.is_empty() {
+                return Err("a record to retry has no messageId; failing the whole batch so that SQS retries it".into());
+            }
+            response.add_failure(m.message_id.clone());
+        }
+    }
+    Ok(response)
+}
+
+/// The invocation's deadline as a monotonic instant.
+pub fn deadline_of(deadline_ms: u64) -> Option<Instant> {
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_millis() as u64;
+    (deadline_ms > 0).then(|| Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms)))
+}
+
+/// The Lambda handler.
+pub async fn handle(app: &App, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+    let mut metrics = Metrics::new("worker");
+    if app.cold.swap(false, Ordering::Relaxed) {
+        metrics.count(names::COLD_START, 1);
+    }
+    let messages = incoming(&event.payload);
+    let dispositions = app.worker().work_batch(&messages, deadline_of(event.context.deadline), &mut metrics).await;
+    metrics.flush();
+    let response = batch_response(&messages, &dispositions);
+    if let Err(e) = &response {
+        error!(error.message = %e, "batch failed");
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use recovery::report::OutcomeStatus;
+
+    use super::*;
+
+    fn msg(id: &str) -> Incoming {
+        Incoming { message_id: id.into(), receipt_handle: "r".into(), body: "{}".into(), receive_count: 1 }
+    }
+
+    #[test]
+    fn the_batch_response_names_only_the_records_to_retry() {
+        let messages = [msg("a"), msg("b"), msg("c"), msg("d")];
+        let dispositions = [
+            Disposition::Done(OutcomeStatus::Recovered),
+            Disposition::Retry("verint 503".into()),
+            Disposition::DeadLettered("rejected".into()),
+            Disposition::Retry("timeout".into()),
+        ];
+        let response = batch_response(&messages, &dispositions).expect("named");
+        let ids: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        assert_eq!(ids, ["b", "d"]);
+    }
+
+    #[test]
+    fn a_record_to_retry_without_an_id_fails_the_whole_batch_instead_of_an_empty_id() {
+        let messages = [msg(""), msg("b")];
+        let dispositions = [Disposition::Retry("x".into()), Disposition::Done(OutcomeStatus::Recovered)];
+        assert!(batch_response(&messages, &dispositions).is_err());
+        let ok = [Disposition::Done(OutcomeStatus::Recovered), Disposition::Done(OutcomeStatus::AlreadyPresent)];
+        assert!(batch_response(&messages, &ok).expect("nothing to retry").batch_item_failures.is_empty());
+    }
+
+    #[test]
+    fn records_are_read_with_their_receive_count() {
+        let event: SqsEvent = serde_json::from_value(serde_json::json!({"Records": [
+            {"messageId": "m1", "receiptHandle": "h1", "body": "{\"v\":1}", "attributes": {"ApproximateReceiveCount": "3"},
+             "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:eu-west-2:1:q", "awsRegion": "eu-west-2"}
+        ]}))
+        .expect("valid event");
+        let m = incoming(&event);
+        assert_eq!((m[0].message_id.as_str(), m[0].receive_count, m[0].body.as_str()), ("m1", 3, "{\"v\":1}"));
+    }
+}

@@ -175,3 +175,87 @@ pub fn verify(
     mac.update(sts.as_bytes());
     mac.verify_slice(&sig).map_err(|_| AuthError::BadSignature)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    // Computed once with Python's hmac/hashlib/base64, independently of this code.
+    const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"; // bytes 0..32
+    const SALT: &str = "c2FsdHNhbHRzYWx0c2FsdA";
+    const IAT: &str = "2024-05-14T14:03:00Z";
+    const PQ: &str = "/das/contacts?from=2024-05-14T00%3A00%3A00Z&to=2024-05-14T01%3A00%3A00Z&state=completed&limit=100";
+    const SIG_WITH_HEADERS: &str = "BMBGw8OwFE84cKpUDAg-YqQH_RZzdrhPqzYXGRgh9-M";
+    const SIG_NO_HEADERS: &str = "OVwyAStKvqPZOMZBZMrFAZnJ68ny93SQ7DiPaWk3s9g";
+
+    fn key() -> Vec<u8> {
+        URL_SAFE_NO_PAD.decode(KEY).expect("test key is base64url")
+    }
+
+    #[test]
+    fn the_signature_matches_an_independent_implementation() {
+        let canon = canonical_headers([
+            ("Verint-Tenant", b"ACME".as_slice()),
+            ("content-type", b"application/json".as_slice()),
+            ("verint-request-id", b"Abc-123".as_slice()),
+        ]);
+        assert_eq!(canon, "verint-tenant:acme\nverint-request-id:abc-123\n");
+        let sts = string_to_sign(SALT, "GET", PQ, IAT, &canon);
+        assert_eq!(signature(&key(), &sts), SIG_WITH_HEADERS);
+        let header = authorization("local-key", KEY, "GET", PQ, "", SALT, IAT).expect("signs");
+        assert_eq!(
+            header,
+            format!("{SCHEME} salt={SALT},iat={IAT},kid=local-key,sig={SIG_NO_HEADERS}")
+        );
+    }
+
+    #[test]
+    fn verify_accepts_the_fixed_vector_and_rejects_tampering() {
+        let now = NaiveDateTime::parse_from_str(IAT, IAT_FORMAT)
+            .expect("iat parses")
+            .and_utc();
+        let mut headers = HeaderMap::new();
+        let auth = format!("{SCHEME} salt={SALT},iat={IAT},kid=local-key,sig={SIG_WITH_HEADERS}");
+        headers.insert(
+            http::header::AUTHORIZATION,
+            HeaderValue::from_str(&auth).expect("ascii"),
+        );
+        headers.insert("verint-tenant", HeaderValue::from_static("ACME"));
+        headers.insert("verint-request-id", HeaderValue::from_static("Abc-123"));
+        assert_eq!(
+            verify("local-key", &key(), now, "GET", PQ, &headers),
+            Ok(())
+        );
+        assert_eq!(
+            verify(
+                "local-key",
+                &key(),
+                now,
+                "GET",
+                &PQ.replace("100", "101"),
+                &headers
+            ),
+            Err(AuthError::BadSignature)
+        );
+        assert_eq!(
+            verify("other", &key(), now, "GET", PQ, &headers),
+            Err(AuthError::UnknownKey)
+        );
+        assert_eq!(
+            verify(
+                "local-key",
+                &key(),
+                now + TimeDelta::seconds(301),
+                "GET",
+                PQ,
+                &headers
+            ),
+            Err(AuthError::Stale)
+        );
+        assert_eq!(
+            verify("local-key", &key(), now, "GET", PQ, &HeaderMap::new()),
+            Err(AuthError::Missing)
+        );
+    }
+}

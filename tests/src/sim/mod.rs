@@ -457,3 +457,6 @@ impl Drop for Simulator {
         self.shutdown.cancel();
     }
 }
+
+#[cfg(test)]
+mod tests;

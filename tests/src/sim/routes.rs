@@ -50,10 +50,12 @@ pub(super) async fn serve(listener: TcpListener, app: Router, shutdown: Cancella
         tokio::spawn(async move {
             let kill = ConnKill(CancellationToken::new());
             let tag = kill.clone();
-            let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(tag.clone());
-                app.clone().oneshot(req.map(Body::new))
-            });
+            let svc = hyper::service::service_fn(
+                move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(tag.clone());
+                    app.clone().oneshot(req.map(Body::new))
+                },
+            );
             let conn = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(stream), svc);
@@ -77,7 +79,10 @@ pub(super) fn router(state: SimState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), require_auth));
     Router::new()
         .merge(verint)
-        .route("/contacts/{instance_id}/{contact_id}", get(describe_contact))
+        .route(
+            "/contacts/{instance_id}/{contact_id}",
+            get(describe_contact),
+        )
         .route("/_admin/verint", post(admin_verint))
         .route("/_admin/connect", post(admin_connect))
         .route("/_admin/faults", post(admin_faults).get(admin_get_faults))
@@ -86,7 +91,10 @@ pub(super) fn router(state: SimState) -> Router {
         .route("/_admin/stats", get(admin_stats))
         .route("/_admin/health", get(|| async { "ok" }))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route") })
-        .layer(middleware::from_fn_with_state(state.clone(), count_requests))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
         .with_state(state)
 }
 
@@ -223,9 +231,7 @@ async fn das_list(
             Some((n, id)) => (nanos(&c.start_time), &c.interaction_id) > (*n, id),
         })
         .collect();
-    hits.sort_by(|a, b| {
-        (a.start_time, &a.interaction_id).cmp(&(b.start_time, &b.interaction_id))
-    });
+    hits.sort_by(|a, b| (a.start_time, &a.interaction_id).cmp(&(b.start_time, &b.interaction_id)));
     let more = hits.len() > limit;
     hits.truncate(limit);
     let next = match (more, hits.last()) {
@@ -375,11 +381,11 @@ async fn ingest(State(st): State<SimState>, req: Request) -> Response {
         interaction_id
     };
     info!(contact_id = %key, %interaction_id, "201 stored");
-    if fault == Some(IngestFault::LostResponse) {
-        if let Some(k) = &kill {
-            k.0.cancel();
-            return std::future::pending::<Response>().await;
-        }
+    if fault == Some(IngestFault::LostResponse)
+        && let Some(k) = &kill
+    {
+        k.0.cancel();
+        return std::future::pending::<Response>().await;
     }
     (
         StatusCode::CREATED,
@@ -421,7 +427,9 @@ async fn read_call(
     }
     let ct = field.content_type().map(|m| m.essence_str().to_owned());
     if ct.as_deref() != Some("application/json") {
-        return Err(bad(format!("metadata must be application/json, not {ct:?}")));
+        return Err(bad(format!(
+            "metadata must be application/json, not {ct:?}"
+        )));
     }
     let mut raw = Vec::new();
     while let Some(chunk) = field
@@ -497,11 +505,11 @@ async fn read_call(
         {
             bytes += chunk.len() as u64;
             hash.update(&chunk);
-            if fault == Some(IngestFault::DropMidBody) {
-                if let Some(k) = kill {
-                    k.0.cancel();
-                    return Err(Abort::Dropped);
-                }
+            if fault == Some(IngestFault::DropMidBody)
+                && let Some(k) = kill
+            {
+                k.0.cancel();
+                return Err(Abort::Dropped);
             }
         }
         if bytes != rec.bytes {
@@ -619,12 +627,7 @@ async fn describe_contact(
         };
         return aws_error(StatusCode::TOO_MANY_REQUESTS, kind, "Rate exceeded");
     }
-    if d
-        .faults
-        .connect_unknown_contact_ids
-        .iter()
-        .any(|c| *c == contact_id)
-    {
+    if d.faults.connect_unknown_contact_ids.contains(&contact_id) {
         d.count_fault("connect_unknown_contact_ids");
         return not_found(&contact_id);
     }

@@ -1,0 +1,382 @@
+//! The commands: each builds what it needs from the configuration, does its work with the shared
+//! library, and prints one JSON document or a table.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use indicatif::{ProgressBar, ProgressStyle};
+use recovery::Config;
+use recovery::aws::Clients;
+use recovery::metrics::Metrics;
+use recovery::plan::{ManualPayload, Request};
+use recovery::queue::SqsQueue;
+use recovery::report::{OutcomeStatus, RunReport, RunStatus};
+use recovery::state::{RunStore, S3State};
+use recovery::work::{Disposition, Incoming};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::{Cli, Command};
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn config() -> Result<Config> {
+    Config::from_env().context("configuration")
+}
+
+fn progress(json: bool, len: u64, template: &str) -> ProgressBar {
+    if json || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(len);
+    pb.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
+    pb
+}
+
+fn print_json<T: Serialize>(value: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED).set_header(header.to_vec());
+    t
+}
+
+pub async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Plan { from, to, auto, dry_run } => plan(cli.json, from, to, auto, dry_run).await,
+        Command::Work { until_empty } => work(cli.json, until_empty).await,
+        Command::Status => status(cli.json).await,
+        Command::Runs { run_id, limit } => runs(cli.json, run_id, limit).await,
+        Command::Redrive => redrive(cli.json).await,
+    }
+}
+
+async fn plan(json: bool, from: Option<String>, to: Option<String>, auto: bool, dry_run: bool) -> Result<()> {
+    let config = config()?;
+    let request = if auto {
+        Request::Automatic { dry_run }
+    } else {
+        let payload = ManualPayload { start: from.unwrap_or_default(), end: to.unwrap_or_default(), dry_run };
+        payload.validate(&config, chrono::Utc::now())?
+    };
+    let app = planner::App::load(config, env).await?;
+    let pb = progress(json, 0, "{spinner} reading CTR objects {pos}/{len} {wide_bar} {eta}");
+    let report = app
+        .run(request, &|done, total| {
+            pb.set_length(total);
+            pb.set_position(done);
+        })
+        .await;
+    pb.finish_and_clear();
+    let report = report?;
+    if json {
+        return print_json(&report);
+    }
+    print_report(&report);
+    Ok(())
+}
+
+fn print_report(r: &RunReport) {
+    let window = r.window.as_ref().map_or("none (no settled hour to read)".to_owned(), |w| format!("[{}, {}) by {:?}", w.start, w.end, w.by).to_lowercase());
+    println!("run {}  ({:?}{})  window {}", r.run_id, r.mode, if r.dry_run { ", dry run" } else { "" }, window);
+    let mut t = table(&["CTR objects", "records", "malformed", "duplicates", "eligible", "in Verint", "unrecoverable", "not settled", "missing", "queued", "ms"]);
+    t.add_row(vec![
+        r.ctr.objects.to_string(),
+        r.ctr.records.to_string(),
+        r.ctr.malformed.to_string(),
+        r.ctr.duplicates.to_string(),
+        r.eligible.to_string(),
+        r.in_verint.to_string(),
+        r.unrecoverable.len().to_string(),
+        r.not_settled.to_string(),
+        r.missing.to_string(),
+        r.enqueued.to_string(),
+        r.duration_ms.to_string(),
+    ]);
+    println!("{t}");
+    for u in &r.unrecoverable {
+        println!("unrecoverable {}: {}", u.contact_id, u.reason);
+    }
+    if r.dry_run && !r.missing_contact_ids.is_empty() {
+        println!("missing (not queued, dry run): {}", r.missing_contact_ids.join(", "));
+    }
+}
+
+#[derive(Debug, Default, Serialize)]
+struct WorkSummary {
+    received: u64,
+    recovered: u64,
+    already_present: u64,
+    retry_later: u64,
+    dead_lettered: u64,
+}
+
+async fn work(json: bool, until_empty: bool) -> Result<()> {
+    let config = config()?;
+    let app = worker::App::load(config, env).await?;
+    let worker = app.worker();
+    let mut summary = WorkSummary::default();
+    let pb = progress(json, 0, "{spinner} {msg}");
+    pb.enable_steady_tick(Duration::from_millis(200));
+    let mut metrics = Metrics::new("recoveryctl");
+    loop {
+        let wait = if until_empty { Duration::from_secs(1) } else { Duration::from_secs(20) };
+        let received = app.work_queue.receive(10, wait, None).await?;
+        if received.is_empty() {
+            if until_empty {
+                break;
+            }
+            continue;
+        }
+        let messages: Vec<Incoming> = received
+            .iter()
+            .map(|r| Incoming { message_id: r.message_id.clone(), receipt_handle: r.receipt_handle.clone(), body: r.body.clone(), receive_count: r.receive_count })
+            .collect();
+        let dispositions = worker.work_batch(&messages, None, &mut metrics).await;
+        for (m, d) in messages.iter().zip(&dispositions) {
+            summary.received += 1;
+            match d {
+                Disposition::Done(status) => {
+                    if *status == OutcomeStatus::Recovered {
+                        summary.recovered += 1;
+                    } else {
+                        summary.already_present += 1;
+                    }
+                    app.work_queue.delete(&m.receipt_handle).await?;
+                }
+                Disposition::Retry(_) => summary.retry_later += 1,
+                Disposition::DeadLettered(_) => summary.dead_lettered += 1,
+            }
+        }
+        pb.set_message(format!(
+            "{} received: {} recovered, {} already present, {} left for retry, {} dead-lettered",
+            summary.received, summary.recovered, summary.already_present, summary.retry_later, summary.dead_lettered
+        ));
+    }
+    pb.finish_and_clear();
+    if json {
+        return print_json(&summary);
+    }
+    println!(
+        "worked {} message(s): {} recovered, {} already in Verint, {} left for SQS to retry, {} sent to the dead-letter queue",
+        summary.received, summary.recovered, summary.already_present, summary.retry_later, summary.dead_lettered
+    );
+    Ok(())
+}
+
+/// One line of the runs table: Verint's recovery status model.
+#[derive(Debug, Serialize)]
+struct RunRow {
+    run_id: String,
+    mode: Option<String>,
+    status: Option<String>,
+    dry_run: Option<bool>,
+    window: Option<String>,
+    detected: u64,
+    queued: u64,
+    recovered: u64,
+    already_present: u64,
+    failed: u64,
+    duration_ms: Option<u64>,
+    started_at: Option<String>,
+    error: Option<String>,
+}
+
+async fn run_row(store: &S3State, run_id: &str, with_outcomes: bool) -> Result<(RunRow, Option<RunReport>, Vec<recovery::report::Outcome>)> {
+    let status: Option<RunStatus> = store.status(run_id).await?;
+    let report = store.report(run_id).await?;
+    let outcomes = if with_outcomes { store.outcomes(run_id).await? } else { Vec::new() };
+    let count = |s: OutcomeStatus| outcomes.iter().filter(|o| o.status == s).count() as u64;
+    let row = RunRow {
+        run_id: run_id.to_owned(),
+        mode: status.as_ref().map(|s| format!("{:?}", s.mode).to_lowercase()).or_else(|| report.as_ref().map(|r| format!("{:?}", r.mode).to_lowercase())),
+        status: status.as_ref().map(|s| format!("{:?}", s.status).to_lowercase()).or_else(|| report.as_ref().map(|_| "completed".into())),
+        dry_run: status.as_ref().map(|s| s.dry_run).or(report.as_ref().map(|r| r.dry_run)),
+        window: report.as_ref().and_then(|r| r.window.as_ref()).map(|w| format!("{} .. {}", w.start, w.end)),
+        detected: report.as_ref().map_or(0, |r| r.missing),
+        queued: report.as_ref().map_or(0, |r| r.enqueued),
+        recovered: count(OutcomeStatus::Recovered),
+        already_present: count(OutcomeStatus::AlreadyPresent),
+        failed: count(OutcomeStatus::Failed),
+        duration_ms: report.as_ref().map(|r| r.duration_ms),
+        started_at: status.as_ref().map(|s| s.started_at.clone()),
+        error: status.and_then(|s| s.error),
+    };
+    Ok((row, report, outcomes))
+}
+
+fn runs_table(rows: &[RunRow]) -> Table {
+    let mut t = table(&["run", "mode", "status", "window", "Detected", "Queued", "Recovered", "Already present", "Failed", "time"]);
+    for r in rows {
+        t.add_row(vec![
+            r.run_id.clone(),
+            format!("{}{}", r.mode.clone().unwrap_or_default(), if r.dry_run == Some(true) { " (dry)" } else { "" }),
+            r.status.clone().unwrap_or_else(|| "unknown".into()),
+            r.window.clone().unwrap_or_else(|| "-".into()),
+            r.detected.to_string(),
+            r.queued.to_string(),
+            r.recovered.to_string(),
+            r.already_present.to_string(),
+            r.failed.to_string(),
+            r.duration_ms.map_or("-".into(), |ms| format!("{:.1}s", ms as f64 / 1000.0)),
+        ]);
+    }
+    t
+}
+
+async fn state() -> Result<(Config, Clients, S3State)> {
+    let config = config()?;
+    let clients = Clients::load(env).await;
+    let store = S3State::new(clients.s3.clone(), &config.state_bucket, &config.state_prefix);
+    Ok((config, clients, store))
+}
+
+async fn runs(json: bool, run_id: Option<String>, limit: usize) -> Result<()> {
+    let (_, _, store) = state().await?;
+    if let Some(id) = run_id {
+        let (row, report, outcomes) = run_row(&store, &id, true).await?;
+        if row.status.is_none() && report.is_none() {
+            bail!("no run {id} in the state bucket");
+        }
+        if json {
+            return print_json(&json!({"run": row, "report": report, "outcomes": outcomes}));
+        }
+        println!("{}", runs_table(std::slice::from_ref(&row)));
+        if let Some(e) = &row.error {
+            println!("error: {e}");
+        }
+        let failed: Vec<_> = outcomes.iter().filter(|o| o.status == OutcomeStatus::Failed).collect();
+        if !failed.is_empty() {
+            let mut t = table(&["failed contact", "attempt", "reason", "at"]);
+            for o in failed {
+                t.add_row(vec![o.contact_id.clone(), o.attempt.to_string(), o.reason.clone().unwrap_or_default(), o.at.clone()]);
+            }
+            println!("{t}");
+        }
+        return Ok(());
+    }
+    let ids = store.run_ids().await?;
+    let mut rows = Vec::new();
+    for id in ids.iter().take(limit) {
+        rows.push(run_row(&store, id, true).await?.0);
+    }
+    if json {
+        return print_json(&rows);
+    }
+    if rows.is_empty() {
+        println!("no runs yet");
+    } else {
+        println!("{}", runs_table(&rows));
+    }
+    Ok(())
+}
+
+async fn status(json: bool) -> Result<()> {
+    let (config, clients, store) = state().await?;
+    let work = SqsQueue::new(clients.sqs.clone(), &config.work_queue_url).depth().await.context("work queue")?;
+    let dlq = SqsQueue::new(clients.sqs.clone(), &config.dead_letter_queue_url).depth().await.context("dead-letter queue")?;
+    let (checkpoint, _) = store.checkpoint().await?;
+    let mut rows = Vec::new();
+    for id in store.run_ids().await?.iter().take(5) {
+        rows.push(run_row(&store, id, false).await?.0);
+    }
+    if json {
+        return print_json(&json!({
+            "work_queue": work, "dead_letter_queue": dlq,
+            "checkpoint": checkpoint, "latest_runs": rows,
+        }));
+    }
+    let mut t = table(&["queue", "visible", "in flight"]);
+    t.add_row(vec!["work".to_owned(), work.visible.to_string(), work.in_flight.to_string()]);
+    t.add_row(vec!["dead-letter".to_owned(), dlq.visible.to_string(), dlq.in_flight.to_string()]);
+    println!("{t}");
+    match checkpoint {
+        Some(c) => println!("checkpoint: next arrival hour {} (moved by run {} at {})", c.next_hour, c.run_id, c.updated_at),
+        None => println!("checkpoint: none yet (the first automatic run starts INITIAL_LOOKBACK ago)"),
+    }
+    if rows.is_empty() {
+        println!("no runs yet");
+    } else {
+        println!("latest runs:\n{}", runs_table(&rows));
+    }
+    if dlq.visible > 0 {
+        println!("{} message(s) in the dead-letter queue: see `recoveryctl runs RUN_ID` for reasons, then `recoveryctl redrive`", dlq.visible);
+    }
+    Ok(())
+}
+
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String> {
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| e.into_service_error())
+        .with_context(|| format!("reading the ARN of {url}"))?;
+    out.attributes
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+        .with_context(|| format!("{url} has no QueueArn"))
+}
+
+async fn redrive(json: bool) -> Result<()> {
+    let (config, clients, _) = state().await?;
+    let sqs = &clients.sqs;
+    let dlq = SqsQueue::new(sqs.clone(), &config.dead_letter_queue_url);
+    let before = dlq.depth().await.context("dead-letter queue")?;
+    let source = queue_arn(sqs, &config.dead_letter_queue_url).await?;
+    let destination = queue_arn(sqs, &config.work_queue_url).await?;
+    let task = sqs
+        .start_message_move_task()
+        .source_arn(&source)
+        .destination_arn(&destination)
+        .customize()
+        .config_override(aws_sdk_sqs::config::Builder::default().retry_config(aws_config::retry::RetryConfig::disabled()))
+        .send()
+        .await;
+    let (method, moved) = match task {
+        Ok(out) => ("start_message_move_task", json!({"task_handle": out.task_handle, "messages": before.visible})),
+        Err(e) => {
+            tracing::info!(error = %e.into_service_error(), "StartMessageMoveTask unavailable; moving message by message");
+            let moved = move_one_by_one(&dlq, &SqsQueue::new(sqs.clone(), &config.work_queue_url), json).await?;
+            ("receive_send_delete", json!(moved))
+        }
+    };
+    if json {
+        return print_json(&json!({"method": method, "moved": moved, "dead_letter_queue_before": before}));
+    }
+    match method {
+        "start_message_move_task" => println!("started an SQS move task for {} message(s) from the dead-letter queue to the work queue", before.visible),
+        _ => println!("moved {moved} message(s) from the dead-letter queue to the work queue"),
+    }
+    Ok(())
+}
+
+/// Receive, send to the work queue, and only then delete from the DLQ: a message is never
+/// deleted before its copy was sent.
+async fn move_one_by_one(dlq: &SqsQueue, work: &SqsQueue, json: bool) -> Result<u64> {
+    let pb = progress(json, 0, "{spinner} moved {pos} message(s)");
+    let mut moved = 0;
+    loop {
+        let batch = dlq.receive(10, Duration::from_secs(1), Some(Duration::from_secs(60))).await?;
+        if batch.is_empty() {
+            break;
+        }
+        let bodies: Vec<(String, Option<String>)> = batch.iter().map(|m| (m.body.clone(), None)).collect();
+        work.send_bodies(&bodies).await.context("sending to the work queue")?;
+        for m in &batch {
+            dlq.delete(&m.receipt_handle).await.context("deleting from the dead-letter queue")?;
+            moved += 1;
+            pb.set_position(moved);
+        }
+    }
+    pb.finish_and_clear();
+    Ok(moved)
+}

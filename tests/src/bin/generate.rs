@@ -1,0 +1,78 @@
+//! Generates a realistic day of CTRs and recordings into S3 and seeds the simulator.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use chrono::{NaiveDate, Utc};
+use clap::Parser;
+use local_stack::generate::{self, DaySpec};
+
+#[derive(Debug, Parser)]
+#[command(about = "Writes a generated day to S3 (CTRs + recordings) and seeds the simulator")]
+struct Args {
+    /// The UTC day (default: yesterday).
+    #[arg(long)]
+    date: Option<NaiveDate>,
+    /// Contacts of every kind.
+    #[arg(long, default_value_t = 400)]
+    calls: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The simulator to seed (skipped when absent).
+    #[arg(long, env = "SIM_URL")]
+    sim_url: Option<String>,
+    /// Writes the ground truth (JSON array) here.
+    #[arg(long)]
+    truth_out: Option<PathBuf>,
+    #[arg(long, env = "CTR_BUCKET")]
+    ctr_bucket: String,
+    #[arg(long, env = "CTR_PREFIX", default_value = "")]
+    ctr_prefix: String,
+    #[arg(long, env = "CONNECT_INSTANCE_ID")]
+    instance_id: String,
+    #[arg(long, env = "RECORDINGS_BUCKET", default_value = "connect-recordings")]
+    recordings_bucket: String,
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    region: String,
+    /// Share of eligible calls Verint lacks.
+    #[arg(long, default_value_t = 0.08)]
+    miss_rate: f64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let date = match args.date {
+        Some(d) => d,
+        None => (Utc::now() - chrono::Duration::days(1)).date_naive(),
+    };
+    let mut spec = DaySpec::new(args.seed, date, &args.instance_id);
+    spec.calls = args.calls;
+    spec.ctr_bucket = args.ctr_bucket;
+    spec.ctr_prefix = args.ctr_prefix;
+    spec.recordings_bucket = args.recordings_bucket;
+    spec.region = args.region;
+    spec.verint_miss_rate = args.miss_rate;
+    let day = generate::day(&spec);
+
+    let conf = aws_config::load_from_env().await;
+    let mut s3 = aws_sdk_s3::config::Builder::from(&conf);
+    if std::env::var_os("AWS_ENDPOINT_URL_S3").is_some()
+        || std::env::var_os("AWS_ENDPOINT_URL").is_some()
+    {
+        s3 = s3.force_path_style(true);
+    }
+    let s3 = aws_sdk_s3::Client::from_conf(s3.build());
+    generate::upload(&s3, &day).await.context("upload to S3")?;
+    if let Some(url) = &args.sim_url {
+        generate::seed_simulator(url, &day)
+            .await
+            .context("seed the simulator")?;
+    }
+    if let Some(path) = &args.truth_out {
+        std::fs::write(path, serde_json::to_vec_pretty(&day.truth)?)
+            .with_context(|| format!("write {}", path.display()))?;
+    }
+    println!("{date}: {}", generate::summary(&day));
+    Ok(())
+}
