@@ -1,7 +1,7 @@
-//! Building the AWS clients once, at start. Endpoints come from the SDK's own variables
-//! (`AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_SQS`, `AWS_ENDPOINT_URL_CONNECT`, …): an
-//! `endpoint_url` set on the shared loader would override all of them, so the loader is left
-//! alone and only S3's addressing style is adjusted.
+//! Building the AWS clients once, at start. Endpoints come from the SDK's own variable names
+//! (`AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_SQS`, `AWS_ENDPOINT_URL_CONNECT`, …), each set on
+//! its own service's client: an `endpoint_url` on the shared loader would override all of them
+//! and send Connect calls to the S3 emulator.
 
 use secrecy::SecretString;
 
@@ -13,7 +13,7 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub connect: aws_sdk_connect::Client,
-    pub sdk: aws_config::SdkConfig,
+    pub secrets: aws_sdk_secretsmanager::Client,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -27,18 +27,47 @@ pub enum StartError {
 }
 
 impl Clients {
-    /// Loads the SDK configuration; `lookup` tells whether an S3 endpoint is overridden, in which
-    /// case S3 uses path-style addressing (emulators have no virtual-host buckets).
+    /// Builds every client from `lookup` (the process environment in the functions, a map in
+    /// tests): region, static credentials when given, and one endpoint per service from the SDK's
+    /// standard variable names. When S3's endpoint is overridden, S3 uses path-style addressing
+    /// (emulators have no virtual-host buckets).
     pub async fn load(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-        let overridden = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"].iter().any(|v| lookup(v).is_some_and(|s| !s.is_empty()));
-        let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(overridden).build());
-        let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let connect_conf = aws_sdk_connect::config::Builder::from(&sdk)
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(6))
-            .build();
-        let connect = aws_sdk_connect::Client::from_conf(connect_conf);
-        Clients { s3, sqs, connect, sdk }
+        let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(region) = get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")) {
+            loader = loader.region(aws_config::Region::new(region));
+        }
+        if let (Some(key), Some(secret)) = (get("AWS_ACCESS_KEY_ID"), get("AWS_SECRET_ACCESS_KEY")) {
+            let credentials = aws_credential_types::Credentials::new(key, secret, get("AWS_SESSION_TOKEN"), None, "environment");
+            loader = loader.credentials_provider(credentials);
+        }
+        let sdk = loader.load().await;
+        let endpoint = |service: &str| get(&format!("AWS_ENDPOINT_URL_{service}")).or_else(|| get("AWS_ENDPOINT_URL"));
+
+        let s3_endpoint = endpoint("S3");
+        let mut s3 = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(s3_endpoint.is_some());
+        if let Some(url) = s3_endpoint {
+            s3 = s3.endpoint_url(url);
+        }
+        let mut sqs = aws_sdk_sqs::config::Builder::from(&sdk);
+        if let Some(url) = endpoint("SQS") {
+            sqs = sqs.endpoint_url(url);
+        }
+        let mut connect = aws_sdk_connect::config::Builder::from(&sdk)
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(6));
+        if let Some(url) = endpoint("CONNECT") {
+            connect = connect.endpoint_url(url);
+        }
+        let mut secrets = aws_sdk_secretsmanager::config::Builder::from(&sdk);
+        if let Some(url) = endpoint("SECRETS_MANAGER") {
+            secrets = secrets.endpoint_url(url);
+        }
+        Clients {
+            s3: aws_sdk_s3::Client::from_conf(s3.build()),
+            sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
+            connect: aws_sdk_connect::Client::from_conf(connect.build()),
+            secrets: aws_sdk_secretsmanager::Client::from_conf(secrets.build()),
+        }
     }
 
     /// The Verint API key, from the environment or from Secrets Manager (`{"keyId","key"}`).
@@ -47,8 +76,7 @@ impl Clients {
             VerintKeySource::Direct { key_id, key } => ApiKey::new(key_id.clone(), key)
                 .map_err(|reason| StartError::SecretFormat { secret: "VERINT_API_KEY".into(), reason }),
             VerintKeySource::Secret(secret) => {
-                let client = aws_sdk_secretsmanager::Client::new(&self.sdk);
-                let out = client.get_secret_value().secret_id(secret).send().await.map_err(|e| StartError::Secret {
+                let out = self.secrets.get_secret_value().secret_id(secret).send().await.map_err(|e| StartError::Secret {
                     secret: secret.clone(),
                     source: Box::new(e.into_service_error()),
                 })?;

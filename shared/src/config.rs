@@ -36,6 +36,10 @@ pub struct Config {
     pub initial_lookback: Duration,
     pub max_manual_span: Duration,
     pub connect_max_rps: f64,
+    /// Optional (`MAX_RECEIVE_COUNT`, the work queue's `maxReceiveCount`): on its last receive, a
+    /// transient failure is dead-lettered by the worker itself, with its `failure_reason`, rather
+    /// than moved there by SQS without one.
+    pub max_receive_count: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -112,6 +116,18 @@ impl Config {
                 }
             },
         };
+        let max_receive_count = match get("MAX_RECEIVE_COUNT") {
+            None => None,
+            Some(raw) => match raw.trim().parse::<u32>() {
+                Ok(n) if n >= 1 => Some(n),
+                _ => {
+                    return Err(ConfigError::Malformed {
+                        name: "MAX_RECEIVE_COUNT",
+                        reason: format!("{raw:?} is not a whole number of at least 1"),
+                    });
+                }
+            },
+        };
         let connect_instance_id = instance_id_of(&required("CONNECT_INSTANCE_ID")?).ok_or_else(|| {
             ConfigError::Malformed {
                 name: "CONNECT_INSTANCE_ID",
@@ -137,6 +153,7 @@ impl Config {
             initial_lookback: duration("INITIAL_LOOKBACK", "24h")?,
             max_manual_span: duration("MAX_MANUAL_SPAN", "31d")?,
             connect_max_rps,
+            max_receive_count,
         })
     }
 }

@@ -191,6 +191,8 @@ pub struct Worker<'a> {
     pub dead_letter_queue: &'a SqsQueue,
     /// Messages worked at once.
     pub concurrency: usize,
+    /// The work queue's `maxReceiveCount`, when known: see [`crate::Config::max_receive_count`].
+    pub max_receive_count: Option<u32>,
 }
 
 /// What working one message did, for metrics.
@@ -267,8 +269,15 @@ impl Worker<'_> {
                         interaction_id: None,
                         at: format_ts(now),
                     };
+                    let last_receive = self.max_receive_count.is_some_and(|max| incoming.receive_count >= max);
                     let d = if failure.permanent {
                         self.dead_letter(incoming, &failure).await
+                    } else if last_receive {
+                        let gave_up = Failure {
+                            reason: format!("gave up after {} attempts: {}", incoming.receive_count, failure.reason),
+                            ..failure.clone()
+                        };
+                        self.dead_letter(incoming, &gave_up).await
                     } else {
                         warn!(reason = %failure.reason, attempt = incoming.receive_count, "transient failure; left for SQS to retry");
                         Disposition::Retry(failure.reason.clone())

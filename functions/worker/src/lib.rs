@@ -60,6 +60,7 @@ impl App {
             work_queue: &self.work_queue,
             dead_letter_queue: &self.dead_letter_queue,
             concurrency: CONCURRENCY,
+            max_receive_count: self.config.max_receive_count,
         }
     }
 }

@@ -20,7 +20,8 @@ pub use auth::ApiKey;
 
 /// DAS answers at most this span per request.
 pub const DAS_MAX_SPAN: TimeDelta = TimeDelta::hours(24);
-const DAS_PAGE_LIMIT: u32 = 500;
+/// Contacts asked for per DAS page.
+pub const DAS_PAGE_LIMIT: u32 = 500;
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +127,7 @@ pub struct VerintClient {
     ingest: Url,
     key: ApiKey,
     retry: RetryPolicy,
+    page_limit: u32,
 }
 
 impl VerintClient {
@@ -136,11 +138,17 @@ impl VerintClient {
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
             .map_err(VerintError::Transport)?;
-        Ok(VerintClient { http, das, ingest, key, retry: RetryPolicy::default() })
+        Ok(VerintClient { http, das, ingest, key, retry: RetryPolicy::default(), page_limit: DAS_PAGE_LIMIT })
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// Sets the DAS page size (`limit`).
+    pub fn with_page_limit(mut self, limit: u32) -> Self {
+        self.page_limit = limit.max(1);
         self
     }
 
@@ -188,9 +196,10 @@ impl VerintClient {
 
     async fn das_page(&self, piece: Window, cursor: Option<&str>) -> Result<DasPage, VerintError> {
         let mut query = format!(
-            "/contacts?from={}&to={}&state=completed&limit={DAS_PAGE_LIMIT}",
+            "/contacts?from={}&to={}&state=completed&limit={}",
             format_ts(piece.start),
-            format_ts(piece.end)
+            format_ts(piece.end),
+            self.page_limit
         );
         if let Some(c) = cursor {
             query.push_str("&cursor=");
