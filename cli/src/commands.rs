@@ -33,7 +33,9 @@ fn progress(json: bool, len: u64, template: &str) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let pb = ProgressBar::new(len);
-    pb.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
+    pb.set_style(
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     pb
 }
 
@@ -44,13 +46,19 @@ fn print_json<T: Serialize>(value: &T) -> Result<()> {
 
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED).set_header(header.to_vec());
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_header(header.to_vec());
     t
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Plan { from, to, auto, dry_run } => plan(cli.json, from, to, auto, dry_run).await,
+        Command::Plan {
+            from,
+            to,
+            auto,
+            dry_run,
+        } => plan(cli.json, from, to, auto, dry_run).await,
         Command::Work { until_empty } => work(cli.json, until_empty).await,
         Command::Status => status(cli.json).await,
         Command::Runs { run_id, limit } => runs(cli.json, run_id, limit).await,
@@ -58,16 +66,30 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
 }
 
-async fn plan(json: bool, from: Option<String>, to: Option<String>, auto: bool, dry_run: bool) -> Result<()> {
+async fn plan(
+    json: bool,
+    from: Option<String>,
+    to: Option<String>,
+    auto: bool,
+    dry_run: bool,
+) -> Result<()> {
     let config = config()?;
     let request = if auto {
         Request::Automatic { dry_run }
     } else {
-        let payload = ManualPayload { start: from.unwrap_or_default(), end: to.unwrap_or_default(), dry_run };
+        let payload = ManualPayload {
+            start: from.unwrap_or_default(),
+            end: to.unwrap_or_default(),
+            dry_run,
+        };
         payload.validate(&config, chrono::Utc::now())?
     };
     let app = planner::App::load(config, env).await?;
-    let pb = progress(json, 0, "{spinner} reading CTR objects {pos}/{len} {wide_bar} {eta}");
+    let pb = progress(
+        json,
+        0,
+        "{spinner} reading CTR objects {pos}/{len} {wide_bar} {eta}",
+    );
     let report = app
         .run(request, &|done, total| {
             pb.set_length(total);
@@ -84,9 +106,32 @@ async fn plan(json: bool, from: Option<String>, to: Option<String>, auto: bool, 
 }
 
 fn print_report(r: &RunReport) {
-    let window = r.window.as_ref().map_or("none (no settled hour to read)".to_owned(), |w| format!("[{}, {}) by {:?}", w.start, w.end, w.by).to_lowercase());
-    println!("run {}  ({:?}{})  window {}", r.run_id, r.mode, if r.dry_run { ", dry run" } else { "" }, window);
-    let mut t = table(&["CTR objects", "records", "malformed", "duplicates", "eligible", "in Verint", "unrecoverable", "not settled", "missing", "queued", "ms"]);
+    let window = r
+        .window
+        .as_ref()
+        .map_or("none (no settled hour to read)".to_owned(), |w| {
+            format!("[{}, {}) by {:?}", w.start, w.end, w.by).to_lowercase()
+        });
+    println!(
+        "run {}  ({:?}{})  window {}",
+        r.run_id,
+        r.mode,
+        if r.dry_run { ", dry run" } else { "" },
+        window
+    );
+    let mut t = table(&[
+        "CTR objects",
+        "records",
+        "malformed",
+        "duplicates",
+        "eligible",
+        "in Verint",
+        "unrecoverable",
+        "not settled",
+        "missing",
+        "queued",
+        "ms",
+    ]);
     t.add_row(vec![
         r.ctr.objects.to_string(),
         r.ctr.records.to_string(),
@@ -105,7 +150,10 @@ fn print_report(r: &RunReport) {
         println!("unrecoverable {}: {}", u.contact_id, u.reason);
     }
     if r.dry_run && !r.missing_contact_ids.is_empty() {
-        println!("missing (not queued, dry run): {}", r.missing_contact_ids.join(", "));
+        println!(
+            "missing (not queued, dry run): {}",
+            r.missing_contact_ids.join(", ")
+        );
     }
 }
 
@@ -127,7 +175,11 @@ async fn work(json: bool, until_empty: bool) -> Result<()> {
     pb.enable_steady_tick(Duration::from_millis(200));
     let mut metrics = Metrics::new("recoveryctl");
     loop {
-        let wait = if until_empty { Duration::from_secs(1) } else { Duration::from_secs(20) };
+        let wait = if until_empty {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_secs(20)
+        };
         let received = app.work_queue.receive(10, wait, None).await?;
         if received.is_empty() {
             if until_empty {
@@ -137,7 +189,12 @@ async fn work(json: bool, until_empty: bool) -> Result<()> {
         }
         let messages: Vec<Incoming> = received
             .iter()
-            .map(|r| Incoming { message_id: r.message_id.clone(), receipt_handle: r.receipt_handle.clone(), body: r.body.clone(), receive_count: r.receive_count })
+            .map(|r| Incoming {
+                message_id: r.message_id.clone(),
+                receipt_handle: r.receipt_handle.clone(),
+                body: r.body.clone(),
+                receive_count: r.receive_count,
+            })
             .collect();
         let dispositions = worker.work_batch(&messages, None, &mut metrics).await;
         for (m, d) in messages.iter().zip(&dispositions) {
@@ -157,7 +214,11 @@ async fn work(json: bool, until_empty: bool) -> Result<()> {
         }
         pb.set_message(format!(
             "{} received: {} recovered, {} already present, {} left for retry, {} dead-lettered",
-            summary.received, summary.recovered, summary.already_present, summary.retry_later, summary.dead_lettered
+            summary.received,
+            summary.recovered,
+            summary.already_present,
+            summary.retry_later,
+            summary.dead_lettered
         ));
     }
     pb.finish_and_clear();
@@ -166,7 +227,11 @@ async fn work(json: bool, until_empty: bool) -> Result<()> {
     }
     println!(
         "worked {} message(s): {} recovered, {} already in Verint, {} left for SQS to retry, {} sent to the dead-letter queue",
-        summary.received, summary.recovered, summary.already_present, summary.retry_later, summary.dead_lettered
+        summary.received,
+        summary.recovered,
+        summary.already_present,
+        summary.retry_later,
+        summary.dead_lettered
     );
     Ok(())
 }
@@ -189,17 +254,41 @@ struct RunRow {
     error: Option<String>,
 }
 
-async fn run_row(store: &S3State, run_id: &str, with_outcomes: bool) -> Result<(RunRow, Option<RunReport>, Vec<recovery::report::Outcome>)> {
+async fn run_row(
+    store: &S3State,
+    run_id: &str,
+    with_outcomes: bool,
+) -> Result<(RunRow, Option<RunReport>, Vec<recovery::report::Outcome>)> {
     let status: Option<RunStatus> = store.status(run_id).await?;
     let report = store.report(run_id).await?;
-    let outcomes = if with_outcomes { store.outcomes(run_id).await? } else { Vec::new() };
+    let outcomes = if with_outcomes {
+        store.outcomes(run_id).await?
+    } else {
+        Vec::new()
+    };
     let count = |s: OutcomeStatus| outcomes.iter().filter(|o| o.status == s).count() as u64;
     let row = RunRow {
         run_id: run_id.to_owned(),
-        mode: status.as_ref().map(|s| format!("{:?}", s.mode).to_lowercase()).or_else(|| report.as_ref().map(|r| format!("{:?}", r.mode).to_lowercase())),
-        status: status.as_ref().map(|s| format!("{:?}", s.status).to_lowercase()).or_else(|| report.as_ref().map(|_| "completed".into())),
-        dry_run: status.as_ref().map(|s| s.dry_run).or(report.as_ref().map(|r| r.dry_run)),
-        window: report.as_ref().and_then(|r| r.window.as_ref()).map(|w| format!("{} .. {}", w.start, w.end)),
+        mode: status
+            .as_ref()
+            .map(|s| format!("{:?}", s.mode).to_lowercase())
+            .or_else(|| {
+                report
+                    .as_ref()
+                    .map(|r| format!("{:?}", r.mode).to_lowercase())
+            }),
+        status: status
+            .as_ref()
+            .map(|s| format!("{:?}", s.status).to_lowercase())
+            .or_else(|| report.as_ref().map(|_| "completed".into())),
+        dry_run: status
+            .as_ref()
+            .map(|s| s.dry_run)
+            .or(report.as_ref().map(|r| r.dry_run)),
+        window: report
+            .as_ref()
+            .and_then(|r| r.window.as_ref())
+            .map(|w| format!("{} .. {}", w.start, w.end)),
         detected: report.as_ref().map_or(0, |r| r.missing),
         queued: report.as_ref().map_or(0, |r| r.enqueued),
         recovered: count(OutcomeStatus::Recovered),
@@ -213,11 +302,30 @@ async fn run_row(store: &S3State, run_id: &str, with_outcomes: bool) -> Result<(
 }
 
 fn runs_table(rows: &[RunRow]) -> Table {
-    let mut t = table(&["run", "mode", "status", "window", "Detected", "Queued", "Recovered", "Already present", "Failed", "time"]);
+    let mut t = table(&[
+        "run",
+        "mode",
+        "status",
+        "window",
+        "Detected",
+        "Queued",
+        "Recovered",
+        "Already present",
+        "Failed",
+        "time",
+    ]);
     for r in rows {
         t.add_row(vec![
             r.run_id.clone(),
-            format!("{}{}", r.mode.clone().unwrap_or_default(), if r.dry_run == Some(true) { " (dry)" } else { "" }),
+            format!(
+                "{}{}",
+                r.mode.clone().unwrap_or_default(),
+                if r.dry_run == Some(true) {
+                    " (dry)"
+                } else {
+                    ""
+                }
+            ),
             r.status.clone().unwrap_or_else(|| "unknown".into()),
             r.window.clone().unwrap_or_else(|| "-".into()),
             r.detected.to_string(),
@@ -225,7 +333,8 @@ fn runs_table(rows: &[RunRow]) -> Table {
             r.recovered.to_string(),
             r.already_present.to_string(),
             r.failed.to_string(),
-            r.duration_ms.map_or("-".into(), |ms| format!("{:.1}s", ms as f64 / 1000.0)),
+            r.duration_ms
+                .map_or("-".into(), |ms| format!("{:.1}s", ms as f64 / 1000.0)),
         ]);
     }
     t
@@ -234,7 +343,11 @@ fn runs_table(rows: &[RunRow]) -> Table {
 async fn state() -> Result<(Config, Clients, S3State)> {
     let config = config()?;
     let clients = Clients::load(env).await;
-    let store = S3State::new(clients.s3.clone(), &config.state_bucket, &config.state_prefix);
+    let store = S3State::new(
+        clients.s3.clone(),
+        &config.state_bucket,
+        &config.state_prefix,
+    );
     Ok((config, clients, store))
 }
 
@@ -252,11 +365,19 @@ async fn runs(json: bool, run_id: Option<String>, limit: usize) -> Result<()> {
         if let Some(e) = &row.error {
             println!("error: {e}");
         }
-        let failed: Vec<_> = outcomes.iter().filter(|o| o.status == OutcomeStatus::Failed).collect();
+        let failed: Vec<_> = outcomes
+            .iter()
+            .filter(|o| o.status == OutcomeStatus::Failed)
+            .collect();
         if !failed.is_empty() {
             let mut t = table(&["failed contact", "attempt", "reason", "at"]);
             for o in failed {
-                t.add_row(vec![o.contact_id.clone(), o.attempt.to_string(), o.reason.clone().unwrap_or_default(), o.at.clone()]);
+                t.add_row(vec![
+                    o.contact_id.clone(),
+                    o.attempt.to_string(),
+                    o.reason.clone().unwrap_or_default(),
+                    o.at.clone(),
+                ]);
             }
             println!("{t}");
         }
@@ -280,8 +401,14 @@ async fn runs(json: bool, run_id: Option<String>, limit: usize) -> Result<()> {
 
 async fn status(json: bool) -> Result<()> {
     let (config, clients, store) = state().await?;
-    let work = SqsQueue::new(clients.sqs.clone(), &config.work_queue_url).depth().await.context("work queue")?;
-    let dlq = SqsQueue::new(clients.sqs.clone(), &config.dead_letter_queue_url).depth().await.context("dead-letter queue")?;
+    let work = SqsQueue::new(clients.sqs.clone(), &config.work_queue_url)
+        .depth()
+        .await
+        .context("work queue")?;
+    let dlq = SqsQueue::new(clients.sqs.clone(), &config.dead_letter_queue_url)
+        .depth()
+        .await
+        .context("dead-letter queue")?;
     let (checkpoint, _) = store.checkpoint().await?;
     let mut rows = Vec::new();
     for id in store.run_ids().await?.iter().take(5) {
@@ -294,12 +421,25 @@ async fn status(json: bool) -> Result<()> {
         }));
     }
     let mut t = table(&["queue", "visible", "in flight"]);
-    t.add_row(vec!["work".to_owned(), work.visible.to_string(), work.in_flight.to_string()]);
-    t.add_row(vec!["dead-letter".to_owned(), dlq.visible.to_string(), dlq.in_flight.to_string()]);
+    t.add_row(vec![
+        "work".to_owned(),
+        work.visible.to_string(),
+        work.in_flight.to_string(),
+    ]);
+    t.add_row(vec![
+        "dead-letter".to_owned(),
+        dlq.visible.to_string(),
+        dlq.in_flight.to_string(),
+    ]);
     println!("{t}");
     match checkpoint {
-        Some(c) => println!("checkpoint: next arrival hour {} (moved by run {} at {})", c.next_hour, c.run_id, c.updated_at),
-        None => println!("checkpoint: none yet (the first automatic run starts INITIAL_LOOKBACK ago)"),
+        Some(c) => println!(
+            "checkpoint: next arrival hour {} (moved by run {} at {})",
+            c.next_hour, c.run_id, c.updated_at
+        ),
+        None => {
+            println!("checkpoint: none yet (the first automatic run starts INITIAL_LOOKBACK ago)")
+        }
     }
     if rows.is_empty() {
         println!("no runs yet");
@@ -307,7 +447,10 @@ async fn status(json: bool) -> Result<()> {
         println!("latest runs:\n{}", runs_table(&rows));
     }
     if dlq.visible > 0 {
-        println!("{} message(s) in the dead-letter queue: see `recoveryctl runs RUN_ID` for reasons, then `recoveryctl redrive`", dlq.visible);
+        println!(
+            "{} message(s) in the dead-letter queue: see `recoveryctl runs RUN_ID` for reasons, then `recoveryctl redrive`",
+            dlq.visible
+        );
     }
     Ok(())
 }
@@ -322,7 +465,10 @@ async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String> {
         .map_err(|e| e.into_service_error())
         .with_context(|| format!("reading the ARN of {url}"))?;
     out.attributes
-        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .cloned()
+        })
         .with_context(|| format!("{url} has no QueueArn"))
 }
 
@@ -338,22 +484,38 @@ async fn redrive(json: bool) -> Result<()> {
         .source_arn(&source)
         .destination_arn(&destination)
         .customize()
-        .config_override(aws_sdk_sqs::config::Builder::default().retry_config(aws_config::retry::RetryConfig::disabled()))
+        .config_override(
+            aws_sdk_sqs::config::Builder::default()
+                .retry_config(aws_config::retry::RetryConfig::disabled()),
+        )
         .send()
         .await;
     let (method, moved) = match task {
-        Ok(out) => ("start_message_move_task", json!({"task_handle": out.task_handle, "messages": before.visible})),
+        Ok(out) => (
+            "start_message_move_task",
+            json!({"task_handle": out.task_handle, "messages": before.visible}),
+        ),
         Err(e) => {
             tracing::info!(error = %e.into_service_error(), "StartMessageMoveTask unavailable; moving message by message");
-            let moved = move_one_by_one(&dlq, &SqsQueue::new(sqs.clone(), &config.work_queue_url), json).await?;
+            let moved = move_one_by_one(
+                &dlq,
+                &SqsQueue::new(sqs.clone(), &config.work_queue_url),
+                json,
+            )
+            .await?;
             ("receive_send_delete", json!(moved))
         }
     };
     if json {
-        return print_json(&json!({"method": method, "moved": moved, "dead_letter_queue_before": before}));
+        return print_json(
+            &json!({"method": method, "moved": moved, "dead_letter_queue_before": before}),
+        );
     }
     match method {
-        "start_message_move_task" => println!("started an SQS move task for {} message(s) from the dead-letter queue to the work queue", before.visible),
+        "start_message_move_task" => println!(
+            "started an SQS move task for {} message(s) from the dead-letter queue to the work queue",
+            before.visible
+        ),
         _ => println!("moved {moved} message(s) from the dead-letter queue to the work queue"),
     }
     Ok(())
@@ -365,14 +527,21 @@ async fn move_one_by_one(dlq: &SqsQueue, work: &SqsQueue, json: bool) -> Result<
     let pb = progress(json, 0, "{spinner} moved {pos} message(s)");
     let mut moved = 0;
     loop {
-        let batch = dlq.receive(10, Duration::from_secs(1), Some(Duration::from_secs(60))).await?;
+        let batch = dlq
+            .receive(10, Duration::from_secs(1), Some(Duration::from_secs(60)))
+            .await?;
         if batch.is_empty() {
             break;
         }
-        let bodies: Vec<(String, Option<String>)> = batch.iter().map(|m| (m.body.clone(), None)).collect();
-        work.send_bodies(&bodies).await.context("sending to the work queue")?;
+        let bodies: Vec<(String, Option<String>)> =
+            batch.iter().map(|m| (m.body.clone(), None)).collect();
+        work.send_bodies(&bodies)
+            .await
+            .context("sending to the work queue")?;
         for m in &batch {
-            dlq.delete(&m.receipt_handle).await.context("deleting from the dead-letter queue")?;
+            dlq.delete(&m.receipt_handle)
+                .await
+                .context("deleting from the dead-letter queue")?;
             moved += 1;
             pb.set_position(moved);
         }

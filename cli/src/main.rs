@@ -8,8 +8,14 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "recoveryctl", version, about = "Operate call recovery: plan runs, work the queue, inspect runs, redrive the dead-letter queue")]
-#[command(after_help = "Configuration comes from the environment, as for the functions (CTR_BUCKET, CONNECT_INSTANCE_ID, WORK_QUEUE_URL, ...).")]
+#[command(
+    name = "recoveryctl",
+    version,
+    about = "Operate call recovery: plan runs, work the queue, inspect runs, redrive the dead-letter queue"
+)]
+#[command(
+    after_help = "Configuration comes from the environment, as for the functions (CTR_BUCKET, CONNECT_INSTANCE_ID, WORK_QUEUE_URL, ...)."
+)]
 pub struct Cli {
     /// Print exactly one JSON document on stdout instead of a table.
     #[arg(long, global = true)]
@@ -21,7 +27,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a recovery here and now: manual (--from/--to) or automatic (--auto).
-    #[command(after_help = "Examples:\n  recoveryctl plan --from 2026-11-26T00:00:00Z --to 2026-11-27T00:00:00Z --dry-run\n  recoveryctl plan --auto --json")]
+    #[command(
+        after_help = "Examples:\n  recoveryctl plan --from 2026-11-26T00:00:00Z --to 2026-11-27T00:00:00Z --dry-run\n  recoveryctl plan --auto --json"
+    )]
     Plan {
         /// Start of the window (RFC 3339), by contact initiation time.
         #[arg(long, required_unless_present = "auto", conflicts_with = "auto")]
@@ -37,7 +45,9 @@ pub enum Command {
         dry_run: bool,
     },
     /// Work the queue with the worker's code, as the Lambda trigger would.
-    #[command(after_help = "Examples:\n  recoveryctl work --until-empty\n  recoveryctl work --until-empty --json")]
+    #[command(
+        after_help = "Examples:\n  recoveryctl work --until-empty\n  recoveryctl work --until-empty --json"
+    )]
     Work {
         /// Stop when a receive finds no visible message.
         #[arg(long)]
@@ -47,7 +57,9 @@ pub enum Command {
     #[command(after_help = "Example:\n  recoveryctl status")]
     Status,
     /// Runs with Detected / Queued / Recovered / Already present / Failed; or one run in detail.
-    #[command(after_help = "Examples:\n  recoveryctl runs\n  recoveryctl runs 20261127T034512Z-1a2b3c4d --json")]
+    #[command(
+        after_help = "Examples:\n  recoveryctl runs\n  recoveryctl runs 20261127T034512Z-1a2b3c4d --json"
+    )]
     Runs {
         /// One run's id.
         run_id: Option<String>,
@@ -64,7 +76,10 @@ pub enum Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RECOVERYCTL_LOG").unwrap_or_else(|_| "error".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RECOVERYCTL_LOG")
+                .unwrap_or_else(|_| "error".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     match commands::run(cli).await {

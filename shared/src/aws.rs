@@ -19,7 +19,11 @@ pub struct Clients {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("the Verint API key secret {secret} could not be read")]
-    Secret { secret: String, #[source] source: Box<dyn std::error::Error + Send + Sync> },
+    Secret {
+        secret: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("the Verint API key secret {secret} is malformed: {reason}")]
     SecretFormat { secret: String, reason: String },
     #[error("the Verint client could not be built")]
@@ -37,15 +41,25 @@ impl Clients {
         if let Some(region) = get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")) {
             loader = loader.region(aws_config::Region::new(region));
         }
-        if let (Some(key), Some(secret)) = (get("AWS_ACCESS_KEY_ID"), get("AWS_SECRET_ACCESS_KEY")) {
-            let credentials = aws_credential_types::Credentials::new(key, secret, get("AWS_SESSION_TOKEN"), None, "environment");
+        if let (Some(key), Some(secret)) = (get("AWS_ACCESS_KEY_ID"), get("AWS_SECRET_ACCESS_KEY"))
+        {
+            let credentials = aws_credential_types::Credentials::new(
+                key,
+                secret,
+                get("AWS_SESSION_TOKEN"),
+                None,
+                "environment",
+            );
             loader = loader.credentials_provider(credentials);
         }
         let sdk = loader.load().await;
-        let endpoint = |service: &str| get(&format!("AWS_ENDPOINT_URL_{service}")).or_else(|| get("AWS_ENDPOINT_URL"));
+        let endpoint = |service: &str| {
+            get(&format!("AWS_ENDPOINT_URL_{service}")).or_else(|| get("AWS_ENDPOINT_URL"))
+        };
 
         let s3_endpoint = endpoint("S3");
-        let mut s3 = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(s3_endpoint.is_some());
+        let mut s3 =
+            aws_sdk_s3::config::Builder::from(&sdk).force_path_style(s3_endpoint.is_some());
         if let Some(url) = s3_endpoint {
             s3 = s3.endpoint_url(url);
         }
@@ -73,13 +87,23 @@ impl Clients {
     /// The Verint API key, from the environment or from Secrets Manager (`{"keyId","key"}`).
     pub async fn verint_key(&self, config: &Config) -> Result<ApiKey, StartError> {
         match &config.verint_key {
-            VerintKeySource::Direct { key_id, key } => ApiKey::new(key_id.clone(), key)
-                .map_err(|reason| StartError::SecretFormat { secret: "VERINT_API_KEY".into(), reason }),
+            VerintKeySource::Direct { key_id, key } => {
+                ApiKey::new(key_id.clone(), key).map_err(|reason| StartError::SecretFormat {
+                    secret: "VERINT_API_KEY".into(),
+                    reason,
+                })
+            }
             VerintKeySource::Secret(secret) => {
-                let out = self.secrets.get_secret_value().secret_id(secret).send().await.map_err(|e| StartError::Secret {
-                    secret: secret.clone(),
-                    source: Box::new(e.into_service_error()),
-                })?;
+                let out = self
+                    .secrets
+                    .get_secret_value()
+                    .secret_id(secret)
+                    .send()
+                    .await
+                    .map_err(|e| StartError::Secret {
+                        secret: secret.clone(),
+                        source: Box::new(e.into_service_error()),
+                    })?;
                 #[derive(serde::Deserialize)]
                 #[serde(rename_all = "camelCase")]
                 struct Stored {
@@ -89,15 +113,27 @@ impl Clients {
                 let stored: Stored = out
                     .secret_string()
                     .and_then(|s| serde_json::from_str(s).ok())
-                    .ok_or_else(|| StartError::SecretFormat { secret: secret.clone(), reason: "expected JSON {\"keyId\",\"key\"}".into() })?;
-                ApiKey::new(stored.key_id, &SecretString::from(stored.key))
-                    .map_err(|reason| StartError::SecretFormat { secret: secret.clone(), reason })
+                    .ok_or_else(|| StartError::SecretFormat {
+                        secret: secret.clone(),
+                        reason: "expected JSON {\"keyId\",\"key\"}".into(),
+                    })?;
+                ApiKey::new(stored.key_id, &SecretString::from(stored.key)).map_err(|reason| {
+                    StartError::SecretFormat {
+                        secret: secret.clone(),
+                        reason,
+                    }
+                })
             }
         }
     }
 
     pub async fn verint(&self, config: &Config) -> Result<VerintClient, StartError> {
         let key = self.verint_key(config).await?;
-        VerintClient::new(config.verint_das_url.clone(), config.verint_ingest_url.clone(), key).map_err(StartError::Verint)
+        VerintClient::new(
+            config.verint_das_url.clone(),
+            config.verint_ingest_url.clone(),
+            key,
+        )
+        .map_err(StartError::Verint)
     }
 }

@@ -77,6 +77,15 @@ impl Config {
             Ok(url)
         };
 
+        // Required variables first, in the order of DESIGN §7, so the first one missing is named.
+        let ctr_bucket = required("CTR_BUCKET")?;
+        let connect_instance_raw = required("CONNECT_INSTANCE_ID")?;
+        let work_queue_url = required("WORK_QUEUE_URL")?;
+        let dead_letter_queue_url = required("DEAD_LETTER_QUEUE_URL")?;
+        let state_bucket = required("STATE_BUCKET")?;
+        let verint_das_url = url("VERINT_DAS_URL")?;
+        let verint_ingest_url = url("VERINT_INGEST_URL")?;
+
         let verint_key = match get("VERINT_API_KEY_SECRET_ID") {
             Some(id) => VerintKeySource::Secret(id),
             None => {
@@ -88,7 +97,10 @@ impl Config {
                     name: "VERINT_API_KEY",
                     reason,
                 })?;
-                VerintKeySource::Direct { key_id, key: SecretString::from(key) }
+                VerintKeySource::Direct {
+                    key_id,
+                    key: SecretString::from(key),
+                }
             }
         };
 
@@ -128,23 +140,22 @@ impl Config {
                 }
             },
         };
-        let connect_instance_id = instance_id_of(&required("CONNECT_INSTANCE_ID")?).ok_or_else(|| {
-            ConfigError::Malformed {
+        let connect_instance_id =
+            instance_id_of(&connect_instance_raw).ok_or_else(|| ConfigError::Malformed {
                 name: "CONNECT_INSTANCE_ID",
                 reason: "expected an instance id or an instance ARN".into(),
-            }
-        })?;
+            })?;
 
         Ok(Config {
-            ctr_bucket: required("CTR_BUCKET")?,
+            ctr_bucket,
             ctr_prefix: get("CTR_PREFIX").unwrap_or_default(),
             connect_instance_id,
-            work_queue_url: required("WORK_QUEUE_URL")?,
-            dead_letter_queue_url: required("DEAD_LETTER_QUEUE_URL")?,
-            state_bucket: required("STATE_BUCKET")?,
+            work_queue_url,
+            dead_letter_queue_url,
+            state_bucket,
             state_prefix: get("STATE_PREFIX").unwrap_or_else(|| "call-recovery/".into()),
-            verint_das_url: url("VERINT_DAS_URL")?,
-            verint_ingest_url: url("VERINT_INGEST_URL")?,
+            verint_das_url,
+            verint_ingest_url,
             verint_key,
             settle_delay: duration("SETTLE_DELAY", "30m")?,
             arrival_slack: duration("ARRIVAL_SLACK", "4h")?,
@@ -183,7 +194,9 @@ fn check_verint_url(url: &Url) -> Result<(), String> {
             if loopback {
                 Ok(())
             } else {
-                Err(format!("{url} must use https (http is allowed only to a loopback address)"))
+                Err(format!(
+                    "{url} must use https (http is allowed only to a loopback address)"
+                ))
             }
         }
         other => Err(format!("{url} has scheme {other:?}; expected https")),
@@ -199,9 +212,15 @@ mod tests {
     fn base() -> HashMap<&'static str, &'static str> {
         HashMap::from([
             ("CTR_BUCKET", "ctr"),
-            ("CONNECT_INSTANCE_ID", "11111111-2222-3333-4444-555555555555"),
+            (
+                "CONNECT_INSTANCE_ID",
+                "11111111-2222-3333-4444-555555555555",
+            ),
             ("WORK_QUEUE_URL", "http://127.0.0.1:5055/123456789012/work"),
-            ("DEAD_LETTER_QUEUE_URL", "http://127.0.0.1:5055/123456789012/dlq"),
+            (
+                "DEAD_LETTER_QUEUE_URL",
+                "http://127.0.0.1:5055/123456789012/dlq",
+            ),
             ("STATE_BUCKET", "state"),
             ("VERINT_DAS_URL", "https://verint.example.com/das"),
             ("VERINT_INGEST_URL", "http://127.0.0.1:5056/ingest"),
@@ -230,7 +249,13 @@ mod tests {
 
     #[test]
     fn a_missing_required_variable_is_named() {
-        for name in ["CTR_BUCKET", "CONNECT_INSTANCE_ID", "WORK_QUEUE_URL", "STATE_BUCKET", "VERINT_DAS_URL"] {
+        for name in [
+            "CTR_BUCKET",
+            "CONNECT_INSTANCE_ID",
+            "WORK_QUEUE_URL",
+            "STATE_BUCKET",
+            "VERINT_DAS_URL",
+        ] {
             let mut vars = base();
             vars.remove(name);
             let err = parse(&vars).expect_err("must fail");
@@ -265,7 +290,10 @@ mod tests {
         vars.remove("VERINT_API_KEY_ID");
         vars.remove("VERINT_API_KEY");
         assert!(parse(&vars).is_err());
-        vars.insert("VERINT_API_KEY_SECRET_ID", "arn:aws:secretsmanager:eu-west-2:1:secret:verint");
+        vars.insert(
+            "VERINT_API_KEY_SECRET_ID",
+            "arn:aws:secretsmanager:eu-west-2:1:secret:verint",
+        );
         let c = parse(&vars).expect("valid");
         assert!(matches!(c.verint_key, VerintKeySource::Secret(ref s) if s.ends_with(":verint")));
     }
@@ -278,6 +306,9 @@ mod tests {
             "arn:aws:connect:eu-west-2:123456789012:instance/11111111-2222-3333-4444-555555555555",
         );
         let c = parse(&vars).expect("valid");
-        assert_eq!(c.connect_instance_id, "11111111-2222-3333-4444-555555555555");
+        assert_eq!(
+            c.connect_instance_id,
+            "11111111-2222-3333-4444-555555555555"
+        );
     }
 }

@@ -16,7 +16,10 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(rps: f64) -> Self {
-        RateLimiter { interval: Duration::from_secs_f64(1.0 / rps.max(0.001)), next: Mutex::new(Instant::now()) }
+        RateLimiter {
+            interval: Duration::from_secs_f64(1.0 / rps.max(0.001)),
+            next: Mutex::new(Instant::now()),
+        }
     }
 
     /// Waits for this caller's slot.
@@ -55,23 +58,44 @@ pub struct ConnectContacts {
 
 impl ConnectContacts {
     pub fn new(client: aws_sdk_connect::Client, max_rps: f64) -> Self {
-        ConnectContacts { client, limiter: RateLimiter::new(max_rps) }
+        ConnectContacts {
+            client,
+            limiter: RateLimiter::new(max_rps),
+        }
     }
 
     /// `DescribeContact`. The SDK retries throttling (`TooManyRequestsException`,
     /// `ThrottlingException`) with backoff; what is left after that is transient.
-    pub async fn describe(&self, instance_id: &str, contact_id: &str) -> Result<Contact, ConnectError> {
+    pub async fn describe(
+        &self,
+        instance_id: &str,
+        contact_id: &str,
+    ) -> Result<Contact, ConnectError> {
         self.limiter.acquire().await;
-        let out = self.client.describe_contact().instance_id(instance_id).contact_id(contact_id).send().await;
+        let out = self
+            .client
+            .describe_contact()
+            .instance_id(instance_id)
+            .contact_id(contact_id)
+            .send()
+            .await;
         match out {
-            Ok(out) => out.contact.ok_or_else(|| ConnectError::Other("DescribeContact returned no contact".into())),
+            Ok(out) => out
+                .contact
+                .ok_or_else(|| ConnectError::Other("DescribeContact returned no contact".into())),
             Err(e) => {
                 let status = e.raw_response().map(|r| r.status().as_u16());
                 let e = e.into_service_error();
-                let code = aws_sdk_connect::error::ProvideErrorMetadata::code(&e).unwrap_or_default().to_owned();
+                let code = aws_sdk_connect::error::ProvideErrorMetadata::code(&e)
+                    .unwrap_or_default()
+                    .to_owned();
                 if e.is_resource_not_found_exception() || status == Some(404) {
                     Err(ConnectError::NotFound)
-                } else if e.is_throttling_exception() || code.contains("TooManyRequests") || code.contains("Throttl") || status == Some(429) {
+                } else if e.is_throttling_exception()
+                    || code.contains("TooManyRequests")
+                    || code.contains("Throttl")
+                    || status == Some(429)
+                {
                     Err(ConnectError::Throttled(Box::new(e)))
                 } else {
                     Err(ConnectError::Other(Box::new(e)))

@@ -101,13 +101,22 @@ impl ContactCopy {
     pub fn from_record(record: &CtrRecord<'_>, instance_id: &str) -> Option<Self> {
         let id = record.contact_id.as_deref()?;
         let secs = |v: &Option<std::borrow::Cow<'_, str>>| {
-            v.as_deref().and_then(parse_ts).map_or(NONE, |t| t.timestamp())
+            v.as_deref()
+                .and_then(parse_ts)
+                .map_or(NONE, |t| t.timestamp())
         };
         let voice = record.channel.as_deref() == Some("VOICE");
-        let ours = record.instance_arn.as_deref().is_some_and(|arn| arn_is_instance(arn, instance_id));
+        let ours = record
+            .instance_arn
+            .as_deref()
+            .is_some_and(|arn| arn_is_instance(arn, instance_id));
         let flags = if voice { VOICE } else { 0 } | if ours { OURS } else { 0 };
         let recordings = if voice && ours {
-            record.s3_recordings().into_iter().map(|(l, d)| (l.into(), d)).collect()
+            record
+                .s3_recordings()
+                .into_iter()
+                .map(|(l, d)| (l.into(), d))
+                .collect()
         } else {
             Vec::new()
         };
@@ -124,7 +133,8 @@ impl ContactCopy {
 
 /// `arn:aws:connect:REGION:ACCOUNT:instance/ID` names instance `ID`.
 fn arn_is_instance(arn: &str, instance_id: &str) -> bool {
-    arn.rsplit_once("instance/").is_some_and(|(_, id)| id == instance_id)
+    arn.rsplit_once("instance/")
+        .is_some_and(|(_, id)| id == instance_id)
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -198,10 +208,10 @@ impl ContactSet {
     /// are broken on the content, so the result never depends on the order records are read in.
     pub fn insert(&mut self, copy: ContactCopy) {
         self.records += 1;
-        if let Some(kept) = self.map.get(&copy.key) {
-            if !self.newer(&copy, kept) {
-                return;
-            }
+        if let Some(kept) = self.map.get(&copy.key)
+            && !self.newer(&copy, kept)
+        {
+            return;
         }
         let rec_start = u32::try_from(self.recs.len()).unwrap_or(u32::MAX);
         let rec_len = u8::try_from(copy.recordings.len()).unwrap_or(u8::MAX);
@@ -222,23 +232,43 @@ impl ContactSet {
 
     fn newer(&self, copy: &ContactCopy, kept: &Entry) -> bool {
         use std::cmp::Ordering::*;
-        let a = (copy.last_update, copy.disconnect, copy.initiation, copy.flags, copy.recordings.len());
-        let b = (kept.last_update, kept.disconnect, kept.initiation, kept.flags, usize::from(kept.rec_len));
+        let a = (
+            copy.last_update,
+            copy.disconnect,
+            copy.initiation,
+            copy.flags,
+            copy.recordings.len(),
+        );
+        let b = (
+            kept.last_update,
+            kept.disconnect,
+            kept.initiation,
+            kept.flags,
+            usize::from(kept.rec_len),
+        );
         match a.cmp(&b) {
             Greater => true,
             Less => false,
             Equal => {
-                let ours: Vec<(String, bool)> =
-                    copy.recordings.iter().map(|(l, d)| (l.to_string(), *d)).collect();
-                let theirs: Vec<(String, bool)> =
-                    self.recordings_of(kept).into_iter().map(|r| (r.location, r.deleted)).collect();
+                let ours: Vec<(String, bool)> = copy
+                    .recordings
+                    .iter()
+                    .map(|(l, d)| (l.to_string(), *d))
+                    .collect();
+                let theirs: Vec<(String, bool)> = self
+                    .recordings_of(kept)
+                    .into_iter()
+                    .map(|r| (r.location, r.deleted))
+                    .collect();
                 ours > theirs
             }
         }
     }
 
     fn intern(&mut self, location: &str, deleted: bool) -> Rec {
-        let (dir, name) = location.rsplit_once('/').map_or(("", location), |(d, n)| (d, n));
+        let (dir, name) = location
+            .rsplit_once('/')
+            .map_or(("", location), |(d, n)| (d, n));
         let dir = match self.dir_index.get(dir) {
             Some(&i) => i,
             None => {
@@ -250,7 +280,12 @@ impl ContactSet {
         };
         let name_start = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
         self.names.push_str(name);
-        Rec { dir, name_start, name_len: u32::try_from(name.len()).unwrap_or(0), deleted }
+        Rec {
+            dir,
+            name_start,
+            name_len: u32::try_from(name.len()).unwrap_or(0),
+            deleted,
+        }
     }
 
     fn recordings_of(&self, e: &Entry) -> Vec<RecordingRef> {
@@ -261,16 +296,26 @@ impl ContactSet {
                 let dir = &self.dirs[r.dir as usize];
                 let start = r.name_start as usize;
                 let name = &self.names[start..start + r.name_len as usize];
-                let location =
-                    if dir.is_empty() { name.to_owned() } else { format!("{dir}/{name}") };
-                RecordingRef { location, deleted: r.deleted }
+                let location = if dir.is_empty() {
+                    name.to_owned()
+                } else {
+                    format!("{dir}/{name}")
+                };
+                RecordingRef {
+                    location,
+                    deleted: r.deleted,
+                }
             })
             .collect()
     }
 
     /// Every contact, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = ContactView> + '_ {
-        let ts = |s: i64| (s != NONE).then(|| DateTime::from_timestamp(s, 0)).flatten();
+        let ts = |s: i64| {
+            (s != NONE)
+                .then(|| DateTime::from_timestamp(s, 0))
+                .flatten()
+        };
         self.map.iter().map(move |(key, e)| ContactView {
             key: key.clone(),
             voice: e.flags & VOICE != 0,
@@ -288,11 +333,21 @@ mod tests {
 
     #[test]
     fn canonical_uuids_pack_and_print_back_unchanged() {
-        for id in ["0a1b2c3d-4e5f-6789-abcd-ef0123456789", "ABCDEF00-0000-0000-0000-000000000000", "x"] {
+        for id in [
+            "0a1b2c3d-4e5f-6789-abcd-ef0123456789",
+            "ABCDEF00-0000-0000-0000-000000000000",
+            "x",
+        ] {
             assert_eq!(ContactKey::new(id).to_string(), id);
         }
-        assert!(matches!(ContactKey::new("0a1b2c3d-4e5f-6789-abcd-ef0123456789"), ContactKey::Uuid(_)));
-        assert!(matches!(ContactKey::new("ABCDEF00-0000-0000-0000-000000000000"), ContactKey::Other(_)));
+        assert!(matches!(
+            ContactKey::new("0a1b2c3d-4e5f-6789-abcd-ef0123456789"),
+            ContactKey::Uuid(_)
+        ));
+        assert!(matches!(
+            ContactKey::new("ABCDEF00-0000-0000-0000-000000000000"),
+            ContactKey::Other(_)
+        ));
     }
 
     #[test]

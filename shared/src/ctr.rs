@@ -66,12 +66,11 @@ impl CtrRecord<'_> {
                 out.push((location, is_deleted(r.status.as_deref())));
             }
         }
-        if let Some(legacy) = &self.recording {
-            if let Some(location) = legacy.location.as_deref() {
-                if !out.iter().any(|(l, _)| *l == location) {
-                    out.push((location, is_deleted(legacy.status.as_deref())));
-                }
-            }
+        if let Some(legacy) = &self.recording
+            && let Some(location) = legacy.location.as_deref()
+            && !out.iter().any(|(l, _)| *l == location)
+        {
+            out.push((location, is_deleted(legacy.status.as_deref())));
         }
         out
     }
@@ -152,7 +151,11 @@ fn read_records<R: Read>(
     mut reader: R,
     sink: &mut impl FnMut(&CtrRecord<'_>),
 ) -> Result<ReadStats, ReadError> {
-    let mut parser = Parser { framing: Framing::Unknown, resync: false, stats: ReadStats::default() };
+    let mut parser = Parser {
+        framing: Framing::Unknown,
+        resync: false,
+        stats: ReadStats::default(),
+    };
     let mut buf: Vec<u8> = Vec::with_capacity(CHUNK * 2);
     let mut eof = false;
     while !eof {
@@ -280,7 +283,10 @@ impl Parser {
 }
 
 fn next_brace(buf: &[u8], from: usize) -> Option<usize> {
-    buf.get(from..)?.iter().position(|&b| b == b'{').map(|p| from + p)
+    buf.get(from..)?
+        .iter()
+        .position(|&b| b == b'{')
+        .map(|p| from + p)
 }
 
 /// After the first record: NDJSON when a newline follows it before the next record starts.
@@ -310,8 +316,10 @@ mod tests {
 
     fn ids(bytes: &[u8]) -> (Vec<String>, ReadStats) {
         let mut ids = Vec::new();
-        let stats = read_object(bytes, |r| ids.push(r.contact_id.as_deref().unwrap_or("").to_owned()))
-            .expect("no source error");
+        let stats = read_object(bytes, |r| {
+            ids.push(r.contact_id.as_deref().unwrap_or("").to_owned())
+        })
+        .expect("no source error");
         (ids, stats)
     }
 
@@ -323,15 +331,31 @@ mod tests {
 
     #[test]
     fn concatenated_json_without_a_delimiter_is_read() {
-        let body = format!("{}{}{}", record("a", "t"), record("b", "t"), record("c", "t"));
+        let body = format!(
+            "{}{}{}",
+            record("a", "t"),
+            record("b", "t"),
+            record("c", "t")
+        );
         let (ids, stats) = ids(body.as_bytes());
         assert_eq!(ids, ["a", "b", "c"]);
-        assert_eq!(stats, ReadStats { records: 3, malformed: 0 });
+        assert_eq!(
+            stats,
+            ReadStats {
+                records: 3,
+                malformed: 0
+            }
+        );
     }
 
     #[test]
     fn ndjson_is_read() {
-        let body = format!("{}\n{}\r\n{}\n", record("a", "t"), record("b", "t"), record("c", "t"));
+        let body = format!(
+            "{}\n{}\r\n{}\n",
+            record("a", "t"),
+            record("b", "t"),
+            record("c", "t")
+        );
         let (ids, stats) = ids(body.as_bytes());
         assert_eq!(ids, ["a", "b", "c"]);
         assert_eq!(stats.malformed, 0);
@@ -352,7 +376,13 @@ mod tests {
     fn records_larger_than_a_read_chunk_and_split_across_chunks_are_read() {
         let big = "x".repeat(CHUNK + 17);
         let body: String = (0..5)
-            .map(|i| record(&format!("id{i}"), "t").replacen("\"Agent\":null", &format!("\"Agent\":\"{big}\""), 1))
+            .map(|i| {
+                record(&format!("id{i}"), "t").replacen(
+                    "\"Agent\":null",
+                    &format!("\"Agent\":\"{big}\""),
+                    1,
+                )
+            })
             .collect();
         let (ids, stats) = ids(body.as_bytes());
         assert_eq!(ids, ["id0", "id1", "id2", "id3", "id4"]);
@@ -369,24 +399,51 @@ mod tests {
         );
         let (ids, stats) = ids(body.as_bytes());
         assert_eq!(ids, ["a", "b"]);
-        assert_eq!(stats, ReadStats { records: 2, malformed: 3 });
+        assert_eq!(
+            stats,
+            ReadStats {
+                records: 2,
+                malformed: 3
+            }
+        );
     }
 
     #[test]
     fn concatenated_json_resumes_at_the_next_whole_record_after_a_truncated_one() {
         let truncated = &record("bad", "t")[..400];
-        let body = format!("{}{truncated}{}{}", record("a", "t"), record("b", "t"), record("c", "t"));
+        let body = format!(
+            "{}{truncated}{}{}",
+            record("a", "t"),
+            record("b", "t"),
+            record("c", "t")
+        );
         let (ids, stats) = ids(body.as_bytes());
         assert_eq!(ids, ["a", "b", "c"]);
-        assert_eq!(stats, ReadStats { records: 3, malformed: 1 });
+        assert_eq!(
+            stats,
+            ReadStats {
+                records: 3,
+                malformed: 1
+            }
+        );
     }
 
     #[test]
     fn a_record_without_contact_id_is_malformed() {
-        let body = format!("{}{{\"Channel\":\"VOICE\"}}{}", record("a", "t"), record("b", "t"));
+        let body = format!(
+            "{}{{\"Channel\":\"VOICE\"}}{}",
+            record("a", "t"),
+            record("b", "t")
+        );
         let (ids, stats) = ids(body.as_bytes());
         assert_eq!(ids, ["a", "b"]);
-        assert_eq!(stats, ReadStats { records: 2, malformed: 1 });
+        assert_eq!(
+            stats,
+            ReadStats {
+                records: 2,
+                malformed: 1
+            }
+        );
     }
 
     #[test]
@@ -406,7 +463,13 @@ mod tests {
         let body = format!("{}{}", record("a", "t"), &record("b", "t")[..50]);
         let (ids, stats) = ids(body.as_bytes());
         assert_eq!(ids, ["a"]);
-        assert_eq!(stats, ReadStats { records: 1, malformed: 1 });
+        assert_eq!(
+            stats,
+            ReadStats {
+                records: 1,
+                malformed: 1
+            }
+        );
     }
 
     #[test]
@@ -421,7 +484,11 @@ mod tests {
         let record: CtrRecord<'_> = serde_json::from_str(json).expect("valid");
         assert_eq!(
             record.s3_recordings(),
-            [("b/ivr", false), ("b/agent", true), ("b/legacy-only", false)]
+            [
+                ("b/ivr", false),
+                ("b/agent", true),
+                ("b/legacy-only", false)
+            ]
         );
         let json = r#"{"ContactId":"c","Recording":{"Location":"b/one","Status":"AVAILABLE"},
           "Recordings":[{"Location":"b/one","StorageType":"S3","MediaStreamType":"AUDIO","Status":"AVAILABLE"}]}"#;

@@ -4,9 +4,9 @@
 
 pub mod aws;
 pub mod config;
+pub mod connect;
 pub mod contacts;
 pub mod ctr;
-pub mod connect;
 pub mod matching;
 pub mod message;
 pub mod metrics;

@@ -28,8 +28,10 @@ impl S3Location {
     /// Splits a `Location` at its first `/`; never rebuilds or re-encodes the key.
     pub fn parse(location: &str) -> Option<Self> {
         let (bucket, key) = location.split_once('/')?;
-        (!bucket.is_empty() && !key.is_empty())
-            .then(|| S3Location { bucket: bucket.into(), key: key.into() })
+        (!bucket.is_empty() && !key.is_empty()).then(|| S3Location {
+            bucket: bucket.into(),
+            key: key.into(),
+        })
     }
 }
 
@@ -74,7 +76,10 @@ pub struct Classification {
 /// The eligible contacts of the set under `rules`: VOICE, `DisconnectTimestamp` set, our
 /// instance, at least one S3 recording, and (manual runs) initiated inside the window.
 pub fn eligible(contacts: &ContactSet, rules: &Rules) -> Vec<Eligible> {
-    let mut out: Vec<Eligible> = contacts.iter().filter_map(|c| eligible_one(c, rules)).collect();
+    let mut out: Vec<Eligible> = contacts
+        .iter()
+        .filter_map(|c| eligible_one(c, rules))
+        .collect();
     out.sort_by(|a, b| (a.initiation, &a.key).cmp(&(b.initiation, &b.key)));
     out
 }
@@ -85,10 +90,10 @@ fn eligible_one(c: ContactView, rules: &Rules) -> Option<Eligible> {
     }
     let initiation = c.initiation?;
     let disconnect = c.disconnect?;
-    if let Some(w) = rules.initiation_window {
-        if !w.contains(initiation) {
-            return None;
-        }
+    if let Some(w) = rules.initiation_window
+        && !w.contains(initiation)
+    {
+        return None;
     }
     let recordings: Vec<(S3Location, bool)> = c
         .recordings
@@ -98,20 +103,35 @@ fn eligible_one(c: ContactView, rules: &Rules) -> Option<Eligible> {
     if recordings.is_empty() {
         return None;
     }
-    Some(Eligible { key: c.key, initiation, disconnect, recordings })
+    Some(Eligible {
+        key: c.key,
+        initiation,
+        disconnect,
+        recordings,
+    })
 }
 
 /// The window DAS is asked for: `[min initiation − margin, max disconnect + margin)`.
 pub fn das_window(eligible: &[Eligible], margin: TimeDelta) -> Option<Window> {
     let start = eligible.iter().map(|e| e.initiation).min()?;
     let end = eligible.iter().map(|e| e.disconnect).max()?;
-    Some(Window { start: start - margin, end: end.max(start) + margin })
+    Some(Window {
+        start: start - margin,
+        end: end.max(start) + margin,
+    })
 }
 
 /// Classifies every eligible contact, in the order of DESIGN §4: in Verint, unrecoverable, not
 /// settled, missing.
-pub fn classify(eligible: &[Eligible], in_verint: &HashSet<ContactKey>, rules: &Rules) -> Classification {
-    let mut out = Classification { eligible: eligible.len() as u64, ..Default::default() };
+pub fn classify(
+    eligible: &[Eligible],
+    in_verint: &HashSet<ContactKey>,
+    rules: &Rules,
+) -> Classification {
+    let mut out = Classification {
+        eligible: eligible.len() as u64,
+        ..Default::default()
+    };
     for e in eligible {
         if in_verint.contains(&e.key) {
             out.in_verint += 1;
@@ -124,7 +144,10 @@ pub fn classify(eligible: &[Eligible], in_verint: &HashSet<ContactKey>, rules: &
                     if e.recordings.len() == 1 { "" } else { "s" }
                 ),
             });
-        } else if rules.settled_before.is_some_and(|cutoff| e.disconnect >= cutoff) {
+        } else if rules
+            .settled_before
+            .is_some_and(|cutoff| e.disconnect >= cutoff)
+        {
             out.not_settled += 1;
         } else {
             out.missing.push(Missing {
@@ -175,7 +198,12 @@ mod tests {
             initiation: "2024-05-14T10:00:00Z",
             disconnect: Some("2024-05-14T10:05:00Z"),
             last_update: "2024-05-14T10:06:00Z",
-            recordings: vec![(format!("rec/connect/x/CallRecordings/2024/05/14/{id}_20240514T10:00_UTC.wav"), "AVAILABLE", "S3", Some("AUDIO"))],
+            recordings: vec![(
+                format!("rec/connect/x/CallRecordings/2024/05/14/{id}_20240514T10:00_UTC.wav"),
+                "AVAILABLE",
+                "S3",
+                Some("AUDIO"),
+            )],
             legacy: None,
         }
     }
@@ -212,7 +240,10 @@ mod tests {
         parse_ts(s).expect("valid")
     }
 
-    const AUTO: Rules = Rules { initiation_window: None, settled_before: None };
+    const AUTO: Rules = Rules {
+        initiation_window: None,
+        settled_before: None,
+    };
 
     fn run(ctrs: &[Ctr], verint: &[&str], rules: &Rules) -> Classification {
         let set = set_of(ctrs);
@@ -233,16 +264,63 @@ mod tests {
 
     #[test]
     fn only_voice_calls_of_our_instance_that_ended_with_an_s3_recording_are_eligible() {
-        let chat = Ctr { channel: "CHAT", ..call("chat") };
-        let task = Ctr { channel: "TASK", ..call("task") };
-        let other = Ctr { instance: "99999999-2222-3333-4444-555555555555", ..call("other") };
-        let ongoing = Ctr { disconnect: None, ..call("ongoing") };
-        let unrecorded = Ctr { recordings: vec![], ..call("unrecorded") };
-        let kvs = Ctr { recordings: vec![("rec/k".into(), "AVAILABLE", "KINESIS_VIDEO_STREAM", Some("AUDIO"))], ..call("kvs") };
-        let video = Ctr { recordings: vec![("rec/v".into(), "AVAILABLE", "S3", Some("VIDEO"))], ..call("video") };
-        let no_type = Ctr { recordings: vec![("rec/n".into(), "AVAILABLE", "S3", None)], ..call("no-type") };
-        let legacy_only = Ctr { recordings: vec![], legacy: Some(("rec/l".into(), "AVAILABLE")), ..call("legacy") };
-        let c = run(&[chat, task, other, ongoing, unrecorded, kvs, video, no_type, legacy_only], &[], &AUTO);
+        let chat = Ctr {
+            channel: "CHAT",
+            ..call("chat")
+        };
+        let task = Ctr {
+            channel: "TASK",
+            ..call("task")
+        };
+        let other = Ctr {
+            instance: "99999999-2222-3333-4444-555555555555",
+            ..call("other")
+        };
+        let ongoing = Ctr {
+            disconnect: None,
+            ..call("ongoing")
+        };
+        let unrecorded = Ctr {
+            recordings: vec![],
+            ..call("unrecorded")
+        };
+        let kvs = Ctr {
+            recordings: vec![(
+                "rec/k".into(),
+                "AVAILABLE",
+                "KINESIS_VIDEO_STREAM",
+                Some("AUDIO"),
+            )],
+            ..call("kvs")
+        };
+        let video = Ctr {
+            recordings: vec![("rec/v".into(), "AVAILABLE", "S3", Some("VIDEO"))],
+            ..call("video")
+        };
+        let no_type = Ctr {
+            recordings: vec![("rec/n".into(), "AVAILABLE", "S3", None)],
+            ..call("no-type")
+        };
+        let legacy_only = Ctr {
+            recordings: vec![],
+            legacy: Some(("rec/l".into(), "AVAILABLE")),
+            ..call("legacy")
+        };
+        let c = run(
+            &[
+                chat,
+                task,
+                other,
+                ongoing,
+                unrecorded,
+                kvs,
+                video,
+                no_type,
+                legacy_only,
+            ],
+            &[],
+            &AUTO,
+        );
         assert_eq!(c.eligible, 2);
         let mut ids = missing_ids(&c);
         ids.sort();
@@ -251,23 +329,40 @@ mod tests {
 
     #[test]
     fn the_copy_with_the_greatest_last_update_counts() {
-        let early = Ctr { recordings: vec![], last_update: "2024-05-14T10:06:00Z", ..call("a") };
-        let late = Ctr { last_update: "2024-05-14T12:00:00Z", ..call("a") };
+        let early = Ctr {
+            recordings: vec![],
+            last_update: "2024-05-14T10:06:00Z",
+            ..call("a")
+        };
+        let late = Ctr {
+            last_update: "2024-05-14T12:00:00Z",
+            ..call("a")
+        };
         for order in [[early.clone(), late.clone()], [late.clone(), early.clone()]] {
             let c = run(&order, &[], &AUTO);
             assert_eq!(missing_ids(&c), ["a"], "{order:?}");
         }
         // A later copy can also take eligibility away.
-        let chat_later = Ctr { channel: "CHAT", last_update: "2024-05-14T12:00:00Z", ..call("b") };
+        let chat_later = Ctr {
+            channel: "CHAT",
+            last_update: "2024-05-14T12:00:00Z",
+            ..call("b")
+        };
         let c = run(&[call("b"), chat_later], &[], &AUTO);
         assert_eq!(c.eligible, 0);
     }
 
     #[test]
     fn a_contact_whose_recordings_are_all_deleted_is_unrecoverable_with_a_reason() {
-        let deleted = Ctr { recordings: vec![("rec/a".into(), "DELETED", "S3", Some("AUDIO"))], ..call("gone") };
+        let deleted = Ctr {
+            recordings: vec![("rec/a".into(), "DELETED", "S3", Some("AUDIO"))],
+            ..call("gone")
+        };
         let half = Ctr {
-            recordings: vec![("rec/ivr".into(), "DELETED", "S3", Some("AUDIO")), ("rec/agent".into(), "AVAILABLE", "S3", Some("AUDIO"))],
+            recordings: vec![
+                ("rec/ivr".into(), "DELETED", "S3", Some("AUDIO")),
+                ("rec/agent".into(), "AVAILABLE", "S3", Some("AUDIO")),
+            ],
             ..call("half")
         };
         let c = run(&[deleted, half], &[], &AUTO);
@@ -275,23 +370,45 @@ mod tests {
         assert_eq!(c.unrecoverable[0].contact_id, "gone");
         assert!(c.unrecoverable[0].reason.contains("DELETED"));
         assert_eq!(missing_ids(&c), ["half"]);
-        assert_eq!(c.missing[0].recordings, [S3Location { bucket: "rec".into(), key: "agent".into() }]);
+        assert_eq!(
+            c.missing[0].recordings,
+            [S3Location {
+                bucket: "rec".into(),
+                key: "agent".into()
+            }]
+        );
     }
 
     #[test]
     fn a_deleted_call_already_in_verint_counts_as_in_verint() {
-        let deleted = Ctr { recordings: vec![("rec/a".into(), "DELETED", "S3", Some("AUDIO"))], ..call("gone") };
+        let deleted = Ctr {
+            recordings: vec![("rec/a".into(), "DELETED", "S3", Some("AUDIO"))],
+            ..call("gone")
+        };
         let c = run(&[deleted], &["gone"], &AUTO);
         assert_eq!((c.in_verint, c.unrecoverable.len()), (1, 0));
     }
 
     #[test]
     fn manual_runs_keep_contacts_initiated_inside_the_half_open_window() {
-        let at_start = Ctr { initiation: "2024-05-14T10:00:00Z", ..call("at-start") };
-        let before = Ctr { initiation: "2024-05-14T09:59:59Z", ..call("before") };
-        let at_end = Ctr { initiation: "2024-05-14T11:00:00Z", disconnect: Some("2024-05-14T11:01:00Z"), ..call("at-end") };
+        let at_start = Ctr {
+            initiation: "2024-05-14T10:00:00Z",
+            ..call("at-start")
+        };
+        let before = Ctr {
+            initiation: "2024-05-14T09:59:59Z",
+            ..call("before")
+        };
+        let at_end = Ctr {
+            initiation: "2024-05-14T11:00:00Z",
+            disconnect: Some("2024-05-14T11:01:00Z"),
+            ..call("at-end")
+        };
         let rules = Rules {
-            initiation_window: Some(Window { start: ts("2024-05-14T10:00:00Z"), end: ts("2024-05-14T11:00:00Z") }),
+            initiation_window: Some(Window {
+                start: ts("2024-05-14T10:00:00Z"),
+                end: ts("2024-05-14T11:00:00Z"),
+            }),
             settled_before: None,
         };
         let c = run(&[at_start, before, at_end], &[], &rules);
@@ -300,9 +417,18 @@ mod tests {
 
     #[test]
     fn manual_runs_leave_calls_that_ended_within_the_settle_delay() {
-        let ended_at_cutoff = Ctr { disconnect: Some("2024-05-14T10:30:00Z"), ..call("at-cutoff") };
-        let ended_before = Ctr { disconnect: Some("2024-05-14T10:29:59Z"), ..call("before") };
-        let rules = Rules { initiation_window: None, settled_before: Some(ts("2024-05-14T10:30:00Z")) };
+        let ended_at_cutoff = Ctr {
+            disconnect: Some("2024-05-14T10:30:00Z"),
+            ..call("at-cutoff")
+        };
+        let ended_before = Ctr {
+            disconnect: Some("2024-05-14T10:29:59Z"),
+            ..call("before")
+        };
+        let rules = Rules {
+            initiation_window: None,
+            settled_before: Some(ts("2024-05-14T10:30:00Z")),
+        };
         let c = run(&[ended_at_cutoff, ended_before], &[], &rules);
         assert_eq!(c.not_settled, 1);
         assert_eq!(missing_ids(&c), ["before"]);
@@ -310,37 +436,71 @@ mod tests {
 
     #[test]
     fn das_is_asked_for_the_eligible_span_with_margins() {
-        let a = Ctr { initiation: "2024-05-14T10:00:00Z", disconnect: Some("2024-05-14T10:05:00Z"), ..call("a") };
-        let b = Ctr { initiation: "2024-05-14T12:00:00Z", disconnect: Some("2024-05-14T15:00:00Z"), ..call("b") };
+        let a = Ctr {
+            initiation: "2024-05-14T10:00:00Z",
+            disconnect: Some("2024-05-14T10:05:00Z"),
+            ..call("a")
+        };
+        let b = Ctr {
+            initiation: "2024-05-14T12:00:00Z",
+            disconnect: Some("2024-05-14T15:00:00Z"),
+            ..call("b")
+        };
         let set = set_of(&[a, b]);
-        let w = das_window(&eligible(&set, &AUTO), TimeDelta::minutes(15)).expect("eligible contacts");
-        assert_eq!(w, Window { start: ts("2024-05-14T09:45:00Z"), end: ts("2024-05-14T15:15:00Z") });
+        let w =
+            das_window(&eligible(&set, &AUTO), TimeDelta::minutes(15)).expect("eligible contacts");
+        assert_eq!(
+            w,
+            Window {
+                start: ts("2024-05-14T09:45:00Z"),
+                end: ts("2024-05-14T15:15:00Z")
+            }
+        );
         assert!(das_window(&[], TimeDelta::minutes(15)).is_none());
     }
 
     #[test]
     fn a_location_splits_at_the_first_slash_and_keeps_colons() {
-        let l = S3Location::parse("rec/connect/acme/CallRecordings/2024/05/14/id_20240514T14:03_UTC.wav").expect("valid");
+        let l = S3Location::parse(
+            "rec/connect/acme/CallRecordings/2024/05/14/id_20240514T14:03_UTC.wav",
+        )
+        .expect("valid");
         assert_eq!(l.bucket, "rec");
-        assert_eq!(l.key, "connect/acme/CallRecordings/2024/05/14/id_20240514T14:03_UTC.wav");
+        assert_eq!(
+            l.key,
+            "connect/acme/CallRecordings/2024/05/14/id_20240514T14:03_UTC.wav"
+        );
         assert!(S3Location::parse("no-key").is_none());
     }
 
     fn arb_ctr() -> impl Strategy<Value = Ctr> {
-        (0u8..12, 0u8..4, 0u8..6, prop::bool::ANY, 0u8..3).prop_map(|(id, ch, lu, deleted, kind)| {
-            let channel = ["VOICE", "VOICE", "CHAT", "TASK"][ch as usize];
-            let last_update = ["2024-05-14T10:06:00Z", "2024-05-14T10:07:00Z", "2024-05-14T10:08:00Z", "2024-05-14T11:00:00Z", "2024-05-14T12:00:00Z", "2024-05-14T10:06:00Z"][lu as usize];
-            let status = if deleted { "DELETED" } else { "AVAILABLE" };
-            let mut c = Ctr { channel, last_update, ..call(&format!("c{id}")) };
-            c.recordings[0].1 = status;
-            if kind == 1 {
-                c.recordings.clear();
-            }
-            if kind == 2 {
-                c.disconnect = None;
-            }
-            c
-        })
+        (0u8..12, 0u8..4, 0u8..6, prop::bool::ANY, 0u8..3).prop_map(
+            |(id, ch, lu, deleted, kind)| {
+                let channel = ["VOICE", "VOICE", "CHAT", "TASK"][ch as usize];
+                let last_update = [
+                    "2024-05-14T10:06:00Z",
+                    "2024-05-14T10:07:00Z",
+                    "2024-05-14T10:08:00Z",
+                    "2024-05-14T11:00:00Z",
+                    "2024-05-14T12:00:00Z",
+                    "2024-05-14T10:06:00Z",
+                ][lu as usize];
+                let status = if deleted { "DELETED" } else { "AVAILABLE" };
+                let mut c = Ctr {
+                    channel,
+                    last_update,
+                    ..call(&format!("c{id}"))
+                };
+                c.recordings[0].1 = status;
+                if kind == 1 {
+                    c.recordings.clear();
+                }
+                if kind == 2 {
+                    c.disconnect = None;
+                }
+                c
+            },
+        )
     }
 
     proptest! {

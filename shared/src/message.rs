@@ -68,10 +68,21 @@ mod tests {
 
     #[test]
     fn a_bad_body_names_what_is_wrong() {
-        assert!(matches!(WorkMessage::parse("nope"), Err(MessageError::Json(_))));
+        assert!(matches!(
+            WorkMessage::parse("nope"),
+            Err(MessageError::Json(_))
+        ));
         let v2 = BODY.replace("\"v\":1", "\"v\":2");
-        assert_eq!(WorkMessage::parse(&v2).expect_err("v2").to_string(), "message version 2 is not supported (expected 1)");
+        assert_eq!(
+            WorkMessage::parse(&v2).expect_err("v2").to_string(),
+            "message version 2 is not supported (expected 1)"
+        );
         let no_rec = BODY.replace(r#"[{"bucket":"b","key":"k:1"}]"#, "[]");
-        assert!(WorkMessage::parse(&no_rec).expect_err("empty").to_string().contains("recordings"));
+        assert!(
+            WorkMessage::parse(&no_rec)
+                .expect_err("empty")
+                .to_string()
+                .contains("recordings")
+        );
     }
 }

@@ -57,7 +57,10 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new(function: &str) -> Self {
-        Metrics { function: function.into(), ..Default::default() }
+        Metrics {
+            function: function.into(),
+            ..Default::default()
+        }
     }
 
     pub fn add(&mut self, name: &'static str, value: f64, unit: Unit) {
@@ -79,8 +82,11 @@ impl Metrics {
     pub fn documents(&self, timestamp_ms: i64) -> Vec<Value> {
         let mut docs = Vec::new();
         if !self.values.is_empty() {
-            let definitions: Vec<Value> =
-                self.values.iter().map(|(n, (_, u))| json!({"Name": n, "Unit": u.as_str()})).collect();
+            let definitions: Vec<Value> = self
+                .values
+                .iter()
+                .map(|(n, (_, u))| json!({"Name": n, "Unit": u.as_str()}))
+                .collect();
             let mut doc = json!({
                 "_aws": {"Timestamp": timestamp_ms, "CloudWatchMetrics": [{
                     "Namespace": NAMESPACE, "Dimensions": [["Function"]], "Metrics": definitions}]},
@@ -126,16 +132,25 @@ mod tests {
         assert_eq!(docs.len(), 2);
         let main = &docs[0];
         assert_eq!(main["_aws"]["CloudWatchMetrics"][0]["Namespace"], NAMESPACE);
-        assert_eq!(main["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Function"]]));
+        assert_eq!(
+            main["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Function"]])
+        );
         assert_eq!(main["Function"], "worker");
         assert_eq!(main["Recovered"], 2.0);
         assert_eq!(main["BytesStreamed"], 1024.0);
         assert_eq!(main["Failed"], 1.0);
-        for def in main["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().expect("array") {
+        for def in main["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .expect("array")
+        {
             let name = def["Name"].as_str().expect("name");
             assert!(main.get(name).is_some(), "{name} declared but absent");
         }
         assert_eq!(docs[1]["Reason"], "verint_rejected");
-        assert_eq!(docs[1]["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Function", "Reason"]]));
+        assert_eq!(
+            docs[1]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Function", "Reason"]])
+        );
     }
 }

@@ -5,7 +5,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::{
+    MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName,
+    SendMessageBatchRequestEntry,
+};
 use tracing::warn;
 
 use crate::message::WorkMessage;
@@ -17,7 +20,11 @@ const SEND_ATTEMPTS: usize = 5;
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     #[error("sqs request failed: {what}")]
-    Sqs { what: &'static str, #[source] source: Box<dyn std::error::Error + Send + Sync> },
+    Sqs {
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("sqs rejected {count} message(s) after {SEND_ATTEMPTS} attempts: {reason}")]
     Rejected { count: usize, reason: String },
     #[error("message could not be serialised")]
@@ -27,7 +34,10 @@ pub enum QueueError {
 /// Where the planner puts one message per missing contact.
 pub trait WorkQueue: Send + Sync {
     /// Sends every message; returns how many were accepted (all of them, or an error).
-    fn send_all(&self, messages: &[WorkMessage]) -> impl Future<Output = Result<u64, QueueError>> + Send;
+    fn send_all(
+        &self,
+        messages: &[WorkMessage],
+    ) -> impl Future<Output = Result<u64, QueueError>> + Send;
 }
 
 /// A message received from SQS.
@@ -52,13 +62,21 @@ pub struct SqsQueue {
     url: String,
 }
 
-fn sqs_err<E: std::error::Error + Send + Sync + 'static>(what: &'static str) -> impl FnOnce(E) -> QueueError {
-    move |e| QueueError::Sqs { what, source: Box::new(e) }
+fn sqs_err<E: std::error::Error + Send + Sync + 'static>(
+    what: &'static str,
+) -> impl FnOnce(E) -> QueueError {
+    move |e| QueueError::Sqs {
+        what,
+        source: Box::new(e),
+    }
 }
 
 impl SqsQueue {
     pub fn new(sqs: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
-        SqsQueue { sqs, url: url.into() }
+        SqsQueue {
+            sqs,
+            url: url.into(),
+        }
     }
 
     pub fn url(&self) -> &str {
@@ -67,7 +85,10 @@ impl SqsQueue {
 
     /// Sends raw bodies in batches of ten, retrying the entries SQS fails (unless it blames the
     /// sender). Each body may carry a `failure_reason` attribute.
-    pub async fn send_bodies(&self, bodies: &[(String, Option<String>)]) -> Result<u64, QueueError> {
+    pub async fn send_bodies(
+        &self,
+        bodies: &[(String, Option<String>)],
+    ) -> Result<u64, QueueError> {
         let mut sent = 0;
         for chunk in bodies.chunks(SQS_BATCH) {
             let mut pending: Vec<usize> = (0..chunk.len()).collect();
@@ -80,14 +101,23 @@ impl SqsQueue {
                     .iter()
                     .map(|&i| {
                         let (body, reason) = &chunk[i];
-                        let mut e = SendMessageBatchRequestEntry::builder().id(format!("m{i}")).message_body(body);
+                        let mut e = SendMessageBatchRequestEntry::builder()
+                            .id(format!("m{i}"))
+                            .message_body(body);
                         if let Some(reason) = reason {
                             e = e.message_attributes("failure_reason", reason_attribute(reason)?);
                         }
                         e.build().map_err(sqs_err("build batch entry"))
                     })
                     .collect::<Result<Vec<_>, _>>()?;
-                let out = match self.sqs.send_message_batch().queue_url(&self.url).set_entries(Some(entries)).send().await {
+                let out = match self
+                    .sqs
+                    .send_message_batch()
+                    .queue_url(&self.url)
+                    .set_entries(Some(entries))
+                    .send()
+                    .await
+                {
                     Ok(out) => out,
                     Err(e) => {
                         let e = e.into_service_error();
@@ -102,7 +132,10 @@ impl SqsQueue {
                     let i: usize = f.id.trim_start_matches('m').parse().unwrap_or(usize::MAX);
                     last_reason = format!("{}: {}", f.code, f.message.unwrap_or_default());
                     if f.sender_fault {
-                        return Err(QueueError::Rejected { count: 1, reason: last_reason });
+                        return Err(QueueError::Rejected {
+                            count: 1,
+                            reason: last_reason,
+                        });
                     }
                     if i < chunk.len() {
                         retry.push(i);
@@ -114,7 +147,10 @@ impl SqsQueue {
                 }
             }
             if !pending.is_empty() {
-                return Err(QueueError::Rejected { count: pending.len(), reason: last_reason });
+                return Err(QueueError::Rejected {
+                    count: pending.len(),
+                    reason: last_reason,
+                });
             }
         }
         Ok(sent)
@@ -145,7 +181,12 @@ impl SqsQueue {
     }
 
     /// Receives up to ten messages, long-polling `wait`.
-    pub async fn receive(&self, max: i32, wait: Duration, visibility: Option<Duration>) -> Result<Vec<Received>, QueueError> {
+    pub async fn receive(
+        &self,
+        max: i32,
+        wait: Duration,
+        visibility: Option<Duration>,
+    ) -> Result<Vec<Received>, QueueError> {
         let mut request = self
             .sqs
             .receive_message()
@@ -157,7 +198,10 @@ impl SqsQueue {
         if let Some(v) = visibility {
             request = request.visibility_timeout(v.as_secs() as i32);
         }
-        let out = request.send().await.map_err(|e| sqs_err("receive_message")(e.into_service_error()))?;
+        let out = request
+            .send()
+            .await
+            .map_err(|e| sqs_err("receive_message")(e.into_service_error()))?;
         Ok(out
             .messages
             .unwrap_or_default()
@@ -206,8 +250,16 @@ impl SqsQueue {
 
 fn reason_attribute(reason: &str) -> Result<MessageAttributeValue, QueueError> {
     // SQS attribute values must be non-empty.
-    let reason: String = if reason.is_empty() { "unknown".into() } else { reason.chars().take(1000).collect() };
-    MessageAttributeValue::builder().data_type("String").string_value(reason).build().map_err(sqs_err("build message attribute"))
+    let reason: String = if reason.is_empty() {
+        "unknown".into()
+    } else {
+        reason.chars().take(1000).collect()
+    };
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(reason)
+        .build()
+        .map_err(sqs_err("build message attribute"))
 }
 
 impl WorkQueue for SqsQueue {

@@ -100,7 +100,11 @@ pub struct RunStatus {
 
 /// A new run id: sortable by start time, unique across concurrent runs.
 pub fn new_run_id(now: chrono::DateTime<chrono::Utc>) -> String {
-    format!("{}-{:08x}", now.format("%Y%m%dT%H%M%SZ"), rand::random::<u32>())
+    format!(
+        "{}-{:08x}",
+        now.format("%Y%m%dT%H%M%SZ"),
+        rand::random::<u32>()
+    )
 }
 
 #[cfg(test)]

@@ -22,9 +22,17 @@ pub struct CtrObject {
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("listing {prefix} failed")]
-    List { prefix: String, #[source] source: Box<dyn std::error::Error + Send + Sync> },
+    List {
+        prefix: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("reading {key} failed")]
-    Read { key: String, #[source] source: Box<dyn std::error::Error + Send + Sync> },
+    Read {
+        key: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The object was listed but is gone: it is counted as unreadable, not fatal.
     #[error("{key} is gone")]
     Gone { key: String },
@@ -35,9 +43,15 @@ pub enum SourceError {
 /// A reader of CTR objects grouped by arrival hour.
 pub trait CtrSource: Send + Sync {
     /// Every object under `{prefix}YYYY/MM/DD/HH/` for `hour`, in key order.
-    fn list_hour(&self, hour: DateTime<Utc>) -> impl Future<Output = Result<Vec<CtrObject>, SourceError>> + Send;
+    fn list_hour(
+        &self,
+        hour: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<CtrObject>, SourceError>> + Send;
     /// A blocking reader of the object's bytes, as stored (maybe gzip).
-    fn open(&self, object: &CtrObject) -> impl Future<Output = Result<Box<dyn Read + Send>, SourceError>> + Send;
+    fn open(
+        &self,
+        object: &CtrObject,
+    ) -> impl Future<Output = Result<Box<dyn Read + Send>, SourceError>> + Send;
 }
 
 /// `{prefix}YYYY/MM/DD/HH/` for an arrival hour (UTC).
@@ -54,35 +68,69 @@ pub struct S3CtrSource {
 }
 
 impl S3CtrSource {
-    pub fn new(s3: aws_sdk_s3::Client, bucket: impl Into<String>, prefix: impl Into<String>) -> Self {
-        S3CtrSource { s3, bucket: bucket.into(), prefix: prefix.into() }
+    pub fn new(
+        s3: aws_sdk_s3::Client,
+        bucket: impl Into<String>,
+        prefix: impl Into<String>,
+    ) -> Self {
+        S3CtrSource {
+            s3,
+            bucket: bucket.into(),
+            prefix: prefix.into(),
+        }
     }
 }
 
 impl CtrSource for S3CtrSource {
     async fn list_hour(&self, hour: DateTime<Utc>) -> Result<Vec<CtrObject>, SourceError> {
         let prefix = hour_prefix(&self.prefix, hour);
-        let mut pages = self.s3.list_objects_v2().bucket(&self.bucket).prefix(&prefix).into_paginator().send();
+        let mut pages = self
+            .s3
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(&prefix)
+            .into_paginator()
+            .send();
         let mut objects = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| SourceError::List { prefix: prefix.clone(), source: Box::new(e.into_service_error()) })?;
-            objects.extend(page.contents.unwrap_or_default().into_iter().filter_map(|o| {
-                let size = o.size.unwrap_or(0).max(0) as u64;
-                o.key.map(|key| CtrObject { key, size })
-            }));
+            let page = page.map_err(|e| SourceError::List {
+                prefix: prefix.clone(),
+                source: Box::new(e.into_service_error()),
+            })?;
+            objects.extend(
+                page.contents
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|o| {
+                        let size = o.size.unwrap_or(0).max(0) as u64;
+                        o.key.map(|key| CtrObject { key, size })
+                    }),
+            );
         }
         Ok(objects)
     }
 
     async fn open(&self, object: &CtrObject) -> Result<Box<dyn Read + Send>, SourceError> {
-        let out = self.s3.get_object().bucket(&self.bucket).key(&object.key).send().await.map_err(|e| {
-            let e = e.into_service_error();
-            if e.is_no_such_key() {
-                SourceError::Gone { key: object.key.clone() }
-            } else {
-                SourceError::Read { key: object.key.clone(), source: Box::new(e) }
-            }
-        })?;
+        let out = self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&object.key)
+            .send()
+            .await
+            .map_err(|e| {
+                let e = e.into_service_error();
+                if e.is_no_such_key() {
+                    SourceError::Gone {
+                        key: object.key.clone(),
+                    }
+                } else {
+                    SourceError::Read {
+                        key: object.key.clone(),
+                        source: Box::new(e),
+                    }
+                }
+            })?;
         let reader = tokio_util::io::SyncIoBridge::new(out.body.into_async_read());
         Ok(Box::new(reader))
     }
@@ -97,7 +145,10 @@ pub struct DirCtrSource {
 
 impl DirCtrSource {
     pub fn new(root: impl Into<PathBuf>, prefix: impl Into<String>) -> Self {
-        DirCtrSource { root: root.into(), prefix: prefix.into() }
+        DirCtrSource {
+            root: root.into(),
+            prefix: prefix.into(),
+        }
     }
 }
 
@@ -109,20 +160,34 @@ impl CtrSource for DirCtrSource {
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(objects),
-            Err(e) => return Err(SourceError::List { prefix, source: Box::new(e) }),
+            Err(e) => {
+                return Err(SourceError::List {
+                    prefix,
+                    source: Box::new(e),
+                });
+            }
         };
         for entry in entries {
-            let entry = entry.map_err(|e| SourceError::List { prefix: prefix.clone(), source: Box::new(e) })?;
+            let entry = entry.map_err(|e| SourceError::List {
+                prefix: prefix.clone(),
+                source: Box::new(e),
+            })?;
             let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-            objects.push(CtrObject { key: format!("{prefix}{}", entry.file_name().to_string_lossy()), size });
+            objects.push(CtrObject {
+                key: format!("{prefix}{}", entry.file_name().to_string_lossy()),
+                size,
+            });
         }
         objects.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(objects)
     }
 
     async fn open(&self, object: &CtrObject) -> Result<Box<dyn Read + Send>, SourceError> {
-        let file = std::fs::File::open(self.root.join(&object.key))
-            .map_err(|e| SourceError::Read { key: object.key.clone(), source: Box::new(e) })?;
+        let file =
+            std::fs::File::open(self.root.join(&object.key)).map_err(|e| SourceError::Read {
+                key: object.key.clone(),
+                source: Box::new(e),
+            })?;
         Ok(Box::new(file))
     }
 }
@@ -146,14 +211,19 @@ pub async fn scan<S: CtrSource>(
     concurrency: usize,
     progress: &(dyn Fn(u64, u64) + Send + Sync),
 ) -> Result<(ContactSet, ScanStats), SourceError> {
-    let listings: Vec<Vec<CtrObject>> =
-        stream::iter(hours.iter().map(|h| source.list_hour(*h))).buffered(4).try_collect().await?;
+    let listings: Vec<Vec<CtrObject>> = stream::iter(hours.iter().map(|h| source.list_hour(*h)))
+        .buffered(4)
+        .try_collect()
+        .await?;
     let objects: Vec<CtrObject> = listings.into_iter().flatten().collect();
     let total = objects.len() as u64;
     debug!(hours = hours.len(), objects = total, "listed ctr objects");
 
     let mut set = ContactSet::new();
-    let mut stats = ScanStats { objects: total, ..Default::default() };
+    let mut stats = ScanStats {
+        objects: total,
+        ..Default::default()
+    };
     let mut reads = stream::iter(objects.into_iter().map(|object| {
         let instance_id = instance_id.to_owned();
         async move {
@@ -161,7 +231,13 @@ pub async fn scan<S: CtrSource>(
                 Ok(r) => r,
                 Err(SourceError::Gone { key }) => {
                     warn!(key, "ctr object listed but gone; counted as malformed");
-                    return Ok((Vec::new(), ReadStats { records: 0, malformed: 1 }));
+                    return Ok((
+                        Vec::new(),
+                        ReadStats {
+                            records: 0,
+                            malformed: 1,
+                        },
+                    ));
                 }
                 Err(e) => return Err(e),
             };
@@ -175,7 +251,10 @@ pub async fn scan<S: CtrSource>(
                 });
                 match stats {
                     Ok(stats) => Ok((copies, stats)),
-                    Err(ReadError::Source(e)) => Err(SourceError::Read { key, source: Box::new(e) }),
+                    Err(ReadError::Source(e)) => Err(SourceError::Read {
+                        key,
+                        source: Box::new(e),
+                    }),
                 }
             })
             .await
@@ -216,13 +295,32 @@ mod tests {
         let hour = parse_ts("2024-05-14T10:00:00Z").expect("valid");
         let dir = root.join(hour_prefix("p/", hour));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        let rec = |id: &str| format!(r#"{{"ContactId":"{id}","Channel":"VOICE","InstanceARN":"arn:aws:connect:r:1:instance/i","InitiationTimestamp":"2024-05-14T10:00:00Z","DisconnectTimestamp":"2024-05-14T10:01:00Z","LastUpdateTimestamp":"2024-05-14T10:02:00Z"}}"#);
+        let rec = |id: &str| {
+            format!(
+                r#"{{"ContactId":"{id}","Channel":"VOICE","InstanceARN":"arn:aws:connect:r:1:instance/i","InitiationTimestamp":"2024-05-14T10:00:00Z","DisconnectTimestamp":"2024-05-14T10:01:00Z","LastUpdateTimestamp":"2024-05-14T10:02:00Z"}}"#
+            )
+        };
         std::fs::write(dir.join("a"), format!("{}{}", rec("1"), rec("2"))).expect("write");
         std::fs::write(dir.join("b"), format!("{}\n{}\n", rec("2"), rec("3"))).expect("write");
         std::fs::write(dir.join("c"), [0x1f, 0x8b, 0, 0]).expect("write");
         let source = DirCtrSource::new(&root, "p/");
-        let (set, stats) = scan(&source, &[hour, hour + crate::time::HOUR], "i", 2, &|_, _| {}).await.expect("scan");
-        assert_eq!(stats, ScanStats { objects: 3, records: 4, malformed: 1 });
+        let (set, stats) = scan(
+            &source,
+            &[hour, hour + crate::time::HOUR],
+            "i",
+            2,
+            &|_, _| {},
+        )
+        .await
+        .expect("scan");
+        assert_eq!(
+            stats,
+            ScanStats {
+                objects: 3,
+                records: 4,
+                malformed: 1
+            }
+        );
         assert_eq!(set.len(), 3);
         std::fs::remove_dir_all(root).ok();
     }

@@ -31,20 +31,38 @@ pub enum Version {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("the checkpoint changed since this run read it (another run moved it); nothing was overwritten")]
+    #[error(
+        "the checkpoint changed since this run read it (another run moved it); nothing was overwritten"
+    )]
     Conflict,
     #[error("state bucket request failed: {what}")]
-    S3 { what: String, #[source] source: Box<dyn std::error::Error + Send + Sync> },
+    S3 {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("{key} is not valid JSON")]
-    Json { key: String, #[source] source: serde_json::Error },
+    Json {
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 /// Reads and writes the run state.
 pub trait RunStore: Send + Sync {
-    fn checkpoint(&self) -> impl Future<Output = Result<(Option<Checkpoint>, Version), StateError>> + Send;
-    fn put_checkpoint(&self, checkpoint: &Checkpoint, expected: &Version) -> impl Future<Output = Result<(), StateError>> + Send;
-    fn put_report(&self, report: &RunReport) -> impl Future<Output = Result<(), StateError>> + Send;
-    fn put_status(&self, status: &RunStatus) -> impl Future<Output = Result<(), StateError>> + Send;
+    fn checkpoint(
+        &self,
+    ) -> impl Future<Output = Result<(Option<Checkpoint>, Version), StateError>> + Send;
+    fn put_checkpoint(
+        &self,
+        checkpoint: &Checkpoint,
+        expected: &Version,
+    ) -> impl Future<Output = Result<(), StateError>> + Send;
+    fn put_report(&self, report: &RunReport)
+    -> impl Future<Output = Result<(), StateError>> + Send;
+    fn put_status(&self, status: &RunStatus)
+    -> impl Future<Output = Result<(), StateError>> + Send;
 }
 
 #[derive(Debug, Clone)]
@@ -54,14 +72,27 @@ pub struct S3State {
     prefix: String,
 }
 
-fn s3_err<E: std::error::Error + Send + Sync + 'static>(what: impl Into<String>) -> impl FnOnce(E) -> StateError {
+fn s3_err<E: std::error::Error + Send + Sync + 'static>(
+    what: impl Into<String>,
+) -> impl FnOnce(E) -> StateError {
     let what = what.into();
-    move |e| StateError::S3 { what, source: Box::new(e) }
+    move |e| StateError::S3 {
+        what,
+        source: Box::new(e),
+    }
 }
 
 impl S3State {
-    pub fn new(s3: aws_sdk_s3::Client, bucket: impl Into<String>, prefix: impl Into<String>) -> Self {
-        S3State { s3, bucket: bucket.into(), prefix: prefix.into() }
+    pub fn new(
+        s3: aws_sdk_s3::Client,
+        bucket: impl Into<String>,
+        prefix: impl Into<String>,
+    ) -> Self {
+        S3State {
+            s3,
+            bucket: bucket.into(),
+            prefix: prefix.into(),
+        }
     }
 
     pub fn checkpoint_key(&self) -> String {
@@ -73,7 +104,10 @@ impl S3State {
     }
 
     async fn put_json<T: Serialize>(&self, key: String, value: &T) -> Result<(), StateError> {
-        let body = serde_json::to_vec_pretty(value).map_err(|source| StateError::Json { key: key.clone(), source })?;
+        let body = serde_json::to_vec_pretty(value).map_err(|source| StateError::Json {
+            key: key.clone(),
+            source,
+        })?;
         self.s3
             .put_object()
             .bucket(&self.bucket)
@@ -82,13 +116,26 @@ impl S3State {
             .body(ByteStream::from(body))
             .send()
             .await
-            .map_err(|e| StateError::S3 { what: format!("put {key}"), source: Box::new(e.into_service_error()) })?;
+            .map_err(|e| StateError::S3 {
+                what: format!("put {key}"),
+                source: Box::new(e.into_service_error()),
+            })?;
         Ok(())
     }
 
     /// Reads a JSON object; `None` when it does not exist.
-    pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<(T, Option<String>)>, StateError> {
-        let out = match self.s3.get_object().bucket(&self.bucket).key(key).send().await {
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<(T, Option<String>)>, StateError> {
+        let out = match self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(out) => out,
             Err(e) => {
                 let e = e.into_service_error();
@@ -99,32 +146,65 @@ impl S3State {
             }
         };
         let etag = out.e_tag.clone();
-        let bytes = out.body.collect().await.map_err(s3_err(format!("read {key}")))?.into_bytes();
-        let value = serde_json::from_slice(&bytes).map_err(|source| StateError::Json { key: key.into(), source })?;
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(s3_err(format!("read {key}")))?
+            .into_bytes();
+        let value = serde_json::from_slice(&bytes).map_err(|source| StateError::Json {
+            key: key.into(),
+            source,
+        })?;
         Ok(Some((value, etag)))
     }
 
     pub async fn put_outcome(&self, run_id: &str, outcome: &Outcome) -> Result<(), StateError> {
-        self.put_json(self.run_key(run_id, &format!("outcomes/{}.json", outcome.contact_id)), outcome).await
+        self.put_json(
+            self.run_key(run_id, &format!("outcomes/{}.json", outcome.contact_id)),
+            outcome,
+        )
+        .await
     }
 
     pub async fn report(&self, run_id: &str) -> Result<Option<RunReport>, StateError> {
-        Ok(self.get_json(&self.run_key(run_id, "report.json")).await?.map(|(r, _)| r))
+        Ok(self
+            .get_json(&self.run_key(run_id, "report.json"))
+            .await?
+            .map(|(r, _)| r))
     }
 
     pub async fn status(&self, run_id: &str) -> Result<Option<RunStatus>, StateError> {
-        Ok(self.get_json(&self.run_key(run_id, "status.json")).await?.map(|(r, _)| r))
+        Ok(self
+            .get_json(&self.run_key(run_id, "status.json"))
+            .await?
+            .map(|(r, _)| r))
     }
 
     /// Run ids, newest first (run ids sort by start time).
     pub async fn run_ids(&self) -> Result<Vec<String>, StateError> {
         let prefix = format!("{}runs/", self.prefix);
         let mut ids = Vec::new();
-        let mut pages = self.s3.list_objects_v2().bucket(&self.bucket).prefix(&prefix).delimiter("/").into_paginator().send();
+        let mut pages = self
+            .s3
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(&prefix)
+            .delimiter("/")
+            .into_paginator()
+            .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| StateError::S3 { what: format!("list {prefix}"), source: Box::new(e.into_service_error()) })?;
+            let page = page.map_err(|e| StateError::S3 {
+                what: format!("list {prefix}"),
+                source: Box::new(e.into_service_error()),
+            })?;
             for p in page.common_prefixes.unwrap_or_default() {
-                if let Some(id) = p.prefix.as_deref().and_then(|p| p.strip_prefix(&prefix)).map(|s| s.trim_end_matches('/')) {
+                if let Some(id) = p
+                    .prefix
+                    .as_deref()
+                    .and_then(|p| p.strip_prefix(&prefix))
+                    .map(|s| s.trim_end_matches('/'))
+                {
                     ids.push(id.to_owned());
                 }
             }
@@ -137,10 +217,24 @@ impl S3State {
     pub async fn outcomes(&self, run_id: &str) -> Result<Vec<Outcome>, StateError> {
         let prefix = self.run_key(run_id, "outcomes/");
         let mut keys = Vec::new();
-        let mut pages = self.s3.list_objects_v2().bucket(&self.bucket).prefix(&prefix).into_paginator().send();
+        let mut pages = self
+            .s3
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(&prefix)
+            .into_paginator()
+            .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| StateError::S3 { what: format!("list {prefix}"), source: Box::new(e.into_service_error()) })?;
-            keys.extend(page.contents.unwrap_or_default().into_iter().filter_map(|o| o.key));
+            let page = page.map_err(|e| StateError::S3 {
+                what: format!("list {prefix}"),
+                source: Box::new(e.into_service_error()),
+            })?;
+            keys.extend(
+                page.contents
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|o| o.key),
+            );
         }
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
@@ -162,10 +256,23 @@ impl RunStore for S3State {
 
     /// Writes only if the checkpoint is still the version read (`If-Match`), or still absent
     /// (`If-None-Match: *`); S3 answers 412 otherwise.
-    async fn put_checkpoint(&self, checkpoint: &Checkpoint, expected: &Version) -> Result<(), StateError> {
+    async fn put_checkpoint(
+        &self,
+        checkpoint: &Checkpoint,
+        expected: &Version,
+    ) -> Result<(), StateError> {
         let key = self.checkpoint_key();
-        let body = serde_json::to_vec_pretty(checkpoint).map_err(|source| StateError::Json { key: key.clone(), source })?;
-        let request = self.s3.put_object().bucket(&self.bucket).key(&key).content_type("application/json").body(ByteStream::from(body));
+        let body = serde_json::to_vec_pretty(checkpoint).map_err(|source| StateError::Json {
+            key: key.clone(),
+            source,
+        })?;
+        let request = self
+            .s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .content_type("application/json")
+            .body(ByteStream::from(body));
         let request = match expected {
             Version::Absent => request.if_none_match("*"),
             Version::ETag(etag) => request.if_match(etag),
@@ -177,17 +284,22 @@ impl RunStore for S3State {
                 if matches!(status, Some(412) | Some(409)) {
                     Err(StateError::Conflict)
                 } else {
-                    Err(StateError::S3 { what: format!("put {key}"), source: Box::new(e.into_service_error()) })
+                    Err(StateError::S3 {
+                        what: format!("put {key}"),
+                        source: Box::new(e.into_service_error()),
+                    })
                 }
             }
         }
     }
 
     async fn put_report(&self, report: &RunReport) -> Result<(), StateError> {
-        self.put_json(self.run_key(&report.run_id, "report.json"), report).await
+        self.put_json(self.run_key(&report.run_id, "report.json"), report)
+            .await
     }
 
     async fn put_status(&self, status: &RunStatus) -> Result<(), StateError> {
-        self.put_json(self.run_key(&status.run_id, "status.json"), status).await
+        self.put_json(self.run_key(&status.run_id, "status.json"), status)
+            .await
     }
 }

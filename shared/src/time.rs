@@ -68,24 +68,42 @@ mod tests {
 
     #[test]
     fn ctr_timestamps_round_trip() {
-        assert_eq!(format_ts(ts("2024-05-14T14:03:09Z")), "2024-05-14T14:03:09Z");
+        assert_eq!(
+            format_ts(ts("2024-05-14T14:03:09Z")),
+            "2024-05-14T14:03:09Z"
+        );
         assert_eq!(ts("2024-05-14T16:03:09+02:00"), ts("2024-05-14T14:03:09Z"));
         assert!(parse_ts("14/05/2024").is_none());
     }
 
     #[test]
     fn floor_hour_drops_minutes_and_seconds() {
-        assert_eq!(floor_hour(ts("2024-05-14T14:59:59Z")), ts("2024-05-14T14:00:00Z"));
-        assert_eq!(floor_hour(ts("2024-05-14T14:00:00Z")), ts("2024-05-14T14:00:00Z"));
+        assert_eq!(
+            floor_hour(ts("2024-05-14T14:59:59Z")),
+            ts("2024-05-14T14:00:00Z")
+        );
+        assert_eq!(
+            floor_hour(ts("2024-05-14T14:00:00Z")),
+            ts("2024-05-14T14:00:00Z")
+        );
     }
 
     #[test]
     fn a_window_is_half_open_and_splits_into_day_pieces() {
-        let w = Window { start: ts("2024-05-01T00:00:00Z"), end: ts("2024-05-03T12:00:00Z") };
+        let w = Window {
+            start: ts("2024-05-01T00:00:00Z"),
+            end: ts("2024-05-03T12:00:00Z"),
+        };
         assert!(w.contains(w.start));
         assert!(!w.contains(w.end));
         let pieces = w.pieces(TimeDelta::hours(24));
         assert_eq!(pieces.len(), 3);
-        assert_eq!(pieces[2], Window { start: ts("2024-05-03T00:00:00Z"), end: w.end });
+        assert_eq!(
+            pieces[2],
+            Window {
+                start: ts("2024-05-03T00:00:00Z"),
+                end: w.end
+            }
+        );
     }
 }

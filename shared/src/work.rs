@@ -2,7 +2,6 @@
 //! its recordings from S3 into Verint's ingest endpoint, record the outcome. Shared by the worker
 //! Lambda and `recoveryctl work`.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_connect::types::Contact;
@@ -21,7 +20,9 @@ use crate::queue::SqsQueue;
 use crate::report::{Outcome, OutcomeStatus};
 use crate::state::S3State;
 use crate::time::{format_ts, parse_ts};
-use crate::verint::ingest::{Agent, AudioPart, Endpoint, Ingested, Metadata, Queue, RecordingMeta, Recovery};
+use crate::verint::ingest::{
+    Agent, AudioPart, Endpoint, Ingested, Metadata, Queue, RecordingMeta, Recovery,
+};
 use crate::verint::{RetryPolicy, VerintClient, VerintError};
 
 /// Screens are cached by Verint for this long after a call ends.
@@ -70,21 +71,39 @@ pub struct Failure {
 
 impl Failure {
     fn permanent(kind: &'static str, reason: impl Into<String>) -> Self {
-        Failure { permanent: true, kind, reason: reason.into() }
+        Failure {
+            permanent: true,
+            kind,
+            reason: reason.into(),
+        }
     }
 
     fn transient(kind: &'static str, reason: impl Into<String>) -> Self {
-        Failure { permanent: false, kind, reason: reason.into() }
+        Failure {
+            permanent: false,
+            kind,
+            reason: reason.into(),
+        }
     }
 
     fn from_verint(e: &VerintError) -> Self {
-        if e.is_transient() { Failure::transient("verint_unavailable", e.reason()) } else { Failure::permanent("verint_rejected", e.reason()) }
+        if e.is_transient() {
+            Failure::transient("verint_unavailable", e.reason())
+        } else {
+            Failure::permanent("verint_rejected", e.reason())
+        }
     }
 
     fn from_connect(e: &ConnectError) -> Self {
         match e {
-            ConnectError::NotFound => Failure::permanent("connect_unknown_contact", "the contact is unknown to Amazon Connect"),
-            ConnectError::Throttled(_) => Failure::transient("connect_throttled", "amazon connect throttled DescribeContact"),
+            ConnectError::NotFound => Failure::permanent(
+                "connect_unknown_contact",
+                "the contact is unknown to Amazon Connect",
+            ),
+            ConnectError::Throttled(_) => Failure::transient(
+                "connect_throttled",
+                "amazon connect throttled DescribeContact",
+            ),
             ConnectError::Other(_) => Failure::transient("connect_unavailable", error_chain(e)),
         }
     }
@@ -95,7 +114,12 @@ pub enum RecordingError {
     #[error("recording s3://{bucket}/{key} is gone (NoSuchKey)")]
     Gone { bucket: String, key: String },
     #[error("recording s3://{bucket}/{key} could not be read")]
-    Unreadable { bucket: String, key: String, #[source] source: Box<dyn std::error::Error + Send + Sync> },
+    Unreadable {
+        bucket: String,
+        key: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// A recording opened for streaming.
@@ -108,16 +132,32 @@ pub struct OpenRecording {
 }
 
 /// Starts a GetObject: its length is known before any byte is read.
-pub async fn open_recording(s3: &aws_sdk_s3::Client, location: &S3Location) -> Result<OpenRecording, RecordingError> {
-    let out = s3.get_object().bucket(&location.bucket).key(&location.key).send().await.map_err(|e| {
-        let status = e.raw_response().map(|r| r.status().as_u16());
-        let e = e.into_service_error();
-        if e.is_no_such_key() || status == Some(404) {
-            RecordingError::Gone { bucket: location.bucket.clone(), key: location.key.clone() }
-        } else {
-            RecordingError::Unreadable { bucket: location.bucket.clone(), key: location.key.clone(), source: Box::new(e) }
-        }
-    })?;
+pub async fn open_recording(
+    s3: &aws_sdk_s3::Client,
+    location: &S3Location,
+) -> Result<OpenRecording, RecordingError> {
+    let out = s3
+        .get_object()
+        .bucket(&location.bucket)
+        .key(&location.key)
+        .send()
+        .await
+        .map_err(|e| {
+            let status = e.raw_response().map(|r| r.status().as_u16());
+            let e = e.into_service_error();
+            if e.is_no_such_key() || status == Some(404) {
+                RecordingError::Gone {
+                    bucket: location.bucket.clone(),
+                    key: location.key.clone(),
+                }
+            } else {
+                RecordingError::Unreadable {
+                    bucket: location.bucket.clone(),
+                    key: location.key.clone(),
+                    source: Box::new(e),
+                }
+            }
+        })?;
     Ok(OpenRecording {
         location: location.clone(),
         len: out.content_length.unwrap_or(0).max(0) as u64,
@@ -129,40 +169,74 @@ pub async fn open_recording(s3: &aws_sdk_s3::Client, location: &S3Location) -> R
 impl OpenRecording {
     pub fn into_part(self) -> AudioPart {
         let stream = ReaderStream::with_capacity(self.body.into_async_read(), 64 * 1024);
-        AudioPart { len: self.len, body: stream.boxed() }
+        AudioPart {
+            len: self.len,
+            body: stream.boxed(),
+        }
     }
 }
 
 /// The `metadata` part, from `DescribeContact` (ids as the API gives them) and the message.
-pub fn build_metadata(contact: &Contact, message: &WorkMessage, recordings: &[(S3Location, u64, Option<String>)], now: DateTime<Utc>) -> Metadata {
+pub fn build_metadata(
+    contact: &Contact,
+    message: &WorkMessage,
+    recordings: &[(S3Location, u64, Option<String>)],
+    now: DateTime<Utc>,
+) -> Metadata {
     let ts = |t: Option<&aws_sdk_connect::primitives::DateTime>| {
-        t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos())).map(format_ts)
+        t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+            .map(format_ts)
     };
     let instance_arn = contact
         .arn()
-        .and_then(|arn| arn.split_once("/contact/").map(|(instance, _)| instance.to_owned()))
+        .and_then(|arn| {
+            arn.split_once("/contact/")
+                .map(|(instance, _)| instance.to_owned())
+        })
         .unwrap_or_else(|| message.instance_id.clone());
-    let disconnect = ts(contact.disconnect_timestamp()).unwrap_or_else(|| message.disconnect_timestamp.clone());
+    let disconnect =
+        ts(contact.disconnect_timestamp()).unwrap_or_else(|| message.disconnect_timestamp.clone());
     let disconnect_at = parse_ts(&disconnect);
     let endpoint = |e: Option<&aws_sdk_connect::types::EndpointInfo>| {
         e.and_then(|e| {
-            Some(Endpoint { kind: e.r#type().map(|t| t.as_str().to_owned()).unwrap_or_default(), address: e.address()?.to_owned() })
+            Some(Endpoint {
+                kind: e
+                    .r#type()
+                    .map(|t| t.as_str().to_owned())
+                    .unwrap_or_default(),
+                address: e.address()?.to_owned(),
+            })
         })
     };
     Metadata {
         amazon_contact_id: contact.id().unwrap_or(&message.contact_id).to_owned(),
         instance_arn,
         channel: contact.channel().map_or("VOICE", |c| c.as_str()).to_owned(),
-        initiation_method: contact.initiation_method().map(|m| m.as_str().to_owned()).unwrap_or_default(),
-        initiation_timestamp: ts(contact.initiation_timestamp()).unwrap_or_else(|| message.initiation_timestamp.clone()),
+        initiation_method: contact
+            .initiation_method()
+            .map(|m| m.as_str().to_owned())
+            .unwrap_or_default(),
+        initiation_timestamp: ts(contact.initiation_timestamp())
+            .unwrap_or_else(|| message.initiation_timestamp.clone()),
         disconnect_timestamp: disconnect,
         agent: contact.agent_info().and_then(|a| {
-            Some(Agent { id: a.id()?.to_owned(), connected_to_agent_timestamp: ts(a.connected_to_agent_timestamp()) })
+            Some(Agent {
+                id: a.id()?.to_owned(),
+                connected_to_agent_timestamp: ts(a.connected_to_agent_timestamp()),
+            })
         }),
-        queue: contact.queue_info().and_then(|q| Some(Queue { id: q.id()?.to_owned(), enqueue_timestamp: ts(q.enqueue_timestamp()) })),
+        queue: contact.queue_info().and_then(|q| {
+            Some(Queue {
+                id: q.id()?.to_owned(),
+                enqueue_timestamp: ts(q.enqueue_timestamp()),
+            })
+        }),
         customer_endpoint: endpoint(contact.customer_endpoint()),
         system_endpoint: endpoint(contact.system_endpoint()),
-        attributes: contact.attributes().map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_else(BTreeMap::new),
+        attributes: contact
+            .attributes()
+            .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
         recordings: recordings
             .iter()
             .map(|(l, bytes, ct)| RecordingMeta {
@@ -204,25 +278,37 @@ struct Effort {
 
 impl Worker<'_> {
     /// Works a batch with bounded concurrency; returns each message's disposition, in input order.
-    pub async fn work_batch(&self, messages: &[Incoming], deadline: Option<Instant>, metrics: &mut Metrics) -> Vec<Disposition> {
-        let results: Vec<(usize, Disposition, Option<Failure>, Effort)> = stream::iter(messages.iter().enumerate())
-            .map(|(i, m)| async move {
-                let (d, f, e) = self.work(m, deadline).await;
-                (i, d, f, e)
-            })
-            .buffer_unordered(self.concurrency.max(1))
-            .collect()
-            .await;
+    pub async fn work_batch(
+        &self,
+        messages: &[Incoming],
+        deadline: Option<Instant>,
+        metrics: &mut Metrics,
+    ) -> Vec<Disposition> {
+        let results: Vec<(usize, Disposition, Option<Failure>, Effort)> =
+            stream::iter(messages.iter().enumerate())
+                .map(|(i, m)| async move {
+                    let (d, f, e) = self.work(m, deadline).await;
+                    (i, d, f, e)
+                })
+                .buffer_unordered(self.concurrency.max(1))
+                .collect()
+                .await;
         let mut out = vec![Disposition::Retry("not worked".into()); messages.len()];
         for (i, disposition, failure, effort) in results {
             match (&disposition, failure) {
-                (Disposition::Done(OutcomeStatus::Recovered), _) => metrics.count(names::RECOVERED, 1),
+                (Disposition::Done(OutcomeStatus::Recovered), _) => {
+                    metrics.count(names::RECOVERED, 1)
+                }
                 (Disposition::Done(_), _) => metrics.count(names::ALREADY_PRESENT, 1),
                 (_, Some(f)) => metrics.failed(f.kind),
                 (_, None) => metrics.failed("unknown"),
             }
             metrics.add(names::BYTES_STREAMED, effort.bytes as f64, Unit::Bytes);
-            metrics.add(names::TRANSFER_SECONDS, effort.transfer.as_secs_f64(), Unit::Seconds);
+            metrics.add(
+                names::TRANSFER_SECONDS,
+                effort.transfer.as_secs_f64(),
+                Unit::Seconds,
+            );
             out[i] = disposition;
         }
         out
@@ -230,12 +316,19 @@ impl Worker<'_> {
 
     /// Works one message. Never panics, never drops a message: every path ends in success, a
     /// retry, or the dead-letter queue.
-    async fn work(&self, incoming: &Incoming, deadline: Option<Instant>) -> (Disposition, Option<Failure>, Effort) {
+    async fn work(
+        &self,
+        incoming: &Incoming,
+        deadline: Option<Instant>,
+    ) -> (Disposition, Option<Failure>, Effort) {
         let message = match WorkMessage::parse(&incoming.body) {
             Ok(m) => m,
             Err(e) => {
                 let span = info_span!("message", message_id = %incoming.message_id, contact_id = tracing::field::Empty);
-                let failure = Failure::permanent("malformed_message", format!("malformed message: {}", error_chain(&e)));
+                let failure = Failure::permanent(
+                    "malformed_message",
+                    format!("malformed message: {}", error_chain(&e)),
+                );
                 let d = self.dead_letter(incoming, &failure).instrument(span).await;
                 return (d, Some(failure), Effort::default());
             }
@@ -298,30 +391,49 @@ impl Worker<'_> {
     /// send fails it is retried by SQS instead (nothing is ever dropped).
     async fn dead_letter(&self, incoming: &Incoming, failure: &Failure) -> Disposition {
         error!(reason = %failure.reason, kind = failure.kind, "permanent failure; sending to the dead-letter queue");
-        if let Err(e) = self.dead_letter_queue.send_with_reason(&incoming.body, &failure.reason).await {
+        if let Err(e) = self
+            .dead_letter_queue
+            .send_with_reason(&incoming.body, &failure.reason)
+            .await
+        {
             error!(error.message = %e, error.cause_chain = ?e, "dead-letter send failed; leaving the message for SQS to retry");
             return Disposition::Retry(format!("dead-letter send failed: {}", failure.reason));
         }
-        if !incoming.receipt_handle.is_empty() {
-            if let Err(e) = self.work_queue.delete(&incoming.receipt_handle).await {
-                warn!(error.message = %e, "delete after dead-lettering failed; the trigger deletes it on success");
-            }
+        if !incoming.receipt_handle.is_empty()
+            && let Err(e) = self.work_queue.delete(&incoming.receipt_handle).await
+        {
+            warn!(error.message = %e, "delete after dead-lettering failed; the trigger deletes it on success");
         }
         Disposition::DeadLettered(failure.reason.clone())
     }
 
-    async fn recover(&self, message: &WorkMessage, attempt: u32, deadline: Option<Instant>, effort: &mut Effort) -> Result<(OutcomeStatus, String, u64), Failure> {
+    async fn recover(
+        &self,
+        message: &WorkMessage,
+        attempt: u32,
+        deadline: Option<Instant>,
+        effort: &mut Effort,
+    ) -> Result<(OutcomeStatus, String, u64), Failure> {
         let now = Utc::now();
         if parse_ts(&message.initiation_timestamp).is_some_and(|t| t < now - CONNECT_RETENTION) {
-            return Err(Failure::permanent("connect_retention", "the contact is older than Amazon Connect's 24-month retention"));
+            return Err(Failure::permanent(
+                "connect_retention",
+                "the contact is older than Amazon Connect's 24-month retention",
+            ));
         }
         check_time_left(deadline, 0)?;
         match self.verint.holds(&message.contact_id).await {
-            Ok(Some(interaction_id)) => return Ok((OutcomeStatus::AlreadyPresent, interaction_id, 0)),
+            Ok(Some(interaction_id)) => {
+                return Ok((OutcomeStatus::AlreadyPresent, interaction_id, 0));
+            }
             Ok(None) => {}
             Err(e) => return Err(Failure::from_verint(&e)),
         }
-        let contact = self.connect.describe(&message.instance_id, &message.contact_id).await.map_err(|e| Failure::from_connect(&e))?;
+        let contact = self
+            .connect
+            .describe(&message.instance_id, &message.contact_id)
+            .await
+            .map_err(|e| Failure::from_connect(&e))?;
 
         let policy = self.verint.retry_policy();
         let mut delays = policy.delays();
@@ -329,15 +441,30 @@ impl Worker<'_> {
             let recordings = self.open_all(&message.recordings).await?;
             let total: u64 = recordings.iter().map(|r| r.len).sum();
             check_time_left(deadline, total)?;
-            let meta: Vec<(S3Location, u64, Option<String>)> =
-                recordings.iter().map(|r| (r.location.clone(), r.len, r.content_type.clone())).collect();
+            let meta: Vec<(S3Location, u64, Option<String>)> = recordings
+                .iter()
+                .map(|r| (r.location.clone(), r.len, r.content_type.clone()))
+                .collect();
             let metadata = build_metadata(&contact, message, &meta, Utc::now());
-            let parts = recordings.into_iter().map(OpenRecording::into_part).collect();
+            let parts = recordings
+                .into_iter()
+                .map(OpenRecording::into_part)
+                .collect();
             let started = Instant::now();
             let sent = match deadline {
-                Some(d) => match tokio::time::timeout_at(d - Duration::from_secs(2), self.verint.ingest(&metadata, parts)).await {
+                Some(d) => match tokio::time::timeout_at(
+                    d - Duration::from_secs(2),
+                    self.verint.ingest(&metadata, parts),
+                )
+                .await
+                {
                     Ok(r) => r,
-                    Err(_) => return Err(Failure::transient("deadline", "the invocation's deadline cut the transfer short")),
+                    Err(_) => {
+                        return Err(Failure::transient(
+                            "deadline",
+                            "the invocation's deadline cut the transfer short",
+                        ));
+                    }
                 },
                 None => self.verint.ingest(&metadata, parts).await,
             };
@@ -347,7 +474,9 @@ impl Worker<'_> {
                     effort.bytes += total;
                     return Ok((OutcomeStatus::Recovered, interaction_id, total));
                 }
-                Ok(Ingested::AlreadyPresent { interaction_id }) => return Ok((OutcomeStatus::AlreadyPresent, interaction_id, 0)),
+                Ok(Ingested::AlreadyPresent { interaction_id }) => {
+                    return Ok((OutcomeStatus::AlreadyPresent, interaction_id, 0));
+                }
                 Err(e) if e.is_transient() => match delays.next() {
                     Some(backoff) => {
                         let wait = RetryPolicy::wait(backoff, &e);
@@ -371,7 +500,9 @@ impl Worker<'_> {
         for l in locations {
             match open_recording(self.s3, l).await {
                 Ok(r) => out.push(r),
-                Err(e @ RecordingError::Gone { .. }) => return Err(Failure::permanent("recording_gone", e.to_string())),
+                Err(e @ RecordingError::Gone { .. }) => {
+                    return Err(Failure::permanent("recording_gone", e.to_string()));
+                }
                 Err(e) => return Err(Failure::transient("recording_unreadable", error_chain(&e))),
             }
         }
@@ -381,13 +512,19 @@ impl Worker<'_> {
 
 /// Fails (transiently) when the invocation has too little time left to move `bytes`.
 pub fn check_time_left(deadline: Option<Instant>, bytes: u64) -> Result<(), Failure> {
-    let Some(deadline) = deadline else { return Ok(()) };
+    let Some(deadline) = deadline else {
+        return Ok(());
+    };
     let needed = MIN_TIME_LEFT + Duration::from_secs(bytes / PLANNING_RATE_BYTES_PER_SEC);
     let left = deadline.saturating_duration_since(Instant::now());
     if left < needed {
         return Err(Failure::transient(
             "deadline",
-            format!("only {}s left in the invocation; {}s needed to move {bytes} bytes", left.as_secs(), needed.as_secs()),
+            format!(
+                "only {}s left in the invocation; {}s needed to move {bytes} bytes",
+                left.as_secs(),
+                needed.as_secs()
+            ),
         ));
     }
     Ok(())
@@ -396,7 +533,9 @@ pub fn check_time_left(deadline: Option<Instant>, bytes: u64) -> Result<(), Fail
 #[cfg(test)]
 mod tests {
     use aws_sdk_connect::primitives::DateTime as AwsDateTime;
-    use aws_sdk_connect::types::{AgentInfo, Channel, ContactInitiationMethod, EndpointInfo, EndpointType, QueueInfo};
+    use aws_sdk_connect::types::{
+        AgentInfo, Channel, ContactInitiationMethod, EndpointInfo, EndpointType, QueueInfo,
+    };
 
     use super::*;
 
@@ -412,37 +551,84 @@ mod tests {
             .initiation_method(ContactInitiationMethod::Inbound)
             .initiation_timestamp(AwsDateTime::from_secs(1_715_680_800))
             .disconnect_timestamp(AwsDateTime::from_secs(1_715_681_100))
-            .agent_info(AgentInfo::builder().id("agent-9").connected_to_agent_timestamp(AwsDateTime::from_secs(1_715_680_830)).build())
-            .queue_info(QueueInfo::builder().id("queue-3").enqueue_timestamp(AwsDateTime::from_secs(1_715_680_810)).build())
-            .customer_endpoint(EndpointInfo::builder().r#type(EndpointType::TelephoneNumber).address("+441234567890").build())
+            .agent_info(
+                AgentInfo::builder()
+                    .id("agent-9")
+                    .connected_to_agent_timestamp(AwsDateTime::from_secs(1_715_680_830))
+                    .build(),
+            )
+            .queue_info(
+                QueueInfo::builder()
+                    .id("queue-3")
+                    .enqueue_timestamp(AwsDateTime::from_secs(1_715_680_810))
+                    .build(),
+            )
+            .customer_endpoint(
+                EndpointInfo::builder()
+                    .r#type(EndpointType::TelephoneNumber)
+                    .address("+441234567890")
+                    .build(),
+            )
             .attributes("customerName", "Ada")
             .build()
     }
 
     #[test]
     fn metadata_is_built_from_describe_contact_and_the_message() {
-        let rec = (S3Location { bucket: "rec".into(), key: "a:b.wav".into() }, 42, None);
+        let rec = (
+            S3Location {
+                bucket: "rec".into(),
+                key: "a:b.wav".into(),
+            },
+            42,
+            None,
+        );
         let now = parse_ts("2024-05-14T11:00:00Z").expect("valid");
         let m = build_metadata(&contact(), &message(), &[rec], now);
         let json = serde_json::to_value(&m).expect("serialises");
         assert_eq!(json["amazonContactId"], "c-1");
-        assert_eq!(json["instanceArn"], "arn:aws:connect:eu-west-2:123456789012:instance/inst");
+        assert_eq!(
+            json["instanceArn"],
+            "arn:aws:connect:eu-west-2:123456789012:instance/inst"
+        );
         assert_eq!(json["channel"], "VOICE");
         assert_eq!(json["initiationMethod"], "INBOUND");
         assert_eq!(json["initiationTimestamp"], "2024-05-14T10:00:00Z");
         assert_eq!(json["disconnectTimestamp"], "2024-05-14T10:05:00Z");
-        assert_eq!(json["agent"], serde_json::json!({"id": "agent-9", "connectedToAgentTimestamp": "2024-05-14T10:00:30Z"}));
-        assert_eq!(json["queue"], serde_json::json!({"id": "queue-3", "enqueueTimestamp": "2024-05-14T10:00:10Z"}));
-        assert_eq!(json["customerEndpoint"], serde_json::json!({"type": "TELEPHONE_NUMBER", "address": "+441234567890"}));
+        assert_eq!(
+            json["agent"],
+            serde_json::json!({"id": "agent-9", "connectedToAgentTimestamp": "2024-05-14T10:00:30Z"})
+        );
+        assert_eq!(
+            json["queue"],
+            serde_json::json!({"id": "queue-3", "enqueueTimestamp": "2024-05-14T10:00:10Z"})
+        );
+        assert_eq!(
+            json["customerEndpoint"],
+            serde_json::json!({"type": "TELEPHONE_NUMBER", "address": "+441234567890"})
+        );
         assert_eq!(json["systemEndpoint"], serde_json::Value::Null);
-        assert_eq!(json["attributes"], serde_json::json!({"customerName": "Ada"}));
-        assert_eq!(json["recordings"], serde_json::json!([{"bucket": "rec", "key": "a:b.wav", "bytes": 42, "contentType": "audio/wav"}]));
-        assert_eq!(json["recovery"], serde_json::json!({"runId": "run-1", "recoveredAt": "2024-05-14T11:00:00Z", "screensExpected": true}));
+        assert_eq!(
+            json["attributes"],
+            serde_json::json!({"customerName": "Ada"})
+        );
+        assert_eq!(
+            json["recordings"],
+            serde_json::json!([{"bucket": "rec", "key": "a:b.wav", "bytes": 42, "contentType": "audio/wav"}])
+        );
+        assert_eq!(
+            json["recovery"],
+            serde_json::json!({"runId": "run-1", "recoveredAt": "2024-05-14T11:00:00Z", "screensExpected": true})
+        );
     }
 
     #[test]
     fn screens_are_expected_only_within_two_hours_of_the_call_ending() {
-        let at = |s: &str| build_metadata(&contact(), &message(), &[], parse_ts(s).expect("valid")).recovery.screens_expected;
+        let at = |s: &str| {
+            build_metadata(&contact(), &message(), &[], parse_ts(s).expect("valid"))
+                .recovery
+                .screens_expected
+        };
         assert!(at("2024-05-14T12:04:59Z"));
         assert!(!at("2024-05-14T12:05:00Z"));
     }
@@ -450,7 +636,12 @@ mod tests {
     #[test]
     fn an_abandoned_call_has_null_agent_and_queue() {
         let bare = Contact::builder().id("c-1").channel(Channel::Voice).build();
-        let m = build_metadata(&bare, &message(), &[], parse_ts("2024-05-14T11:00:00Z").expect("valid"));
+        let m = build_metadata(
+            &bare,
+            &message(),
+            &[],
+            parse_ts("2024-05-14T11:00:00Z").expect("valid"),
+        );
         assert_eq!((m.agent, m.queue), (None, None));
         assert_eq!(m.initiation_timestamp, "2024-05-14T10:00:00Z");
         assert_eq!(m.instance_arn, "inst");
@@ -470,7 +661,11 @@ mod tests {
 
     #[test]
     fn failures_are_classified_permanent_or_transient() {
-        let status = |code: u16| VerintError::Status { status: reqwest::StatusCode::from_u16(code).expect("valid"), detail: String::new(), retry_after: None };
+        let status = |code: u16| VerintError::Status {
+            status: reqwest::StatusCode::from_u16(code).expect("valid"),
+            detail: String::new(),
+            retry_after: None,
+        };
         assert!(Failure::from_verint(&status(422)).permanent);
         assert!(Failure::from_verint(&status(400)).permanent);
         assert!(!Failure::from_verint(&status(503)).permanent);

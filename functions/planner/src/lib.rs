@@ -30,13 +30,20 @@ pub struct App {
 }
 
 impl App {
-    pub async fn load(config: Config, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, StartError> {
+    pub async fn load(
+        config: Config,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, StartError> {
         let clients = Clients::load(lookup).await;
         let verint = clients.verint(&config).await?;
         Ok(App {
             source: S3CtrSource::new(clients.s3.clone(), &config.ctr_bucket, &config.ctr_prefix),
             queue: SqsQueue::new(clients.sqs.clone(), &config.work_queue_url),
-            store: S3State::new(clients.s3.clone(), &config.state_bucket, &config.state_prefix),
+            store: S3State::new(
+                clients.s3.clone(),
+                &config.state_bucket,
+                &config.state_prefix,
+            ),
             verint,
             config,
             cold: AtomicBool::new(true),
@@ -44,7 +51,11 @@ impl App {
     }
 
     /// Runs once with a progress callback `(objects read, objects)`.
-    pub async fn run(&self, request: Request, progress: &(dyn Fn(u64, u64) + Send + Sync)) -> Result<RunReport, PlanError> {
+    pub async fn run(
+        &self,
+        request: Request,
+        progress: &(dyn Fn(u64, u64) + Send + Sync),
+    ) -> Result<RunReport, PlanError> {
         let planner = Planner {
             config: &self.config,
             source: &self.source,
@@ -69,11 +80,18 @@ pub fn report_metrics(report: &RunReport, metrics: &mut Metrics) {
     metrics.count(names::UNRECOVERABLE, report.unrecoverable.len() as u64);
     metrics.count(names::MISSING, report.missing);
     metrics.count(names::ENQUEUED, report.enqueued);
-    metrics.add(names::RUN_DURATION_MS, report.duration_ms as f64, Unit::Milliseconds);
+    metrics.add(
+        names::RUN_DURATION_MS,
+        report.duration_ms as f64,
+        Unit::Milliseconds,
+    );
 }
 
 /// The Lambda handler. An invalid event is rejected before any work, with the reason.
-pub async fn handle(app: &App, event: LambdaEvent<serde_json::Value>) -> Result<RunReport, lambda_runtime::Error> {
+pub async fn handle(
+    app: &App,
+    event: LambdaEvent<serde_json::Value>,
+) -> Result<RunReport, lambda_runtime::Error> {
     let mut metrics = Metrics::new("planner");
     if app.cold.swap(false, Ordering::Relaxed) {
         metrics.count(names::COLD_START, 1);

@@ -36,13 +36,20 @@ pub struct App {
 }
 
 impl App {
-    pub async fn load(config: Config, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, StartError> {
+    pub async fn load(
+        config: Config,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, StartError> {
         let clients = Clients::load(lookup).await;
         let verint = clients.verint(&config).await?;
         Ok(App {
             connect: ConnectContacts::new(clients.connect.clone(), config.connect_max_rps),
             s3: clients.s3.clone(),
-            store: S3State::new(clients.s3.clone(), &config.state_bucket, &config.state_prefix),
+            store: S3State::new(
+                clients.s3.clone(),
+                &config.state_bucket,
+                &config.state_prefix,
+            ),
             work_queue: SqsQueue::new(clients.sqs.clone(), &config.work_queue_url),
             dead_letter_queue: SqsQueue::new(clients.sqs.clone(), &config.dead_letter_queue_url),
             verint,
@@ -74,14 +81,21 @@ pub fn incoming(event: &SqsEvent) -> Vec<Incoming> {
             message_id: r.message_id.clone().unwrap_or_default(),
             receipt_handle: r.receipt_handle.clone().unwrap_or_default(),
             body: r.body.clone().unwrap_or_default(),
-            receive_count: r.attributes.get("ApproximateReceiveCount").and_then(|v| v.parse().ok()).unwrap_or(1),
+            receive_count: r
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1),
         })
         .collect()
 }
 
 /// The batch response: the ids of the records to retry, and only those. A record to retry that
 /// has no id cannot be named, so the whole batch is failed instead (nothing is dropped).
-pub fn batch_response(messages: &[Incoming], dispositions: &[Disposition]) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+pub fn batch_response(
+    messages: &[Incoming],
+    dispositions: &[Disposition],
+) -> Result<SqsBatchResponse, lambda_runtime::Error> {
     let mut response = SqsBatchResponse::default();
     for (m, d) in messages.iter().zip(dispositions) {
         if d.is_batch_item_failure() {
@@ -94,20 +108,40 @@ pub fn batch_response(messages: &[Incoming], dispositions: &[Disposition]) -> Re
     Ok(response)
 }
 
-/// The invocation's deadline as a monotonic instant.
+/// Values below this cannot be epoch milliseconds (they would be before 2001).
+const EPOCH_MS_FLOOR: u64 = 1_000_000_000_000;
+
+/// The invocation's deadline as a monotonic instant. AWS sends `Lambda-Runtime-Deadline-Ms` as
+/// epoch milliseconds; cargo-lambda's local runtime sends the timeout itself (e.g. `600000`),
+/// which is taken as time left rather than as a deadline in 1970 that would fail every message.
 pub fn deadline_of(deadline_ms: u64) -> Option<Instant> {
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_millis() as u64;
-    (deadline_ms > 0).then(|| Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms)))
+    if deadline_ms == 0 {
+        return None;
+    }
+    if deadline_ms < EPOCH_MS_FLOOR {
+        return Some(Instant::now() + Duration::from_millis(deadline_ms));
+    }
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .ok()?
+        .as_millis() as u64;
+    Some(Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms)))
 }
 
 /// The Lambda handler.
-pub async fn handle(app: &App, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+pub async fn handle(
+    app: &App,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, lambda_runtime::Error> {
     let mut metrics = Metrics::new("worker");
     if app.cold.swap(false, Ordering::Relaxed) {
         metrics.count(names::COLD_START, 1);
     }
     let messages = incoming(&event.payload);
-    let dispositions = app.worker().work_batch(&messages, deadline_of(event.context.deadline), &mut metrics).await;
+    let dispositions = app
+        .worker()
+        .work_batch(&messages, deadline_of(event.context.deadline), &mut metrics)
+        .await;
     metrics.flush();
     let response = batch_response(&messages, &dispositions);
     if let Err(e) = &response {
@@ -123,7 +157,12 @@ mod tests {
     use super::*;
 
     fn msg(id: &str) -> Incoming {
-        Incoming { message_id: id.into(), receipt_handle: "r".into(), body: "{}".into(), receive_count: 1 }
+        Incoming {
+            message_id: id.into(),
+            receipt_handle: "r".into(),
+            body: "{}".into(),
+            receive_count: 1,
+        }
     }
 
     #[test]
@@ -136,17 +175,49 @@ mod tests {
             Disposition::Retry("timeout".into()),
         ];
         let response = batch_response(&messages, &dispositions).expect("named");
-        let ids: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        let ids: Vec<&str> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
         assert_eq!(ids, ["b", "d"]);
     }
 
     #[test]
     fn a_record_to_retry_without_an_id_fails_the_whole_batch_instead_of_an_empty_id() {
         let messages = [msg(""), msg("b")];
-        let dispositions = [Disposition::Retry("x".into()), Disposition::Done(OutcomeStatus::Recovered)];
+        let dispositions = [
+            Disposition::Retry("x".into()),
+            Disposition::Done(OutcomeStatus::Recovered),
+        ];
         assert!(batch_response(&messages, &dispositions).is_err());
-        let ok = [Disposition::Done(OutcomeStatus::Recovered), Disposition::Done(OutcomeStatus::AlreadyPresent)];
-        assert!(batch_response(&messages, &ok).expect("nothing to retry").batch_item_failures.is_empty());
+        let ok = [
+            Disposition::Done(OutcomeStatus::Recovered),
+            Disposition::Done(OutcomeStatus::AlreadyPresent),
+        ];
+        assert!(
+            batch_response(&messages, &ok)
+                .expect("nothing to retry")
+                .batch_item_failures
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn the_deadline_is_read_as_epoch_milliseconds_or_as_time_left() {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as u64;
+        let left = |d: Option<Instant>| {
+            d.expect("a deadline")
+                .saturating_duration_since(Instant::now())
+                .as_secs()
+        };
+        assert!((58..=60).contains(&left(deadline_of(now_ms + 60_000))));
+        assert!((598..=600).contains(&left(deadline_of(600_000))));
+        assert_eq!(left(deadline_of(now_ms - 1_000)), 0);
+        assert!(deadline_of(0).is_none());
     }
 
     #[test]
@@ -157,6 +228,13 @@ mod tests {
         ]}))
         .expect("valid event");
         let m = incoming(&event);
-        assert_eq!((m[0].message_id.as_str(), m[0].receive_count, m[0].body.as_str()), ("m1", 3, "{\"v\":1}"));
+        assert_eq!(
+            (
+                m[0].message_id.as_str(),
+                m[0].receive_count,
+                m[0].body.as_str()
+            ),
+            ("m1", 3, "{\"v\":1}")
+        );
     }
 }

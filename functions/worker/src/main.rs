@@ -9,5 +9,8 @@ async fn main() -> Result<(), Error> {
     let config = recovery::Config::from_env().map_err(|e| format!("configuration: {e}"))?;
     let app = worker::App::load(config, |name| std::env::var(name).ok()).await?;
     let app = &app;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move { worker::handle(app, event).await })).await
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        worker::handle(app, event).await
+    }))
+    .await
 }

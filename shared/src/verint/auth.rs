@@ -17,7 +17,10 @@ pub struct ApiKey {
 
 impl std::fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiKey").field("key_id", &self.key_id).field("key", &"[redacted]").finish()
+        f.debug_struct("ApiKey")
+            .field("key_id", &self.key_id)
+            .field("key", &"[redacted]")
+            .finish()
     }
 }
 
@@ -33,7 +36,10 @@ pub fn decode_key(key: &str) -> Result<Vec<u8>, String> {
 
 impl ApiKey {
     pub fn new(key_id: impl Into<String>, key: &SecretString) -> Result<Self, String> {
-        Ok(ApiKey { key_id: key_id.into(), key: decode_key(key.expose_secret())? })
+        Ok(ApiKey {
+            key_id: key_id.into(),
+            key: decode_key(key.expose_secret())?,
+        })
     }
 
     /// The `Authorization` header value for one request. `verint_headers` are the request's
@@ -48,8 +54,17 @@ impl ApiKey {
     ) -> String {
         let salt = URL_SAFE_NO_PAD.encode(salt);
         let iat = crate::time::format_ts(iat);
-        let sig = self.signature(&string_to_sign(&salt, method, path_and_query, &iat, verint_headers));
-        format!("Vrnt-1-HMAC-SHA256 salt={salt},iat={iat},kid={},sig={sig}", self.key_id)
+        let sig = self.signature(&string_to_sign(
+            &salt,
+            method,
+            path_and_query,
+            &iat,
+            verint_headers,
+        ));
+        format!(
+            "Vrnt-1-HMAC-SHA256 salt={salt},iat={iat},kid={},sig={sig}",
+            self.key_id
+        )
     }
 
     fn signature(&self, string_to_sign: &str) -> String {
@@ -71,8 +86,11 @@ pub fn string_to_sign(
     iat: &str,
     verint_headers: &[(&str, &str)],
 ) -> String {
-    let canonical: String =
-        verint_headers.iter().map(|(n, v)| format!("{n}:{v}\n")).collect::<String>().to_lowercase();
+    let canonical: String = verint_headers
+        .iter()
+        .map(|(n, v)| format!("{n}:{v}\n"))
+        .collect::<String>()
+        .to_lowercase();
     format!("{salt}\n{method}\n{path_and_query}\n{iat}\n{canonical}\n")
 }
 
@@ -94,7 +112,8 @@ mod tests {
     /// ```
     #[test]
     fn signing_matches_a_fixed_vector() {
-        let key = ApiKey::new("kid-1", &SecretString::from("c2VjcmV0LWtleS1mb3ItdGVzdHM")).expect("valid key");
+        let key = ApiKey::new("kid-1", &SecretString::from("c2VjcmV0LWtleS1mb3ItdGVzdHM"))
+            .expect("valid key");
         let salt: [u8; 16] = core::array::from_fn(|i| i as u8);
         let header = key.authorization(
             "GET",
@@ -105,7 +124,10 @@ mod tests {
         );
         assert_eq!(
             header,
-            format!("Vrnt-1-HMAC-SHA256 salt=AAECAwQFBgcICQoLDA0ODw,iat=2024-05-14T12:00:00Z,kid=kid-1,sig={}", EXPECTED_SIG)
+            format!(
+                "Vrnt-1-HMAC-SHA256 salt=AAECAwQFBgcICQoLDA0ODw,iat=2024-05-14T12:00:00Z,kid=kid-1,sig={}",
+                EXPECTED_SIG
+            )
         );
     }
 
@@ -113,12 +135,16 @@ mod tests {
 
     #[test]
     fn without_verint_headers_the_canonical_part_is_empty() {
-        assert_eq!(string_to_sign("s", "POST", "/x", "t", &[]), "s\nPOST\n/x\nt\n\n");
+        assert_eq!(
+            string_to_sign("s", "POST", "/x", "t", &[]),
+            "s\nPOST\n/x\nt\n\n"
+        );
     }
 
     #[test]
     fn the_debug_form_never_shows_the_key() {
-        let key = ApiKey::new("kid-1", &SecretString::from("c2VjcmV0LWtleS1mb3ItdGVzdHM")).expect("valid key");
+        let key = ApiKey::new("kid-1", &SecretString::from("c2VjcmV0LWtleS1mb3ItdGVzdHM"))
+            .expect("valid key");
         assert!(!format!("{key:?}").contains("c2Vj"));
     }
 }

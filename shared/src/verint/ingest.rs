@@ -70,6 +70,9 @@ pub struct Recovery {
     pub screens_expected: bool,
 }
 
+/// A request or part body: a stream of byte chunks.
+pub type BodyStream = BoxStream<'static, Result<Bytes, std::io::Error>>;
+
 /// One audio part: its exact length and its bytes as a stream.
 pub struct AudioPart {
     pub len: u64,
@@ -78,7 +81,9 @@ pub struct AudioPart {
 
 impl std::fmt::Debug for AudioPart {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AudioPart").field("len", &self.len).finish_non_exhaustive()
+        f.debug_struct("AudioPart")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
     }
 }
 
@@ -100,7 +105,11 @@ struct IngestAnswer {
 impl VerintClient {
     /// Sends one call. A stream cannot be replayed, so this makes exactly one attempt: the caller
     /// retries with fresh recordings.
-    pub async fn ingest(&self, metadata: &Metadata, audio: Vec<AudioPart>) -> Result<Ingested, VerintError> {
+    pub async fn ingest(
+        &self,
+        metadata: &Metadata,
+        audio: Vec<AudioPart>,
+    ) -> Result<Ingested, VerintError> {
         let contact_id = metadata.amazon_contact_id.clone();
         let (content_type, len, body) = multipart_body(metadata, audio)?;
         let url = Self::url(&self.ingest, "/recovered-calls")?;
@@ -114,11 +123,19 @@ impl VerintClient {
             .await
             .map_err(body_or_transport)?;
         let conflict = response.status() == StatusCode::CONFLICT;
-        let response = if conflict { response } else { check(response).await? };
+        let response = if conflict {
+            response
+        } else {
+            check(response).await?
+        };
         let bytes = response.bytes().await.map_err(VerintError::Transport)?;
         let answer: IngestAnswer = serde_json::from_slice(&bytes).map_err(VerintError::Decode)?;
         let interaction_id = answer.interaction_id.unwrap_or_default();
-        Ok(if conflict { Ingested::AlreadyPresent { interaction_id } } else { Ingested::Created { interaction_id } })
+        Ok(if conflict {
+            Ingested::AlreadyPresent { interaction_id }
+        } else {
+            Ingested::Created { interaction_id }
+        })
     }
 }
 
@@ -131,7 +148,7 @@ fn body_or_transport(e: reqwest::Error) -> VerintError {
 pub fn multipart_body(
     metadata: &Metadata,
     audio: Vec<AudioPart>,
-) -> Result<(String, u64, BoxStream<'static, Result<Bytes, std::io::Error>>), VerintError> {
+) -> Result<(String, u64, BodyStream), VerintError> {
     let boundary = format!("call-recovery-{:032x}", rand::random::<u128>());
     let json = serde_json::to_vec(metadata).map_err(VerintError::Decode)?;
     let mut pieces: Vec<BoxStream<'static, Result<Bytes, std::io::Error>>> = Vec::new();
@@ -158,7 +175,11 @@ pub fn multipart_body(
         pieces.push(ExactLength::new(part.body, part.len).boxed());
         push_bytes(&mut pieces, &mut total, b"\r\n".to_vec());
     }
-    push_bytes(&mut pieces, &mut total, format!("--{boundary}--\r\n").into_bytes());
+    push_bytes(
+        &mut pieces,
+        &mut total,
+        format!("--{boundary}--\r\n").into_bytes(),
+    );
     let content_type = format!("multipart/form-data; boundary={boundary}");
     Ok((content_type, total, stream::iter(pieces).flatten().boxed()))
 }
@@ -172,7 +193,10 @@ struct ExactLength {
 
 impl ExactLength {
     fn new(inner: BoxStream<'static, Result<Bytes, std::io::Error>>, len: u64) -> Self {
-        ExactLength { inner, remaining: len }
+        ExactLength {
+            inner,
+            remaining: len,
+        }
     }
 }
 
@@ -184,7 +208,9 @@ impl Stream for ExactLength {
             Poll::Ready(Some(Ok(chunk))) => {
                 let n = chunk.len() as u64;
                 if n > self.remaining {
-                    return Poll::Ready(Some(Err(std::io::Error::other("recording is longer than its declared size"))));
+                    return Poll::Ready(Some(Err(std::io::Error::other(
+                        "recording is longer than its declared size",
+                    ))));
                 }
                 self.remaining -= n;
                 Poll::Ready(Some(Ok(chunk)))
@@ -220,16 +246,26 @@ mod tests {
             system_endpoint: None,
             attributes: Default::default(),
             recordings: vec![],
-            recovery: Recovery { run_id: "r".into(), recovered_at: "2024-05-14T11:00:00Z".into(), screens_expected: true },
+            recovery: Recovery {
+                run_id: "r".into(),
+                recovered_at: "2024-05-14T11:00:00Z".into(),
+                screens_expected: true,
+            },
         }
     }
 
     fn part(chunks: &[&'static [u8]], len: u64) -> AudioPart {
-        let chunks: Vec<Result<Bytes, std::io::Error>> = chunks.iter().map(|c| Ok(Bytes::from_static(c))).collect();
-        AudioPart { len, body: stream::iter(chunks).boxed() }
+        let chunks: Vec<Result<Bytes, std::io::Error>> =
+            chunks.iter().map(|c| Ok(Bytes::from_static(c))).collect();
+        AudioPart {
+            len,
+            body: stream::iter(chunks).boxed(),
+        }
     }
 
-    async fn collect(body: BoxStream<'static, Result<Bytes, std::io::Error>>) -> Result<Vec<u8>, std::io::Error> {
+    async fn collect(
+        body: BoxStream<'static, Result<Bytes, std::io::Error>>,
+    ) -> Result<Vec<u8>, std::io::Error> {
         let mut out = Vec::new();
         let mut body = body;
         while let Some(chunk) = body.next().await {
@@ -240,15 +276,24 @@ mod tests {
 
     #[tokio::test]
     async fn the_declared_length_is_exactly_the_bytes_sent_in_design_order() {
-        let (ct, len, body) =
-            multipart_body(&metadata(), vec![part(&[b"RIFF", b"1234"], 8), part(&[b"RIFFabcd"], 8)]).expect("builds");
+        let (ct, len, body) = multipart_body(
+            &metadata(),
+            vec![part(&[b"RIFF", b"1234"], 8), part(&[b"RIFFabcd"], 8)],
+        )
+        .expect("builds");
         let bytes = collect(body).await.expect("streams");
         assert_eq!(bytes.len() as u64, len);
         let text = String::from_utf8_lossy(&bytes);
-        let boundary = ct.strip_prefix("multipart/form-data; boundary=").expect("boundary");
+        let boundary = ct
+            .strip_prefix("multipart/form-data; boundary=")
+            .expect("boundary");
         let meta = text.find("name=\"metadata\"").expect("metadata part");
-        let first = text.find("filename=\"c-1-1.wav\"").expect("first audio part");
-        let second = text.find("filename=\"c-1-2.wav\"").expect("second audio part");
+        let first = text
+            .find("filename=\"c-1-1.wav\"")
+            .expect("first audio part");
+        let second = text
+            .find("filename=\"c-1-2.wav\"")
+            .expect("second audio part");
         assert!(meta < first && first < second);
         assert!(text.contains("RIFF1234\r\n"));
         assert!(text.ends_with(&format!("--{boundary}--\r\n")));

@@ -29,7 +29,11 @@ pub enum VerintError {
     #[error("verint could not be reached")]
     Transport(#[source] reqwest::Error),
     #[error("verint answered {status}: {detail}")]
-    Status { status: StatusCode, detail: String, retry_after: Option<Duration> },
+    Status {
+        status: StatusCode,
+        detail: String,
+        retry_after: Option<Duration>,
+    },
     #[error("verint's answer could not be read")]
     Decode(#[source] serde_json::Error),
     #[error("the request body could not be streamed")]
@@ -66,7 +70,9 @@ impl VerintError {
         match self {
             VerintError::Transport(e) if e.is_timeout() => "verint timed out".into(),
             VerintError::Transport(_) => "verint connection failed".into(),
-            VerintError::Status { status, detail, .. } => format!("verint answered {}: {detail}", status.as_u16()),
+            VerintError::Status { status, detail, .. } => {
+                format!("verint answered {}: {detail}", status.as_u16())
+            }
             VerintError::Decode(_) => "verint's answer could not be read".into(),
             VerintError::Body(e) => format!("recording stream failed: {e}"),
         }
@@ -83,7 +89,11 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { attempts: 5, min_delay: Duration::from_millis(200), max_delay: Duration::from_secs(20) }
+        RetryPolicy {
+            attempts: 5,
+            min_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(20),
+        }
     }
 }
 
@@ -100,7 +110,9 @@ impl RetryPolicy {
 
     /// The wait before the next try: the backoff's, or the server's `Retry-After` if longer.
     pub fn wait(backoff: Duration, error: &VerintError) -> Duration {
-        error.retry_after().map_or(backoff, |ra| ra.min(MAX_RETRY_AFTER).max(backoff))
+        error
+            .retry_after()
+            .map_or(backoff, |ra| ra.min(MAX_RETRY_AFTER).max(backoff))
     }
 }
 
@@ -138,7 +150,14 @@ impl VerintClient {
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
             .map_err(VerintError::Transport)?;
-        Ok(VerintClient { http, das, ingest, key, retry: RetryPolicy::default(), page_limit: DAS_PAGE_LIMIT })
+        Ok(VerintClient {
+            http,
+            das,
+            ingest,
+            key,
+            retry: RetryPolicy::default(),
+            page_limit: DAS_PAGE_LIMIT,
+        })
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
@@ -172,19 +191,35 @@ impl VerintClient {
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_owned(),
         };
-        let auth = self.key.authorization(method.as_str(), &path_and_query, &[], &auth::new_salt(), Utc::now());
-        self.http.request(method, url).header(reqwest::header::AUTHORIZATION, auth)
+        let auth = self.key.authorization(
+            method.as_str(),
+            &path_and_query,
+            &[],
+            &auth::new_salt(),
+            Utc::now(),
+        );
+        self.http
+            .request(method, url)
+            .header(reqwest::header::AUTHORIZATION, auth)
     }
 
     /// Every completed contact Verint holds whose start time is in `window`, as Connect ids.
     /// The window is asked for in pieces of at most 24 hours, each read page by page.
-    pub async fn completed_contacts(&self, window: Window) -> Result<HashSet<ContactKey>, VerintError> {
+    pub async fn completed_contacts(
+        &self,
+        window: Window,
+    ) -> Result<HashSet<ContactKey>, VerintError> {
         let mut held = HashSet::new();
         for piece in window.pieces(DAS_MAX_SPAN) {
             let mut cursor: Option<String> = None;
             loop {
                 let page = self.das_page(piece, cursor.as_deref()).await?;
-                held.extend(page.contacts.into_iter().filter_map(|c| c.amazon_contact_id).map(|id| ContactKey::new(&id)));
+                held.extend(
+                    page.contacts
+                        .into_iter()
+                        .filter_map(|c| c.amazon_contact_id)
+                        .map(|id| ContactKey::new(&id)),
+                );
                 match page.next_cursor {
                     Some(next) if !next.is_empty() => cursor = Some(next),
                     _ => break,
@@ -207,7 +242,11 @@ impl VerintClient {
         }
         let url = Self::url(&self.das, &query)?;
         self.with_retries("das page", || async {
-            let response = self.signed(Method::GET, url.clone()).send().await.map_err(VerintError::Transport)?;
+            let response = self
+                .signed(Method::GET, url.clone())
+                .send()
+                .await
+                .map_err(VerintError::Transport)?;
             let response = check(response).await?;
             let bytes = response.bytes().await.map_err(VerintError::Transport)?;
             serde_json::from_slice::<DasPage>(&bytes).map_err(VerintError::Decode)
@@ -217,15 +256,23 @@ impl VerintClient {
 
     /// Whether Verint already holds the contact (`GET {das}/contacts/{id}`).
     pub async fn holds(&self, contact_id: &str) -> Result<Option<String>, VerintError> {
-        let url = Self::url(&self.das, &format!("/contacts/{}", percent_encode(contact_id)))?;
+        let url = Self::url(
+            &self.das,
+            &format!("/contacts/{}", percent_encode(contact_id)),
+        )?;
         self.with_retries("das contact", || async {
-            let response = self.signed(Method::GET, url.clone()).send().await.map_err(VerintError::Transport)?;
+            let response = self
+                .signed(Method::GET, url.clone())
+                .send()
+                .await
+                .map_err(VerintError::Transport)?;
             if response.status() == StatusCode::NOT_FOUND {
                 return Ok(None);
             }
             let response = check(response).await?;
             let bytes = response.bytes().await.map_err(VerintError::Transport)?;
-            let contact: DasContact = serde_json::from_slice(&bytes).map_err(VerintError::Decode)?;
+            let contact: DasContact =
+                serde_json::from_slice(&bytes).map_err(VerintError::Decode)?;
             Ok(Some(contact.interaction_id.unwrap_or_default()))
         })
         .await
@@ -265,16 +312,26 @@ pub(crate) async fn check(response: reqwest::Response) -> Result<reqwest::Respon
     let detail = response.text().await.unwrap_or_default();
     let detail: String = detail.chars().take(200).collect();
     debug!(status = status.as_u16(), "verint error answer");
-    Err(VerintError::Status { status, detail, retry_after })
+    Err(VerintError::Status {
+        status,
+        detail,
+        retry_after,
+    })
 }
 
 /// `Retry-After` in seconds or as an HTTP date.
 pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
-    let at = DateTime::parse_from_rfc2822(value).ok()?.with_timezone(&Utc);
+    let at = DateTime::parse_from_rfc2822(value)
+        .ok()?
+        .with_timezone(&Utc);
     (at - Utc::now()).to_std().ok()
 }
 
@@ -296,7 +353,11 @@ mod tests {
     use super::*;
 
     fn status(code: u16) -> VerintError {
-        VerintError::Status { status: StatusCode::from_u16(code).expect("valid"), detail: String::new(), retry_after: None }
+        VerintError::Status {
+            status: StatusCode::from_u16(code).expect("valid"),
+            detail: String::new(),
+            retry_after: None,
+        }
     }
 
     #[test]
@@ -311,10 +372,24 @@ mod tests {
 
     #[test]
     fn retry_after_is_honoured_when_longer_than_the_backoff() {
-        let e = VerintError::Status { status: StatusCode::SERVICE_UNAVAILABLE, detail: String::new(), retry_after: Some(Duration::from_secs(3)) };
-        assert_eq!(RetryPolicy::wait(Duration::from_millis(200), &e), Duration::from_secs(3));
-        assert_eq!(RetryPolicy::wait(Duration::from_secs(5), &e), Duration::from_secs(5));
-        let e = VerintError::Status { status: StatusCode::SERVICE_UNAVAILABLE, detail: String::new(), retry_after: Some(Duration::from_secs(3600)) };
+        let e = VerintError::Status {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            detail: String::new(),
+            retry_after: Some(Duration::from_secs(3)),
+        };
+        assert_eq!(
+            RetryPolicy::wait(Duration::from_millis(200), &e),
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            RetryPolicy::wait(Duration::from_secs(5), &e),
+            Duration::from_secs(5)
+        );
+        let e = VerintError::Status {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            detail: String::new(),
+            retry_after: Some(Duration::from_secs(3600)),
+        };
         assert_eq!(RetryPolicy::wait(Duration::ZERO, &e), MAX_RETRY_AFTER);
     }
 
@@ -323,13 +398,20 @@ mod tests {
         let mut h = reqwest::header::HeaderMap::new();
         h.insert(reqwest::header::RETRY_AFTER, "7".parse().expect("valid"));
         assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
-        h.insert(reqwest::header::RETRY_AFTER, "Wed, 21 Oct 2015 07:28:00 GMT".parse().expect("valid"));
+        h.insert(
+            reqwest::header::RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().expect("valid"),
+        );
         assert_eq!(retry_after(&h), None, "a date in the past means no wait");
     }
 
     #[test]
     fn the_retry_policy_gives_one_delay_per_retry() {
-        let p = RetryPolicy { attempts: 4, min_delay: Duration::from_millis(1), max_delay: Duration::from_millis(5) };
+        let p = RetryPolicy {
+            attempts: 4,
+            min_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
+        };
         assert_eq!(p.delays().count(), 3);
     }
 

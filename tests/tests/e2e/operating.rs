@@ -1,2 +1,362 @@
-//! What an operator does: recoveryctl against the stack, and logs that never carry a customer's
-//! phone number or attributes.
+//! What an operator does: `recoveryctl` against the stack (plan, work, status, runs, redrive),
+//! the metrics the functions emit, and logs that never carry a customer's phone number, attribute
+//! values, or a secret.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::Output;
+
+use chrono::TimeDelta;
+use local_stack::sim::Faults;
+use recovery::metrics::{Metrics, names};
+use recovery::plan::Request;
+use recovery::time::{Window, format_ts};
+use serde_json::Value;
+
+use crate::support::*;
+
+/// `recoveryctl`, built beside this test binary (`cargo nextest run --workspace` builds it).
+fn recoveryctl() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let bin = dir.join("recoveryctl");
+    assert!(
+        bin.exists(),
+        "{} is missing: cargo build -p recoveryctl",
+        bin.display()
+    );
+    bin
+}
+
+/// Runs `recoveryctl` without blocking the runtime the in-process simulator serves on.
+async fn ctl(stack: &Stack, args: &[&str], log: &str) -> Output {
+    tokio::process::Command::new(recoveryctl())
+        .args(args)
+        .env_clear()
+        .envs(stack.vars.iter())
+        .env("RECOVERYCTL_LOG", log)
+        .output()
+        .await
+        .expect("recoveryctl runs")
+}
+
+fn json_of(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "recoveryctl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "one JSON document on stdout ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+#[tokio::test]
+async fn an_operator_plans_works_inspects_and_redrives_a_rejected_call() {
+    let stack = Stack::new(&[]).await.expect("stack");
+    let date = past_day();
+    let day = stack.day(31, date, 60).await.expect("day");
+    let (start, end) = (midnight(date), midnight(date) + TimeDelta::days(1));
+    let expected = expected_missing(&day, start, end);
+    let mut ids: Vec<&String> = expected.iter().collect();
+    ids.sort();
+    let rejected = ids[0].clone();
+    stack.sim.state().set_faults(Faults {
+        reject_contact_ids: vec![rejected.clone()],
+        ..Faults::default()
+    });
+
+    let report = json_of(
+        &ctl(
+            &stack,
+            &[
+                "plan",
+                "--from",
+                &format_ts(start),
+                "--to",
+                &format_ts(end),
+                "--json",
+            ],
+            "error",
+        )
+        .await,
+    );
+    let run_id = report["run_id"].as_str().expect("run id").to_owned();
+    assert_eq!(report["missing"], expected.len());
+    assert_eq!(report["enqueued"], expected.len());
+
+    let worked = json_of(&ctl(&stack, &["work", "--until-empty", "--json"], "error").await);
+    assert_eq!(worked["dead_lettered"], 1);
+    assert_eq!(worked["recovered"], expected.len() - 1);
+
+    let status = json_of(&ctl(&stack, &["status", "--json"], "error").await);
+    assert_eq!(status["dead_letter_queue"]["visible"], 1);
+    assert_eq!(status["work_queue"]["visible"], 0);
+    assert_eq!(status["latest_runs"][0]["run_id"], run_id.as_str());
+    assert_eq!(status["latest_runs"][0]["status"], "completed");
+
+    let runs = json_of(&ctl(&stack, &["runs", "--json"], "error").await);
+    let row = &runs[0];
+    assert_eq!(
+        (row["run_id"].as_str(), row["mode"].as_str()),
+        (Some(run_id.as_str()), Some("manual"))
+    );
+    assert_eq!(row["detected"], expected.len());
+    assert_eq!(row["queued"], expected.len());
+    assert_eq!(row["recovered"], expected.len() - 1);
+    assert_eq!(row["failed"], 1);
+    let one = json_of(&ctl(&stack, &["runs", &run_id, "--json"], "error").await);
+    let failed: Vec<&Value> = one["outcomes"]
+        .as_array()
+        .expect("outcomes")
+        .iter()
+        .filter(|o| o["status"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["contact_id"], rejected.as_str());
+    assert!(
+        failed[0]["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("422"),
+        "{}",
+        failed[0]["reason"]
+    );
+
+    // Verint is fixed; the operator redrives and works the queue again.
+    stack.sim.state().set_faults(Faults::default());
+    let redrive = json_of(&ctl(&stack, &["redrive", "--json"], "error").await);
+    assert_eq!(redrive["moved"], 1, "{redrive}");
+    assert_eq!(
+        stack
+            .dead_letter_queue
+            .depth()
+            .await
+            .expect("depth")
+            .visible,
+        0
+    );
+    let again = json_of(&ctl(&stack, &["work", "--until-empty", "--json"], "error").await);
+    assert_eq!(again["recovered"], 1);
+    let runs = json_of(&ctl(&stack, &["runs", "--json"], "error").await);
+    assert_eq!(
+        (runs[0]["recovered"].as_u64(), runs[0]["failed"].as_u64()),
+        (Some(expected.len() as u64), Some(0))
+    );
+    let held: HashSet<String> = stack
+        .sim
+        .state()
+        .ingested()
+        .into_iter()
+        .map(|c| c.contact_id)
+        .collect();
+    assert_eq!(held, expected);
+
+    let tables = ctl(&stack, &["runs", &run_id], "error").await;
+    let text = String::from_utf8_lossy(&tables.stdout);
+    for column in [
+        "Detected",
+        "Queued",
+        "Recovered",
+        "Already present",
+        "Failed",
+    ] {
+        assert!(text.contains(column), "{column} in {text}");
+    }
+}
+
+#[tokio::test]
+async fn recoveryctl_fails_with_one_clear_line_and_documents_every_command() {
+    let stack = Stack::new(&[]).await.expect("stack");
+    let out = ctl(
+        &stack,
+        &[
+            "plan",
+            "--from",
+            "yesterday",
+            "--to",
+            "2026-01-01T00:00:00Z",
+        ],
+        "error",
+    )
+    .await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains("\"yesterday\" is not an RFC 3339 time"),
+        "{stderr}"
+    );
+
+    let out = std::process::Command::new(recoveryctl())
+        .arg("status")
+        .env_clear()
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("CTR_BUCKET is required"),
+        "the missing variable is named"
+    );
+
+    for command in ["plan", "work", "status", "runs", "redrive"] {
+        let help = std::process::Command::new(recoveryctl())
+            .args([command, "--help"])
+            .output()
+            .expect("help");
+        let text = String::from_utf8_lossy(&help.stdout);
+        assert!(
+            text.contains("Example") && text.contains(&format!("recoveryctl {command}")),
+            "{command}: {text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn no_phone_number_attribute_value_or_secret_appears_in_the_logs() {
+    let stack = Stack::new(&[]).await.expect("stack");
+    let date = past_day();
+    let day = stack.day(32, date, 60).await.expect("day");
+    let (start, end) = (midnight(date), midnight(date) + TimeDelta::days(1));
+    let expected = expected_missing(&day, start, end);
+    let mut ids: Vec<&String> = expected.iter().collect();
+    ids.sort();
+    // Error paths log too: a rejection, an unknown contact, and transient faults.
+    stack.sim.state().set_faults(Faults {
+        seed: 3,
+        status_503: 0.2,
+        retry_after_secs: 0,
+        reject_contact_ids: vec![ids[0].clone()],
+        connect_unknown_contact_ids: vec![ids[1].clone()],
+        ..Faults::default()
+    });
+    let mut secrets: Vec<String> = vec![stack.vars["VERINT_API_KEY"].clone()];
+    for c in &day.connect {
+        for e in [&c.customer_endpoint, &c.system_endpoint]
+            .into_iter()
+            .flatten()
+        {
+            secrets.push(e.address.clone());
+        }
+        secrets.extend(c.attributes.values().filter(|v| v.len() >= 4).cloned());
+    }
+    assert!(
+        secrets.iter().any(|s| s.starts_with('+')),
+        "the day has phone numbers to look for"
+    );
+
+    let log = "debug,aws_smithy_runtime=info,aws_smithy_http_client=info,hyper=info,hyper_util=info,h2=info,rustls=info";
+    let mut captured = String::new();
+    for args in [
+        vec!["plan", "--from", &format_ts(start), "--to", &format_ts(end)],
+        vec!["work", "--until-empty"],
+        vec!["runs"],
+        vec!["status"],
+    ] {
+        let out = ctl(&stack, &args, log).await;
+        captured.push_str(&String::from_utf8_lossy(&out.stdout));
+        captured.push_str(&String::from_utf8_lossy(&out.stderr));
+    }
+    assert!(
+        captured.contains("contact done"),
+        "the worker's logs were captured"
+    );
+    assert!(
+        captured.contains("permanent failure"),
+        "error paths were logged"
+    );
+    for s in &secrets {
+        assert!(!captured.contains(s.as_str()), "a log line carries {s:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_functions_emit_the_promised_emf_metrics() {
+    let stack = Stack::new(&[]).await.expect("stack");
+    let date = past_day();
+    let day = stack.day(33, date, 60).await.expect("day");
+    let window = Window {
+        start: midnight(date),
+        end: midnight(date) + TimeDelta::days(1),
+    };
+    let mut ids: Vec<String> = expected_missing(&day, window.start, window.end)
+        .into_iter()
+        .collect();
+    ids.sort();
+    stack.sim.state().set_faults(Faults {
+        reject_contact_ids: vec![ids[0].clone()],
+        ..Faults::default()
+    });
+    let planner = stack.planner().await.expect("planner");
+    let report = planner
+        .run(
+            Request::Manual {
+                window,
+                dry_run: false,
+            },
+            &|_, _| {},
+        )
+        .await
+        .expect("plan");
+    let mut m = Metrics::new("planner");
+    planner::report_metrics(&report, &mut m);
+    let docs = m.documents(0);
+    let doc = &docs[0];
+    assert_eq!(
+        doc["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "CallRecovery"
+    );
+    assert_eq!(doc["Function"], "planner");
+    for (name, value) in [
+        (names::CTR_OBJECTS, report.ctr.objects),
+        (names::CTR_RECORDS, report.ctr.records),
+        (names::CTR_MALFORMED, report.ctr.malformed),
+        (names::ELIGIBLE, report.eligible),
+        (names::IN_VERINT, report.in_verint),
+        (names::MISSING, report.missing),
+        (names::ENQUEUED, report.enqueued),
+        (names::UNRECOVERABLE, report.unrecoverable.len() as u64),
+        (names::NOT_SETTLED, report.not_settled),
+    ] {
+        assert_eq!(doc[name].as_f64(), Some(value as f64), "{name}");
+    }
+    assert!(doc.get(names::RUN_DURATION_MS).is_some());
+
+    let worker = stack.worker().await.expect("worker");
+    let received = Stack::all_messages(&stack.work_queue)
+        .await
+        .expect("messages");
+    let messages: Vec<recovery::work::Incoming> = received
+        .iter()
+        .map(|r| recovery::work::Incoming {
+            message_id: r.message_id.clone(),
+            receipt_handle: r.receipt_handle.clone(),
+            body: r.body.clone(),
+            receive_count: r.receive_count,
+        })
+        .collect();
+    let mut m = Metrics::new("worker");
+    worker.worker().work_batch(&messages, None, &mut m).await;
+    let docs = m.documents(0);
+    let main = &docs[0];
+    assert_eq!(
+        main[names::RECOVERED].as_f64(),
+        Some((messages.len() - 1) as f64)
+    );
+    assert_eq!(main[names::FAILED].as_f64(), Some(1.0));
+    assert!(main[names::BYTES_STREAMED].as_f64().expect("bytes") > 0.0);
+    assert!(main.get(names::TRANSFER_SECONDS).is_some());
+    let by_reason = docs
+        .iter()
+        .find(|d| d.get("Reason").is_some())
+        .expect("a failure by reason");
+    assert_eq!(by_reason["Reason"], "verint_rejected");
+    assert_eq!(
+        by_reason["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        serde_json::json!([["Function", "Reason"]])
+    );
+    let _ = &stack.sqs;
+}

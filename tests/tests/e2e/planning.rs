@@ -13,12 +13,19 @@ use serde_json::Value;
 use crate::support::*;
 
 fn manual(start: chrono::DateTime<Utc>, end: chrono::DateTime<Utc>, dry_run: bool) -> Request {
-    Request::Manual { window: Window { start, end }, dry_run }
+    Request::Manual {
+        window: Window { start, end },
+        dry_run,
+    }
 }
 
 async fn stored_report(stack: &Stack, run_id: &str) -> RunReport {
     let store = S3State::new(stack.s3.clone(), &stack.state_bucket, "call-recovery/");
-    store.report(run_id).await.expect("state bucket readable").expect("the report was written")
+    store
+        .report(run_id)
+        .await
+        .expect("state bucket readable")
+        .expect("the report was written")
 }
 
 #[tokio::test]
@@ -29,7 +36,10 @@ async fn a_manual_run_queues_exactly_the_missing_calls_of_its_window() {
     let (start, end) = (midnight(date), midnight(date) + TimeDelta::days(1));
     let app = stack.planner().await.expect("planner");
 
-    let report = app.run(manual(start, end, false), &|_, _| {}).await.expect("run succeeds");
+    let report = app
+        .run(manual(start, end, false), &|_, _| {})
+        .await
+        .expect("run succeeds");
 
     let expected = expected_missing(&day, start, end);
     assert!(!expected.is_empty(), "the generated day has missing calls");
@@ -37,41 +47,110 @@ async fn a_manual_run_queues_exactly_the_missing_calls_of_its_window() {
     assert_eq!(reported, expected);
     assert_eq!(report.missing, expected.len() as u64);
     assert_eq!(report.enqueued, expected.len() as u64);
-    let eligible: Vec<_> = day.truth.iter().filter(|t| t.eligible() && start <= t.initiation && t.initiation < end).collect();
+    let eligible: Vec<_> = day
+        .truth
+        .iter()
+        .filter(|t| t.eligible() && start <= t.initiation && t.initiation < end)
+        .collect();
     assert_eq!(report.eligible, eligible.len() as u64);
-    assert_eq!(report.in_verint, eligible.iter().filter(|t| t.in_verint).count() as u64);
-    let unrecoverable: BTreeSet<&str> = eligible.iter().filter(|t| !t.in_verint && t.all_deleted()).map(|t| t.contact_id.as_str()).collect();
-    assert_eq!(report.unrecoverable.iter().map(|u| u.contact_id.as_str()).collect::<BTreeSet<_>>(), unrecoverable);
-    assert!(report.unrecoverable.iter().all(|u| u.reason.contains("DELETED")));
-    assert_eq!(report.eligible, report.in_verint + report.unrecoverable.len() as u64 + report.not_settled + report.missing);
-    assert_eq!(report.ctr.objects, day.ctr_objects.len() as u64, "every object of the hours read is counted");
+    assert_eq!(
+        report.in_verint,
+        eligible.iter().filter(|t| t.in_verint).count() as u64
+    );
+    let unrecoverable: BTreeSet<&str> = eligible
+        .iter()
+        .filter(|t| !t.in_verint && t.all_deleted())
+        .map(|t| t.contact_id.as_str())
+        .collect();
+    assert_eq!(
+        report
+            .unrecoverable
+            .iter()
+            .map(|u| u.contact_id.as_str())
+            .collect::<BTreeSet<_>>(),
+        unrecoverable
+    );
+    assert!(
+        report
+            .unrecoverable
+            .iter()
+            .all(|u| u.reason.contains("DELETED"))
+    );
+    assert_eq!(
+        report.eligible,
+        report.in_verint + report.unrecoverable.len() as u64 + report.not_settled + report.missing
+    );
+    assert_eq!(
+        report.ctr.objects,
+        day.ctr_objects.len() as u64,
+        "every object of the hours read is counted"
+    );
     assert_eq!(report.ctr.malformed, day.malformed_records as u64);
     assert!(report.ctr.duplicates > 0, "the day has duplicate copies");
-    assert_eq!(report.window.as_ref().map(|w| (w.start.clone(), w.end.clone(), w.by)), Some((format_ts(start), format_ts(end), WindowBy::Initiation)));
+    assert_eq!(
+        report
+            .window
+            .as_ref()
+            .map(|w| (w.start.clone(), w.end.clone(), w.by)),
+        Some((format_ts(start), format_ts(end), WindowBy::Initiation))
+    );
     assert_eq!(stored_report(&stack, &report.run_id).await, report);
 
     // One message per missing call, exactly as DESIGN §5 has it.
-    let messages = Stack::all_messages(&stack.work_queue).await.expect("queue readable");
+    let messages = Stack::all_messages(&stack.work_queue)
+        .await
+        .expect("queue readable");
     assert_eq!(messages.len(), expected.len());
     let mut seen = HashSet::new();
     for m in &messages {
         let body: Value = serde_json::from_str(&m.body).expect("json body");
-        let keys: BTreeSet<&str> = body.as_object().expect("object").keys().map(String::as_str).collect();
-        assert_eq!(keys, BTreeSet::from(["v", "run_id", "contact_id", "instance_id", "initiation_timestamp", "disconnect_timestamp", "recordings", "enqueued_at"]));
+        let keys: BTreeSet<&str> = body
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            BTreeSet::from([
+                "v",
+                "run_id",
+                "contact_id",
+                "instance_id",
+                "initiation_timestamp",
+                "disconnect_timestamp",
+                "recordings",
+                "enqueued_at"
+            ])
+        );
         assert_eq!(body["v"], 1);
         assert_eq!(body["run_id"], report.run_id.as_str());
         assert_eq!(body["instance_id"], INSTANCE);
         let id = body["contact_id"].as_str().expect("id").to_owned();
-        let truth = day.truth.iter().find(|t| t.contact_id == id).expect("a generated contact");
+        let truth = day
+            .truth
+            .iter()
+            .find(|t| t.contact_id == id)
+            .expect("a generated contact");
         assert_eq!(body["initiation_timestamp"], format_ts(truth.initiation));
-        assert_eq!(body["disconnect_timestamp"], format_ts(truth.disconnect.expect("ended")));
+        assert_eq!(
+            body["disconnect_timestamp"],
+            format_ts(truth.disconnect.expect("ended"))
+        );
         let recordings: Vec<(String, String)> = body["recordings"]
             .as_array()
             .expect("array")
             .iter()
             .map(|r| {
-                assert_eq!(r.as_object().expect("object").len(), 2, "recordings carry bucket and key only");
-                (r["bucket"].as_str().expect("bucket").to_owned(), r["key"].as_str().expect("key").to_owned())
+                assert_eq!(
+                    r.as_object().expect("object").len(),
+                    2,
+                    "recordings carry bucket and key only"
+                );
+                (
+                    r["bucket"].as_str().expect("bucket").to_owned(),
+                    r["key"].as_str().expect("key").to_owned(),
+                )
             })
             .collect();
         assert_eq!(recordings, truth.recordings_to_ingest());
@@ -88,17 +167,38 @@ async fn a_dry_run_reports_the_missing_calls_but_queues_nothing_and_moves_no_che
     let (start, end) = (midnight(date), midnight(date) + TimeDelta::days(1));
     let app = stack.planner().await.expect("planner");
 
-    let report = app.run(manual(start, end, true), &|_, _| {}).await.expect("run succeeds");
+    let report = app
+        .run(manual(start, end, true), &|_, _| {})
+        .await
+        .expect("run succeeds");
     assert!(report.dry_run);
     assert_eq!(report.enqueued, 0);
-    assert_eq!(report.missing_contact_ids.iter().cloned().collect::<HashSet<_>>(), expected_missing(&day, start, end));
+    assert_eq!(
+        report
+            .missing_contact_ids
+            .iter()
+            .cloned()
+            .collect::<HashSet<_>>(),
+        expected_missing(&day, start, end)
+    );
     assert_eq!(stack.work_queue.depth().await.expect("depth").visible, 0);
-    assert_eq!(stored_report(&stack, &report.run_id).await, report, "a dry run writes its report too");
+    assert_eq!(
+        stored_report(&stack, &report.run_id).await,
+        report,
+        "a dry run writes its report too"
+    );
 
-    let auto = app.run(Request::Automatic { dry_run: true }, &|_, _| {}).await.expect("run succeeds");
+    let auto = app
+        .run(Request::Automatic { dry_run: true }, &|_, _| {})
+        .await
+        .expect("run succeeds");
     assert_eq!(auto.enqueued, 0);
     let store = S3State::new(stack.s3.clone(), &stack.state_bucket, "call-recovery/");
-    assert_eq!(store.checkpoint().await.expect("readable").0, None, "a dry run writes no checkpoint");
+    assert_eq!(
+        store.checkpoint().await.expect("readable").0,
+        None,
+        "a dry run writes no checkpoint"
+    );
 }
 
 #[tokio::test]
@@ -106,30 +206,72 @@ async fn automatic_runs_read_settled_hours_from_the_checkpoint_on() {
     let date = past_day();
     // The first run starts at the day's first hour: INITIAL_LOOKBACK reaches back to it.
     let lookback = format!("{}h", (Utc::now() - midnight(date)).num_hours());
-    let stack = Stack::new(&[("INITIAL_LOOKBACK", lookback.as_str()), ("MAX_HOURS_PER_RUN", "24")]).await.expect("stack");
+    let stack = Stack::new(&[
+        ("INITIAL_LOOKBACK", lookback.as_str()),
+        ("MAX_HOURS_PER_RUN", "24"),
+    ])
+    .await
+    .expect("stack");
     let day = stack.day(13, date, 160).await.expect("day");
     let app = stack.planner().await.expect("planner");
     let store = S3State::new(stack.s3.clone(), &stack.state_bucket, "call-recovery/");
 
-    let first = app.run(Request::Automatic { dry_run: false }, &|_, _| {}).await.expect("first run");
+    let first = app
+        .run(Request::Automatic { dry_run: false }, &|_, _| {})
+        .await
+        .expect("first run");
     assert_eq!(first.mode, Mode::Automatic);
     let w = first.window.clone().expect("hours were read");
-    assert_eq!((w.start.as_str(), w.by), (format_ts(midnight(date)).as_str(), WindowBy::Arrival));
+    assert_eq!(
+        (w.start.as_str(), w.by),
+        (format_ts(midnight(date)).as_str(), WindowBy::Arrival)
+    );
     assert_eq!(w.end, format_ts(midnight(date) + TimeDelta::hours(24)));
     let (checkpoint, _) = store.checkpoint().await.expect("readable");
-    assert_eq!(checkpoint.expect("written").next_hour, w.end, "the checkpoint names the next hour to read");
+    assert_eq!(
+        checkpoint.expect("written").next_hour,
+        w.end,
+        "the checkpoint names the next hour to read"
+    );
 
-    let second = app.run(Request::Automatic { dry_run: false }, &|_, _| {}).await.expect("second run");
+    let second = app
+        .run(Request::Automatic { dry_run: false }, &|_, _| {})
+        .await
+        .expect("second run");
     let w2 = second.window.clone().expect("hours were read");
-    assert_eq!(w2.start, w.end, "the second run starts where the first stopped");
+    assert_eq!(
+        w2.start, w.end,
+        "the second run starts where the first stopped"
+    );
 
     // Every missing call of the day was queued by one of the runs, and nothing else was.
-    let queued: HashSet<String> = first.missing_contact_ids.iter().chain(&second.missing_contact_ids).cloned().collect();
-    let missing: HashSet<String> = day.truth.iter().filter(|t| t.missing()).map(|t| t.contact_id.clone()).collect();
-    assert!(queued.is_superset(&missing), "not queued: {:?}", missing.difference(&queued).collect::<Vec<_>>());
+    let queued: HashSet<String> = first
+        .missing_contact_ids
+        .iter()
+        .chain(&second.missing_contact_ids)
+        .cloned()
+        .collect();
+    let missing: HashSet<String> = day
+        .truth
+        .iter()
+        .filter(|t| t.missing())
+        .map(|t| t.contact_id.clone())
+        .collect();
+    assert!(
+        queued.is_superset(&missing),
+        "not queued: {:?}",
+        missing.difference(&queued).collect::<Vec<_>>()
+    );
     for id in &queued {
-        let t = day.truth.iter().find(|t| &t.contact_id == id).expect("generated");
-        assert!(t.ours && t.channel == "VOICE" && !t.in_verint, "{id} should not have been queued");
+        let t = day
+            .truth
+            .iter()
+            .find(|t| &t.contact_id == id)
+            .expect("generated");
+        assert!(
+            t.ours && t.channel == "VOICE" && !t.in_verint,
+            "{id} should not have been queued"
+        );
     }
     let messages = Stack::all_messages(&stack.work_queue).await.expect("queue");
     assert_eq!(messages.len() as u64, first.enqueued + second.enqueued);
@@ -143,7 +285,11 @@ struct Racing<'a> {
 impl RunStore for Racing<'_> {
     async fn checkpoint(&self) -> Result<(Option<Checkpoint>, Version), StateError> {
         let read = self.inner.checkpoint().await?;
-        let other = Checkpoint { next_hour: "2030-01-01T00:00:00Z".into(), updated_at: format_ts(Utc::now()), run_id: "the-other-run".into() };
+        let other = Checkpoint {
+            next_hour: "2030-01-01T00:00:00Z".into(),
+            updated_at: format_ts(Utc::now()),
+            run_id: "the-other-run".into(),
+        };
         self.inner.put_checkpoint(&other, &read.1).await?;
         Ok(read)
     }
@@ -162,20 +308,48 @@ impl RunStore for Racing<'_> {
 async fn a_concurrent_checkpoint_write_is_detected_and_nothing_is_overwritten() {
     let date = past_day();
     let lookback = format!("{}h", (Utc::now() - midnight(date)).num_hours());
-    let stack = Stack::new(&[("INITIAL_LOOKBACK", lookback.as_str())]).await.expect("stack");
+    let stack = Stack::new(&[("INITIAL_LOOKBACK", lookback.as_str())])
+        .await
+        .expect("stack");
     stack.day(14, date, 40).await.expect("day");
     let app = stack.planner().await.expect("planner");
     let store = S3State::new(stack.s3.clone(), &stack.state_bucket, "call-recovery/");
 
     // Directly: a write with a stale version fails.
     let (_, absent) = store.checkpoint().await.expect("readable");
-    let c = |h: &str| Checkpoint { next_hour: h.into(), updated_at: format_ts(Utc::now()), run_id: "t".into() };
-    store.put_checkpoint(&c("2026-01-01T00:00:00Z"), &absent).await.expect("first write");
-    assert!(matches!(store.put_checkpoint(&c("2026-01-01T01:00:00Z"), &absent).await, Err(StateError::Conflict)));
+    let c = |h: &str| Checkpoint {
+        next_hour: h.into(),
+        updated_at: format_ts(Utc::now()),
+        run_id: "t".into(),
+    };
+    store
+        .put_checkpoint(&c("2026-01-01T00:00:00Z"), &absent)
+        .await
+        .expect("first write");
+    assert!(matches!(
+        store
+            .put_checkpoint(&c("2026-01-01T01:00:00Z"), &absent)
+            .await,
+        Err(StateError::Conflict)
+    ));
     let (_, current) = store.checkpoint().await.expect("readable");
-    store.put_checkpoint(&c("2026-01-01T02:00:00Z"), &current).await.expect("write on the current version");
-    assert!(matches!(store.put_checkpoint(&c("2026-01-01T03:00:00Z"), &current).await, Err(StateError::Conflict)));
-    store.put_checkpoint(&c(&format_ts(midnight(date))), &store.checkpoint().await.expect("readable").1).await.expect("reset");
+    store
+        .put_checkpoint(&c("2026-01-01T02:00:00Z"), &current)
+        .await
+        .expect("write on the current version");
+    assert!(matches!(
+        store
+            .put_checkpoint(&c("2026-01-01T03:00:00Z"), &current)
+            .await,
+        Err(StateError::Conflict)
+    ));
+    store
+        .put_checkpoint(
+            &c(&format_ts(midnight(date))),
+            &store.checkpoint().await.expect("readable").1,
+        )
+        .await
+        .expect("reset");
 
     // Through a run: the other run's checkpoint survives and the run fails, saying why.
     let racing = Racing { inner: &store };
@@ -188,9 +362,24 @@ async fn a_concurrent_checkpoint_write_is_detected_and_nothing_is_overwritten() 
         concurrency: 4,
         progress: &|_, _| {},
     };
-    let err = planner.run(Request::Automatic { dry_run: false }, Utc::now()).await.expect_err("conflict");
-    assert!(matches!(err, PlanError::State(StateError::Conflict)), "{err:?}");
-    assert_eq!(store.checkpoint().await.expect("readable").0.expect("present").run_id, "the-other-run");
+    let err = planner
+        .run(Request::Automatic { dry_run: false }, Utc::now())
+        .await
+        .expect_err("conflict");
+    assert!(
+        matches!(err, PlanError::State(StateError::Conflict)),
+        "{err:?}"
+    );
+    assert_eq!(
+        store
+            .checkpoint()
+            .await
+            .expect("readable")
+            .0
+            .expect("present")
+            .run_id,
+        "the-other-run"
+    );
 }
 
 #[tokio::test]
@@ -198,9 +387,18 @@ async fn an_invalid_invocation_is_rejected_before_any_work() {
     let stack = Stack::new(&[]).await.expect("stack");
     let app = stack.planner().await.expect("planner");
     for (payload, expected) in [
-        (serde_json::json!({"start": "2026-13-01T00:00:00Z", "end": "2026-11-02T00:00:00Z"}), "not an RFC 3339 time"),
-        (serde_json::json!({"start": format_ts(Utc::now()), "end": format_ts(Utc::now() - TimeDelta::hours(1))}), "must be before end"),
-        (serde_json::json!({"detail-type": "Object Created"}), "not a schedule"),
+        (
+            serde_json::json!({"start": "2026-13-01T00:00:00Z", "end": "2026-11-02T00:00:00Z"}),
+            "not an RFC 3339 time",
+        ),
+        (
+            serde_json::json!({"start": format_ts(Utc::now()), "end": format_ts(Utc::now() - TimeDelta::hours(1))}),
+            "must be before end",
+        ),
+        (
+            serde_json::json!({"detail-type": "Object Created"}),
+            "not a schedule",
+        ),
         (serde_json::json!("run please"), "a string"),
     ] {
         let event = lambda_runtime::LambdaEvent::new(payload, lambda_runtime::Context::default());
@@ -208,16 +406,30 @@ async fn an_invalid_invocation_is_rejected_before_any_work() {
         assert!(err.to_string().contains(expected), "{err}");
     }
     let store = S3State::new(stack.s3.clone(), &stack.state_bucket, "call-recovery/");
-    assert!(store.run_ids().await.expect("readable").is_empty(), "no run was started");
+    assert!(
+        store.run_ids().await.expect("readable").is_empty(),
+        "no run was started"
+    );
 }
 
 #[tokio::test]
 async fn an_automatic_run_with_no_settled_hour_reports_a_null_window() {
-    let stack = Stack::new(&[("INITIAL_LOOKBACK", "0s")]).await.expect("stack");
+    let stack = Stack::new(&[("INITIAL_LOOKBACK", "0s")])
+        .await
+        .expect("stack");
     let app = stack.planner().await.expect("planner");
-    let report = app.run(Request::Automatic { dry_run: false }, &|_, _| {}).await.expect("run");
+    let report = app
+        .run(Request::Automatic { dry_run: false }, &|_, _| {})
+        .await
+        .expect("run");
     let json = serde_json::to_value(&report).expect("json");
     assert_eq!(json["window"], Value::Null);
-    assert_eq!(json["ctr"], serde_json::json!({"objects": 0, "records": 0, "malformed": 0, "duplicates": 0}));
-    assert_eq!((report.eligible, report.missing, report.enqueued), (0, 0, 0));
+    assert_eq!(
+        json["ctr"],
+        serde_json::json!({"objects": 0, "records": 0, "malformed": 0, "duplicates": 0})
+    );
+    assert_eq!(
+        (report.eligible, report.missing, report.enqueued),
+        (0, 0, 0)
+    );
 }

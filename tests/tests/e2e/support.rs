@@ -40,7 +40,11 @@ impl Stack {
     /// A fresh corner of the stack with the given extra variables.
     pub async fn new(extra: &[(&str, &str)]) -> Result<Stack> {
         let sim = Simulator::start(
-            SimConfig { key_id: KEY_ID.into(), api_key: KEY.into(), max_page_size: 500 },
+            SimConfig {
+                key_id: KEY_ID.into(),
+                api_key: KEY.into(),
+                max_page_size: 500,
+            },
             SocketAddr::from(([127, 0, 0, 1], 0)),
         )
         .await?;
@@ -69,17 +73,32 @@ impl Stack {
         let clients = recovery::aws::Clients::load(|k| vars.get(k).cloned()).await;
         let (s3, sqs) = (clients.s3.clone(), clients.sqs.clone());
         let recordings_bucket = format!("rec-{suffix}");
-        for b in [&vars["CTR_BUCKET"], &vars["STATE_BUCKET"], &recordings_bucket] {
+        for b in [
+            &vars["CTR_BUCKET"],
+            &vars["STATE_BUCKET"],
+            &recordings_bucket,
+        ] {
             s3.create_bucket().bucket(b).send().await.with_context(|| {
-                format!("creating bucket {b} in moto at {moto}: is the stack up (scripts/stack.sh up)?")
+                format!(
+                    "creating bucket {b} in moto at {moto}: is the stack up (scripts/stack.sh up)?"
+                )
             })?;
         }
-        let dlq_url = sqs.create_queue().queue_name(format!("dlq-{suffix}")).send().await?.queue_url.context("dlq url")?;
+        let dlq_url = sqs
+            .create_queue()
+            .queue_name(format!("dlq-{suffix}"))
+            .send()
+            .await?
+            .queue_url
+            .context("dlq url")?;
         let dlq_arn = format!("arn:aws:sqs:us-east-1:123456789012:dlq-{suffix}");
         let work_url = sqs
             .create_queue()
             .queue_name(format!("work-{suffix}"))
-            .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "2")
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+                "2",
+            )
             .attributes(
                 aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
                 format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"3"}}"#),
@@ -131,7 +150,11 @@ impl Stack {
 
     pub async fn planner(&self) -> Result<planner::App> {
         let mut app = planner::App::load(self.config(), self.lookup()).await?;
-        app.verint = app.verint.clone().with_retry(fast_retry()).with_page_limit(25);
+        app.verint = app
+            .verint
+            .clone()
+            .with_retry(fast_retry())
+            .with_page_limit(25);
         Ok(app)
     }
 
@@ -149,7 +172,10 @@ impl Stack {
         let until = tokio::time::Instant::now() + limit;
         let mut metrics = Metrics::new("test");
         while tokio::time::Instant::now() < until {
-            let batch = self.work_queue.receive(10, Duration::from_secs(1), None).await?;
+            let batch = self
+                .work_queue
+                .receive(10, Duration::from_secs(1), None)
+                .await?;
             if batch.is_empty() {
                 let depth = self.work_queue.depth().await?;
                 if depth.visible == 0 && depth.in_flight == 0 {
@@ -160,7 +186,12 @@ impl Stack {
             }
             let messages: Vec<Incoming> = batch
                 .iter()
-                .map(|r| Incoming { message_id: r.message_id.clone(), receipt_handle: r.receipt_handle.clone(), body: r.body.clone(), receive_count: r.receive_count })
+                .map(|r| Incoming {
+                    message_id: r.message_id.clone(),
+                    receipt_handle: r.receipt_handle.clone(),
+                    body: r.body.clone(),
+                    receive_count: r.receive_count,
+                })
                 .collect();
             let dispositions = worker.work_batch(&messages, None, &mut metrics).await;
             for (m, d) in messages.iter().zip(&dispositions) {
@@ -177,25 +208,23 @@ impl Stack {
     pub async fn all_messages(queue: &SqsQueue) -> Result<Vec<Received>> {
         let mut out = Vec::new();
         loop {
-            let batch = queue.receive(10, Duration::from_secs(1), Some(Duration::from_secs(300))).await?;
+            let batch = queue
+                .receive(10, Duration::from_secs(1), Some(Duration::from_secs(300)))
+                .await?;
             if batch.is_empty() {
                 return Ok(out);
             }
             out.extend(batch);
         }
     }
-
-    pub async fn object(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>> {
-        match self.s3.get_object().bucket(bucket).key(key).send().await {
-            Ok(o) => Ok(Some(o.body.collect().await?.into_bytes().to_vec())),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
-    }
 }
 
 pub fn fast_retry() -> RetryPolicy {
-    RetryPolicy { attempts: 5, min_delay: Duration::from_millis(20), max_delay: Duration::from_millis(200) }
+    RetryPolicy {
+        attempts: 5,
+        min_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(200),
+    }
 }
 
 /// A day that ended well before now, inside Connect's retention.
