@@ -13,8 +13,7 @@
 # Prints PASS/FAIL per check and ends with `lambda-local: N passed, M failed` (exit 1 on a failure).
 #
 # Usage: scripts/lambda-local.sh     (from any directory; LAMBDA_LOCAL_SEED fixes the generator seed)
-# Env:   LAMBDA_LOCAL_KEEP=1 keeps the work directory (events, responses, watch log);
-#        LAMBDA_LOCAL_RAW_DEADLINE=1 skips the deadline fix below (the worker checks then fail).
+# Env:   LAMBDA_LOCAL_KEEP=1 keeps the work directory (events, responses, watch log).
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,7 +23,6 @@ PY="$HOME_DIR/venv-moto/bin/python"
 FIXTURES="$ROOT/tests/fixtures/lambda"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/lambda-local.XXXXXX")"
 WATCH_PID=""
-PROXY_PID=""
 PASSED=0
 FAILED=0
 
@@ -54,7 +52,6 @@ cleanup() {
     for _ in $(seq 1 50); do kill -0 "$WATCH_PID" 2>/dev/null || break; sleep 0.1; done
     kill -KILL -- "-$WATCH_PID" 2>/dev/null || true
   fi
-  if [[ -n "$PROXY_PID" ]]; then kill -- "-$PROXY_PID" 2>/dev/null || true; fi
   [[ "${LAMBDA_LOCAL_KEEP:-}" == 1 ]] || rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -198,89 +195,14 @@ free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0
 PORT="$(free_port)"
 BASE="http://127.0.0.1:$PORT"
 
-# cargo-lambda 1.9.2's runtime API hands functions `Lambda-Runtime-Deadline-Ms: 600000`, a
-# duration, where AWS sends the deadline as Unix epoch milliseconds (and --timeout does not change
-# it). Read as AWS means it, the deadline passed in 1970: the worker then has "0s left" and
-# returns every message as a batch item failure. So, unless LAMBDA_LOCAL_RAW_DEADLINE=1, the
-# functions reach the runtime API through a small proxy that turns a deadline below 10^12 into
-# now + that many ms. watch still builds and spawns the functions (`cargo run --bin NAME`); a cargo
-# runner (a wrapper around the function's exec) points their AWS_LAMBDA_RUNTIME_API at the proxy,
-# since cargo-lambda's own value overrides --env-var.
-if [[ "${LAMBDA_LOCAL_RAW_DEADLINE:-}" != 1 ]]; then
-  PROXY_PORT="$(free_port)"
-  cat >"$WORK/runtime-proxy.py" <<'PY'
-"""Forwards the Lambda runtime API, turning a relative Lambda-Runtime-Deadline-Ms into epoch ms."""
-import http.client, sys, time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-listen, upstream, log = int(sys.argv[1]), int(sys.argv[2]), open(sys.argv[3], "a", buffering=1)
-
-class Proxy(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def body(self):
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            out = b""
-            while True:
-                n = int(self.rfile.readline().split(b";")[0], 16)
-                chunk = self.rfile.read(n + 2)[:n]
-                if n == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return out
-                out += chunk
-        n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n else None
-
-    def forward(self):
-        data = self.body()
-        skip = ("host", "connection", "transfer-encoding", "content-length", "keep-alive")
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in skip}
-        conn = http.client.HTTPConnection("127.0.0.1", upstream, timeout=None)
-        conn.request(self.command, self.path, body=data, headers=headers)
-        r = conn.getresponse()
-        payload = r.read()
-        self.send_response(r.status)
-        for k, v in r.getheaders():
-            if k.lower() in skip:
-                continue
-            if k.lower() == "lambda-runtime-deadline-ms" and v.isdigit() and int(v) < 10**12:
-                fixed = str(int(time.time() * 1000) + int(v))
-                log.write(f"{self.path}: deadline {v} -> {fixed}\n")
-                v = fixed
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-        conn.close()
-
-    do_GET = do_POST = forward
-
-    def log_message(self, *args):
-        pass
-
-ThreadingHTTPServer(("127.0.0.1", listen), Proxy).serve_forever()
-PY
-  setsid "$PY" "$WORK/runtime-proxy.py" "$PROXY_PORT" "$PORT" "$WORK/deadline.log" \
-    >"$WORK/proxy.log" 2>&1 </dev/null &
-  PROXY_PID=$!
-  cat >"$WORK/runner.sh" <<SH
-#!/usr/bin/env bash
-export AWS_LAMBDA_RUNTIME_API="\${AWS_LAMBDA_RUNTIME_API/127.0.0.1:$PORT/127.0.0.1:$PROXY_PORT}"
-exec "\$@"
-SH
-  chmod +x "$WORK/runner.sh"
-  HOST_TRIPLE="$(rustc -vV | sed -n 's/^host: //p')"
-  RUNNER_VAR="CARGO_TARGET_$(echo "$HOST_TRIPLE" | tr 'a-z-' 'A-Z_')_RUNNER"
-  export "$RUNNER_VAR=$WORK/runner.sh"
-fi
+# cargo-lambda 1.9.2 hands functions `Lambda-Runtime-Deadline-Ms: 600000`, the timeout itself,
+# where AWS sends epoch milliseconds; the worker reads a value that small as time left.
 # Its own session and process group (setsid), so that cleanup stops cargo and the functions too.
 # The functions inherit this environment (the stack's variables and the prefixes above).
 # --ignore-changes: others edit the tree, and a reload mid-run would restart the functions.
 setsid cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$PORT" \
   >"$WORK/watch.log" 2>&1 </dev/null &
 WATCH_PID=$!
-[[ -n "${RUNNER_VAR:-}" ]] && unset "$RUNNER_VAR"
 up=""
 for _ in $(seq 1 300); do
   code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$BASE/" 2>/dev/null)"
@@ -333,9 +255,6 @@ check "SQS event of $real real work-queue message(s) + 1 malformed" "wanted $wan
   test -n "$real" -a "$real" = "$want" -a "$want" -gt 0
 code="$(invoke worker "$WORK/sqs-event.json" "$WORK/worker.json")"
 echo "  worker <- SQS event ($real real + 1 malformed): HTTP $code $(head -c 400 "$WORK/worker.json")"
-if [[ -s "$WORK/deadline.log" ]]; then
-  echo "  note: cargo-lambda sent a relative Lambda-Runtime-Deadline-Ms; proxied as epoch ms ($(tail -n 1 "$WORK/deadline.log"))"
-fi
 check "worker -> empty batchItemFailures (malformed record not listed)" "HTTP $code" \
   json_true "$WORK/worker.json" '"batchItemFailures" in d and d["batchItemFailures"]==[]'
 if reason="$(helper dlq '{"v":1')"; then

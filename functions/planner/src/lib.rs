@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::Utc;
-use lambda_runtime::LambdaEvent;
+use lambda_runtime::{Diagnostic, LambdaEvent};
 use recovery::Config;
 use recovery::aws::{Clients, StartError};
 use recovery::metrics::{Metrics, Unit, names};
@@ -87,11 +87,18 @@ pub fn report_metrics(report: &RunReport, metrics: &mut Metrics) {
     );
 }
 
+/// The error a caller of the function sees: `InvalidRequest` for a payload rejected before any
+/// work, `RunFailed` when a source could not be reached; the message carries the whole chain.
+pub fn diagnostic(e: &PlanError) -> Diagnostic {
+    let error_type = match e {
+        PlanError::Invalid(_) => "InvalidRequest",
+        _ => "RunFailed",
+    };
+    Diagnostic { error_type: error_type.into(), error_message: error_chain(e) }
+}
+
 /// The Lambda handler. An invalid event is rejected before any work, with the reason.
-pub async fn handle(
-    app: &App,
-    event: LambdaEvent<serde_json::Value>,
-) -> Result<RunReport, lambda_runtime::Error> {
+pub async fn handle(app: &App, event: LambdaEvent<serde_json::Value>) -> Result<RunReport, Diagnostic> {
     let mut metrics = Metrics::new("planner");
     if app.cold.swap(false, Ordering::Relaxed) {
         metrics.count(names::COLD_START, 1);
@@ -109,7 +116,7 @@ pub async fn handle(
         }
         Err(e) => {
             metrics.flush();
-            Err(error_chain(&e).into())
+            Err(diagnostic(&e))
         }
     }
 }
