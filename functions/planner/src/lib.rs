@@ -94,11 +94,17 @@ pub fn diagnostic(e: &PlanError) -> Diagnostic {
         PlanError::Invalid(_) => "InvalidRequest",
         _ => "RunFailed",
     };
-    Diagnostic { error_type: error_type.into(), error_message: error_chain(e) }
+    Diagnostic {
+        error_type: error_type.into(),
+        error_message: error_chain(e),
+    }
 }
 
 /// The Lambda handler. An invalid event is rejected before any work, with the reason.
-pub async fn handle(app: &App, event: LambdaEvent<serde_json::Value>) -> Result<RunReport, Diagnostic> {
+pub async fn handle(
+    app: &App,
+    event: LambdaEvent<serde_json::Value>,
+) -> Result<RunReport, Diagnostic> {
     let mut metrics = Metrics::new("planner");
     if app.cold.swap(false, Ordering::Relaxed) {
         metrics.count(names::COLD_START, 1);

@@ -404,7 +404,11 @@ async fn an_invalid_invocation_is_rejected_before_any_work() {
         let event = lambda_runtime::LambdaEvent::new(payload, lambda_runtime::Context::default());
         let err = planner::handle(&app, event).await.expect_err("rejected");
         assert_eq!(err.error_type, "InvalidRequest");
-        assert!(err.error_message.contains(expected), "{}", err.error_message);
+        assert!(
+            err.error_message.contains(expected),
+            "{}",
+            err.error_message
+        );
     }
     let store = S3State::new(stack.s3.clone(), &stack.state_bucket, "call-recovery/");
     assert!(
