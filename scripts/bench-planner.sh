@@ -76,10 +76,10 @@ log "gzip -dc: $ZCAT_S s"
 JQ_FILTER='
   select(.Channel == "VOICE" and .DisconnectTimestamp != null
     and ((.InstanceARN // "") | endswith("instance/" + $iid)))
-  | [ (.Recordings // [])[]
-        | select(.StorageType == "S3" and .Location != null
-                 and ((.MediaStreamType // "AUDIO") == "AUDIO")) | .Status ]
-    + (if .Recording.Location != null then [.Recording.Status] else [] end)
+  | ([ (.Recordings // [])[]
+         | select(.StorageType == "S3" and .Location != null
+                  and ((.MediaStreamType // "AUDIO") == "AUDIO")) | .Status ]
+     + (if .Recording.Location != null then [.Recording.Status] else [] end))
     as $st
   | select(($st | length) > 0 and ($st | any(. != "DELETED")))
   | .ContactId'
