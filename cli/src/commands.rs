@@ -110,15 +110,18 @@ fn print_report(r: &RunReport) {
         .window
         .as_ref()
         .map_or("none (no settled hour to read)".to_owned(), |w| {
-            format!("[{}, {}) by {:?}", w.start, w.end, w.by).to_lowercase()
+            let by = match w.by {
+                recovery::report::WindowBy::Initiation => "initiation",
+                recovery::report::WindowBy::Arrival => "arrival",
+            };
+            format!("[{}, {}) by {by}", w.start, w.end)
         });
-    println!(
-        "run {}  ({:?}{})  window {}",
-        r.run_id,
-        r.mode,
-        if r.dry_run { ", dry run" } else { "" },
-        window
-    );
+    let mode = match r.mode {
+        recovery::report::Mode::Manual => "manual",
+        recovery::report::Mode::Automatic => "automatic",
+    };
+    let dry = if r.dry_run { ", dry run" } else { "" };
+    println!("run {}  ({mode}{dry})  window {window}", r.run_id);
     let mut t = table(&[
         "CTR objects",
         "records",
@@ -412,7 +415,7 @@ async fn status(json: bool) -> Result<()> {
     let (checkpoint, _) = store.checkpoint().await?;
     let mut rows = Vec::new();
     for id in store.run_ids().await?.iter().take(5) {
-        rows.push(run_row(&store, id, false).await?.0);
+        rows.push(run_row(&store, id, true).await?.0);
     }
     if json {
         return print_json(&json!({
