@@ -42,6 +42,9 @@ pub struct Config {
     pub max_receive_count: Option<u32>,
 }
 
+/// No duration setting needs more; larger ones would overflow time arithmetic.
+const MAX_DURATION: Duration = Duration::from_secs(3650 * 86400);
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
     #[error("{0} is required but not set")]
@@ -62,10 +65,17 @@ impl Config {
         let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
         let duration = |name: &'static str, default: &str| -> Result<Duration, ConfigError> {
             let raw = get(name).unwrap_or_else(|| default.to_owned());
-            humantime::parse_duration(raw.trim()).map_err(|e| ConfigError::Malformed {
+            let d = humantime::parse_duration(raw.trim()).map_err(|e| ConfigError::Malformed {
                 name,
                 reason: format!("{raw:?} is not a duration like 30m, 4h or 31d ({e})"),
-            })
+            })?;
+            if d > MAX_DURATION {
+                return Err(ConfigError::Malformed {
+                    name,
+                    reason: format!("{raw:?} is longer than the 10 years any setting can use"),
+                });
+            }
+            Ok(d)
         };
         let url = |name: &'static str| -> Result<Url, ConfigError> {
             let raw = required(name)?;
@@ -153,7 +163,8 @@ impl Config {
             work_queue_url,
             dead_letter_queue_url,
             state_bucket,
-            state_prefix: get("STATE_PREFIX").unwrap_or_else(|| "call-recovery/".into()),
+            // Unlike the others, an explicitly empty STATE_PREFIX means the bucket's root.
+            state_prefix: lookup("STATE_PREFIX").unwrap_or_else(|| "call-recovery/".into()),
             verint_das_url,
             verint_ingest_url,
             verint_key,
@@ -268,6 +279,7 @@ mod tests {
     fn a_malformed_variable_is_named_with_its_value() {
         let cases = [
             ("SETTLE_DELAY", "half an hour"),
+            ("INITIAL_LOOKBACK", "300000y"),
             ("MAX_HOURS_PER_RUN", "0"),
             ("CONNECT_MAX_RPS", "-1"),
             ("VERINT_DAS_URL", "http://verint.example.com/das"),

@@ -7,7 +7,10 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
+use std::cmp::Ordering;
+
 use crate::ctr::CtrRecord;
+use crate::matching::S3Location;
 use crate::time::parse_ts;
 
 /// A contact id: a canonical (lowercase) UUID packs into 16 bytes; anything else is kept as is.
@@ -81,7 +84,23 @@ impl fmt::Debug for ContactKey {
 
 const VOICE: u8 = 1;
 const OURS: u8 = 2;
-const NONE: i64 = i64::MIN;
+/// The slot's id is an index into the set's non-UUID ids, not UUID bytes.
+const OTHER_ID: u8 = 4;
+/// Timestamps are whole seconds since 1970 in a `u32` (good until 2106); 0 means absent.
+const NONE: u32 = 0;
+/// No call lasts longer than this.
+const MAX_CALL_SECS: u32 = 7 * 24 * 3600;
+
+fn secs(t: Option<DateTime<Utc>>) -> u32 {
+    t.and_then(|t| u32::try_from(t.timestamp()).ok())
+        .unwrap_or(NONE)
+}
+
+fn time(s: u32) -> Option<DateTime<Utc>> {
+    (s != NONE)
+        .then(|| DateTime::from_timestamp(i64::from(s), 0))
+        .flatten()
+}
 
 /// One copy of a contact, reduced to what matching needs. Built on a parsing thread, merged into
 /// a [`ContactSet`] on one.
@@ -89,10 +108,11 @@ const NONE: i64 = i64::MIN;
 pub struct ContactCopy {
     pub key: ContactKey,
     flags: u8,
-    initiation: i64,
-    disconnect: i64,
-    last_update: i64,
-    /// `(location, deleted)`, kept only for voice contacts of our instance.
+    initiation: u32,
+    disconnect: u32,
+    last_update: u32,
+    /// `(location, deleted)`, kept only for voice contacts of our instance, and only locations
+    /// that name a bucket and a key.
     recordings: Vec<(Box<str>, bool)>,
 }
 
@@ -100,11 +120,7 @@ impl ContactCopy {
     /// Reduces a parsed record; `None` when it has no `ContactId`.
     pub fn from_record(record: &CtrRecord<'_>, instance_id: &str) -> Option<Self> {
         let id = record.contact_id.as_deref()?;
-        let secs = |v: &Option<std::borrow::Cow<'_, str>>| {
-            v.as_deref()
-                .and_then(parse_ts)
-                .map_or(NONE, |t| t.timestamp())
-        };
+        let ts = |v: &Option<std::borrow::Cow<'_, str>>| secs(v.as_deref().and_then(parse_ts));
         let voice = record.channel.as_deref() == Some("VOICE");
         let ours = record
             .instance_arn
@@ -115,17 +131,29 @@ impl ContactCopy {
             record
                 .s3_recordings()
                 .into_iter()
+                .filter(|(l, _)| S3Location::parse(l).is_some())
                 .map(|(l, d)| (l.into(), d))
                 .collect()
         } else {
             Vec::new()
         };
+        let initiation = ts(&record.initiation_timestamp);
+        let mut disconnect = ts(&record.disconnect_timestamp);
+        // A disconnect before the initiation or more than a week after it is not a real call's:
+        // such a contact is not eligible, and cannot stretch the DAS window to centuries.
+        if disconnect != NONE
+            && (initiation == NONE
+                || disconnect < initiation
+                || disconnect - initiation > MAX_CALL_SECS)
+        {
+            disconnect = NONE;
+        }
         Some(ContactCopy {
             key: ContactKey::new(id),
             flags,
-            initiation: secs(&record.initiation_timestamp),
-            disconnect: secs(&record.disconnect_timestamp),
-            last_update: secs(&record.last_update_timestamp),
+            initiation,
+            disconnect,
+            last_update: ts(&record.last_update_timestamp),
             recordings,
         })
     }
@@ -137,52 +165,108 @@ fn arn_is_instance(arn: &str, instance_id: &str) -> bool {
         .is_some_and(|(_, id)| id == instance_id)
 }
 
+/// One copy in the set: 36 bytes.
 #[derive(Debug, Clone, Copy)]
-struct Entry {
-    initiation: i64,
-    disconnect: i64,
-    last_update: i64,
+struct Slot {
+    id: [u8; 16],
+    last_update: u32,
+    initiation: u32,
+    disconnect: u32,
     rec_start: u32,
     rec_len: u8,
     flags: u8,
 }
 
+/// A recording location: the interned directory (`bucket/…/`) and the file name in the arena.
+/// Connect names recordings `<ContactId>_<time>_UTC.wav`: when the name starts with the contact's
+/// id, only the rest is stored (`id_prefix`), and the exact name is rebuilt from the id.
 #[derive(Debug, Clone, Copy)]
 struct Rec {
     dir: u32,
     name_start: u32,
-    name_len: u32,
+    name_len: u16,
     deleted: bool,
+    id_prefix: bool,
 }
 
-/// The copy of each contact with the greatest `LastUpdateTimestamp` (DESIGN §3).
+/// The contacts read from CTRs: every copy is appended while reading; [`ContactSet::finish`]
+/// sorts them and keeps, per contact, the copy with the greatest `LastUpdateTimestamp`
+/// (DESIGN §3). A sorted vector costs a third of a hash map for a million contacts.
 #[derive(Debug, Default)]
 pub struct ContactSet {
-    map: HashMap<ContactKey, Entry>,
+    slots: Vec<Slot>,
     dirs: Vec<Box<str>>,
     dir_index: HashMap<Box<str>, u32>,
     names: String,
     recs: Vec<Rec>,
+    others: Vec<Box<str>>,
+    other_index: HashMap<Box<str>, u32>,
     records: u64,
+    finished: bool,
 }
 
 /// A recording of a contact as the CTR gave it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RecordingRef {
     /// `bucket/key`, exactly as in the CTR's `Location`.
     pub location: String,
     pub deleted: bool,
 }
 
-/// A contact as matching sees it.
-#[derive(Debug, Clone)]
-pub struct ContactView {
-    pub key: ContactKey,
-    pub voice: bool,
-    pub ours: bool,
-    pub initiation: Option<DateTime<Utc>>,
-    pub disconnect: Option<DateTime<Utc>>,
-    pub recordings: Vec<RecordingRef>,
+/// A contact as matching sees it, borrowed from the set.
+#[derive(Debug, Clone, Copy)]
+pub struct ContactView<'a> {
+    set: &'a ContactSet,
+    slot: &'a Slot,
+    /// Its position in the set (the set is ordered by contact id).
+    pub index: u32,
+}
+
+impl ContactView<'_> {
+    pub fn key(&self) -> ContactKey {
+        self.set.key_of(self.slot)
+    }
+    pub fn voice(&self) -> bool {
+        self.slot.flags & VOICE != 0
+    }
+    pub fn ours(&self) -> bool {
+        self.slot.flags & OURS != 0
+    }
+    pub fn initiation(&self) -> Option<DateTime<Utc>> {
+        time(self.slot.initiation)
+    }
+    pub fn disconnect(&self) -> Option<DateTime<Utc>> {
+        time(self.slot.disconnect)
+    }
+    /// How many S3 recordings it has.
+    pub fn recording_count(&self) -> usize {
+        usize::from(self.slot.rec_len)
+    }
+    /// Whether every S3 recording has `Status` `DELETED` (false with none).
+    pub fn all_deleted(&self) -> bool {
+        let recs = self.set.recs_of(self.slot);
+        !recs.is_empty() && recs.iter().all(|r| r.deleted)
+    }
+    /// Its S3 recordings, in DESIGN §4 order.
+    pub fn recordings(&self) -> Vec<RecordingRef> {
+        self.set.recordings_of(self.slot)
+    }
+}
+
+/// The 36 characters of a canonical UUID, without allocating.
+fn uuid_ascii(b: &[u8; 16]) -> [u8; 36] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [b'-'; 36];
+    let mut o = 0;
+    for (i, byte) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            o += 1;
+        }
+        out[o] = HEX[usize::from(byte >> 4)];
+        out[o + 1] = HEX[usize::from(byte & 0xf)];
+        o += 2;
+    }
+    out
 }
 
 impl ContactSet {
@@ -195,80 +279,98 @@ impl ContactSet {
         self.records
     }
 
-    /// Number of distinct contacts.
+    /// Number of distinct contacts (after [`ContactSet::finish`]).
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.slots.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.slots.is_empty()
     }
 
-    /// Merges one copy: it replaces the kept one when its `LastUpdateTimestamp` is greater. Ties
-    /// are broken on the content, so the result never depends on the order records are read in.
+    /// Appends one copy; duplicates are resolved by [`ContactSet::finish`].
     pub fn insert(&mut self, copy: ContactCopy) {
         self.records += 1;
-        if let Some(kept) = self.map.get(&copy.key)
-            && !self.newer(&copy, kept)
-        {
-            return;
-        }
+        self.finished = false;
+        let (id, flags) = match &copy.key {
+            ContactKey::Uuid(b) => (*b, copy.flags),
+            ContactKey::Other(s) => {
+                let i = match self.other_index.get(s) {
+                    Some(&i) => i,
+                    None => {
+                        let i = u32::try_from(self.others.len()).unwrap_or(u32::MAX);
+                        self.others.push(s.clone());
+                        self.other_index.insert(s.clone(), i);
+                        i
+                    }
+                };
+                let mut id = [0u8; 16];
+                id[..4].copy_from_slice(&i.to_be_bytes());
+                (id, copy.flags | OTHER_ID)
+            }
+        };
+        let id_text = match &copy.key {
+            ContactKey::Uuid(b) => Some(uuid_ascii(b)),
+            ContactKey::Other(_) => None,
+        };
         let rec_start = u32::try_from(self.recs.len()).unwrap_or(u32::MAX);
         let rec_len = u8::try_from(copy.recordings.len()).unwrap_or(u8::MAX);
         for (location, deleted) in copy.recordings.iter().take(usize::from(rec_len)) {
-            let rec = self.intern(location, *deleted);
+            let rec = self.intern(location, *deleted, id_text.as_ref());
             self.recs.push(rec);
         }
-        let entry = Entry {
+        self.slots.push(Slot {
+            id,
+            last_update: copy.last_update,
             initiation: copy.initiation,
             disconnect: copy.disconnect,
-            last_update: copy.last_update,
             rec_start,
             rec_len,
-            flags: copy.flags,
-        };
-        self.map.insert(copy.key, entry);
+            flags,
+        });
     }
 
-    fn newer(&self, copy: &ContactCopy, kept: &Entry) -> bool {
-        use std::cmp::Ordering::*;
-        let a = (
-            copy.last_update,
-            copy.disconnect,
-            copy.initiation,
-            copy.flags,
-            copy.recordings.len(),
-        );
-        let b = (
-            kept.last_update,
-            kept.disconnect,
-            kept.initiation,
-            kept.flags,
-            usize::from(kept.rec_len),
-        );
-        match a.cmp(&b) {
-            Greater => true,
-            Less => false,
-            Equal => {
-                let ours: Vec<(String, bool)> = copy
-                    .recordings
-                    .iter()
-                    .map(|(l, d)| (l.to_string(), *d))
-                    .collect();
-                let theirs: Vec<(String, bool)> = self
-                    .recordings_of(kept)
-                    .into_iter()
-                    .map(|r| (r.location, r.deleted))
-                    .collect();
-                ours > theirs
-            }
+    /// Keeps, per contact, the copy with the greatest `LastUpdateTimestamp`. Ties are broken on
+    /// the content, so the result never depends on the order records were read in.
+    pub fn finish(&mut self) {
+        if self.finished {
+            return;
+        }
+        let mut slots = std::mem::take(&mut self.slots);
+        // Per contact, the newest copy first; `dedup_by` keeps the first of each run.
+        slots.sort_unstable_by(|a, b| self.id_cmp(a, b).then_with(|| self.newness(b, a)));
+        slots.dedup_by(|later, first| self.id_cmp(later, first) == Ordering::Equal);
+        self.slots = slots;
+        self.finished = true;
+    }
+
+    /// UUIDs by their bytes (which is their text order), then other ids by their text.
+    fn id_cmp(&self, a: &Slot, b: &Slot) -> Ordering {
+        match (a.flags & OTHER_ID, b.flags & OTHER_ID) {
+            (0, 0) => a.id.cmp(&b.id),
+            (0, _) => Ordering::Less,
+            (_, 0) => Ordering::Greater,
+            _ => self.key_of(a).cmp(&self.key_of(b)),
         }
     }
 
-    fn intern(&mut self, location: &str, deleted: bool) -> Rec {
-        let (dir, name) = location
-            .rsplit_once('/')
-            .map_or(("", location), |(d, n)| (d, n));
+    fn newness(&self, a: &Slot, b: &Slot) -> Ordering {
+        let head = |s: &Slot| {
+            (
+                s.last_update,
+                s.disconnect,
+                s.initiation,
+                s.flags,
+                s.rec_len,
+            )
+        };
+        head(a)
+            .cmp(&head(b))
+            .then_with(|| self.recordings_of(a).cmp(&self.recordings_of(b)))
+    }
+
+    fn intern(&mut self, location: &str, deleted: bool, id_text: Option<&[u8; 36]>) -> Rec {
+        let (dir, name) = location.rsplit_once('/').unwrap_or(("", location));
         let dir = match self.dir_index.get(dir) {
             Some(&i) => i,
             None => {
@@ -278,29 +380,53 @@ impl ContactSet {
                 i
             }
         };
+        let id_prefix = id_text.is_some_and(|id| name.as_bytes().starts_with(id));
+        let stored = if id_prefix { &name[36..] } else { name };
         let name_start = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
-        self.names.push_str(name);
+        self.names.push_str(stored);
         Rec {
             dir,
             name_start,
-            name_len: u32::try_from(name.len()).unwrap_or(0),
+            name_len: u16::try_from(stored.len()).unwrap_or(0),
             deleted,
+            id_prefix,
         }
     }
 
-    fn recordings_of(&self, e: &Entry) -> Vec<RecordingRef> {
-        let start = e.rec_start as usize;
-        self.recs[start..start + usize::from(e.rec_len)]
+    fn key_of(&self, s: &Slot) -> ContactKey {
+        if s.flags & OTHER_ID == 0 {
+            return ContactKey::Uuid(s.id);
+        }
+        let i = u32::from_be_bytes([s.id[0], s.id[1], s.id[2], s.id[3]]) as usize;
+        ContactKey::Other(self.others.get(i).cloned().unwrap_or_default())
+    }
+
+    fn recs_of(&self, s: &Slot) -> &[Rec] {
+        let start = s.rec_start as usize;
+        self.recs
+            .get(start..start + usize::from(s.rec_len))
+            .unwrap_or(&[])
+    }
+
+    fn recordings_of(&self, s: &Slot) -> Vec<RecordingRef> {
+        self.recs_of(s)
             .iter()
             .map(|r| {
-                let dir = &self.dirs[r.dir as usize];
+                let dir = self.dirs.get(r.dir as usize).map_or("", |d| d);
                 let start = r.name_start as usize;
-                let name = &self.names[start..start + r.name_len as usize];
-                let location = if dir.is_empty() {
-                    name.to_owned()
-                } else {
-                    format!("{dir}/{name}")
-                };
+                let rest = self
+                    .names
+                    .get(start..start + usize::from(r.name_len))
+                    .unwrap_or("");
+                let mut location = String::with_capacity(dir.len() + 1 + 36 + rest.len());
+                if !dir.is_empty() {
+                    location.push_str(dir);
+                    location.push('/');
+                }
+                if r.id_prefix {
+                    location.push_str(&String::from_utf8_lossy(&uuid_ascii(&s.id)));
+                }
+                location.push_str(rest);
                 RecordingRef {
                     location,
                     deleted: r.deleted,
@@ -309,21 +435,29 @@ impl ContactSet {
             .collect()
     }
 
-    /// Every contact, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = ContactView> + '_ {
-        let ts = |s: i64| {
-            (s != NONE)
-                .then(|| DateTime::from_timestamp(s, 0))
-                .flatten()
-        };
-        self.map.iter().map(move |(key, e)| ContactView {
-            key: key.clone(),
-            voice: e.flags & VOICE != 0,
-            ours: e.flags & OURS != 0,
-            initiation: ts(e.initiation),
-            disconnect: ts(e.disconnect),
-            recordings: self.recordings_of(e),
+    /// The contact at `index`.
+    pub fn view(&self, index: u32) -> Option<ContactView<'_>> {
+        self.slots.get(index as usize).map(|slot| ContactView {
+            set: self,
+            slot,
+            index,
         })
+    }
+
+    /// Every contact, ordered by id. Call [`ContactSet::finish`] first.
+    pub fn iter(&self) -> impl Iterator<Item = ContactView<'_>> + '_ {
+        debug_assert!(
+            self.finished || self.slots.is_empty(),
+            "ContactSet::finish was not called"
+        );
+        self.slots
+            .iter()
+            .enumerate()
+            .map(move |(i, slot)| ContactView {
+                set: self,
+                slot,
+                index: i as u32,
+            })
     }
 }
 
@@ -351,8 +485,69 @@ mod tests {
     }
 
     #[test]
-    fn an_entry_stays_small() {
-        assert!(std::mem::size_of::<Entry>() <= 32);
-        assert!(std::mem::size_of::<ContactKey>() <= 24);
+    fn a_copy_stays_small() {
+        assert!(std::mem::size_of::<Slot>() <= 36);
+        assert!(std::mem::size_of::<Rec>() <= 12);
+    }
+
+    #[test]
+    fn recording_names_that_start_with_the_id_round_trip_exactly() {
+        let id = "0a1b2c3d-4e5f-6789-abcd-ef0123456789";
+        let json = format!(
+            r#"{{"ContactId":"{id}","Channel":"VOICE","InstanceARN":"arn:aws:connect:r:1:instance/i","LastUpdateTimestamp":"2024-05-14T10:00:00Z",
+            "Recordings":[{{"Location":"rec/connect/x/CallRecordings/2024/05/14/{id}_20240514T10:00_UTC.wav","StorageType":"S3","Status":"AVAILABLE"}},
+                          {{"Location":"rec/other-name.wav","StorageType":"S3","Status":"DELETED"}},
+                          {{"Location":"no-key","StorageType":"S3","Status":"AVAILABLE"}}]}}"#
+        );
+        let record: CtrRecord<'_> = serde_json::from_str(&json).expect("valid");
+        let mut set = ContactSet::new();
+        set.insert(ContactCopy::from_record(&record, "i").expect("has id"));
+        set.finish();
+        let view = set.iter().next().expect("one contact");
+        assert_eq!(view.key().to_string(), id);
+        assert_eq!(
+            view.recordings(),
+            [
+                RecordingRef {
+                    location: format!(
+                        "rec/connect/x/CallRecordings/2024/05/14/{id}_20240514T10:00_UTC.wav"
+                    ),
+                    deleted: false
+                },
+                RecordingRef {
+                    location: "rec/other-name.wav".into(),
+                    deleted: true
+                },
+            ]
+        );
+        assert!(!view.all_deleted());
+    }
+
+    #[test]
+    fn duplicates_collapse_to_the_newest_copy_for_any_id() {
+        let mut set = ContactSet::new();
+        for (id, lu, channel) in [
+            ("x-1", "2024-05-14T10:00:00Z", "CHAT"),
+            ("x-1", "2024-05-14T11:00:00Z", "VOICE"),
+            (
+                "0a1b2c3d-4e5f-6789-abcd-ef0123456789",
+                "2024-05-14T10:00:00Z",
+                "VOICE",
+            ),
+            ("x-1", "2024-05-14T09:00:00Z", "TASK"),
+        ] {
+            let json = format!(
+                r#"{{"ContactId":"{id}","Channel":"{channel}","LastUpdateTimestamp":"{lu}"}}"#
+            );
+            let record: CtrRecord<'_> = serde_json::from_str(&json).expect("valid");
+            set.insert(ContactCopy::from_record(&record, "i").expect("has id"));
+        }
+        set.finish();
+        assert_eq!((set.records(), set.len()), (4, 2));
+        let other = set
+            .iter()
+            .find(|v| v.key().to_string() == "x-1")
+            .expect("kept");
+        assert!(other.voice());
     }
 }

@@ -13,7 +13,8 @@ use crate::time::Window;
 pub struct Rules {
     /// Manual runs keep only contacts whose `InitiationTimestamp` is in this window.
     pub initiation_window: Option<Window>,
-    /// Manual runs: a contact that ended at or after this instant is not settled yet.
+    /// Manual runs: a contact that ended after this instant (less than `SETTLE_DELAY` ago) is not
+    /// settled yet.
     pub settled_before: Option<DateTime<Utc>>,
 }
 
@@ -35,14 +36,12 @@ impl S3Location {
     }
 }
 
-/// An eligible contact.
-#[derive(Debug, Clone)]
+/// An eligible contact: its place in the [`ContactSet`] and what the DAS window needs.
+#[derive(Debug, Clone, Copy)]
 pub struct Eligible {
-    pub key: ContactKey,
+    pub index: u32,
     pub initiation: DateTime<Utc>,
     pub disconnect: DateTime<Utc>,
-    /// The S3 recordings in DESIGN §4 order: `(location, deleted)`.
-    pub recordings: Vec<(S3Location, bool)>,
 }
 
 /// A contact Verint lacks, to be queued.
@@ -74,40 +73,32 @@ pub struct Classification {
 }
 
 /// The eligible contacts of the set under `rules`: VOICE, `DisconnectTimestamp` set, our
-/// instance, at least one S3 recording, and (manual runs) initiated inside the window.
+/// instance, at least one S3 recording, and (manual runs) initiated inside the window. Sorted by
+/// initiation time, then id.
 pub fn eligible(contacts: &ContactSet, rules: &Rules) -> Vec<Eligible> {
     let mut out: Vec<Eligible> = contacts
         .iter()
-        .filter_map(|c| eligible_one(c, rules))
+        .filter_map(|c| eligible_one(&c, rules))
         .collect();
-    out.sort_by(|a, b| (a.initiation, &a.key).cmp(&(b.initiation, &b.key)));
+    out.sort_unstable_by_key(|e| (e.initiation, e.index));
     out
 }
 
-fn eligible_one(c: ContactView, rules: &Rules) -> Option<Eligible> {
-    if !c.voice || !c.ours {
+fn eligible_one(c: &ContactView<'_>, rules: &Rules) -> Option<Eligible> {
+    if !c.voice() || !c.ours() || c.recording_count() == 0 {
         return None;
     }
-    let initiation = c.initiation?;
-    let disconnect = c.disconnect?;
+    let initiation = c.initiation()?;
+    let disconnect = c.disconnect()?;
     if let Some(w) = rules.initiation_window
         && !w.contains(initiation)
     {
         return None;
     }
-    let recordings: Vec<(S3Location, bool)> = c
-        .recordings
-        .iter()
-        .filter_map(|r| S3Location::parse(&r.location).map(|l| (l, r.deleted)))
-        .collect();
-    if recordings.is_empty() {
-        return None;
-    }
     Some(Eligible {
-        key: c.key,
+        index: c.index,
         initiation,
         disconnect,
-        recordings,
     })
 }
 
@@ -122,8 +113,9 @@ pub fn das_window(eligible: &[Eligible], margin: TimeDelta) -> Option<Window> {
 }
 
 /// Classifies every eligible contact, in the order of DESIGN §4: in Verint, unrecoverable, not
-/// settled, missing.
+/// settled, missing. Recording locations are materialised only for the missing ones.
 pub fn classify(
+    contacts: &ContactSet,
     eligible: &[Eligible],
     in_verint: &HashSet<ContactKey>,
     rules: &Rules,
@@ -133,32 +125,36 @@ pub fn classify(
         ..Default::default()
     };
     for e in eligible {
-        if in_verint.contains(&e.key) {
+        let Some(c) = contacts.view(e.index) else {
+            continue;
+        };
+        let key = c.key();
+        if in_verint.contains(&key) {
             out.in_verint += 1;
-        } else if e.recordings.iter().all(|(_, deleted)| *deleted) {
+        } else if c.all_deleted() {
+            let n = c.recording_count();
             out.unrecoverable.push(Unrecoverable {
-                contact_id: e.key.to_string(),
+                contact_id: key.to_string(),
                 reason: format!(
-                    "every S3 recording has Status DELETED ({} recording{})",
-                    e.recordings.len(),
-                    if e.recordings.len() == 1 { "" } else { "s" }
+                    "every S3 recording has Status DELETED ({n} recording{})",
+                    if n == 1 { "" } else { "s" }
                 ),
             });
         } else if rules
             .settled_before
-            .is_some_and(|cutoff| e.disconnect >= cutoff)
+            .is_some_and(|cutoff| e.disconnect > cutoff)
         {
             out.not_settled += 1;
         } else {
             out.missing.push(Missing {
-                contact_id: e.key.to_string(),
+                contact_id: key.to_string(),
                 initiation: e.initiation,
                 disconnect: e.disconnect,
-                recordings: e
-                    .recordings
+                recordings: c
+                    .recordings()
                     .iter()
-                    .filter(|(_, deleted)| !deleted)
-                    .map(|(l, _)| l.clone())
+                    .filter(|r| !r.deleted)
+                    .filter_map(|r| S3Location::parse(&r.location))
                     .collect(),
             });
         }
@@ -233,6 +229,7 @@ mod tests {
             let record: CtrRecord<'_> = serde_json::from_str(&json).expect("valid json");
             set.insert(ContactCopy::from_record(&record, INSTANCE).expect("has id"));
         }
+        set.finish();
         set
     }
 
@@ -248,7 +245,7 @@ mod tests {
     fn run(ctrs: &[Ctr], verint: &[&str], rules: &Rules) -> Classification {
         let set = set_of(ctrs);
         let held: HashSet<ContactKey> = verint.iter().map(|id| ContactKey::new(id)).collect();
-        classify(&eligible(&set, rules), &held, rules)
+        classify(&set, &eligible(&set, rules), &held, rules)
     }
 
     fn missing_ids(c: &Classification) -> Vec<&str> {
@@ -416,22 +413,41 @@ mod tests {
     }
 
     #[test]
-    fn manual_runs_leave_calls_that_ended_within_the_settle_delay() {
-        let ended_at_cutoff = Ctr {
-            disconnect: Some("2024-05-14T10:30:00Z"),
-            ..call("at-cutoff")
+    fn manual_runs_leave_calls_that_ended_less_than_the_settle_delay_ago() {
+        // The cutoff is now − SETTLE_DELAY: a call that ended exactly then has settled.
+        let after_cutoff = Ctr {
+            disconnect: Some("2024-05-14T10:30:01Z"),
+            ..call("after")
         };
-        let ended_before = Ctr {
-            disconnect: Some("2024-05-14T10:29:59Z"),
-            ..call("before")
+        let at_cutoff = Ctr {
+            disconnect: Some("2024-05-14T10:30:00Z"),
+            ..call("at")
         };
         let rules = Rules {
             initiation_window: None,
             settled_before: Some(ts("2024-05-14T10:30:00Z")),
         };
-        let c = run(&[ended_at_cutoff, ended_before], &[], &rules);
+        let c = run(&[after_cutoff, at_cutoff], &[], &rules);
         assert_eq!(c.not_settled, 1);
-        assert_eq!(missing_ids(&c), ["before"]);
+        assert_eq!(missing_ids(&c), ["at"]);
+    }
+
+    #[test]
+    fn a_call_with_an_implausible_disconnect_is_not_eligible() {
+        let before_start = Ctr {
+            disconnect: Some("2024-05-14T09:00:00Z"),
+            ..call("before-start")
+        };
+        let far_future = Ctr {
+            disconnect: Some("9999-12-31T23:59:59Z"),
+            ..call("far-future")
+        };
+        let long = Ctr {
+            disconnect: Some("2024-05-14T13:00:00Z"),
+            ..call("three-hours")
+        };
+        let c = run(&[before_start, far_future, long], &[], &AUTO);
+        assert_eq!(missing_ids(&c), ["three-hours"]);
     }
 
     #[test]

@@ -338,7 +338,7 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
             Some(w) => self.verint.completed_contacts(w).await?,
             None => HashSet::new(),
         };
-        let class = matching::classify(&eligible, &held, &rules);
+        let class = matching::classify(&contacts, &eligible, &held, &rules);
         let duplicates = stats.records.saturating_sub(contacts.len() as u64);
         drop(contacts);
 

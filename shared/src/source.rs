@@ -274,6 +274,7 @@ pub async fn scan<S: CtrSource>(
         done += 1;
         progress(done, total);
     }
+    set.finish();
     Ok((set, stats))
 }
 

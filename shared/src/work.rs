@@ -122,22 +122,24 @@ pub enum RecordingError {
     },
 }
 
-/// A recording opened for streaming.
+/// A recording about to be streamed: its size and ETag from `HeadObject`. The `GetObject` starts
+/// only when its part is reached, so a second recording's connection never sits idle while the
+/// first one streams; `If-Match` pins the bytes to the size declared in `Content-Length`.
 #[derive(Debug)]
 pub struct OpenRecording {
     pub location: S3Location,
     pub len: u64,
-    pub content_type: Option<String>,
-    body: aws_sdk_s3::primitives::ByteStream,
+    etag: Option<String>,
+    s3: aws_sdk_s3::Client,
 }
 
-/// Starts a GetObject: its length is known before any byte is read.
+/// `HeadObject` on a recording: a missing object is [`RecordingError::Gone`].
 pub async fn open_recording(
     s3: &aws_sdk_s3::Client,
     location: &S3Location,
 ) -> Result<OpenRecording, RecordingError> {
     let out = s3
-        .get_object()
+        .head_object()
         .bucket(&location.bucket)
         .key(&location.key)
         .send()
@@ -145,7 +147,7 @@ pub async fn open_recording(
         .map_err(|e| {
             let status = e.raw_response().map(|r| r.status().as_u16());
             let e = e.into_service_error();
-            if e.is_no_such_key() || status == Some(404) {
+            if e.is_not_found() || status == Some(404) {
                 RecordingError::Gone {
                     bucket: location.bucket.clone(),
                     key: location.key.clone(),
@@ -161,18 +163,42 @@ pub async fn open_recording(
     Ok(OpenRecording {
         location: location.clone(),
         len: out.content_length.unwrap_or(0).max(0) as u64,
-        content_type: out.content_type.clone(),
-        body: out.body,
+        etag: out.e_tag,
+        s3: s3.clone(),
     })
 }
 
 impl OpenRecording {
+    /// The part's body: `GetObject` when first polled, then its bytes in 64 KiB chunks.
     pub fn into_part(self) -> AudioPart {
-        let stream = ReaderStream::with_capacity(self.body.into_async_read(), 64 * 1024);
-        AudioPart {
-            len: self.len,
-            body: stream.boxed(),
-        }
+        let len = self.len;
+        let body = stream::once(async move {
+            let mut request = self
+                .s3
+                .get_object()
+                .bucket(&self.location.bucket)
+                .key(&self.location.key);
+            if let Some(etag) = &self.etag {
+                request = request.if_match(etag);
+            }
+            match request.send().await {
+                Ok(out) => {
+                    ReaderStream::with_capacity(out.body.into_async_read(), 64 * 1024).boxed()
+                }
+                Err(e) => {
+                    let e = std::io::Error::other(format!(
+                        "GetObject s3://{}/{} failed: {}",
+                        self.location.bucket,
+                        self.location.key,
+                        e.into_service_error()
+                    ));
+                    stream::once(futures::future::ready(Err(e))).boxed()
+                }
+            }
+        })
+        .flatten()
+        .boxed();
+        AudioPart { len, body }
     }
 }
 
@@ -180,7 +206,7 @@ impl OpenRecording {
 pub fn build_metadata(
     contact: &Contact,
     message: &WorkMessage,
-    recordings: &[(S3Location, u64, Option<String>)],
+    recordings: &[(S3Location, u64)],
     now: DateTime<Utc>,
 ) -> Metadata {
     let ts = |t: Option<&aws_sdk_connect::primitives::DateTime>| {
@@ -228,7 +254,7 @@ pub fn build_metadata(
         queue: contact.queue_info().and_then(|q| {
             Some(Queue {
                 id: q.id()?.to_owned(),
-                enqueue_timestamp: ts(q.enqueue_timestamp()),
+                enqueue_timestamp: Some(ts(q.enqueue_timestamp())?),
             })
         }),
         customer_endpoint: endpoint(contact.customer_endpoint()),
@@ -239,11 +265,11 @@ pub fn build_metadata(
             .unwrap_or_default(),
         recordings: recordings
             .iter()
-            .map(|(l, bytes, ct)| RecordingMeta {
+            .map(|(l, bytes)| RecordingMeta {
                 bucket: l.bucket.clone(),
                 key: l.key.clone(),
                 bytes: *bytes,
-                content_type: ct.clone().unwrap_or_else(|| "audio/wav".into()),
+                content_type: "audio/wav".into(),
             })
             .collect(),
         recovery: Recovery {
@@ -441,9 +467,9 @@ impl Worker<'_> {
             let recordings = self.open_all(&message.recordings).await?;
             let total: u64 = recordings.iter().map(|r| r.len).sum();
             check_time_left(deadline, total)?;
-            let meta: Vec<(S3Location, u64, Option<String>)> = recordings
+            let meta: Vec<(S3Location, u64)> = recordings
                 .iter()
-                .map(|r| (r.location.clone(), r.len, r.content_type.clone()))
+                .map(|r| (r.location.clone(), r.len))
                 .collect();
             let metadata = build_metadata(&contact, message, &meta, Utc::now());
             let parts = recordings
@@ -581,7 +607,6 @@ mod tests {
                 key: "a:b.wav".into(),
             },
             42,
-            None,
         );
         let now = parse_ts("2024-05-14T11:00:00Z").expect("valid");
         let m = build_metadata(&contact(), &message(), &[rec], now);

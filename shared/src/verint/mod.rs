@@ -41,18 +41,16 @@ pub enum VerintError {
 }
 
 impl VerintError {
-    /// Whether trying again later can succeed: connection problems, timeouts, 429, 5xx, and the
-    /// authentication answers 401/403 (a fixed key plus a redrive recovers those).
+    /// Whether trying again later can succeed. Only `400` and `422` are rejections of the call
+    /// (DESIGN §6); every other answer, connection problems and timeouts are transient, so a
+    /// fixed key, route or Verint plus a redrive recovers them.
     pub fn is_transient(&self) -> bool {
         match self {
             VerintError::Transport(_) | VerintError::Body(_) => true,
-            VerintError::Status { status, .. } => {
-                status.is_server_error()
-                    || *status == StatusCode::TOO_MANY_REQUESTS
-                    || *status == StatusCode::UNAUTHORIZED
-                    || *status == StatusCode::FORBIDDEN
-                    || *status == StatusCode::REQUEST_TIMEOUT
-            }
+            VerintError::Status { status, .. } => !matches!(
+                *status,
+                StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY
+            ),
             VerintError::Decode(_) => false,
         }
     }
@@ -270,10 +268,12 @@ impl VerintClient {
                 return Ok(None);
             }
             let response = check(response).await?;
-            let bytes = response.bytes().await.map_err(VerintError::Transport)?;
-            let contact: DasContact =
-                serde_json::from_slice(&bytes).map_err(VerintError::Decode)?;
-            Ok(Some(contact.interaction_id.unwrap_or_default()))
+            // 200 means Verint holds it, whatever the body says.
+            let bytes = response.bytes().await.unwrap_or_default();
+            let contact = serde_json::from_slice::<DasContact>(&bytes).ok();
+            Ok(Some(
+                contact.and_then(|c| c.interaction_id).unwrap_or_default(),
+            ))
         })
         .await
     }
@@ -309,8 +309,9 @@ pub(crate) async fn check(response: reqwest::Response) -> Result<reqwest::Respon
         return Ok(response);
     }
     let retry_after = retry_after(response.headers());
-    let detail = response.text().await.unwrap_or_default();
-    let detail: String = detail.chars().take(200).collect();
+    // The body is not kept: an answer that echoes the call's metadata would carry a customer's
+    // phone number or attributes into logs, outcomes and dead-letter reasons.
+    let detail = status.canonical_reason().unwrap_or("error").to_owned();
     debug!(status = status.as_u16(), "verint error answer");
     Err(VerintError::Status {
         status,
@@ -362,10 +363,10 @@ mod tests {
 
     #[test]
     fn rejections_are_permanent_and_overload_is_transient() {
-        for code in [400, 404, 409, 413, 422] {
+        for code in [400, 422] {
             assert!(!status(code).is_transient(), "{code}");
         }
-        for code in [401, 403, 429, 500, 502, 503, 504] {
+        for code in [401, 403, 404, 413, 429, 500, 502, 503, 504] {
             assert!(status(code).is_transient(), "{code}");
         }
     }

@@ -95,10 +95,7 @@ async fn main() -> anyhow::Result<()> {
             bucket: location.bucket.clone(),
             key: location.key.clone(),
             bytes,
-            content_type: recording
-                .content_type
-                .clone()
-                .unwrap_or_else(|| "audio/wav".into()),
+            content_type: "audio/wav".into(),
         }],
         recovery: Recovery {
             run_id: "bench-ingest".into(),

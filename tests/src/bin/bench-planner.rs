@@ -74,7 +74,7 @@ fn main() -> anyhow::Result<()> {
     let eligible = eligible(&contacts, &rules);
     let t_eligible = t1.elapsed();
     let t2 = Instant::now();
-    let class = classify(&eligible, &held, &rules);
+    let class = classify(&contacts, &eligible, &held, &rules);
     let t_classify = t2.elapsed();
     let wall = t0.elapsed();
     drop(contacts);
