@@ -14,7 +14,7 @@ use recovery::plan::{ManualPayload, Request};
 use recovery::queue::SqsQueue;
 use recovery::report::{OutcomeStatus, RunReport, RunStatus};
 use recovery::state::{RunStore, S3State};
-use recovery::work::{Disposition, Incoming};
+use recovery::work::Disposition;
 use serde::Serialize;
 use serde_json::json;
 
@@ -190,17 +190,8 @@ async fn work(json: bool, until_empty: bool) -> Result<()> {
             }
             continue;
         }
-        let messages: Vec<Incoming> = received
-            .iter()
-            .map(|r| Incoming {
-                message_id: r.message_id.clone(),
-                receipt_handle: r.receipt_handle.clone(),
-                body: r.body.clone(),
-                receive_count: r.receive_count,
-            })
-            .collect();
-        let dispositions = worker.work_batch(&messages, None, &mut metrics).await;
-        for (m, d) in messages.iter().zip(&dispositions) {
+        let dispositions = worker.work_received(&received, &mut metrics).await?;
+        for d in &dispositions {
             summary.received += 1;
             match d {
                 Disposition::Done(status) => {
@@ -209,7 +200,6 @@ async fn work(json: bool, until_empty: bool) -> Result<()> {
                     } else {
                         summary.already_present += 1;
                     }
-                    app.work_queue.delete(&m.receipt_handle).await?;
                 }
                 Disposition::Retry(_) => summary.retry_later += 1,
                 Disposition::DeadLettered(_) => summary.dead_lettered += 1,

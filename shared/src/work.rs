@@ -16,7 +16,7 @@ use crate::matching::S3Location;
 use crate::message::WorkMessage;
 use crate::metrics::{Metrics, Unit, names};
 use crate::plan::{CONNECT_RETENTION, error_chain};
-use crate::queue::SqsQueue;
+use crate::queue::{QueueError, Received, SqsQueue};
 use crate::report::{Outcome, OutcomeStatus};
 use crate::state::S3State;
 use crate::time::{format_ts, parse_ts};
@@ -40,6 +40,17 @@ pub struct Incoming {
     pub body: String,
     /// SQS's `ApproximateReceiveCount`.
     pub receive_count: u32,
+}
+
+impl From<&Received> for Incoming {
+    fn from(r: &Received) -> Self {
+        Incoming {
+            message_id: r.message_id.clone(),
+            receipt_handle: r.receipt_handle.clone(),
+            body: r.body.clone(),
+            receive_count: r.receive_count,
+        }
+    }
 }
 
 /// What became of a message.
@@ -338,6 +349,24 @@ impl Worker<'_> {
             out[i] = disposition;
         }
         out
+    }
+
+    /// Works messages received from the work queue as the Lambda trigger would: each success is
+    /// deleted, a transient failure is left for SQS's visibility timeout, a permanent one was
+    /// already moved to the dead-letter queue.
+    pub async fn work_received(
+        &self,
+        received: &[Received],
+        metrics: &mut Metrics,
+    ) -> Result<Vec<Disposition>, QueueError> {
+        let messages: Vec<Incoming> = received.iter().map(Incoming::from).collect();
+        let dispositions = self.work_batch(&messages, None, metrics).await;
+        for (m, d) in messages.iter().zip(&dispositions) {
+            if matches!(d, Disposition::Done(_)) {
+                self.work_queue.delete(&m.receipt_handle).await?;
+            }
+        }
+        Ok(dispositions)
     }
 
     /// Works one message. Never panics, never drops a message: every path ends in success, a

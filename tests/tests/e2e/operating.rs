@@ -331,12 +331,7 @@ async fn the_functions_emit_the_promised_emf_metrics() {
         .expect("messages");
     let messages: Vec<recovery::work::Incoming> = received
         .iter()
-        .map(|r| recovery::work::Incoming {
-            message_id: r.message_id.clone(),
-            receipt_handle: r.receipt_handle.clone(),
-            body: r.body.clone(),
-            receive_count: r.receive_count,
-        })
+        .map(recovery::work::Incoming::from)
         .collect();
     let mut m = Metrics::new("worker");
     worker.worker().work_batch(&messages, None, &mut m).await;

@@ -14,7 +14,7 @@ use recovery::Config;
 use recovery::metrics::Metrics;
 use recovery::queue::{Received, SqsQueue};
 use recovery::verint::RetryPolicy;
-use recovery::work::{Disposition, Incoming};
+use recovery::work::Disposition;
 
 pub const INSTANCE: &str = "5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b";
 const KEY_ID: &str = "test-key";
@@ -184,22 +184,7 @@ impl Stack {
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
             }
-            let messages: Vec<Incoming> = batch
-                .iter()
-                .map(|r| Incoming {
-                    message_id: r.message_id.clone(),
-                    receipt_handle: r.receipt_handle.clone(),
-                    body: r.body.clone(),
-                    receive_count: r.receive_count,
-                })
-                .collect();
-            let dispositions = worker.work_batch(&messages, None, &mut metrics).await;
-            for (m, d) in messages.iter().zip(&dispositions) {
-                if matches!(d, Disposition::Done(_)) {
-                    self.work_queue.delete(&m.receipt_handle).await?;
-                }
-            }
-            all.extend(dispositions);
+            all.extend(worker.work_received(&batch, &mut metrics).await?);
         }
         anyhow::bail!("the work queue did not drain within {limit:?}")
     }
