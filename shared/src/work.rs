@@ -508,7 +508,7 @@ impl Worker<'_> {
             let started = Instant::now();
             let sent = match deadline {
                 Some(d) => match tokio::time::timeout_at(
-                    d - Duration::from_secs(2),
+                    d.checked_sub(Duration::from_secs(2)).unwrap_or(d),
                     self.verint.ingest(&metadata, parts),
                 )
                 .await

@@ -119,13 +119,13 @@ pub fn deadline_of(deadline_ms: u64) -> Option<Instant> {
         return None;
     }
     if deadline_ms < EPOCH_MS_FLOOR {
-        return Some(Instant::now() + Duration::from_millis(deadline_ms));
+        return Instant::now().checked_add(Duration::from_millis(deadline_ms));
     }
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .ok()?
         .as_millis() as u64;
-    Some(Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms)))
+    Instant::now().checked_add(Duration::from_millis(deadline_ms.saturating_sub(now_ms)))
 }
 
 /// The Lambda handler.
@@ -218,6 +218,10 @@ mod tests {
         assert!((598..=600).contains(&left(deadline_of(600_000))));
         assert_eq!(left(deadline_of(now_ms - 1_000)), 0);
         assert!(deadline_of(0).is_none());
+        assert!(
+            deadline_of(u64::MAX).is_none(),
+            "an absurd deadline is no deadline, not a panic"
+        );
     }
 
     #[test]
