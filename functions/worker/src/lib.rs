@@ -110,22 +110,28 @@ pub fn batch_response(
 
 /// Values below this cannot be epoch milliseconds (they would be before 2001).
 const EPOCH_MS_FLOOR: u64 = 1_000_000_000_000;
+/// One day in milliseconds.
+const MAX_LEFT_MS: u64 = 24 * 3600 * 1000;
 
 /// The invocation's deadline as a monotonic instant. AWS sends `Lambda-Runtime-Deadline-Ms` as
 /// epoch milliseconds; cargo-lambda's local runtime sends the timeout itself (e.g. `600000`),
 /// which is taken as time left rather than as a deadline in 1970 that would fail every message.
 pub fn deadline_of(deadline_ms: u64) -> Option<Instant> {
-    if deadline_ms == 0 {
+    let left_ms = match deadline_ms {
+        0 => return None,
+        ms if ms < EPOCH_MS_FLOOR => ms,
+        ms => ms.saturating_sub(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .ok()?
+                .as_millis() as u64,
+        ),
+    };
+    // A Lambda invocation lasts at most 15 minutes: anything beyond a day is no deadline at all.
+    if left_ms > MAX_LEFT_MS {
         return None;
     }
-    if deadline_ms < EPOCH_MS_FLOOR {
-        return Instant::now().checked_add(Duration::from_millis(deadline_ms));
-    }
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .ok()?
-        .as_millis() as u64;
-    Instant::now().checked_add(Duration::from_millis(deadline_ms.saturating_sub(now_ms)))
+    Instant::now().checked_add(Duration::from_millis(left_ms))
 }
 
 /// The Lambda handler.
