@@ -42,14 +42,17 @@ wait_for() { # URL PIDFILE NAME LOG
 }
 
 ensure_venv() {
-  if [[ -x "$VENV/bin/moto_server" ]] && [[ "$VENV/.requirements" -nt "$ROOT/tests/requirements.txt" ]]; then
+  # Reinstall only when the pinned requirements change (by content: a fresh clone has new mtimes).
+  local want
+  want="$(sha256sum "$ROOT/tests/requirements.txt" | cut -d' ' -f1)"
+  if [[ -x "$VENV/bin/moto_server" ]] && [[ "$(cat "$VENV/.requirements" 2>/dev/null)" == "$want" ]]; then
     return
   fi
   log "creating $VENV"
   mkdir -p "$HOME_DIR"
   "${PYTHON:-python3}" -m venv "$VENV"
   "$VENV/bin/pip" install --quiet -r "$ROOT/tests/requirements.txt"
-  touch "$VENV/.requirements"
+  echo "$want" >"$VENV/.requirements"
 }
 
 start_moto() {
