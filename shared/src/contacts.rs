@@ -159,6 +159,19 @@ impl ContactCopy {
     }
 }
 
+impl ContactCopy {
+    /// Drops the recordings of a contact initiated outside `window`: `InitiationTimestamp` is
+    /// the same in every copy, so such a contact is never eligible in a manual run over the
+    /// window, and its locations would only take memory. The copy itself stays, so duplicates
+    /// and newest-copy selection are counted as before.
+    pub fn forget_recordings_outside(&mut self, window: crate::time::Window) {
+        let inside = time(self.initiation).is_some_and(|t| window.contains(t));
+        if !inside && self.initiation != NONE {
+            self.recordings = Vec::new();
+        }
+    }
+}
+
 /// `arn:aws:connect:REGION:ACCOUNT:instance/ID` names instance `ID`.
 fn arn_is_instance(arn: &str, instance_id: &str) -> bool {
     arn.rsplit_once("instance/")
@@ -521,6 +534,47 @@ mod tests {
             ]
         );
         assert!(!view.all_deleted());
+    }
+
+    #[test]
+    fn a_manual_window_drops_only_the_recordings_of_contacts_initiated_outside_it() {
+        let window = crate::time::Window {
+            start: parse_ts("2024-05-14T10:00:00Z").expect("valid"),
+            end: parse_ts("2024-05-14T11:00:00Z").expect("valid"),
+        };
+        let mut set = ContactSet::new();
+        for (id, start) in [
+            (
+                "0a1b2c3d-4e5f-6789-abcd-ef0123456789",
+                "2024-05-14T10:30:00Z",
+            ),
+            (
+                "1a1b2c3d-4e5f-6789-abcd-ef0123456789",
+                "2024-05-14T11:00:00Z",
+            ),
+        ] {
+            let json = format!(
+                r#"{{"ContactId":"{id}","Channel":"VOICE","InstanceARN":"arn:aws:connect:r:1:instance/i","InitiationTimestamp":"{start}",
+                "Recordings":[{{"Location":"rec/{id}.wav","StorageType":"S3","Status":"AVAILABLE"}}]}}"#
+            );
+            let record: CtrRecord<'_> = serde_json::from_str(&json).expect("valid");
+            let mut copy = ContactCopy::from_record(&record, "i").expect("has id");
+            copy.forget_recordings_outside(window);
+            set.insert(copy);
+        }
+        set.finish();
+        let counts: Vec<(String, usize)> = set
+            .iter()
+            .map(|v| (v.key().to_string(), v.recording_count()))
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                ("0a1b2c3d-4e5f-6789-abcd-ef0123456789".to_owned(), 1),
+                ("1a1b2c3d-4e5f-6789-abcd-ef0123456789".to_owned(), 0)
+            ]
+        );
+        assert_eq!(set.records(), 2, "the copy itself is still counted");
     }
 
     #[test]

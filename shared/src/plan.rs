@@ -329,6 +329,7 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
             self.source,
             &hours,
             &config.connect_instance_id,
+            rules.initiation_window,
             self.concurrency,
             self.progress,
         )

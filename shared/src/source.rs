@@ -11,6 +11,7 @@ use tracing::{debug, warn};
 
 use crate::contacts::{ContactCopy, ContactSet};
 use crate::ctr::{ReadError, ReadStats, read_object};
+use crate::time::Window;
 
 /// One object of an arrival hour.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,12 +203,14 @@ pub struct ScanStats {
 }
 
 /// Reads every object of `hours` and merges their contacts. Objects are parsed on blocking
-/// threads, `concurrency` at a time; an unreadable object is counted in `malformed`; a source
+/// threads, `concurrency` at a time; with an `initiation_window` (manual runs) the recordings of
+/// contacts initiated outside it are not kept, since they can never be eligible; an unreadable object is counted in `malformed`; a source
 /// that fails underneath fails the scan. `progress(done, total)` is called after each object.
 pub async fn scan<S: CtrSource>(
     source: &S,
     hours: &[DateTime<Utc>],
     instance_id: &str,
+    initiation_window: Option<Window>,
     concurrency: usize,
     progress: &(dyn Fn(u64, u64) + Send + Sync),
 ) -> Result<(ContactSet, ScanStats), SourceError> {
@@ -268,7 +271,10 @@ pub async fn scan<S: CtrSource>(
         let (copies, read) = result?;
         stats.records += read.records;
         stats.malformed += read.malformed;
-        for copy in copies {
+        for mut copy in copies {
+            if let Some(w) = initiation_window {
+                copy.forget_recordings_outside(w);
+            }
             set.insert(copy);
         }
         done += 1;
@@ -309,6 +315,7 @@ mod tests {
             &source,
             &[hour, hour + crate::time::HOUR],
             "i",
+            None,
             2,
             &|_, _| {},
         )

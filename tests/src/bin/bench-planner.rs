@@ -64,6 +64,7 @@ fn main() -> anyhow::Result<()> {
         &source,
         &hours,
         &args.instance_id,
+        None,
         concurrency,
         &|_, _| {},
     ))?;
