@@ -3,6 +3,7 @@
 //! run status and worker outcomes.
 
 use aws_sdk_s3::primitives::ByteStream;
+use futures::{StreamExt, TryStreamExt};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
@@ -236,12 +237,14 @@ impl S3State {
                     .filter_map(|o| o.key),
             );
         }
-        let mut out = Vec::with_capacity(keys.len());
-        for key in keys {
-            if let Some((o, _)) = self.get_json::<Outcome>(&key).await? {
-                out.push(o);
-            }
-        }
+        // One object per contact: read them sixteen at a time.
+        let read: Vec<Option<(Outcome, Option<String>)>> =
+            futures::stream::iter(keys.iter().map(|key| self.get_json::<Outcome>(key)))
+                .buffer_unordered(16)
+                .try_collect()
+                .await?;
+        let mut out: Vec<Outcome> = read.into_iter().flatten().map(|(o, _)| o).collect();
+        out.sort_by(|a, b| a.contact_id.cmp(&b.contact_id));
         Ok(out)
     }
 }
