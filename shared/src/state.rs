@@ -3,8 +3,8 @@
 //! run status and worker outcomes.
 
 use aws_sdk_s3::primitives::ByteStream;
-use futures::{StreamExt, TryStreamExt};
 use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::report::{Outcome, RunReport, RunStatus};

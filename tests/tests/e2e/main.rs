@@ -3,5 +3,6 @@
 
 mod operating;
 mod planning;
+mod queueing;
 mod support;
 mod working;
