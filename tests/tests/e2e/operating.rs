@@ -9,8 +9,7 @@ use std::process::Output;
 use chrono::TimeDelta;
 use local_stack::sim::Faults;
 use recovery::metrics::{Metrics, names};
-use recovery::plan::Request;
-use recovery::time::{Window, format_ts};
+use recovery::time::format_ts;
 use serde_json::Value;
 
 use crate::support::*;
@@ -278,10 +277,7 @@ async fn the_functions_emit_the_promised_emf_metrics() {
     let stack = Stack::new(&[]).await.expect("stack");
     let date = past_day();
     let day = stack.day(33, date, 60).await.expect("day");
-    let window = Window {
-        start: midnight(date),
-        end: midnight(date) + TimeDelta::days(1),
-    };
+    let window = day_window(date);
     let mut ids: Vec<String> = expected_missing(&day, window.start, window.end)
         .into_iter()
         .collect();
@@ -291,16 +287,7 @@ async fn the_functions_emit_the_promised_emf_metrics() {
         ..Faults::default()
     });
     let planner = stack.planner().await.expect("planner");
-    let report = planner
-        .run(
-            Request::Manual {
-                window,
-                dry_run: false,
-            },
-            &|_, _| {},
-        )
-        .await
-        .expect("plan");
+    let report = plan_manual(&planner, window).await.expect("plan");
     let mut m = Metrics::new("planner");
     planner::report_metrics(&report, &mut m);
     let docs = m.documents(0);

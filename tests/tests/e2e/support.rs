@@ -229,3 +229,27 @@ pub fn expected_missing(day: &Day, start: DateTime<Utc>, end: DateTime<Utc>) -> 
         .map(|t| t.contact_id.clone())
         .collect()
 }
+
+/// The whole of `date`, as a manual run's window.
+pub fn day_window(date: NaiveDate) -> recovery::time::Window {
+    recovery::time::Window {
+        start: midnight(date),
+        end: midnight(date) + TimeDelta::days(1),
+    }
+}
+
+/// A manual (not dry) run over `window`.
+pub async fn plan_manual(
+    planner: &planner::App,
+    window: recovery::time::Window,
+) -> Result<recovery::report::RunReport, recovery::plan::PlanError> {
+    planner
+        .run(
+            recovery::plan::Request::Manual {
+                window,
+                dry_run: false,
+            },
+            &|_, _| {},
+        )
+        .await
+}

@@ -4,11 +4,8 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use chrono::TimeDelta;
 use local_stack::generate::Day;
 use local_stack::sim::Faults;
-use recovery::plan::Request;
-use recovery::time::Window;
 use sha2::{Digest, Sha256};
 
 use crate::support::*;
@@ -67,23 +64,11 @@ async fn a_full_manual_recovery_puts_exactly_the_missing_calls_into_verint() {
     let stack = Stack::new(&[]).await.expect("stack");
     let date = past_day();
     let day = stack.day(21, date, 120).await.expect("day");
-    let window = Window {
-        start: midnight(date),
-        end: midnight(date) + TimeDelta::days(1),
-    };
+    let window = day_window(date);
     let planner = stack.planner().await.expect("planner");
     let worker = stack.worker().await.expect("worker");
 
-    let report = planner
-        .run(
-            Request::Manual {
-                window,
-                dry_run: false,
-            },
-            &|_, _| {},
-        )
-        .await
-        .expect("plan");
+    let report = plan_manual(&planner, window).await.expect("plan");
     let expected = expected_missing(&day, window.start, window.end);
     assert_eq!(report.enqueued, expected.len() as u64);
     stack
@@ -113,16 +98,7 @@ async fn a_full_manual_recovery_puts_exactly_the_missing_calls_into_verint() {
                 && o.interaction_id.is_some())
     );
 
-    let again = planner
-        .run(
-            Request::Manual {
-                window,
-                dry_run: false,
-            },
-            &|_, _| {},
-        )
-        .await
-        .expect("second plan");
+    let again = plan_manual(&planner, window).await.expect("second plan");
     assert_eq!(
         (again.missing, again.enqueued),
         (0, 0),
@@ -137,10 +113,7 @@ async fn with_faults_every_missing_call_ends_in_verint_once_or_in_the_dead_lette
     let stack = Stack::new(&[]).await.expect("stack");
     let date = past_day();
     let day = stack.day(22, date, 120).await.expect("day");
-    let window = Window {
-        start: midnight(date),
-        end: midnight(date) + TimeDelta::days(1),
-    };
+    let window = day_window(date);
     let expected = expected_missing(&day, window.start, window.end);
     let mut ids: Vec<&String> = expected.iter().collect();
     ids.sort();
@@ -163,14 +136,7 @@ async fn with_faults_every_missing_call_ends_in_verint_once_or_in_the_dead_lette
     let planner = stack.planner().await.expect("planner");
     let worker = stack.worker().await.expect("worker");
 
-    let report = planner
-        .run(
-            Request::Manual {
-                window,
-                dry_run: false,
-            },
-            &|_, _| {},
-        )
+    let report = plan_manual(&planner, window)
         .await
         .expect("plan survives DAS page faults");
     assert_eq!(
