@@ -137,3 +137,29 @@ impl Clients {
         .map_err(StartError::Verint)
     }
 }
+
+/// Every object under `prefix`, across all pages of `ListObjectsV2`.
+pub(crate) async fn list_objects(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+) -> Result<
+    Vec<aws_sdk_s3::types::Object>,
+    aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Error,
+> {
+    let mut pages = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .into_paginator()
+        .send();
+    let mut objects = Vec::new();
+    while let Some(page) = pages.next().await {
+        objects.extend(
+            page.map_err(|e| e.into_service_error())?
+                .contents
+                .unwrap_or_default(),
+        );
+    }
+    Ok(objects)
+}

@@ -85,29 +85,19 @@ impl S3CtrSource {
 impl CtrSource for S3CtrSource {
     async fn list_hour(&self, hour: DateTime<Utc>) -> Result<Vec<CtrObject>, SourceError> {
         let prefix = hour_prefix(&self.prefix, hour);
-        let mut pages = self
-            .s3
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(&prefix)
-            .into_paginator()
-            .send();
-        let mut objects = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| SourceError::List {
+        let listed = crate::aws::list_objects(&self.s3, &self.bucket, &prefix)
+            .await
+            .map_err(|e| SourceError::List {
                 prefix: prefix.clone(),
-                source: Box::new(e.into_service_error()),
+                source: Box::new(e),
             })?;
-            objects.extend(
-                page.contents
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|o| {
-                        let size = o.size.unwrap_or(0).max(0) as u64;
-                        o.key.map(|key| CtrObject { key, size })
-                    }),
-            );
-        }
+        let objects = listed
+            .into_iter()
+            .filter_map(|o| {
+                let size = o.size.unwrap_or(0).max(0) as u64;
+                o.key.map(|key| CtrObject { key, size })
+            })
+            .collect();
         Ok(objects)
     }
 

@@ -104,23 +104,31 @@ impl S3State {
         format!("{}runs/{run_id}/{name}", self.prefix)
     }
 
-    async fn put_json<T: Serialize>(&self, key: String, value: &T) -> Result<(), StateError> {
+    /// A `PutObject` of `value` as JSON at `key`, ready to send (or to make conditional).
+    fn put_json_request<T: Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+    ) -> Result<aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder, StateError>
+    {
         let body = serde_json::to_vec_pretty(value).map_err(|source| StateError::Json {
-            key: key.clone(),
+            key: key.to_owned(),
             source,
         })?;
-        self.s3
+        Ok(self
+            .s3
             .put_object()
             .bucket(&self.bucket)
-            .key(&key)
+            .key(key)
             .content_type("application/json")
-            .body(ByteStream::from(body))
+            .body(ByteStream::from(body)))
+    }
+
+    async fn put_json<T: Serialize>(&self, key: String, value: &T) -> Result<(), StateError> {
+        self.put_json_request(&key, value)?
             .send()
             .await
-            .map_err(|e| StateError::S3 {
-                what: format!("put {key}"),
-                source: Box::new(e.into_service_error()),
-            })?;
+            .map_err(|e| s3_err(format!("put {key}"))(e.into_service_error()))?;
         Ok(())
     }
 
@@ -195,10 +203,8 @@ impl S3State {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| StateError::S3 {
-                what: format!("list {prefix}"),
-                source: Box::new(e.into_service_error()),
-            })?;
+            let page =
+                page.map_err(|e| s3_err(format!("list {prefix}"))(e.into_service_error()))?;
             for p in page.common_prefixes.unwrap_or_default() {
                 if let Some(id) = p
                     .prefix
@@ -217,26 +223,12 @@ impl S3State {
     /// Every outcome of a run.
     pub async fn outcomes(&self, run_id: &str) -> Result<Vec<Outcome>, StateError> {
         let prefix = self.run_key(run_id, "outcomes/");
-        let mut keys = Vec::new();
-        let mut pages = self
-            .s3
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(&prefix)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| StateError::S3 {
-                what: format!("list {prefix}"),
-                source: Box::new(e.into_service_error()),
-            })?;
-            keys.extend(
-                page.contents
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|o| o.key),
-            );
-        }
+        let keys: Vec<String> = crate::aws::list_objects(&self.s3, &self.bucket, &prefix)
+            .await
+            .map_err(s3_err(format!("list {prefix}")))?
+            .into_iter()
+            .filter_map(|o| o.key)
+            .collect();
         // One object per contact: read them sixteen at a time.
         let read: Vec<Option<(Outcome, Option<String>)>> =
             futures::stream::iter(keys.iter().map(|key| self.get_json::<Outcome>(key)))
@@ -265,17 +257,7 @@ impl RunStore for S3State {
         expected: &Version,
     ) -> Result<(), StateError> {
         let key = self.checkpoint_key();
-        let body = serde_json::to_vec_pretty(checkpoint).map_err(|source| StateError::Json {
-            key: key.clone(),
-            source,
-        })?;
-        let request = self
-            .s3
-            .put_object()
-            .bucket(&self.bucket)
-            .key(&key)
-            .content_type("application/json")
-            .body(ByteStream::from(body));
+        let request = self.put_json_request(&key, checkpoint)?;
         let request = match expected {
             Version::Absent => request.if_none_match("*"),
             Version::ETag(etag) => request.if_match(etag),
@@ -287,10 +269,7 @@ impl RunStore for S3State {
                 if matches!(status, Some(412) | Some(409)) {
                     Err(StateError::Conflict)
                 } else {
-                    Err(StateError::S3 {
-                        what: format!("put {key}"),
-                        source: Box::new(e.into_service_error()),
-                    })
+                    Err(s3_err(format!("put {key}"))(e.into_service_error()))
                 }
             }
         }
