@@ -3,3 +3,16 @@
 
 pub mod generate;
 pub mod sim;
+
+/// The process's peak resident set (`VmHWM`), in KiB; 0 when /proc is unavailable. Used by the
+/// benchmark binaries.
+pub fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}

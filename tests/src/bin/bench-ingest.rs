@@ -120,18 +120,9 @@ async fn main() -> anyhow::Result<()> {
     println!("bytes:               {bytes} ({mib:.1} MiB)");
     println!("wall:                {secs:.3} s");
     println!("throughput:          {:.1} MiB/s", mib / secs);
-    println!("peak rss (VmHWM):    {} MiB", peak_rss_kib() / 1024);
+    println!(
+        "peak rss (VmHWM):    {} MiB",
+        local_stack::peak_rss_kib() / 1024
+    );
     Ok(())
-}
-
-/// The process's peak resident set (`VmHWM`), in KiB; 0 when /proc is unavailable.
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }

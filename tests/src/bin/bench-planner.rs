@@ -45,7 +45,7 @@ fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let held = load_ids(&args.dir.join("verint_ids.txt"))?;
     let load = started.elapsed();
-    let after_load = peak_rss_kib();
+    let after_load = local_stack::peak_rss_kib();
 
     let day = args
         .date
@@ -69,7 +69,7 @@ fn main() -> anyhow::Result<()> {
         &|_, _| {},
     ))?;
     let t_scan = t0.elapsed();
-    let after_scan = peak_rss_kib();
+    let after_scan = local_stack::peak_rss_kib();
     let distinct = contacts.len();
     let t1 = Instant::now();
     let eligible = eligible(&contacts, &rules);
@@ -121,7 +121,7 @@ fn main() -> anyhow::Result<()> {
     }
     println!(
         "peak rss (VmHWM):    {} MiB (after id load {} MiB, after scan {} MiB)",
-        peak_rss_kib() / 1024,
+        local_stack::peak_rss_kib() / 1024,
         after_load / 1024,
         after_scan / 1024
     );
@@ -161,18 +161,6 @@ fn corpus_uncompressed(dir: &Path) -> Option<u64> {
     let text = std::fs::read_to_string(dir.join("corpus.json")).ok()?;
     let corpus: local_stack::generate::BenchCorpus = serde_json::from_str(&text).ok()?;
     Some(corpus.uncompressed_bytes)
-}
-
-/// The process's peak resident set (`VmHWM`), in KiB; 0 when /proc is unavailable.
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 fn fmt(d: Duration) -> String {

@@ -60,8 +60,7 @@ async fn an_operator_plans_works_inspects_and_redrives_a_rejected_call() {
     let day = stack.day(31, date, 60).await.expect("day");
     let (start, end) = (midnight(date), midnight(date) + TimeDelta::days(1));
     let expected = expected_missing(&day, start, end);
-    let mut ids: Vec<&String> = expected.iter().collect();
-    ids.sort();
+    let ids = sorted(&expected);
     let rejected = ids[0].clone();
     stack.sim.state().set_faults(Faults {
         reject_contact_ids: vec![rejected.clone()],
@@ -221,8 +220,7 @@ async fn no_phone_number_attribute_value_or_secret_appears_in_the_logs() {
     let day = stack.day(32, date, 60).await.expect("day");
     let (start, end) = (midnight(date), midnight(date) + TimeDelta::days(1));
     let expected = expected_missing(&day, start, end);
-    let mut ids: Vec<&String> = expected.iter().collect();
-    ids.sort();
+    let ids = sorted(&expected);
     // Error paths log too: a rejection, an unknown contact, and transient faults.
     stack.sim.state().set_faults(Faults {
         seed: 3,
@@ -278,10 +276,7 @@ async fn the_functions_emit_the_promised_emf_metrics() {
     let date = past_day();
     let day = stack.day(33, date, 60).await.expect("day");
     let window = day_window(date);
-    let mut ids: Vec<String> = expected_missing(&day, window.start, window.end)
-        .into_iter()
-        .collect();
-    ids.sort();
+    let ids = sorted(&expected_missing(&day, window.start, window.end));
     stack.sim.state().set_faults(Faults {
         reject_contact_ids: vec![ids[0].clone()],
         ..Faults::default()

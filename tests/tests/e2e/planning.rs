@@ -20,7 +20,7 @@ fn manual(start: chrono::DateTime<Utc>, end: chrono::DateTime<Utc>, dry_run: boo
 }
 
 async fn stored_report(stack: &Stack, run_id: &str) -> RunReport {
-    let store = S3State::new(stack.s3.clone(), &stack.state_bucket, "call-recovery/");
+    let store = stack.store();
     store
         .report(run_id)
         .await
@@ -193,7 +193,7 @@ async fn a_dry_run_reports_the_missing_calls_but_queues_nothing_and_moves_no_che
         .await
         .expect("run succeeds");
     assert_eq!(auto.enqueued, 0);
-    let store = S3State::new(stack.s3.clone(), &stack.state_bucket, "call-recovery/");
+    let store = stack.store();
     assert_eq!(
         store.checkpoint().await.expect("readable").0,
         None,
@@ -214,7 +214,7 @@ async fn automatic_runs_read_settled_hours_from_the_checkpoint_on() {
     .expect("stack");
     let day = stack.day(13, date, 160).await.expect("day");
     let app = stack.planner().await.expect("planner");
-    let store = S3State::new(stack.s3.clone(), &stack.state_bucket, "call-recovery/");
+    let store = stack.store();
 
     let first = app
         .run(Request::Automatic { dry_run: false }, &|_, _| {})
@@ -313,7 +313,7 @@ async fn a_concurrent_checkpoint_write_is_detected_and_nothing_is_overwritten() 
         .expect("stack");
     stack.day(14, date, 40).await.expect("day");
     let app = stack.planner().await.expect("planner");
-    let store = S3State::new(stack.s3.clone(), &stack.state_bucket, "call-recovery/");
+    let store = stack.store();
 
     // Directly: a write with a stale version fails.
     let (_, absent) = store.checkpoint().await.expect("readable");
@@ -410,7 +410,7 @@ async fn an_invalid_invocation_is_rejected_before_any_work() {
             err.error_message
         );
     }
-    let store = S3State::new(stack.s3.clone(), &stack.state_bucket, "call-recovery/");
+    let store = stack.store();
     assert!(
         store.run_ids().await.expect("readable").is_empty(),
         "no run was started"

@@ -129,6 +129,11 @@ impl Stack {
         |k| self.vars.get(k).cloned()
     }
 
+    /// The run state this stack's functions write (`STATE_PREFIX` left at its default).
+    pub fn store(&self) -> recovery::state::S3State {
+        recovery::state::S3State::new(self.s3.clone(), &self.state_bucket, "call-recovery/")
+    }
+
     pub fn config(&self) -> Config {
         Config::from_lookup(self.lookup()).expect("the test configuration is valid")
     }
@@ -252,4 +257,11 @@ pub async fn plan_manual(
             &|_, _| {},
         )
         .await
+}
+
+/// Ids in a stable order, so a test can pick "the first missing call".
+pub fn sorted(ids: &HashSet<String>) -> Vec<String> {
+    let mut out: Vec<String> = ids.iter().cloned().collect();
+    out.sort();
+    out
 }

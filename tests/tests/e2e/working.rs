@@ -86,8 +86,7 @@ async fn a_full_manual_recovery_puts_exactly_the_missing_calls_into_verint() {
             .visible,
         0
     );
-    let store =
-        recovery::state::S3State::new(stack.s3.clone(), &stack.state_bucket, "call-recovery/");
+    let store = stack.store();
     let outcomes = store.outcomes(&report.run_id).await.expect("outcomes");
     assert_eq!(outcomes.len(), expected.len());
     assert!(
@@ -115,8 +114,7 @@ async fn with_faults_every_missing_call_ends_in_verint_once_or_in_the_dead_lette
     let day = stack.day(22, date, 120).await.expect("day");
     let window = day_window(date);
     let expected = expected_missing(&day, window.start, window.end);
-    let mut ids: Vec<&String> = expected.iter().collect();
-    ids.sort();
+    let ids = sorted(&expected);
     let poison = ids[0].clone();
     let unknown = ids[1].clone();
     stack.sim.state().set_faults(Faults {
