@@ -6,8 +6,9 @@
 # Needs moto on $MOTO_URL (started with scripts/stack.sh up when it does not answer).
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-HOME_DIR="${CALL_RECOVERY_HOME:-/var/tmp/call-recovery}"
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+HOME_DIR="$CALL_RECOVERY_HOME"
 SIZE_MIB="${1:-1024}"
 MOTO_URL="${MOTO_URL:-http://127.0.0.1:5055}"
 BUCKET=bench-ingest
@@ -16,8 +17,6 @@ KEY="connect/bench/CallRecordings/2024/05/14/bench-${SIZE_MIB}MiB_20240514T14:03
 KEY_ID=bench-key
 # base64url (no padding) of 32 fixed bytes: a local key, not a secret.
 API_KEY=F1P18Q-GPSiB4aApMQ2NslylM4i9lPBRCdqHv5YUk5w
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME_DIR/target}"
-BIN="$CARGO_TARGET_DIR/release"
 WORK_DIR="$HOME_DIR/bench-ingest"
 FILE="$WORK_DIR/recording-${SIZE_MIB}MiB.wav"
 
@@ -35,8 +34,8 @@ command -v curl >/dev/null || die "curl is required: apt-get install -y curl"
 command -v python3 >/dev/null || die "python3 is required: apt-get install -y python3"
 [[ -x /usr/bin/time ]] || die "/usr/bin/time is required: apt-get install -y time"
 
-log "building (release, CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
-(cd "$ROOT" && cargo build --release --quiet -p local-stack --bin bench-ingest --bin simulator)
+log "building bench-ingest and the simulator (release)"
+BIN="$(build_bins release local-stack:bench-ingest local-stack:simulator)"
 answers "$MOTO_URL/moto-api/" || "$ROOT/scripts/stack.sh" up
 answers "$MOTO_URL/moto-api/" || die "moto does not answer at $MOTO_URL"
 

@@ -8,15 +8,14 @@
 # The corpus is generated once with bench-corpus under $CALL_RECOVERY_HOME/bench-corpus-N.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-HOME_DIR="${CALL_RECOVERY_HOME:-/var/tmp/call-recovery}"
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+HOME_DIR="$CALL_RECOVERY_HOME"
 N="${1:-1000000}"
 CORPUS="$HOME_DIR/bench-corpus-$N"
 INSTANCE_ID="${CONNECT_INSTANCE_ID:-5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b}"
 # The jq pipeline runs on a subset and is extrapolated when the whole would take longer.
 JQ_LIMIT_SECS="${JQ_LIMIT_SECS:-600}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME_DIR/target}"
-BIN="$CARGO_TARGET_DIR/release"
 export LC_ALL=C # sort and comm in byte order, as verint_ids.txt is written
 
 log() { echo "bench-planner: $*" >&2; }
@@ -29,8 +28,8 @@ command -v gzip >/dev/null || die "gzip is required: apt-get install -y gzip"
 command -v jq >/dev/null || die "jq is required: apt-get install -y jq"
 [[ -x /usr/bin/time ]] || die "/usr/bin/time is required: apt-get install -y time"
 
-log "building (release, CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
-(cd "$ROOT" && cargo build --release --quiet -p local-stack --bin bench-planner --bin bench-corpus)
+log "building bench-planner and bench-corpus (release)"
+BIN="$(build_bins release local-stack:bench-planner local-stack:bench-corpus)"
 
 if [[ ! -f "$CORPUS/.complete" ]]; then
   log "generating $N CTRs under $CORPUS (once)"

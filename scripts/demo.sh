@@ -4,12 +4,11 @@
 # dead-letter queue, and is recovered by a redrive once Verint is "fixed".
 #   scripts/demo.sh            (CALLS=400 SEED=1 by default)
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 CALLS="${CALLS:-400}"
 SEED="${SEED:-1}"
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 json_field() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {"d": d}))' "$1"; }
 
 say "Starting the local stack (moto for S3/SQS, the Verint + Connect simulator)"
@@ -23,8 +22,7 @@ scripts/stack.sh up 2>/dev/null
 source .stack/env
 
 say "Building recoveryctl and the generator (the first build takes several minutes)"
-cargo build --quiet -p recoveryctl -p local-stack --bin generate
-BIN="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug"
+BIN="$(build_bins debug recoveryctl:recoveryctl local-stack:generate)"
 ctl() { "$BIN/recoveryctl" "$@"; }
 
 DAY="$(date -u -d yesterday +%F)"

@@ -6,8 +6,9 @@
 #   scripts/stack.sh env    print the path of the env file (source it)
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-HOME_DIR="${CALL_RECOVERY_HOME:-/var/tmp/call-recovery}"
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+HOME_DIR="$CALL_RECOVERY_HOME"
 VENV="$HOME_DIR/venv-moto"
 STACK="$ROOT/.stack"
 ENV_FILE="$STACK/env"
@@ -15,7 +16,6 @@ MOTO_PORT="${MOTO_PORT:-5055}"
 SIM_PORT="${SIM_PORT:-5056}"
 MOTO_URL="http://127.0.0.1:$MOTO_PORT"
 SIM_URL="http://127.0.0.1:$SIM_PORT"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME_DIR/target}"
 
 REGION=us-east-1
 CONNECT_INSTANCE_ID=5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b
@@ -73,12 +73,13 @@ start_sim() {
     log "simulator already answers at $SIM_URL"
     return
   fi
-  log "building the simulator (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
-  (cd "$ROOT" && cargo build --quiet -p local-stack --bin simulator)
+  log "building the simulator"
+  local bin
+  bin="$(build_bins debug local-stack:simulator)"
   log "starting the simulator on $SIM_URL"
   SIM_LISTEN="127.0.0.1:$SIM_PORT" VERINT_API_KEY_ID="$VERINT_API_KEY_ID" \
     VERINT_API_KEY="$VERINT_API_KEY" RUST_LOG="${RUST_LOG:-info}" \
-    nohup "$CARGO_TARGET_DIR/debug/simulator" >"$STACK/sim.log" 2>&1 &
+    nohup "$bin/simulator" >"$STACK/sim.log" 2>&1 &
   echo $! >"$STACK/sim.pid"
   wait_for "$SIM_URL/_admin/health" "$STACK/sim.pid" simulator "$STACK/sim.log"
 }

@@ -3,9 +3,9 @@
 # the local stack, the Lambda binaries under cargo-lambda's local runtime, and the
 # infrastructure checks. `.ci/run` calls exactly this.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+step() { say "$@"; }
 
 step "local stack"
 scripts/stack.sh up

@@ -1,8 +1,10 @@
 //! The local stack: the Verint + Amazon Connect simulator ([`sim`]) and the generator of
-//! realistic CTR days and benchmark corpora ([`generate`]).
+//! realistic CTR days and benchmark corpora ([`generate`]), and a corner of the running stack for
+//! end-to-end tests ([`stack`]).
 
 pub mod generate;
 pub mod sim;
+pub mod stack;
 
 /// The process's peak resident set (`VmHWM`), in KiB; 0 when /proc is unavailable. Used by the
 /// benchmark binaries.

@@ -1,7 +1,6 @@
 //! End-to-end tests against the local stack: moto (S3, SQS) started by `scripts/stack.sh up`,
 //! and a Verint + Connect simulator started in each test. One binary, a module per area.
 
-mod operating;
 mod planning;
 mod queueing;
 mod support;

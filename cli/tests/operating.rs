@@ -3,7 +3,6 @@
 //! values, or a secret.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::process::Output;
 
 use chrono::TimeDelta;
@@ -12,24 +11,11 @@ use recovery::metrics::{Metrics, names};
 use recovery::time::format_ts;
 use serde_json::Value;
 
-use crate::support::*;
-
-/// `recoveryctl`, built beside this test binary (`cargo nextest run --workspace` builds it).
-fn recoveryctl() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let bin = dir.join("recoveryctl");
-    assert!(
-        bin.exists(),
-        "{} is missing: cargo build -p recoveryctl",
-        bin.display()
-    );
-    bin
-}
+use local_stack::stack::*;
 
 /// Runs `recoveryctl` without blocking the runtime the in-process simulator serves on.
 async fn ctl(stack: &Stack, args: &[&str], log: &str) -> Output {
-    tokio::process::Command::new(recoveryctl())
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_recoveryctl"))
         .args(args)
         .env_clear()
         .envs(stack.vars.iter())
@@ -189,7 +175,7 @@ async fn recoveryctl_fails_with_one_clear_line_and_documents_every_command() {
         "{stderr}"
     );
 
-    let out = std::process::Command::new(recoveryctl())
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_recoveryctl"))
         .arg("status")
         .env_clear()
         .output()
@@ -201,7 +187,7 @@ async fn recoveryctl_fails_with_one_clear_line_and_documents_every_command() {
     );
 
     for command in ["plan", "work", "status", "runs", "redrive"] {
-        let help = std::process::Command::new(recoveryctl())
+        let help = std::process::Command::new(env!("CARGO_BIN_EXE_recoveryctl"))
             .args([command, "--help"])
             .output()
             .expect("help");

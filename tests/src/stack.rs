@@ -1,0 +1,267 @@
+//! A private corner of the local stack per test: its own buckets and queues in the shared moto
+//! server, its own simulator, and a configuration that points at them (passed as a lookup, never
+//! through the process environment).
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use crate::generate::{self, Day, DaySpec};
+use crate::sim::{SimConfig, Simulator};
+use recovery::Config;
+use recovery::metrics::Metrics;
+use recovery::queue::{Received, SqsQueue};
+use recovery::verint::RetryPolicy;
+use recovery::work::Disposition;
+
+pub const INSTANCE: &str = "5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b";
+const KEY_ID: &str = "test-key";
+const KEY: &str = "F1P18Q-GPSiB4aApMQ2NslylM4i9lPBRCdqHv5YUk5w";
+
+pub fn moto_url() -> String {
+    std::env::var("MOTO_URL").unwrap_or_else(|_| "http://127.0.0.1:5055".into())
+}
+
+pub struct Stack {
+    pub sim: Simulator,
+    pub vars: HashMap<String, String>,
+    pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub ctr_bucket: String,
+    pub recordings_bucket: String,
+    pub state_bucket: String,
+    pub work_queue: SqsQueue,
+    pub dead_letter_queue: SqsQueue,
+}
+
+impl Stack {
+    /// A fresh corner of the stack with the given extra variables.
+    pub async fn new(extra: &[(&str, &str)]) -> Result<Stack> {
+        let sim = Simulator::start(
+            SimConfig {
+                key_id: KEY_ID.into(),
+                api_key: KEY.into(),
+                max_page_size: 500,
+            },
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+        )
+        .await?;
+        let suffix = format!("{:08x}", rand::random::<u32>());
+        let moto = moto_url();
+        let mut vars: HashMap<String, String> = [
+            ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_ENDPOINT_URL_S3", moto.clone()),
+            ("AWS_ENDPOINT_URL_SQS", moto.clone()),
+            ("AWS_ENDPOINT_URL_CONNECT", sim.base_url()),
+            ("CTR_BUCKET", format!("ctr-{suffix}")),
+            ("CTR_PREFIX", "connect/ctr/".to_owned()),
+            ("CONNECT_INSTANCE_ID", INSTANCE.to_owned()),
+            ("STATE_BUCKET", format!("state-{suffix}")),
+            ("VERINT_DAS_URL", sim.das_url()),
+            ("VERINT_INGEST_URL", sim.ingest_url()),
+            ("VERINT_API_KEY_ID", KEY_ID.to_owned()),
+            ("VERINT_API_KEY", KEY.to_owned()),
+            ("MAX_RECEIVE_COUNT", "3".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let clients = recovery::aws::Clients::load(|k| vars.get(k).cloned()).await;
+        let (s3, sqs) = (clients.s3.clone(), clients.sqs.clone());
+        let recordings_bucket = format!("rec-{suffix}");
+        for b in [
+            &vars["CTR_BUCKET"],
+            &vars["STATE_BUCKET"],
+            &recordings_bucket,
+        ] {
+            s3.create_bucket().bucket(b).send().await.with_context(|| {
+                format!(
+                    "creating bucket {b} in moto at {moto}: is the stack up (scripts/stack.sh up)?"
+                )
+            })?;
+        }
+        let dlq_url = sqs
+            .create_queue()
+            .queue_name(format!("dlq-{suffix}"))
+            .send()
+            .await?
+            .queue_url
+            .context("dlq url")?;
+        let dlq_arn = format!("arn:aws:sqs:us-east-1:123456789012:dlq-{suffix}");
+        let work_url = sqs
+            .create_queue()
+            .queue_name(format!("work-{suffix}"))
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+                "2",
+            )
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
+                format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"3"}}"#),
+            )
+            .send()
+            .await?
+            .queue_url
+            .context("work queue url")?;
+        vars.insert("WORK_QUEUE_URL".into(), work_url.clone());
+        vars.insert("DEAD_LETTER_QUEUE_URL".into(), dlq_url.clone());
+        for (k, v) in extra {
+            vars.insert((*k).into(), (*v).into());
+        }
+        Ok(Stack {
+            ctr_bucket: vars["CTR_BUCKET"].clone(),
+            state_bucket: vars["STATE_BUCKET"].clone(),
+            work_queue: SqsQueue::new(sqs.clone(), work_url),
+            dead_letter_queue: SqsQueue::new(sqs.clone(), dlq_url),
+            recordings_bucket,
+            sim,
+            vars,
+            s3,
+            sqs,
+        })
+    }
+
+    pub fn lookup(&self) -> impl Fn(&str) -> Option<String> + '_ {
+        |k| self.vars.get(k).cloned()
+    }
+
+    /// The run state this stack's functions write (`STATE_PREFIX` left at its default).
+    pub fn store(&self) -> recovery::state::S3State {
+        recovery::state::S3State::new(self.s3.clone(), &self.state_bucket, "call-recovery/")
+    }
+
+    pub fn config(&self) -> Config {
+        Config::from_lookup(self.lookup()).expect("the test configuration is valid")
+    }
+
+    /// Generates a day (`calls` contacts starting on `date`), uploads it and seeds the simulator.
+    pub async fn day(&self, seed: u64, date: NaiveDate, calls: usize) -> Result<Day> {
+        let mut spec = DaySpec::new(seed, date, INSTANCE);
+        spec.calls = calls;
+        spec.ctr_bucket = self.ctr_bucket.clone();
+        spec.ctr_prefix = self.vars["CTR_PREFIX"].clone();
+        spec.recordings_bucket = self.recordings_bucket.clone();
+        spec.recording_bytes = 2048..12_288;
+        let day = generate::day(&spec);
+        generate::upload(&self.s3, &day).await?;
+        self.sim.state().seed_verint(day.verint.clone());
+        self.sim.state().seed_connect(day.connect.clone());
+        Ok(day)
+    }
+
+    pub async fn planner(&self) -> Result<planner::App> {
+        let mut app = planner::App::load(self.config(), self.lookup()).await?;
+        app.verint = app
+            .verint
+            .clone()
+            .with_retry(fast_retry())
+            .with_page_limit(25);
+        Ok(app)
+    }
+
+    pub async fn worker(&self) -> Result<worker::App> {
+        let mut app = worker::App::load(self.config(), self.lookup()).await?;
+        app.verint = app.verint.clone().with_retry(fast_retry());
+        Ok(app)
+    }
+
+    /// Works the queue as the Lambda trigger would (successes deleted, failures left to SQS's
+    /// visibility timeout) until it is empty and nothing is in flight, or `limit` passes.
+    pub async fn drain(&self, app: &worker::App, limit: Duration) -> Result<Vec<Disposition>> {
+        let worker = app.worker();
+        let mut all = Vec::new();
+        let until = tokio::time::Instant::now() + limit;
+        let mut metrics = Metrics::new("test");
+        while tokio::time::Instant::now() < until {
+            let batch = self
+                .work_queue
+                .receive(10, Duration::from_secs(1), None)
+                .await?;
+            if batch.is_empty() {
+                let depth = self.work_queue.depth().await?;
+                if depth.visible == 0 && depth.in_flight == 0 {
+                    return Ok(all);
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+            all.extend(worker.work_received(&batch, &mut metrics).await?);
+        }
+        anyhow::bail!("the work queue did not drain within {limit:?}")
+    }
+
+    /// Every message in a queue (received with a long visibility so each is seen once).
+    pub async fn all_messages(queue: &SqsQueue) -> Result<Vec<Received>> {
+        let mut out = Vec::new();
+        loop {
+            let batch = queue
+                .receive(10, Duration::from_secs(1), Some(Duration::from_secs(300)))
+                .await?;
+            if batch.is_empty() {
+                return Ok(out);
+            }
+            out.extend(batch);
+        }
+    }
+}
+
+pub fn fast_retry() -> RetryPolicy {
+    RetryPolicy {
+        attempts: 5,
+        min_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(200),
+    }
+}
+
+/// A day that ended well before now, inside Connect's retention.
+pub fn past_day() -> NaiveDate {
+    (Utc::now() - TimeDelta::days(3)).date_naive()
+}
+
+pub fn midnight(d: NaiveDate) -> DateTime<Utc> {
+    d.and_hms_opt(0, 0, 0).expect("valid time").and_utc()
+}
+
+/// The ids a manual run over `[start, end)` must queue, from the generator's ground truth.
+pub fn expected_missing(day: &Day, start: DateTime<Utc>, end: DateTime<Utc>) -> HashSet<String> {
+    day.truth
+        .iter()
+        .filter(|t| t.missing() && start <= t.initiation && t.initiation < end)
+        .map(|t| t.contact_id.clone())
+        .collect()
+}
+
+/// The whole of `date`, as a manual run's window.
+pub fn day_window(date: NaiveDate) -> recovery::time::Window {
+    recovery::time::Window {
+        start: midnight(date),
+        end: midnight(date) + TimeDelta::days(1),
+    }
+}
+
+/// A manual (not dry) run over `window`.
+pub async fn plan_manual(
+    planner: &planner::App,
+    window: recovery::time::Window,
+) -> Result<recovery::report::RunReport, recovery::plan::PlanError> {
+    planner
+        .run(
+            recovery::plan::Request::Manual {
+                window,
+                dry_run: false,
+            },
+            &|_, _| {},
+        )
+        .await
+}
+
+/// Ids in a stable order, so a test can pick "the first missing call".
+pub fn sorted(ids: &HashSet<String>) -> Vec<String> {
+    let mut out: Vec<String> = ids.iter().cloned().collect();
+    out.sort();
+    out
+}
