@@ -6,10 +6,10 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
-use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use crate::generate::{self, Day, DaySpec};
 use crate::sim::{SimConfig, Simulator};
+use anyhow::{Context, Result};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use recovery::Config;
 use recovery::metrics::Metrics;
 use recovery::queue::{Received, SqsQueue};
@@ -34,6 +34,17 @@ pub struct Stack {
     pub state_bucket: String,
     pub work_queue: SqsQueue,
     pub dead_letter_queue: SqsQueue,
+}
+
+impl std::fmt::Debug for Stack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stack")
+            .field("simulator", &self.sim.base_url())
+            .field("ctr_bucket", &self.ctr_bucket)
+            .field("state_bucket", &self.state_bucket)
+            .field("work_queue", &self.vars.get("WORK_QUEUE_URL"))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Stack {
