@@ -44,7 +44,7 @@ fn print_json<T: Serialize>(value: &T) -> Result<()> {
     Ok(())
 }
 
-fn table(header: &[&str]) -> Table {
+pub(crate) fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED)
         .set_header(header.to_vec());
@@ -63,6 +63,15 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Status => status(cli.json).await,
         Command::Runs { run_id, limit } => runs(cli.json, run_id, limit).await,
         Command::Redrive => redrive(cli.json).await,
+        Command::Coverage { from, to, csv } => {
+            let (_, _, store) = state().await?;
+            let format = match (cli.json, csv) {
+                (true, _) => crate::coverage::Format::Json,
+                (false, true) => crate::coverage::Format::Csv,
+                (false, false) => crate::coverage::Format::Table,
+            };
+            crate::coverage::coverage(&store, &from, &to, format).await
+        }
     }
 }
 

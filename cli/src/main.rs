@@ -2,6 +2,7 @@
 //! same code as the functions.
 
 mod commands;
+mod coverage;
 
 use std::process::ExitCode;
 
@@ -66,6 +67,21 @@ pub enum Command {
         /// How many runs to list.
         #[arg(long, default_value_t = 10)]
         limit: usize,
+    },
+    /// Per day: every recorded call in Verint, recovered, or why not (from the runs' ledgers).
+    #[command(
+        after_help = "Examples:\n  recoveryctl coverage --from 2026-11-01 --to 2026-11-30\n  recoveryctl coverage --from 2026-11-30 --to 2026-11-30 --csv > 2026-11-30.csv"
+    )]
+    Coverage {
+        /// First day (YYYY-MM-DD, UTC, by call start).
+        #[arg(long)]
+        from: String,
+        /// Last day, included (YYYY-MM-DD).
+        #[arg(long)]
+        to: String,
+        /// One CSV row per contact with its final state and reason, instead of the table.
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
     },
     /// Move the dead-letter queue's messages back to the work queue.
     #[command(after_help = "Example:\n  recoveryctl redrive")]

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use crate::report::{Outcome, RunReport, RunStatus};
+use crate::report::{Outcome, OutcomeStatus, RunReport, RunStatus};
 
 /// `{STATE_PREFIX}checkpoint.json`: the next arrival hour an automatic run reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,12 +168,32 @@ impl S3State {
         Ok(Some((value, etag)))
     }
 
+    /// Writes a contact's outcome, then an empty marker whose key names its status
+    /// (`outcome-index/{status}/{contact_id}`), so that coverage learns every contact's status
+    /// from listings instead of one GET per contact.
     pub async fn put_outcome(&self, run_id: &str, outcome: &Outcome) -> Result<(), StateError> {
         self.put_json(
             self.run_key(run_id, &format!("outcomes/{}.json", outcome.contact_id)),
             outcome,
         )
-        .await
+        .await?;
+        let marker = self.run_key(
+            run_id,
+            &format!(
+                "outcome-index/{}/{}",
+                outcome_status_name(outcome.status),
+                outcome.contact_id
+            ),
+        );
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&marker)
+            .body(ByteStream::from_static(b""))
+            .send()
+            .await
+            .map_err(|e| s3_err(format!("put {marker}"))(e.into_service_error()))?;
+        Ok(())
     }
 
     pub async fn report(&self, run_id: &str) -> Result<Option<RunReport>, StateError> {
@@ -283,5 +303,119 @@ impl RunStore for S3State {
     async fn put_status(&self, status: &RunStatus) -> Result<(), StateError> {
         self.put_json(self.run_key(&status.run_id, "status.json"), status)
             .await
+    }
+}
+
+fn outcome_status_name(status: OutcomeStatus) -> &'static str {
+    match status {
+        OutcomeStatus::Recovered => "recovered",
+        OutcomeStatus::AlreadyPresent => "already_present",
+        OutcomeStatus::Failed => "failed",
+    }
+}
+
+/// What coverage (DESIGN §9) reads: ledgers and what the worker achieved.
+impl S3State {
+    pub fn ledger_key(&self, run_id: &str) -> String {
+        self.run_key(run_id, "ledger.csv.gz")
+    }
+
+    /// A writer of this run's ledger.
+    pub fn ledger(&self, run_id: &str) -> crate::ledger::S3Ledger {
+        crate::ledger::S3Ledger::new(self.s3.clone(), &self.bucket, self.ledger_key(run_id))
+    }
+
+    /// A run's ledger, gzip-compressed as stored; `None` when the run wrote none.
+    pub async fn ledger_bytes(
+        &self,
+        run_id: &str,
+    ) -> Result<Option<Vec<u8>>, crate::ledger::LedgerError> {
+        crate::ledger::fetch(&self.s3, &self.bucket, &self.ledger_key(run_id)).await
+    }
+
+    /// Merges what the worker achieved for each contact of a run into `into`: statuses from the
+    /// outcome index (listings only), and one GET per contact only for failures (for their
+    /// reason) and for outcomes written before the index existed.
+    pub async fn worked(
+        &self,
+        run_id: &str,
+        into: &mut std::collections::HashMap<
+            crate::contacts::ContactKey,
+            crate::coverage::WorkedState,
+        >,
+    ) -> Result<(), StateError> {
+        use crate::contacts::ContactKey;
+        use crate::coverage::WorkedState;
+        let index = self.run_key(run_id, "outcome-index/");
+        let mut indexed: std::collections::HashMap<String, OutcomeStatus> = Default::default();
+        for object in crate::aws::list_objects(&self.s3, &self.bucket, &index)
+            .await
+            .map_err(s3_err(format!("list {index}")))?
+        {
+            let Some((status, id)) = object
+                .key
+                .as_deref()
+                .and_then(|k| k.strip_prefix(&index))
+                .and_then(|k| k.split_once('/'))
+            else {
+                continue;
+            };
+            let status = match status {
+                "recovered" => OutcomeStatus::Recovered,
+                "already_present" => OutcomeStatus::AlreadyPresent,
+                "failed" => OutcomeStatus::Failed,
+                _ => continue,
+            };
+            let rank = |s: OutcomeStatus| match s {
+                OutcomeStatus::Recovered => 3,
+                OutcomeStatus::AlreadyPresent => 2,
+                OutcomeStatus::Failed => 1,
+            };
+            let best = indexed.entry(id.to_owned()).or_insert(status);
+            if rank(status) > rank(*best) {
+                *best = status;
+            }
+        }
+        let prefix = self.run_key(run_id, "outcomes/");
+        let mut to_read = Vec::new();
+        for object in crate::aws::list_objects(&self.s3, &self.bucket, &prefix)
+            .await
+            .map_err(s3_err(format!("list {prefix}")))?
+        {
+            let Some(key) = object.key else { continue };
+            let Some(id) = key
+                .strip_prefix(&prefix)
+                .and_then(|k| k.strip_suffix(".json"))
+            else {
+                continue;
+            };
+            match indexed.get(id) {
+                Some(OutcomeStatus::Failed) | None => to_read.push(key.clone()),
+                Some(&status) => WorkedState::merge(
+                    into,
+                    ContactKey::new(&id.to_ascii_lowercase()),
+                    WorkedState {
+                        status,
+                        reason: None,
+                    },
+                ),
+            }
+        }
+        let read: Vec<Option<(Outcome, Option<String>)>> =
+            futures::stream::iter(to_read.iter().map(|key| self.get_json::<Outcome>(key)))
+                .buffer_unordered(16)
+                .try_collect()
+                .await?;
+        for (outcome, _) in read.into_iter().flatten() {
+            WorkedState::merge(
+                into,
+                ContactKey::new(&outcome.contact_id.to_ascii_lowercase()),
+                WorkedState {
+                    status: outcome.status,
+                    reason: outcome.reason,
+                },
+            );
+        }
+        Ok(())
     }
 }

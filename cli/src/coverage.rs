@@ -1,0 +1,189 @@
+//! `recoveryctl coverage --from DATE --to DATE [--json|--csv]` (DESIGN §9): per day, where every
+//! recorded call is, from the ledgers of the runs that covered it and the worker's outcomes.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use anyhow::{Context, Result, bail};
+use chrono::NaiveDate;
+use futures::{StreamExt, TryStreamExt};
+use recovery::coverage::{ContactCoverage, CoverageBuilder, DayCoverage, DayCovered};
+use recovery::ledger;
+use recovery::report::RunReport;
+use recovery::state::S3State;
+use recovery::time::{Window, format_ts, parse_ts};
+use serde_json::json;
+
+/// How the answer is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+fn date(name: &str, s: &str) -> Result<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .with_context(|| format!("{name} {s:?} is not a date (YYYY-MM-DD)"))
+}
+
+/// The run's window as its report names it.
+fn window(report: &RunReport) -> Option<Window> {
+    let w = report.window.as_ref()?;
+    Some(Window {
+        start: parse_ts(&w.start)?,
+        end: parse_ts(&w.end)?,
+    })
+}
+
+pub async fn coverage(store: &S3State, from: &str, to: &str, format: Format) -> Result<()> {
+    let (from, to) = (date("--from", from)?, date("--to", to)?);
+    if to < from {
+        bail!("--to {to} is before --from {from}");
+    }
+    let start = from.and_time(chrono::NaiveTime::MIN).and_utc();
+
+    // Every run's report (oldest first); keep the runs that may hold contacts of the days: a
+    // contact's CTR arrives after it starts, so a run whose window ends before `from` holds none.
+    let mut ids = store.run_ids().await.context("listing runs")?;
+    ids.reverse();
+    let reports: Vec<Option<RunReport>> =
+        futures::stream::iter(ids.iter().map(|id| store.report(id)))
+            .buffered(16)
+            .try_collect()
+            .await
+            .context("reading run reports")?;
+    let runs: Vec<(String, Window)> = ids
+        .iter()
+        .zip(reports)
+        .filter_map(|(id, r)| Some((id.clone(), window(&r?)?)))
+        .filter(|(_, w)| w.end > start)
+        .collect();
+
+    let mut builder = CoverageBuilder::new(from, to);
+    let mut worked = HashMap::new();
+    let mut ledgers =
+        futures::stream::iter(runs.iter().map(|(id, _)| store.ledger_bytes(id))).buffered(4);
+    let mut i = 0;
+    while let Some(bytes) = ledgers.next().await {
+        let (id, w) = &runs[i];
+        i += 1;
+        let Some(bytes) = bytes.with_context(|| format!("reading the ledger of run {id}"))? else {
+            // A run older than ledgers: its window is not evidence of coverage.
+            continue;
+        };
+        // A manual run's window is by initiation, an automatic run's by arrival; either counts as
+        // having looked at the hours it spans.
+        builder.run(id, Some(*w));
+        for row in ledger::rows_of(&bytes) {
+            builder.row(row.with_context(|| format!("ledger of run {id}"))?);
+        }
+        store
+            .worked(id, &mut worked)
+            .await
+            .with_context(|| format!("reading the outcomes of run {id}"))?;
+    }
+    let (days, contacts) = builder.finish(&worked, format == Format::Csv);
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "from": from.to_string(),
+                "to": to.to_string(),
+                "runs_read": runs.len(),
+                "days": days,
+            }))?
+        ),
+        Format::Csv => print_csv(&contacts)?,
+        Format::Table => print_table(from, to, &days),
+    }
+    Ok(())
+}
+
+fn print_csv(contacts: &[ContactCoverage]) -> Result<()> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    writeln!(
+        out,
+        "date,contact_id,initiation_timestamp,disconnect_timestamp,kind,state,reason,run_id"
+    )?;
+    let ts = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(format_ts).unwrap_or_default();
+    for c in contacts {
+        let reason = if c.reason.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", c.reason.replace('"', "\"\""))
+        } else {
+            c.reason.clone()
+        };
+        writeln!(
+            out,
+            "{},{},{},{},{},{},{},{}",
+            c.date,
+            c.contact_id,
+            ts(c.initiation),
+            ts(c.disconnect),
+            if c.orphan { "orphan" } else { "eligible" },
+            c.state.as_str(),
+            reason,
+            c.run_id
+        )?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn percent(d: &DayCoverage) -> String {
+    match (d.covered_by_runs, d.coverage_percent) {
+        (DayCovered::NotCovered, _) => "no run covered this day".into(),
+        (_, None) => "no recorded calls".into(),
+        (_, Some(p)) => format!("{p:.2} %"),
+    }
+}
+
+fn print_table(from: NaiveDate, to: NaiveDate, days: &[DayCoverage]) {
+    let mut t = crate::commands::table(&[
+        "day",
+        "runs",
+        "eligible",
+        "in Verint",
+        "recovered",
+        "already present",
+        "failed",
+        "unrecoverable",
+        "not settled",
+        "still missing",
+        "orphans (recovered)",
+        "coverage",
+    ]);
+    for d in days {
+        t.add_row(vec![
+            d.date.to_string(),
+            match d.covered_by_runs {
+                DayCovered::Covered => "whole day".into(),
+                DayCovered::Partly => "part of the day".into(),
+                DayCovered::NotCovered => "none".into(),
+            },
+            d.eligible.to_string(),
+            d.in_verint.to_string(),
+            d.recovered.to_string(),
+            d.already_present.to_string(),
+            d.failed.to_string(),
+            d.unrecoverable.to_string(),
+            d.not_settled.to_string(),
+            d.still_missing.to_string(),
+            format!("{} ({})", d.orphans, d.orphans_recovered),
+            percent(d),
+        ]);
+    }
+    println!("Coverage of recorded calls in Verint, {from} to {to} (UTC, by call start)");
+    println!("{t}");
+    for d in days {
+        for (reason, n) in &d.failed_by_reason {
+            println!("{}: {n} failed: {reason}", d.date);
+        }
+        for (reason, n) in &d.unrecoverable_by_reason {
+            println!("{}: {n} unrecoverable: {reason}", d.date);
+        }
+    }
+    println!(
+        "coverage = (in Verint + recovered + already present) / eligible; orphans are recordings without a contact record, counted apart"
+    );
+}

@@ -1,0 +1,579 @@
+//! Proof of coverage (DESIGN §9): for each day (by initiation), where every recorded call is,
+//! from the ledgers of the runs that covered it and the worker's outcomes. Pure: the caller
+//! reads the ledgers and outcomes, this module folds them.
+//!
+//! A contact may appear in several runs (an automatic run, then a manual one over the same day)
+//! and in several outcomes (a failed attempt, then a recovered one). Its final state is, in this
+//! order: recovered or already present (any outcome), in Verint (any ledger), failed (an outcome,
+//! with the latest reason), then the class of the latest ledger that holds it: still missing,
+//! unrecoverable or not settled. A contact that is an orphan in one run and eligible in another
+//! counts as eligible.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use serde::Serialize;
+
+use crate::contacts::ContactKey;
+use crate::ledger::{LedgerClass, LedgerRow};
+use crate::report::OutcomeStatus;
+use crate::time::Window;
+
+/// What the worker last achieved for a contact, across every run read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkedState {
+    pub status: OutcomeStatus,
+    /// The failure's reason; `None` for successes.
+    pub reason: Option<String>,
+}
+
+impl WorkedState {
+    fn rank(&self) -> u8 {
+        match self.status {
+            OutcomeStatus::Recovered => 3,
+            OutcomeStatus::AlreadyPresent => 2,
+            OutcomeStatus::Failed => 1,
+        }
+    }
+
+    /// Keeps the better of two states of one contact: a success beats a failure.
+    pub fn merge(into: &mut HashMap<ContactKey, WorkedState>, key: ContactKey, state: WorkedState) {
+        match into.get(&key) {
+            Some(have) if have.rank() >= state.rank() => {}
+            _ => {
+                into.insert(key, state);
+            }
+        }
+    }
+}
+
+/// A contact's final state, as the coverage report names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinalState {
+    InVerint,
+    Recovered,
+    AlreadyPresent,
+    Failed,
+    Unrecoverable,
+    NotSettled,
+    StillMissing,
+}
+
+impl FinalState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FinalState::InVerint => "in_verint",
+            FinalState::Recovered => "recovered",
+            FinalState::AlreadyPresent => "already_present",
+            FinalState::Failed => "failed",
+            FinalState::Unrecoverable => "unrecoverable",
+            FinalState::NotSettled => "not_settled",
+            FinalState::StillMissing => "still_missing",
+        }
+    }
+
+    fn covered(self) -> bool {
+        matches!(
+            self,
+            FinalState::InVerint | FinalState::Recovered | FinalState::AlreadyPresent
+        )
+    }
+}
+
+/// Whether the runs read covered the whole of a day, part of it, or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DayCovered {
+    Covered,
+    Partly,
+    NotCovered,
+}
+
+/// One day's figures.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DayCoverage {
+    pub date: NaiveDate,
+    pub covered_by_runs: DayCovered,
+    pub eligible: u64,
+    /// In Verint before any recovery.
+    pub in_verint: u64,
+    pub recovered: u64,
+    pub already_present: u64,
+    pub failed: u64,
+    pub failed_by_reason: BTreeMap<String, u64>,
+    pub unrecoverable: u64,
+    pub unrecoverable_by_reason: BTreeMap<String, u64>,
+    pub not_settled: u64,
+    pub still_missing: u64,
+    /// Recordings without a CTR among the hours read (outside `eligible`).
+    pub orphans: u64,
+    /// Orphans now in Verint (recovered or already present).
+    pub orphans_recovered: u64,
+    /// `(in_verint + recovered + already_present) / eligible`, in percent; `None` when no run
+    /// covered the day or it had no eligible call.
+    pub coverage_percent: Option<f64>,
+}
+
+/// One contact's final state (a row of `recoveryctl coverage --csv`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContactCoverage {
+    pub date: NaiveDate,
+    pub contact_id: String,
+    pub initiation: Option<DateTime<Utc>>,
+    pub disconnect: Option<DateTime<Utc>>,
+    pub orphan: bool,
+    pub state: FinalState,
+    pub reason: String,
+    /// The latest run whose ledger holds the contact.
+    pub run_id: String,
+}
+
+#[derive(Debug)]
+struct Seen {
+    initiation: Option<DateTime<Utc>>,
+    disconnect: Option<DateTime<Utc>>,
+    date: NaiveDate,
+    /// The class of the latest ledger that holds the contact (an eligible class beats orphan).
+    class: LedgerClass,
+    reason: u32,
+    in_verint: bool,
+    run: u32,
+}
+
+/// Folds ledgers, in run order (oldest first), into per-contact final states for the days
+/// `[from, to]`.
+#[derive(Debug)]
+pub struct CoverageBuilder {
+    from: NaiveDate,
+    to: NaiveDate,
+    contacts: HashMap<ContactKey, Seen>,
+    /// Reasons and run ids are few; contacts refer to them by index.
+    reasons: Vec<String>,
+    reason_index: HashMap<String, u32>,
+    runs: Vec<String>,
+    windows: Vec<Window>,
+}
+
+impl CoverageBuilder {
+    /// `from` and `to` are both included.
+    pub fn new(from: NaiveDate, to: NaiveDate) -> Self {
+        CoverageBuilder {
+            from,
+            to,
+            contacts: HashMap::new(),
+            reasons: vec![String::new()],
+            reason_index: HashMap::from([(String::new(), 0)]),
+            runs: Vec::new(),
+            windows: Vec::new(),
+        }
+    }
+
+    /// The first instant after the last day.
+    fn end(&self) -> DateTime<Utc> {
+        midnight(self.to) + TimeDelta::days(1)
+    }
+
+    /// Starts a run: its id and the window it read (its report's window, if any). Runs must be
+    /// added oldest first.
+    pub fn run(&mut self, run_id: &str, window: Option<Window>) {
+        self.runs.push(run_id.to_owned());
+        if let Some(w) = window {
+            self.windows.push(w);
+        }
+    }
+
+    fn reason(&mut self, reason: &str) -> u32 {
+        if let Some(&i) = self.reason_index.get(reason) {
+            return i;
+        }
+        let i = u32::try_from(self.reasons.len()).unwrap_or(u32::MAX);
+        self.reasons.push(reason.to_owned());
+        self.reason_index.insert(reason.to_owned(), i);
+        i
+    }
+
+    /// Adds one row of the latest run's ledger. Rows of days outside `[from, to]` are ignored.
+    pub fn row(&mut self, row: LedgerRow) {
+        let Some(initiation) = row.initiation else {
+            return;
+        };
+        let date = initiation.date_naive();
+        if date < self.from || date > self.to {
+            return;
+        }
+        let run = u32::try_from(self.runs.len().saturating_sub(1)).unwrap_or(u32::MAX);
+        let reason = self.reason(&row.reason);
+        let key = ContactKey::new(&row.contact_id.to_ascii_lowercase());
+        match self.contacts.get_mut(&key) {
+            Some(seen) => {
+                seen.in_verint |= row.class == LedgerClass::InVerint;
+                // An orphan row never replaces an eligible one: the CTR arrived after all.
+                if row.class != LedgerClass::Orphan || seen.class == LedgerClass::Orphan {
+                    seen.class = row.class;
+                    seen.reason = reason;
+                    seen.initiation = Some(initiation);
+                    seen.disconnect = row.disconnect.or(seen.disconnect);
+                    seen.date = date;
+                }
+                seen.run = run;
+            }
+            None => {
+                self.contacts.insert(
+                    key,
+                    Seen {
+                        initiation: Some(initiation),
+                        disconnect: row.disconnect,
+                        date,
+                        in_verint: row.class == LedgerClass::InVerint,
+                        class: row.class,
+                        reason,
+                        run,
+                    },
+                );
+            }
+        }
+    }
+
+    fn final_state(
+        seen: &Seen,
+        worked: Option<&WorkedState>,
+    ) -> (FinalState, Option<u32>, Option<String>) {
+        match worked.map(|w| (w.status, w.reason.clone())) {
+            Some((OutcomeStatus::Recovered, _)) => (FinalState::Recovered, None, None),
+            Some((OutcomeStatus::AlreadyPresent, _)) => (FinalState::AlreadyPresent, None, None),
+            _ if seen.in_verint => (FinalState::InVerint, None, None),
+            Some((OutcomeStatus::Failed, reason)) => {
+                (FinalState::Failed, None, Some(reason.unwrap_or_default()))
+            }
+            None => match seen.class {
+                LedgerClass::InVerint => (FinalState::InVerint, None, None),
+                LedgerClass::Unrecoverable => (FinalState::Unrecoverable, Some(seen.reason), None),
+                LedgerClass::NotSettled => (FinalState::NotSettled, None, None),
+                LedgerClass::Missing | LedgerClass::Orphan => {
+                    (FinalState::StillMissing, None, None)
+                }
+            },
+        }
+    }
+
+    /// Whether the runs' windows cover a day entirely, partly, or not at all.
+    fn day_covered(&self, date: NaiveDate) -> DayCovered {
+        let day = Window {
+            start: midnight(date),
+            end: midnight(date) + TimeDelta::days(1),
+        };
+        let mut parts: Vec<(DateTime<Utc>, DateTime<Utc>)> = self
+            .windows
+            .iter()
+            .filter(|w| w.start < day.end && day.start < w.end)
+            .map(|w| (w.start.max(day.start), w.end.min(day.end)))
+            .collect();
+        if parts.is_empty() {
+            return DayCovered::NotCovered;
+        }
+        parts.sort();
+        let mut reach = day.start;
+        for (s, e) in parts {
+            if s > reach {
+                return DayCovered::Partly;
+            }
+            reach = reach.max(e);
+        }
+        if reach >= day.end {
+            DayCovered::Covered
+        } else {
+            DayCovered::Partly
+        }
+    }
+
+    /// The figures per day of `[from, to]` (every day, covered or not), and, when asked, every
+    /// contact's final state sorted by day and id.
+    pub fn finish(
+        self,
+        worked: &HashMap<ContactKey, WorkedState>,
+        with_contacts: bool,
+    ) -> (Vec<DayCoverage>, Vec<ContactCoverage>) {
+        let mut days: BTreeMap<NaiveDate, DayCoverage> = BTreeMap::new();
+        let mut date = self.from;
+        while date <= self.to && midnight(date) < self.end() {
+            days.insert(date, empty_day(date, self.day_covered(date)));
+            date += TimeDelta::days(1);
+        }
+        let mut contacts = Vec::new();
+        for (key, seen) in &self.contacts {
+            let (state, unrecoverable_reason, failed_reason) =
+                Self::final_state(seen, worked.get(key));
+            let reason = match (unrecoverable_reason, &failed_reason) {
+                (Some(i), _) => self.reasons[i as usize].clone(),
+                (None, Some(r)) => r.clone(),
+                (None, None) => String::new(),
+            };
+            let orphan = seen.class == LedgerClass::Orphan;
+            let Some(day) = days.get_mut(&seen.date) else {
+                continue;
+            };
+            if orphan {
+                day.orphans += 1;
+                if matches!(
+                    state,
+                    FinalState::Recovered | FinalState::AlreadyPresent | FinalState::InVerint
+                ) {
+                    day.orphans_recovered += 1;
+                }
+            } else {
+                day.eligible += 1;
+                match state {
+                    FinalState::InVerint => day.in_verint += 1,
+                    FinalState::Recovered => day.recovered += 1,
+                    FinalState::AlreadyPresent => day.already_present += 1,
+                    FinalState::Failed => {
+                        day.failed += 1;
+                        *day.failed_by_reason.entry(reason.clone()).or_default() += 1;
+                    }
+                    FinalState::Unrecoverable => {
+                        day.unrecoverable += 1;
+                        *day.unrecoverable_by_reason
+                            .entry(reason.clone())
+                            .or_default() += 1;
+                    }
+                    FinalState::NotSettled => day.not_settled += 1,
+                    FinalState::StillMissing => day.still_missing += 1,
+                }
+            }
+            if with_contacts {
+                contacts.push(ContactCoverage {
+                    date: seen.date,
+                    contact_id: key.to_string(),
+                    initiation: seen.initiation,
+                    disconnect: seen.disconnect,
+                    orphan,
+                    state,
+                    reason,
+                    run_id: self
+                        .runs
+                        .get(seen.run as usize)
+                        .cloned()
+                        .unwrap_or_default(),
+                });
+            }
+        }
+        for day in days.values_mut() {
+            let covered = day.in_verint + day.recovered + day.already_present;
+            day.coverage_percent = (day.covered_by_runs != DayCovered::NotCovered
+                && day.eligible > 0)
+                .then(|| 100.0 * covered as f64 / day.eligible as f64);
+        }
+        contacts.sort_by(|a, b| (a.date, &a.contact_id).cmp(&(b.date, &b.contact_id)));
+        debug_assert!(
+            contacts
+                .iter()
+                .all(|c| !c.state.covered() || c.reason.is_empty())
+        );
+        (days.into_values().collect(), contacts)
+    }
+}
+
+fn empty_day(date: NaiveDate, covered_by_runs: DayCovered) -> DayCoverage {
+    DayCoverage {
+        date,
+        covered_by_runs,
+        eligible: 0,
+        in_verint: 0,
+        recovered: 0,
+        already_present: 0,
+        failed: 0,
+        failed_by_reason: BTreeMap::new(),
+        unrecoverable: 0,
+        unrecoverable_by_reason: BTreeMap::new(),
+        not_settled: 0,
+        still_missing: 0,
+        orphans: 0,
+        orphans_recovered: 0,
+        coverage_percent: None,
+    }
+}
+
+fn midnight(d: NaiveDate) -> DateTime<Utc> {
+    d.and_time(chrono::NaiveTime::MIN).and_utc()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::parse_ts;
+
+    const A: &str = "aaaaaaaa-0000-4000-8000-000000000001";
+    const B: &str = "bbbbbbbb-0000-4000-8000-000000000002";
+    const C: &str = "cccccccc-0000-4000-8000-000000000003";
+    const D: &str = "dddddddd-0000-4000-8000-000000000004";
+
+    fn day(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
+    }
+
+    fn row(id: &str, at: &str, class: LedgerClass, reason: &str) -> LedgerRow {
+        let t = parse_ts(at).expect("ts");
+        LedgerRow {
+            contact_id: id.into(),
+            initiation: Some(t),
+            disconnect: Some(t + TimeDelta::minutes(5)),
+            class,
+            reason: reason.into(),
+        }
+    }
+
+    fn whole_day(s: &str) -> Option<Window> {
+        Some(Window {
+            start: midnight(day(s)),
+            end: midnight(day(s)) + TimeDelta::days(1),
+        })
+    }
+
+    fn worked(status: OutcomeStatus, reason: Option<&str>) -> WorkedState {
+        WorkedState {
+            status,
+            reason: reason.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_day_sums_its_contacts_final_states_and_its_coverage() {
+        let mut b = CoverageBuilder::new(day("2026-11-30"), day("2026-11-30"));
+        b.run("r1", whole_day("2026-11-30"));
+        b.row(row(A, "2026-11-30T09:00:00Z", LedgerClass::InVerint, ""));
+        b.row(row(B, "2026-11-30T10:00:00Z", LedgerClass::Missing, ""));
+        b.row(row(C, "2026-11-30T11:00:00Z", LedgerClass::Missing, ""));
+        b.row(row(
+            D,
+            "2026-11-30T12:00:00Z",
+            LedgerClass::Unrecoverable,
+            "deleted",
+        ));
+        let mut w = HashMap::new();
+        WorkedState::merge(
+            &mut w,
+            ContactKey::new(B),
+            worked(OutcomeStatus::Failed, Some("verint_rejected")),
+        );
+        WorkedState::merge(
+            &mut w,
+            ContactKey::new(B),
+            worked(OutcomeStatus::Recovered, None),
+        );
+        WorkedState::merge(
+            &mut w,
+            ContactKey::new(C),
+            worked(OutcomeStatus::Failed, Some("verint_rejected")),
+        );
+        let (days, contacts) = b.finish(&w, true);
+        let d = &days[0];
+        assert_eq!(d.covered_by_runs, DayCovered::Covered);
+        assert_eq!(
+            (
+                d.eligible,
+                d.in_verint,
+                d.recovered,
+                d.failed,
+                d.unrecoverable
+            ),
+            (4, 1, 1, 1, 1)
+        );
+        assert_eq!(d.failed_by_reason.get("verint_rejected"), Some(&1));
+        assert_eq!(d.unrecoverable_by_reason.get("deleted"), Some(&1));
+        assert_eq!(d.coverage_percent, Some(50.0));
+        let states: Vec<_> = contacts.iter().map(|c| c.state).collect();
+        assert_eq!(
+            states,
+            [
+                FinalState::InVerint,
+                FinalState::Recovered,
+                FinalState::Failed,
+                FinalState::Unrecoverable
+            ]
+        );
+    }
+
+    #[test]
+    fn a_day_no_run_covered_is_named_so_never_a_hundred_percent() {
+        let mut b = CoverageBuilder::new(day("2026-11-29"), day("2026-11-30"));
+        b.run("r1", whole_day("2026-11-30"));
+        b.row(row(A, "2026-11-30T09:00:00Z", LedgerClass::InVerint, ""));
+        let (days, _) = b.finish(&HashMap::new(), false);
+        assert_eq!(days.len(), 2);
+        assert_eq!(days[0].covered_by_runs, DayCovered::NotCovered);
+        assert_eq!(days[0].coverage_percent, None);
+        assert_eq!(days[1].coverage_percent, Some(100.0));
+    }
+
+    #[test]
+    fn hourly_windows_that_leave_a_gap_cover_a_day_partly() {
+        let mut b = CoverageBuilder::new(day("2026-11-30"), day("2026-11-30"));
+        let t = |s: &str| parse_ts(s).expect("ts");
+        b.run(
+            "r1",
+            Some(Window {
+                start: t("2026-11-30T00:00:00Z"),
+                end: t("2026-11-30T12:00:00Z"),
+            }),
+        );
+        b.run(
+            "r2",
+            Some(Window {
+                start: t("2026-11-30T13:00:00Z"),
+                end: t("2026-12-01T00:00:00Z"),
+            }),
+        );
+        let (days, _) = b.finish(&HashMap::new(), false);
+        assert_eq!(days[0].covered_by_runs, DayCovered::Partly);
+    }
+
+    #[test]
+    fn a_later_run_that_finds_the_contact_in_verint_does_not_undo_a_recovery() {
+        let mut b = CoverageBuilder::new(day("2026-11-30"), day("2026-11-30"));
+        b.run("r1", whole_day("2026-11-30"));
+        b.row(row(A, "2026-11-30T09:00:00Z", LedgerClass::Missing, ""));
+        b.run("r2", whole_day("2026-11-30"));
+        b.row(row(
+            &A.to_uppercase(),
+            "2026-11-30T09:00:00Z",
+            LedgerClass::InVerint,
+            "",
+        ));
+        let mut w = HashMap::new();
+        WorkedState::merge(
+            &mut w,
+            ContactKey::new(A),
+            worked(OutcomeStatus::Recovered, None),
+        );
+        let (days, contacts) = b.finish(&w, true);
+        assert_eq!(
+            (days[0].eligible, days[0].recovered, days[0].in_verint),
+            (1, 1, 0)
+        );
+        assert_eq!(contacts[0].run_id, "r2");
+    }
+
+    #[test]
+    fn an_orphan_counts_outside_eligible_unless_its_ctr_arrives_later() {
+        let mut b = CoverageBuilder::new(day("2026-11-30"), day("2026-11-30"));
+        b.run("r1", whole_day("2026-11-30"));
+        b.row(row(A, "2026-11-30T09:00:00Z", LedgerClass::Orphan, ""));
+        b.row(row(B, "2026-11-30T09:00:00Z", LedgerClass::Orphan, ""));
+        b.run("r2", whole_day("2026-11-30"));
+        b.row(row(B, "2026-11-30T09:00:00Z", LedgerClass::Missing, ""));
+        let mut w = HashMap::new();
+        WorkedState::merge(
+            &mut w,
+            ContactKey::new(A),
+            worked(OutcomeStatus::Recovered, None),
+        );
+        let (days, _) = b.finish(&w, false);
+        let d = &days[0];
+        assert_eq!(
+            (d.orphans, d.orphans_recovered, d.eligible, d.still_missing),
+            (1, 1, 1, 1)
+        );
+        assert_eq!(d.coverage_percent, Some(0.0));
+    }
+}

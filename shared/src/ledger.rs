@@ -1,0 +1,565 @@
+//! The ledger of a run (DESIGN §9): `{STATE_PREFIX}runs/{run_id}/ledger.csv.gz`, one row per
+//! eligible contact with its class, plus one per orphan recording. It is what `recoveryctl
+//! coverage` reads to show, for any day, where every recorded call is.
+//!
+//! The ledger is gzip-compressed as it is written and uploaded in parts (S3 multipart), so a day
+//! of a million contacts never needs its whole CSV in memory.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, Write};
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use chrono::{DateTime, Utc};
+use flate2::Compression;
+use flate2::write::GzEncoder;
+
+use crate::time::{format_ts, parse_ts};
+
+/// The CSV header, exactly as the contract gives it.
+pub const HEADER: &str = "contact_id,initiation_timestamp,disconnect_timestamp,class,reason";
+
+/// S3's smallest part (but the last) is 5 MiB; parts are cut at this much compressed data.
+const PART_BYTES: usize = 8 * 1024 * 1024;
+
+/// The class of a ledger row: the four classes of an eligible contact, or an orphan recording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LedgerClass {
+    InVerint,
+    Unrecoverable,
+    NotSettled,
+    Missing,
+    Orphan,
+}
+
+impl LedgerClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LedgerClass::InVerint => "in_verint",
+            LedgerClass::Unrecoverable => "unrecoverable",
+            LedgerClass::NotSettled => "not_settled",
+            LedgerClass::Missing => "missing",
+            LedgerClass::Orphan => "orphan",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "in_verint" => LedgerClass::InVerint,
+            "unrecoverable" => LedgerClass::Unrecoverable,
+            "not_settled" => LedgerClass::NotSettled,
+            "missing" => LedgerClass::Missing,
+            "orphan" => LedgerClass::Orphan,
+            _ => return None,
+        })
+    }
+}
+
+/// One row of a ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerRow {
+    pub contact_id: String,
+    /// Absent only for an orphan whose contact Connect could not describe.
+    pub initiation: Option<DateTime<Utc>>,
+    pub disconnect: Option<DateTime<Utc>>,
+    pub class: LedgerClass,
+    /// Empty except for `unrecoverable` rows.
+    pub reason: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("ledger line {line}: {problem}")]
+    Malformed { line: u64, problem: String },
+    #[error("reading the ledger failed")]
+    Io(#[from] std::io::Error),
+    #[error("state bucket request failed: {what}")]
+    S3 {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+fn s3_err<E: std::error::Error + Send + Sync + 'static>(
+    what: impl Into<String>,
+) -> impl FnOnce(E) -> LedgerError {
+    let what = what.into();
+    move |e| LedgerError::S3 {
+        what,
+        source: Box::new(e),
+    }
+}
+
+/// Appends one CSV line for `row`. Fields holding a comma, a quote or a line break are quoted
+/// (RFC 4180); ids and timestamps never need it, a reason may.
+pub fn encode_row(out: &mut String, row: &LedgerRow) {
+    let ts = |t: Option<DateTime<Utc>>| t.map(format_ts).unwrap_or_default();
+    out.push_str(&csv_field(&row.contact_id));
+    let _ = write!(
+        out,
+        ",{},{},{},",
+        ts(row.initiation),
+        ts(row.disconnect),
+        row.class.as_str()
+    );
+    out.push_str(&csv_field(&row.reason));
+    out.push('\n');
+}
+
+fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\"")).into()
+    } else {
+        s.into()
+    }
+}
+
+/// Splits one CSV line into its fields (RFC 4180 quoting, no line breaks inside a field).
+fn csv_fields(line: &str) -> Option<Vec<String>> {
+    let mut fields = Vec::with_capacity(5);
+    let mut chars = line.chars().peekable();
+    loop {
+        let mut field = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            loop {
+                match chars.next()? {
+                    '"' if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        field.push('"');
+                    }
+                    '"' => break,
+                    c => field.push(c),
+                }
+            }
+            match chars.next() {
+                None => {
+                    fields.push(field);
+                    return Some(fields);
+                }
+                Some(',') => fields.push(field),
+                Some(_) => return None,
+            }
+        } else {
+            loop {
+                match chars.next() {
+                    None => {
+                        fields.push(field);
+                        return Some(fields);
+                    }
+                    Some(',') => break,
+                    Some(c) => field.push(c),
+                }
+            }
+            fields.push(field);
+        }
+    }
+}
+
+/// Parses one data line of a ledger (not the header).
+pub fn parse_row(line: &str, number: u64) -> Result<LedgerRow, LedgerError> {
+    let bad = |problem: String| LedgerError::Malformed {
+        line: number,
+        problem,
+    };
+    let fields = csv_fields(line).ok_or_else(|| bad("unbalanced quotes".into()))?;
+    let [id, initiation, disconnect, class, reason]: [String; 5] = fields
+        .try_into()
+        .map_err(|f: Vec<String>| bad(format!("{} fields, expected 5", f.len())))?;
+    let ts = |s: &str, name: &str| -> Result<Option<DateTime<Utc>>, LedgerError> {
+        if s.is_empty() {
+            return Ok(None);
+        }
+        parse_ts(s)
+            .map(Some)
+            .ok_or_else(|| bad(format!("{name} {s:?} is not a timestamp")))
+    };
+    Ok(LedgerRow {
+        initiation: ts(&initiation, "initiation_timestamp")?,
+        disconnect: ts(&disconnect, "disconnect_timestamp")?,
+        class: LedgerClass::parse(&class).ok_or_else(|| bad(format!("unknown class {class:?}")))?,
+        contact_id: id,
+        reason,
+    })
+}
+
+/// Reads a whole ledger (gzip CSV) from a reader, row by row; the header is checked.
+pub fn read_rows<R: std::io::Read>(gz: R) -> impl Iterator<Item = Result<LedgerRow, LedgerError>> {
+    let reader =
+        std::io::BufReader::with_capacity(256 * 1024, flate2::read::MultiGzDecoder::new(gz));
+    let mut lines = reader.lines();
+    let mut number = 0u64;
+    std::iter::from_fn(move || {
+        loop {
+            let line = match lines.next()? {
+                Ok(l) => l,
+                Err(e) => return Some(Err(e.into())),
+            };
+            number += 1;
+            if number == 1 {
+                if line != HEADER {
+                    return Some(Err(LedgerError::Malformed {
+                        line: 1,
+                        problem: format!("header {line:?}, expected {HEADER:?}"),
+                    }));
+                }
+                continue;
+            }
+            if line.is_empty() {
+                continue;
+            }
+            return Some(parse_row(&line, number));
+        }
+    })
+}
+
+/// Compresses ledger rows and cuts the compressed stream into parts of about [`PART_BYTES`].
+#[derive(Debug)]
+pub struct LedgerEncoder {
+    gz: GzEncoder<Vec<u8>>,
+    line: String,
+    rows: u64,
+    part_bytes: usize,
+}
+
+impl Default for LedgerEncoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LedgerEncoder {
+    pub fn new() -> Self {
+        Self::with_part_bytes(PART_BYTES)
+    }
+
+    /// An encoder that cuts parts at `part_bytes` of compressed data.
+    pub fn with_part_bytes(part_bytes: usize) -> Self {
+        let mut gz = GzEncoder::new(
+            Vec::with_capacity(part_bytes + 64 * 1024),
+            Compression::default(),
+        );
+        // Writing into a Vec cannot fail.
+        let _ = gz.write_all(HEADER.as_bytes());
+        let _ = gz.write_all(b"\n");
+        LedgerEncoder {
+            gz,
+            line: String::with_capacity(256),
+            rows: 0,
+            part_bytes,
+        }
+    }
+
+    /// Adds a row; returns a part of compressed bytes when one is full.
+    pub fn push(&mut self, row: &LedgerRow) -> Option<Vec<u8>> {
+        self.line.clear();
+        encode_row(&mut self.line, row);
+        let _ = self.gz.write_all(self.line.as_bytes());
+        self.rows += 1;
+        (self.gz.get_ref().len() >= self.part_bytes).then(|| std::mem::take(self.gz.get_mut()))
+    }
+
+    /// The rows pushed so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Ends the gzip stream; returns the last part (never empty: it holds at least the trailer).
+    pub fn finish(self) -> Vec<u8> {
+        self.gz.finish().unwrap_or_default()
+    }
+}
+
+/// Where a run's ledger is written.
+pub trait LedgerSink: Send {
+    /// Adds a row (an upload of a full part may happen here).
+    fn push(&mut self, row: LedgerRow) -> impl Future<Output = Result<(), LedgerError>> + Send;
+    /// Completes the ledger; the number of rows written.
+    fn finish(self) -> impl Future<Output = Result<u64, LedgerError>> + Send;
+}
+
+/// A ledger streamed into S3: one `PutObject` when it fits in one part, else a multipart upload
+/// of ~8 MiB parts (aborted if the run fails before it completes).
+#[derive(Debug)]
+pub struct S3Ledger {
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    key: String,
+    encoder: LedgerEncoder,
+    upload_id: Option<String>,
+    parts: Vec<CompletedPart>,
+}
+
+impl S3Ledger {
+    pub fn new(s3: aws_sdk_s3::Client, bucket: &str, key: String) -> Self {
+        S3Ledger {
+            s3,
+            bucket: bucket.to_owned(),
+            key,
+            encoder: LedgerEncoder::new(),
+            upload_id: None,
+            parts: Vec::new(),
+        }
+    }
+
+    async fn upload_part(&mut self, bytes: Vec<u8>) -> Result<(), LedgerError> {
+        let upload_id = match &self.upload_id {
+            Some(id) => id.clone(),
+            None => {
+                let created = self
+                    .s3
+                    .create_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(&self.key)
+                    .content_type("text/csv")
+                    .content_encoding("gzip")
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        s3_err(format!("create upload {}", self.key))(e.into_service_error())
+                    })?;
+                let id = created.upload_id.ok_or_else(|| LedgerError::S3 {
+                    what: format!("create upload {}", self.key),
+                    source: "no upload id in the answer".into(),
+                })?;
+                self.upload_id = Some(id.clone());
+                id
+            }
+        };
+        let number = i32::try_from(self.parts.len() + 1).unwrap_or(i32::MAX);
+        let part = self
+            .s3
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(&upload_id)
+            .part_number(number)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await;
+        match part {
+            Ok(p) => {
+                self.parts.push(
+                    CompletedPart::builder()
+                        .part_number(number)
+                        .set_e_tag(p.e_tag)
+                        .build(),
+                );
+                Ok(())
+            }
+            Err(e) => {
+                self.abort().await;
+                Err(s3_err(format!("upload part {number} of {}", self.key))(
+                    e.into_service_error(),
+                ))
+            }
+        }
+    }
+
+    async fn abort(&self) {
+        if let Some(id) = &self.upload_id {
+            let _ = self
+                .s3
+                .abort_multipart_upload()
+                .bucket(&self.bucket)
+                .key(&self.key)
+                .upload_id(id)
+                .send()
+                .await;
+        }
+    }
+}
+
+impl LedgerSink for S3Ledger {
+    async fn push(&mut self, row: LedgerRow) -> Result<(), LedgerError> {
+        if let Some(part) = self.encoder.push(&row) {
+            self.upload_part(part).await?;
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self) -> Result<u64, LedgerError> {
+        let encoder = std::mem::take(&mut self.encoder);
+        let rows = encoder.rows();
+        let last = encoder.finish();
+        if self.upload_id.is_none() {
+            self.s3
+                .put_object()
+                .bucket(&self.bucket)
+                .key(&self.key)
+                .content_type("text/csv")
+                .content_encoding("gzip")
+                .body(ByteStream::from(last))
+                .send()
+                .await
+                .map_err(|e| s3_err(format!("put {}", self.key))(e.into_service_error()))?;
+            return Ok(rows);
+        }
+        self.upload_part(last).await?;
+        let upload_id = self.upload_id.clone().unwrap_or_default();
+        let done = self
+            .s3
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(&upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(std::mem::take(&mut self.parts)))
+                    .build(),
+            )
+            .send()
+            .await;
+        if let Err(e) = done {
+            self.abort().await;
+            return Err(s3_err(format!("complete upload {}", self.key))(
+                e.into_service_error(),
+            ));
+        }
+        Ok(rows)
+    }
+}
+
+/// A ledger kept in memory (tests, and runs that write no ledger anywhere).
+#[derive(Debug, Default)]
+pub struct MemoryLedger {
+    pub rows: Vec<LedgerRow>,
+}
+
+impl LedgerSink for MemoryLedger {
+    async fn push(&mut self, row: LedgerRow) -> Result<(), LedgerError> {
+        self.rows.push(row);
+        Ok(())
+    }
+
+    async fn finish(self) -> Result<u64, LedgerError> {
+        Ok(self.rows.len() as u64)
+    }
+}
+
+/// Reads a run's ledger from S3; `None` when the run wrote none (runs older than ledgers).
+pub async fn fetch(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<Vec<u8>>, LedgerError> {
+    match s3.get_object().bucket(bucket).key(key).send().await {
+        Ok(out) => {
+            let bytes = out
+                .body
+                .collect()
+                .await
+                .map_err(s3_err(format!("read {key}")))?;
+            Ok(Some(bytes.into_bytes().to_vec()))
+        }
+        Err(e) => {
+            let e = e.into_service_error();
+            if e.is_no_such_key() {
+                Ok(None)
+            } else {
+                Err(s3_err(format!("get {key}"))(e))
+            }
+        }
+    }
+}
+
+/// Reads every row of a ledger held in memory (as [`fetch`] returns it).
+pub fn rows_of(gz: &[u8]) -> impl Iterator<Item = Result<LedgerRow, LedgerError>> + '_ {
+    read_rows(gz)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, class: LedgerClass, reason: &str) -> LedgerRow {
+        LedgerRow {
+            contact_id: id.into(),
+            initiation: parse_ts("2026-11-30T10:00:00Z"),
+            disconnect: parse_ts("2026-11-30T10:05:00Z"),
+            class,
+            reason: reason.into(),
+        }
+    }
+
+    #[test]
+    fn a_ledger_reads_back_row_for_row_with_the_contract_header() {
+        let rows = vec![
+            row("a", LedgerClass::InVerint, ""),
+            row(
+                "b",
+                LedgerClass::Unrecoverable,
+                "every S3 recording has Status DELETED, \"2\"",
+            ),
+            LedgerRow {
+                initiation: None,
+                disconnect: None,
+                ..row("c", LedgerClass::Orphan, "")
+            },
+        ];
+        let mut enc = LedgerEncoder::new();
+        let mut gz = Vec::new();
+        for r in &rows {
+            if let Some(part) = enc.push(r) {
+                gz.extend(part);
+            }
+        }
+        gz.extend(enc.finish());
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::MultiGzDecoder::new(&gz[..]), &mut text)
+            .expect("gzip");
+        assert!(text.starts_with(&format!("{HEADER}\n")));
+        assert!(text.contains(
+            "b,2026-11-30T10:00:00Z,2026-11-30T10:05:00Z,unrecoverable,\"every S3 recording has Status DELETED, \"\"2\"\"\"\n"
+        ));
+        assert!(text.contains("c,,,orphan,\n"));
+        let back: Vec<LedgerRow> = rows_of(&gz).collect::<Result<_, _>>().expect("parses");
+        assert_eq!(back, rows);
+    }
+
+    #[test]
+    fn a_large_ledger_is_cut_into_parts_that_concatenate_to_one_stream() {
+        let mut enc = LedgerEncoder::with_part_bytes(64 * 1024);
+        let mut gz = Vec::new();
+        let mut parts = 0;
+        let n = 50_000u64;
+        for i in 0..n {
+            // Random-looking ids compress like real UUIDs do.
+            let id = format!("{:016x}{:016x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15), i);
+            if let Some(part) = enc.push(&row(&id, LedgerClass::InVerint, "")) {
+                parts += 1;
+                gz.extend(part);
+            }
+        }
+        gz.extend(enc.finish());
+        assert!(parts >= 2, "{} compressed bytes in {parts} parts", gz.len());
+        assert_eq!(rows_of(&gz).count() as u64, n);
+    }
+
+    #[test]
+    fn a_bad_line_is_named_by_its_number() {
+        let mut enc = LedgerEncoder::new();
+        let _ = enc.push(&row("a", LedgerClass::Missing, ""));
+        let mut gz = enc.finish();
+        let mut extra = GzEncoder::new(Vec::new(), Compression::default());
+        extra.write_all(b"b,yesterday,,missing,\n").expect("vec");
+        gz.extend(extra.finish().expect("vec"));
+        let results: Vec<_> = rows_of(&gz).collect();
+        assert!(results[0].is_ok());
+        let err = results[1].as_ref().expect_err("bad timestamp");
+        assert_eq!(
+            err.to_string(),
+            "ledger line 3: initiation_timestamp \"yesterday\" is not a timestamp"
+        );
+    }
+
+    #[test]
+    fn a_wrong_header_is_refused() {
+        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+        gz.write_all(b"id,class\n").expect("vec");
+        let gz = gz.finish().expect("vec");
+        let first = rows_of(&gz).next().expect("one item");
+        assert!(matches!(first, Err(LedgerError::Malformed { line: 1, .. })));
+    }
+}
