@@ -12,6 +12,7 @@ pub mod ledger;
 pub mod matching;
 pub mod message;
 pub mod metrics;
+pub mod orphans;
 pub mod plan;
 pub mod queue;
 pub mod report;
