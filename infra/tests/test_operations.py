@@ -1,0 +1,342 @@
+"""The template grants each function exactly the AWS operations its code calls (issue 11).
+
+Run by scripts/infra-check.sh with the other template tests:
+    python -m unittest discover -s infra/tests -v
+
+How it works:
+1. Every Rust source of the two Lambdas (shared/src/**, functions/*/src/**; tests and comments
+   left out) is scanned for AWS SDK fluent calls: `.describe_contact()`, `.get_object()`, ...
+   A call is recognised by its operation name (OPERATIONS) or by its receiver (a client field
+   named s3/sqs/secrets/connect/client); an unrecognised method on a client fails the test, so a
+   new SDK call cannot slip past the table.
+2. Each call site is attributed to the functions that run it. Calls under functions/<name>/src
+   belong to <name>. Calls in the shared crate are attributed by (file, enclosing fn) with the
+   table CALL_SITES, which says which Lambda reaches each wrapper; the CLI (cli/src) is not a
+   Lambda and runs with the operator's own credentials, so its reach is not granted here. A call
+   site missing from the table fails the test.
+3. Operations become IAM actions (OPERATIONS), plus what they imply (IMPLIED: kms:Decrypt to read
+   SSE-KMS objects through S3, s3:ListBucket so that a missing key is a 404 and not a 403), what
+   the Lambda runtime needs (logs), what an SQS event source mapping polls with the function's
+   role, and operations DESIGN.md requires of a function before its code may have them
+   (CONTRACT).
+4. Each function's role (its inline policies, the AWS::IAM::Policy resources attached to it,
+   conditional ones included) must Allow every needed action and no other.
+"""
+
+import re
+import unittest
+from pathlib import Path
+
+from test_template import as_list, load, ref_name, render, resources_of
+
+ROOT = Path(__file__).resolve().parents[2]
+FUNCTIONS = ("planner", "worker")
+
+# SDK fluent method -> the IAM actions the request needs.
+OPERATIONS = {
+    # S3
+    "get_object": {"s3:GetObject"},
+    "head_object": {"s3:GetObject"},  # HeadObject is authorised by s3:GetObject
+    "put_object": {"s3:PutObject"},
+    "list_objects_v2": {"s3:ListBucket"},
+    "list_objects": {"s3:ListBucket"},
+    "delete_object": {"s3:DeleteObject"},
+    "copy_object": {"s3:GetObject", "s3:PutObject"},
+    # SQS
+    "send_message": {"sqs:SendMessage"},
+    "send_message_batch": {"sqs:SendMessage"},
+    "receive_message": {"sqs:ReceiveMessage"},
+    "delete_message": {"sqs:DeleteMessage"},
+    "delete_message_batch": {"sqs:DeleteMessage"},
+    "change_message_visibility": {"sqs:ChangeMessageVisibility"},
+    "change_message_visibility_batch": {"sqs:ChangeMessageVisibility"},
+    "get_queue_attributes": {"sqs:GetQueueAttributes"},
+    "get_queue_url": {"sqs:GetQueueUrl"},
+    "start_message_move_task": {"sqs:StartMessageMoveTask"},
+    # Secrets Manager, Amazon Connect, CloudWatch
+    "get_secret_value": {"secretsmanager:GetSecretValue"},
+    "describe_contact": {"connect:DescribeContact"},
+    "put_metric_data": {"cloudwatch:PutMetricData"},
+}
+
+# Actions an action brings with it.
+IMPLIED = {
+    # Recordings and CTRs are SSE-KMS objects: S3 decrypts them with the caller's kms:Decrypt
+    # (granted only via S3). ListBucket under the same prefix makes a missing key a 404
+    # (permanent: gone) instead of a 403 (transient), for the checkpoint and the recordings.
+    "s3:GetObject": {"kms:Decrypt", "s3:ListBucket"},
+    # A secret under a customer-managed key (SecretKmsKeyArn) is decrypted via Secrets Manager.
+    "secretsmanager:GetSecretValue": {"kms:Decrypt"},
+}
+
+# Every Lambda writes its logs with its role.
+RUNTIME = {"logs:CreateLogStream", "logs:PutLogEvents"}
+
+# What an SQS event source mapping polls with the function's role.
+SQS_EVENT_SOURCE = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+
+# Operations a function's contract requires, counted as called even before its code has them.
+CONTRACT = {
+    "worker": {
+        "change_message_visibility": "DESIGN.md section 5: before reporting a transient failure, the "
+                                     "worker sets the message's visibility timeout to the retry delay",
+    },
+}
+
+# Which Lambdas reach each AWS call in the shared crate: (file, enclosing fn) -> functions.
+# Kept by hand; a call site that is not listed fails test_every_call_site_is_attributed.
+CALL_SITES = {
+    # Clients::verint_key: both App::load -> Clients::verint (the Verint key at start).
+    ("shared/src/aws.rs", "verint_key"): {"planner", "worker"},
+    # aws::list_objects: S3CtrSource::list_hour (planner); S3State::outcomes (CLI only).
+    ("shared/src/aws.rs", "list_objects"): {"planner"},
+    # ConnectContacts::describe: Worker::recover.
+    ("shared/src/connect.rs", "describe"): {"worker"},
+    # SqsQueue::send_bodies: the planner queues work (the CLI's redrive too).
+    ("shared/src/queue.rs", "send_bodies"): {"planner"},
+    # SqsQueue::send_with_reason: Worker::dead_letter (permanent failures into the DLQ).
+    ("shared/src/queue.rs", "send_with_reason"): {"worker"},
+    # SqsQueue::delete: Worker::work_received / dead_letter (the CLI's work and redrive too).
+    ("shared/src/queue.rs", "delete"): {"worker"},
+    # SqsQueue::receive and ::depth: the CLI only (`work`, `status`, `redrive`); the worker Lambda
+    # receives through its event source mapping.
+    ("shared/src/queue.rs", "receive"): set(),
+    ("shared/src/queue.rs", "depth"): set(),
+    # S3CtrSource::open: the planner reads CTR objects.
+    ("shared/src/source.rs", "open"): {"planner"},
+    # S3State::put_json_request: checkpoint, report, status (planner); outcomes (worker).
+    ("shared/src/state.rs", "put_json_request"): {"planner", "worker"},
+    # S3State::get_json: the checkpoint (planner); reports, statuses, outcomes (CLI).
+    ("shared/src/state.rs", "get_json"): {"planner"},
+    # S3State::run_ids: the CLI only (`runs`, `status`).
+    ("shared/src/state.rs", "run_ids"): set(),
+    # work::open_recording (HeadObject) and OpenRecording::into_part (GetObject): the worker.
+    ("shared/src/work.rs", "open_recording"): {"worker"},
+    ("shared/src/work.rs", "into_part"): {"worker"},
+}
+
+# Receivers that are AWS SDK clients in this code base, and methods on them that are no requests.
+CLIENT_RECEIVER = re.compile(r"\b(?:s3|sqs|secrets|connect|client)\s*\.\s*([a-z][a-z0-9_]*)\s*\(\s*\)")
+NOT_REQUESTS = {"build", "clone", "config"}
+
+
+def strip_rust(text):
+    """The source without its test module (`#[cfg(test)]` to the end) and without comments."""
+    m = re.search(r"^\s*#\[cfg\(test\)\]", text, re.M)
+    if m:
+        text = text[:m.start()]
+    text = re.sub(r"/\*.*?\*/", lambda m: "\n" * m[0].count("\n"), text, flags=re.S)
+    return re.sub(r"//[^\n]*", "", text)
+
+
+def lambda_sources(root=ROOT):
+    files = sorted((root / "shared/src").rglob("*.rs"))
+    files += sorted(p for p in (root / "functions").glob("*/src/**/*.rs"))
+    return files
+
+
+def sdk_calls(text):
+    """(operation, offset) of every AWS SDK request in a stripped source, and unknown ones."""
+    known = re.compile(r"\.\s*(%s)\s*\(\s*\)" % "|".join(sorted(OPERATIONS, key=len, reverse=True)))
+    calls = {m.start(1): m[1] for m in known.finditer(text)}
+    unknown = []
+    for m in CLIENT_RECEIVER.finditer(text):
+        name = m[1]
+        if name in NOT_REQUESTS or m.start(1) in calls:
+            continue
+        unknown.append((name, m.start(1)))
+    return sorted((op, at) for at, op in calls.items()), unknown
+
+
+def enclosing_fn(text, offset):
+    names = re.findall(r"\bfn\s+([A-Za-z_][A-Za-z0-9_]*)", text[:offset])
+    return names[-1] if names else None
+
+
+def line_of(text, offset):
+    return text.count("\n", 0, offset) + 1
+
+
+def scan(root=ROOT):
+    """[(relative file, enclosing fn, operation, line)] and [(file, line, unknown method)]."""
+    found, unknown = [], []
+    for path in lambda_sources(root):
+        rel = path.relative_to(root).as_posix()
+        text = strip_rust(path.read_text())
+        calls, odd = sdk_calls(text)
+        for op, at in calls:
+            found.append((rel, enclosing_fn(text, at), op, line_of(text, at)))
+        for name, at in odd:
+            unknown.append((rel, line_of(text, at), name))
+    return found, unknown
+
+
+def users(rel, fn):
+    m = re.match(r"functions/([^/]+)/src/", rel)
+    if m:
+        return {m[1]}
+    return CALL_SITES.get((rel, fn))
+
+
+def needed_actions(found):
+    """Function -> {IAM action: [why]} for the calls found plus the contract."""
+    needed = {f: {} for f in FUNCTIONS}
+
+    def add(function, action, why):
+        needed[function].setdefault(action, []).append(why)
+        for implied in IMPLIED.get(action, ()):
+            needed[function].setdefault(implied, []).append(f"implied by {action} ({why})")
+
+    for rel, fn, op, line in found:
+        for function in users(rel, fn) or ():
+            for action in OPERATIONS[op]:
+                add(function, action, f"{rel}:{line} {fn}() .{op}()")
+    for function, ops in CONTRACT.items():
+        for op, why in ops.items():
+            for action in OPERATIONS[op]:
+                add(function, action, why)
+    for function in FUNCTIONS:
+        for action in RUNTIME:
+            add(function, action, "Lambda runtime logs")
+    return needed
+
+
+def role_actions(template):
+    """Role resource name -> set of actions its Allow statements grant (all conditions taken)."""
+    granted = {}
+
+    def take(role, statements):
+        for st in as_list(statements):
+            if st.get("Effect") == "Allow":
+                for value in as_list(st.get("Action")):
+                    granted.setdefault(role, set()).update(render(value))
+
+    for name, role in resources_of(template, "AWS::IAM::Role").items():
+        granted.setdefault(name, set())
+        for pol in as_list(role["Properties"].get("Policies")):
+            take(name, pol["PolicyDocument"].get("Statement"))
+    for pol in resources_of(template, "AWS::IAM::Policy").values():
+        for role in as_list(pol["Properties"].get("Roles")):
+            take(ref_name(role), pol["Properties"]["PolicyDocument"].get("Statement"))
+    return granted
+
+
+def function_roles(template):
+    """'planner'/'worker' -> (function resource, role resource)."""
+    out = {}
+    for name, fn in resources_of(template, "AWS::Serverless::Function").items():
+        binary = fn["Metadata"]["BuildProperties"]["Binary"]
+        out[binary] = (name, ref_name(fn["Properties"]["Role"]))
+    return out
+
+
+def event_source_actions(template):
+    """Function resource name -> actions its SQS event source mappings poll with."""
+    queues = resources_of(template, "AWS::SQS::Queue")
+    out = {}
+    for esm in resources_of(template, "AWS::Lambda::EventSourceMapping").values():
+        props = esm["Properties"]
+        if ref_name(props["EventSourceArn"]) in queues:
+            out.setdefault(ref_name(props["FunctionName"]), set()).update(SQS_EVENT_SOURCE)
+    return out
+
+
+def grant_problems(template, found):
+    """What a role lacks or grants beyond the code, per function."""
+    needed = needed_actions(found)
+    granted = role_actions(template)
+    esm = event_source_actions(template)
+    problems = []
+    for function, (fn_name, role) in sorted(function_roles(template).items()):
+        need = dict(needed.get(function, {}))
+        for action in esm.get(fn_name, ()):
+            need.setdefault(action, []).append("SQS event source mapping")
+        have = granted.get(role, set())
+        for action in sorted(set(need) - have):
+            problems.append(f"{function} ({role}) lacks {action}, needed by: {'; '.join(need[action])}")
+        for action in sorted(have - set(need)):
+            problems.append(f"{function} ({role}) grants {action}, which its code never calls")
+    return problems
+
+
+class OperationsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.t = load()
+        cls.found, cls.unknown = scan()
+
+    def test_scanner_finds_the_known_calls(self):
+        ops = {op for _, _, op, _ in self.found}
+        self.assertTrue({"get_object", "put_object", "send_message_batch", "get_secret_value",
+                         "describe_contact", "head_object"} <= ops, f"scanner found only {sorted(ops)}")
+
+    def test_no_unknown_sdk_call(self):
+        self.assertEqual(self.unknown, [], "SDK calls missing from OPERATIONS (add them with their IAM actions)")
+
+    def test_every_call_site_is_attributed(self):
+        missing = sorted({(rel, fn) for rel, fn, _, _ in self.found if users(rel, fn) is None})
+        self.assertEqual(missing, [], "add these (file, fn) call sites to CALL_SITES with the functions that reach them")
+        stale = sorted(set(CALL_SITES) - {(rel, fn) for rel, fn, _, _ in self.found})
+        self.assertEqual(stale, [], "CALL_SITES entries with no AWS call any more")
+
+    def test_roles_grant_exactly_what_the_code_calls(self):
+        problems = grant_problems(self.t, self.found)
+        self.assertEqual(problems, [], "\n  " + "\n  ".join(problems))
+
+    def test_a_dropped_or_an_extra_grant_is_caught(self):
+        """The check itself, on copies of the template with one action removed or added."""
+        import copy
+
+        def statements_of(t, role):
+            return [st for pol in t["Resources"][role]["Properties"]["Policies"]
+                    for st in pol["PolicyDocument"]["Statement"]]
+
+        roles = dict(function_roles(self.t))
+        t = copy.deepcopy(self.t)
+        for st in statements_of(t, roles["worker"][1]):
+            if "connect:DescribeContact" in as_list(st.get("Action")):
+                st["Action"] = "connect:ListContactReferences"
+        problems = grant_problems(t, self.found)
+        self.assertTrue(any("lacks connect:DescribeContact" in p for p in problems), problems)
+        self.assertTrue(any("grants connect:ListContactReferences" in p for p in problems), problems)
+
+        t = copy.deepcopy(self.t)
+        t["Resources"][roles["planner"][1]]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].append(
+            {"Effect": "Allow", "Action": "sqs:ChangeMessageVisibility", "Resource": "arn:aws:sqs:r:1:q"})
+        self.assertTrue(any("planner" in p and "grants sqs:ChangeMessageVisibility" in p
+                            for p in grant_problems(t, self.found)))
+
+        # Without the contract, the worker's ChangeMessageVisibility is needed only once called.
+        calls = [c for c in self.found if c[2] != "change_message_visibility"]
+        saved = CONTRACT.pop("worker")
+        try:
+            problems = grant_problems(self.t, calls)
+        finally:
+            CONTRACT["worker"] = saved
+        self.assertIn(f"worker ({roles['worker'][1]}) grants sqs:ChangeMessageVisibility, which its code never calls",
+                      problems)
+
+    def test_scanner_on_sample_sources(self):
+        text = strip_rust('''
+            // self.s3.delete_object() in a comment is not a call
+            pub async fn fetch(&self) {
+                let out = self
+                    .s3
+                    .get_object()
+                    .bucket(b)
+                    .send()
+                    .await;
+                self.sqs.purge_queue().queue_url(u).send().await;
+                let c = self.s3.clone();
+            }
+            #[cfg(test)]
+            mod tests { fn t() { s3.put_object(); } }
+        ''')
+        calls, unknown = sdk_calls(text)
+        self.assertEqual([op for op, _ in calls], ["get_object"])
+        self.assertEqual([name for name, _ in unknown], ["purge_queue"])
+        self.assertEqual(enclosing_fn(text, calls[0][1]), "fetch")
+
+
+if __name__ == "__main__":
+    unittest.main()
