@@ -12,8 +12,8 @@ How it works:
 2. Each call site is attributed to the functions that run it. Calls under functions/<name>/src
    belong to <name>. A call in the shared crate belongs to its enclosing fn, and that fn to every
    function whose code reaches it: reachability by name from functions/<name>/src through the
-   shared crate's fns (a call `f(`, `.f(`, or a path `Type::f` / `module::f`; every fn of that
-   name is followed, so it errs wide, never narrow). OVERRIDES narrows it where a name collision
+   shared crate's fns (a call `f(` or `.f(` follows every fn named f, a path `Type::f` only
+   Type's f, another crate's path `tokio::f` none; so it errs wide, never narrow). OVERRIDES narrows it where a name collision
    makes it too wide. The CLI (cli/src) is not a Lambda and runs with the operator's own
    credentials, so what only it reaches is not granted here.
 3. Operations become IAM actions (OPERATIONS), plus what they imply (IMPLIED: kms:Decrypt to read
@@ -55,6 +55,8 @@ OPERATIONS = {
     "get_queue_attributes": {"sqs:GetQueueAttributes"},
     "get_queue_url": {"sqs:GetQueueUrl"},
     "start_message_move_task": {"sqs:StartMessageMoveTask"},
+    "list_message_move_tasks": {"sqs:ListMessageMoveTasks"},
+    "cancel_message_move_task": {"sqs:CancelMessageMoveTask"},
     # Secrets Manager, Amazon Connect, CloudWatch
     "get_secret_value": {"secretsmanager:GetSecretValue"},
     "describe_contact": {"connect:DescribeContact"},
@@ -162,34 +164,47 @@ RUST_KEYWORDS = {
 REFERENCE = re.compile(r"(?:(\w+)\s*::\s*)?\b([a-z_][a-z0-9_]*)\s*(?:::<[^()]*?>\s*)?(\()?")
 
 
+def block_end(text, brace):
+    """The offset of the '}' that closes the '{' at `brace`."""
+    depth, i = 0, brace
+    while i < len(text):
+        depth += {"{": 1, "}": -1}.get(text[i], 0)
+        if depth == 0:
+            return i
+        i += 1
+    return len(text)
+
+
+IMPL = re.compile(r"\bimpl\b(?:\s*<[^{]*?>)?\s+(?:[\w:<>, ]+?\s+for\s+)?(?:[\w]+::)*(\w+)[^{;]*\{")
+
+
 def fn_bodies(text):
-    """(name, body) of every fn with a body in a stripped source (nested ones too)."""
+    """(name, impl type or None, body) of every fn with a body in a stripped source."""
+    impls = [(m.end() - 1, block_end(text, m.end() - 1), m[1]) for m in IMPL.finditer(text)]
     out = []
     for m in re.finditer(r"\bfn\s+([A-Za-z_][A-Za-z0-9_]*)", text):
         brace, semi = text.find("{", m.end()), text.find(";", m.end())
         if brace < 0 or 0 <= semi < brace:
             continue  # a trait method without a body
-        depth, i = 0, brace
-        while i < len(text):
-            depth += {"{": 1, "}": -1}.get(text[i], 0)
-            if depth == 0:
-                break
-            i += 1
-        out.append((m[1], text[brace:i + 1]))
+        owner = [t for start, end, t in impls if start < m.start() < end]
+        out.append((m[1], owner[-1] if owner else None, text[brace:block_end(text, brace) + 1]))
     return out
 
 
 def references(code, modules):
-    """Names of the fns a piece of code calls or names by path (`Type::f`, `module::f`)."""
-    names = set()
+    """(type or None, name) of the fns a piece of code calls or names by path: `Type::f` keeps its
+    type, `f(`, `.f(` and `module::f` have none."""
+    refs = set()
     for m in REFERENCE.finditer(code):
         path, name, call = m[1], m[2], m[3]
         if path is None and not call:
             continue
         if path is not None and not (path[0].isupper() or path in modules):
             continue  # another crate's function, e.g. lambda_runtime::run
-        names.add(name)
-    return names - RUST_KEYWORDS
+        typed = path if path is not None and path[0].isupper() and path != "Self" else None
+        if name not in RUST_KEYWORDS:
+            refs.add((typed, name))
+    return refs
 
 
 def reachability(root=ROOT):
@@ -200,21 +215,25 @@ def reachability(root=ROOT):
     defs = {}
     for rel, text in texts.items():
         if rel.startswith("shared/"):
-            for name, body in fn_bodies(text):
-                defs.setdefault(name, []).append(body)
+            for name, owner, body in fn_bodies(text):
+                defs.setdefault(name, []).append((owner, body))
     reach = {}
     for function in FUNCTIONS:
-        names = set()
+        seen = set()
         for rel, text in texts.items():
             if rel.startswith(f"functions/{function}/"):
-                names |= references(text, modules)
-        todo = list(names)
+                seen |= references(text, modules)
+        todo = list(seen)
         while todo:
-            for body in defs.get(todo.pop(), []):
-                new = references(body, modules) - names
-                names |= new
+            typed, name = todo.pop()
+            for owner, body in defs.get(name, []):
+                if typed is not None and owner != typed:
+                    continue  # `Type::f` reaches Type's f only
+                new = references(body, modules) - seen
+                seen |= new
                 todo.extend(new)
-        reach[function] = names
+        reach[function] = {name for typed, name in seen
+                           if any(typed is None or owner == typed for owner, _ in defs.get(name, []))}
     return reach
 
 
@@ -385,6 +404,32 @@ class OperationsTest(unittest.TestCase):
             CONTRACT["worker"] = saved
         self.assertIn(f"worker ({roles['worker'][1]}) grants sqs:ChangeMessageVisibility, which its code never calls",
                       problems)
+
+    def test_reachability_on_a_sample_tree(self):
+        """`Type::f` follows Type's f only; `.f(` follows every f; other crates' paths none."""
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            files = {
+                "shared/src/queue.rs": """
+                    impl Queue { pub fn new() -> Self { Queue } pub async fn push(&self) { self.sqs.send_message().send().await; } }
+                """,
+                "shared/src/redrive.rs": """
+                    impl Redrive { pub fn new() -> Self { arn(); Redrive } }
+                    fn arn() { sqs.get_queue_attributes().send(); }
+                    pub fn run() { sqs.start_message_move_task().send(); }
+                """,
+                "functions/planner/src/lib.rs": "fn main() { let q = Queue::new(); q.push(); lambda_runtime::run(); }",
+                "functions/worker/src/lib.rs": "fn main() { let r = redrive::Redrive::new(); }",
+            }
+            for rel, text in files.items():
+                (root / rel).parent.mkdir(parents=True, exist_ok=True)
+                (root / rel).write_text(text)
+            reach = reachability(root)
+        self.assertIn("push", reach["planner"])
+        self.assertNotIn("arn", reach["planner"], "Queue::new must not follow Redrive::new")
+        self.assertNotIn("run", reach["planner"], "lambda_runtime::run is another crate's")
+        self.assertIn("arn", reach["worker"])
 
     def test_scanner_on_sample_sources(self):
         text = strip_rust('''
