@@ -414,6 +414,24 @@ class CoverageAlarmsTest(unittest.TestCase):
         self.assertEqual(rate_seconds("rate(15 minutes)"), 900)
         self.assertEqual(rate_seconds("rate(1 day)"), 86400)
 
+    def test_template_rule_ties_each_rate_to_its_period(self):
+        """The deploy-time rule SchedulePeriodMatchesRate: right pairs, one per allowed period."""
+        [assertion] = self.t["Rules"]["SchedulePeriodMatchesRate"]["Assertions"]
+        unchecked, *pairs = assertion["Assert"]["Fn::Or"]
+        listed = unchecked["Fn::Not"][0]["Fn::Contains"][0]
+        seen = {}
+        for pair in pairs:
+            expr, period = pair["Fn::And"]
+            self.assertEqual(expr["Fn::Equals"][0], {"Ref": "ScheduleExpression"})
+            self.assertEqual(period["Fn::Equals"][0], {"Ref": "SchedulePeriodSeconds"})
+            seen[expr["Fn::Equals"][1]] = int(period["Fn::Equals"][1])
+        self.assertEqual(sorted(listed), sorted(seen))
+        for expression, seconds in seen.items():
+            self.assertEqual(rate_seconds(expression), seconds, expression)
+        self.assertEqual(sorted(seen.values()), sorted(int(v) for v in self.params["SchedulePeriodSeconds"]["AllowedValues"]))
+        default = self.params["ScheduleExpression"]["Default"]
+        self.assertEqual(seen[default], int(self.params["SchedulePeriodSeconds"]["Default"]))
+
     def test_dlq_oldest_message_alarm_at_seven_days(self):
         ages = [x["Properties"] for x in resources_of(self.t, "AWS::CloudWatch::Alarm").values()
                 if x["Properties"].get("MetricName") == "ApproximateAgeOfOldestMessage"]
