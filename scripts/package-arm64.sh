@@ -34,7 +34,11 @@ if [[ "$MODE" == sam ]]; then
     ensure_venv aws-sam-cli aws-sam-cli "$SAM_CLI_VERSION"
     # CodeUri is the workspace root; SAM runs `cargo lambda build --release --arm64 --bin NAME`
     # there (in source) and copies each bootstrap into infra/.aws-sam/build.
-    (cd infra && SAM_CLI_TELEMETRY=0 "$(sam_bin)" build)
+    # infra/samconfig.toml (the customer's, not tracked) when there is one, else the tracked
+    # example: both enable the rust-cargolambda beta build method.
+    SAM_CONFIG=$PWD/infra/samconfig.toml
+    [[ -f "$SAM_CONFIG" ]] || SAM_CONFIG=$PWD/infra/samconfig.example.toml
+    (cd infra && SAM_CLI_TELEMETRY=0 "$(sam_bin)" build --config-file "$SAM_CONFIG")
     bootstraps=(infra/.aws-sam/build/PlannerFunction/bootstrap infra/.aws-sam/build/WorkerFunction/bootstrap)
 else
     cargo lambda build --release --arm64 --lambda-dir "$LAMBDA_DIR" -p planner -p worker

@@ -300,6 +300,9 @@ class InvariantsTest(unittest.TestCase):
         for fname, fn in self.functions.items():
             self.assertNotIn("Environment", fn["Properties"], f"{fname}: set the environment in Globals only")
         for pname, param in self.t["Parameters"].items():
+            # A KMS key ARN (SecretKmsKeyArn: the key of the secret) is no secret.
+            if ":kms:" in param.get("AllowedPattern", ""):
+                continue
             if re.search(r"secret|password|token|apikey", pname, re.I):
                 self.assertNotIn("Default", param, f"parameter {pname} must not have a default")
 
@@ -332,6 +335,235 @@ class InvariantsTest(unittest.TestCase):
         for name, res in self.t["Resources"].items():
             for skip in (res.get("Metadata") or {}).get("checkov", {}).get("skip", []):
                 self.assertGreater(len(skip.get("comment", "")), 40, f"{name}: skip {skip.get('id')} needs a reason")
+
+
+# Amazon Connect's default quota for DescribeContact (like most Connect APIs): 2 requests per
+# second, burst 5, per account and Region (Amazon Connect API Reference, "Best practices for
+# using Amazon Connect APIs"; Administrator Guide, "Amazon Connect service quotas").
+DESCRIBE_CONTACT_DEFAULT_RPS = 2
+
+RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+RATE_UNIT = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def rate_seconds(expression):
+    m = RATE.match(expression)
+    return int(m[1]) * RATE_UNIT[m[2].rstrip("s")] if m else None
+
+
+def alarm_on(template, metric):
+    found = [a["Properties"] for a in resources_of(template, "AWS::CloudWatch::Alarm").values()
+             if a["Properties"].get("MetricName") == metric]
+    if len(found) != 1:
+        raise AssertionError(f"expected one alarm on {metric}, found {len(found)}")
+    return found[0]
+
+
+def dims(alarm):
+    return {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}
+
+
+def matches(param, value):
+    return re.fullmatch(param["AllowedPattern"], value) is not None
+
+
+class CoverageAlarmsTest(unittest.TestCase):
+    """Issue 11 item 3: CaptureRate, the heartbeat, the DLQ's oldest message."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.t = load()
+        cls.params = cls.t["Parameters"]
+
+    def test_every_alarm_notifies_the_topic(self):
+        topics = resources_of(self.t, "AWS::SNS::Topic")
+        for name, alarm in resources_of(self.t, "AWS::CloudWatch::Alarm").items():
+            actions = [ref_name(a) for a in alarm["Properties"].get("AlarmActions", [])]
+            self.assertTrue(actions and set(actions) <= set(topics), f"{name}: AlarmActions {actions}")
+
+    def test_capture_rate_alarm(self):
+        a = alarm_on(self.t, "CaptureRate")
+        self.assertEqual((a["Namespace"], dims(a)), ("CallRecovery", {"Function": "planner"}))
+        self.assertEqual(a["ComparisonOperator"], "LessThanThreshold")
+        self.assertEqual(ref_name(a["Threshold"]), "CaptureRateThreshold")
+        p = self.params["CaptureRateThreshold"]
+        self.assertEqual((int(p["Default"]), int(p["MinValue"]), int(p["MaxValue"])), (90, 0, 100))
+        self.assertEqual(ref_name(a["Period"]), "SchedulePeriodSeconds")
+        self.assertEqual(a["Statistic"], "Minimum")
+
+    def test_heartbeat_alarm_three_schedule_periods_missing_data_breaching(self):
+        a = alarm_on(self.t, "AutomaticRunSucceeded")
+        self.assertEqual((a["Namespace"], dims(a)), ("CallRecovery", {"Function": "planner"}))
+        self.assertEqual(a["TreatMissingData"], "breaching")
+        self.assertEqual((int(a["EvaluationPeriods"]), int(a["DatapointsToAlarm"])), (3, 3))
+        self.assertEqual(ref_name(a["Period"]), "SchedulePeriodSeconds")
+        self.assertEqual((a["Statistic"], a["ComparisonOperator"], int(a["Threshold"])),
+                         ("Sum", "LessThanThreshold", 1))
+        self.assertEqual(a["ActionsEnabled"], {"Fn::If": ["ScheduleEnabled", True, False]})
+        self.assertEqual(self.t["Conditions"]["ScheduleEnabled"],
+                         {"Fn::Equals": [{"Ref": "ScheduleState"}, "ENABLED"]})
+
+    def test_schedule_period_matches_the_schedule_and_fits_an_alarm(self):
+        period = self.params["SchedulePeriodSeconds"]
+        self.assertEqual(int(period["Default"]), rate_seconds(self.params["ScheduleExpression"]["Default"]))
+        for seconds in period["AllowedValues"]:
+            # CloudWatch: a period of 60 s or more is a multiple of 60, and an alarm evaluates at
+            # most one day (3 periods here).
+            self.assertEqual(int(seconds) % 60, 0)
+            self.assertLessEqual(3 * int(seconds), 86400)
+        self.assertEqual(rate_seconds("rate(15 minutes)"), 900)
+        self.assertEqual(rate_seconds("rate(1 day)"), 86400)
+
+    def test_template_rule_ties_each_rate_to_its_period(self):
+        """The deploy-time rule SchedulePeriodMatchesRate: right pairs, one per allowed period."""
+        [assertion] = self.t["Rules"]["SchedulePeriodMatchesRate"]["Assertions"]
+        unchecked, *pairs = assertion["Assert"]["Fn::Or"]
+        listed = unchecked["Fn::Not"][0]["Fn::Contains"][0]
+        seen = {}
+        for pair in pairs:
+            expr, period = pair["Fn::And"]
+            self.assertEqual(expr["Fn::Equals"][0], {"Ref": "ScheduleExpression"})
+            self.assertEqual(period["Fn::Equals"][0], {"Ref": "SchedulePeriodSeconds"})
+            seen[expr["Fn::Equals"][1]] = int(period["Fn::Equals"][1])
+        self.assertEqual(sorted(listed), sorted(seen))
+        for expression, seconds in seen.items():
+            self.assertEqual(rate_seconds(expression), seconds, expression)
+        self.assertEqual(sorted(seen.values()), sorted(int(v) for v in self.params["SchedulePeriodSeconds"]["AllowedValues"]))
+        default = self.params["ScheduleExpression"]["Default"]
+        self.assertEqual(seen[default], int(self.params["SchedulePeriodSeconds"]["Default"]))
+
+    def test_dlq_oldest_message_alarm_at_seven_days(self):
+        ages = [x["Properties"] for x in resources_of(self.t, "AWS::CloudWatch::Alarm").values()
+                if x["Properties"].get("MetricName") == "ApproximateAgeOfOldestMessage"]
+        dlqs = {ref_name(q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])
+                for q in resources_of(self.t, "AWS::SQS::Queue").values() if "RedrivePolicy" in q["Properties"]}
+        on_dlq = [x for x in ages if ref_name(dims(x)["QueueName"]) in dlqs]
+        self.assertEqual(len(on_dlq), 1, "one age alarm on the work queue's DLQ")
+        a = on_dlq[0]
+        self.assertEqual((a["Namespace"], int(a["Threshold"]), a["ComparisonOperator"]),
+                         ("AWS/SQS", 7 * 86400, "GreaterThanThreshold"))
+        self.assertEqual(a["Statistic"], "Maximum")
+
+
+class OperationsTemplateTest(unittest.TestCase):
+    """Issue 11 item 5: what the template was missing."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.t = load()
+        cls.params = cls.t["Parameters"]
+        cls.queues = resources_of(cls.t, "AWS::SQS::Queue")
+        cls.functions = resources_of(cls.t, "AWS::Serverless::Function")
+        cls.roles = resources_of(cls.t, "AWS::IAM::Role")
+
+    def function(self, binary):
+        [fn] = [f for f in self.functions.values() if f["Metadata"]["BuildProperties"]["Binary"] == binary]
+        return fn
+
+    def test_schedule_target_retries_then_dead_letters(self):
+        schedules = resources_of(self.t, "AWS::Scheduler::Schedule")
+        self.assertTrue(schedules)
+        for name, schedule in schedules.items():
+            target = schedule["Properties"]["Target"]
+            retry = target["RetryPolicy"]
+            self.assertGreaterEqual(int(retry["MaximumRetryAttempts"]), 1, name)
+            self.assertIn("MaximumEventAgeInSeconds", retry, name)
+            dlq = ref_name(target["DeadLetterConfig"]["Arn"])
+            self.assertIn(dlq, self.queues, f"{name}: DeadLetterConfig is not a queue of this stack")
+            role = self.roles[ref_name(target["RoleArn"])]
+            sends = [st for pol in role["Properties"]["Policies"] for st in pol["PolicyDocument"]["Statement"]
+                     if "sqs:SendMessage" in as_list(st["Action"]) and ref_name(st["Resource"]) == dlq]
+            self.assertTrue(sends, f"{name}: the scheduler role cannot send to {dlq}")
+            alarmed = [a for a in resources_of(self.t, "AWS::CloudWatch::Alarm").values()
+                       if ref_name(dims(a["Properties"]).get("QueueName", {"Ref": "-"})) == dlq]
+            self.assertTrue(alarmed, f"no alarm on {dlq}")
+
+    def test_planner_async_invocation_not_retried(self):
+        self.assertEqual(int(self.function("planner")["Properties"]["EventInvokeConfig"]["MaximumRetryAttempts"]), 0)
+
+    def test_work_queue_keeps_messages_shorter_than_its_dlq_and_dlqs_are_retained(self):
+        for name, queue in self.queues.items():
+            props = queue["Properties"]
+            if "RedrivePolicy" in props:
+                dlq = self.queues[ref_name(props["RedrivePolicy"]["deadLetterTargetArn"])]
+                self.assertLess(int(props["MessageRetentionPeriod"]), int(dlq["Properties"]["MessageRetentionPeriod"]))
+                self.assertEqual(int(props["MessageRetentionPeriod"]), 4 * 86400, name)
+            else:
+                self.assertEqual((queue.get("DeletionPolicy"), queue.get("UpdateReplacePolicy")), ("Retain", "Retain"), name)
+
+    def test_kms_key_patterns_accept_multi_region_keys(self):
+        key = "arn:aws:kms:eu-west-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+        mrk = "arn:aws:kms:eu-west-2:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab"
+        for name in ("KmsKeyArn", "CtrKmsKeyArn", "SecretKmsKeyArn"):
+            p = self.params[name]
+            self.assertTrue(matches(p, key) and matches(p, mrk), name)
+            self.assertFalse(matches(p, "arn:aws:kms:eu-west-2:123456789012:alias/connect"), name)
+            self.assertFalse(matches(p, "arn:aws:kms:eu-west-2:123456789012:key/mrk-"), name)
+            self.assertEqual(matches(p, ""), name != "KmsKeyArn", name)
+
+    def test_secret_arn_pattern_requires_the_suffix(self):
+        p = self.params["VerintApiKeySecretArn"]
+        self.assertTrue(matches(p, "arn:aws:secretsmanager:eu-west-2:123456789012:secret:verint/api-key-AbC12z"))
+        self.assertFalse(matches(p, "arn:aws:secretsmanager:eu-west-2:123456789012:secret:verint/key"))
+        self.assertFalse(matches(p, "arn:aws:secretsmanager:eu-west-2:123456789012:secret:verint/api-key-AbC12*"))
+
+    def test_optional_secret_key_decrypt_via_secrets_manager(self):
+        self.assertEqual(self.params["SecretKmsKeyArn"]["Default"], "")
+        policies = [p for p in resources_of(self.t, "AWS::IAM::Policy").values() if p.get("Condition") == "HasSecretKmsKey"]
+        self.assertEqual(len(policies), 1)
+        props = policies[0]["Properties"]
+        self.assertEqual({ref_name(r) for r in props["Roles"]},
+                         {ref_name(f["Properties"]["Role"]) for f in self.functions.values()})
+        [st] = props["PolicyDocument"]["Statement"]
+        self.assertEqual((st["Effect"], st["Action"], ref_name(st["Resource"])), ("Allow", "kms:Decrypt", "SecretKmsKeyArn"))
+        self.assertEqual(st["Condition"]["StringEquals"]["kms:ViaService"],
+                         {"Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"})
+
+    def test_optional_vpc(self):
+        for name in ("VpcSubnetIds", "VpcSecurityGroupIds"):
+            self.assertEqual((self.params[name]["Type"], self.params[name]["Default"]), ("CommaDelimitedList", ""))
+        self.assertEqual(self.t["Conditions"]["HasVpc"],
+                         {"Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": "VpcSubnetIds"}]}, ""]}]})
+        self.assertIn("VpcSubnetsAndSecurityGroupsTogether", self.t["Rules"])
+        for name, fn in self.functions.items():
+            cond, config, otherwise = fn["Properties"]["VpcConfig"]["Fn::If"]
+            self.assertEqual((cond, otherwise), ("HasVpc", {"Ref": "AWS::NoValue"}), name)
+            self.assertEqual((ref_name(config["SubnetIds"]), ref_name(config["SecurityGroupIds"])),
+                             ("VpcSubnetIds", "VpcSecurityGroupIds"), name)
+            role = self.roles[ref_name(fn["Properties"]["Role"])]["Properties"]
+            cond, arns, otherwise = role["ManagedPolicyArns"]["Fn::If"]
+            self.assertEqual((cond, otherwise), ("HasVpc", {"Ref": "AWS::NoValue"}), name)
+            self.assertEqual([render(a)[0] for a in arns],
+                             ["arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"])
+
+    def test_connect_rate_defaults_stay_under_the_default_quota(self):
+        esm = list(resources_of(self.t, "AWS::Lambda::EventSourceMapping").values())[0]["Properties"]
+        concurrency = self.params[ref_name(esm["ScalingConfig"]["MaximumConcurrency"])]
+        batch = self.params[ref_name(esm["BatchSize"])]
+        env = self.t["Globals"]["Function"]["Environment"]["Variables"]
+        rps = self.params[ref_name(env["CONNECT_MAX_RPS"])]
+        worker_rate = float(rps["Default"]) * int(concurrency["Default"]) * int(batch["Default"])
+        # The planner's orphan listing (a manual run) calls DescribeContact under the same ceiling.
+        self.assertLess(worker_rate + float(rps["Default"]), DESCRIBE_CONTACT_DEFAULT_RPS + 1e-9)
+        self.assertLessEqual(worker_rate, DESCRIBE_CONTACT_DEFAULT_RPS / 2)
+        for p in (rps, concurrency):
+            text = " ".join(p["Description"].split())
+            self.assertIn("ConnectMaxRps x WorkerMaxConcurrency x WorkerBatchSize", text)
+            self.assertIn("2 requests/s", text)
+
+    def test_alarm_topic_is_tls_only(self):
+        policies = resources_of(self.t, "AWS::SNS::TopicPolicy").values()
+        for name in resources_of(self.t, "AWS::SNS::Topic"):
+            guarded = [p for p in policies if name in [ref_name(t) for t in p["Properties"]["Topics"]]
+                       and any(is_tls_guard(st) and ref_name(st["Resource"]) == name
+                               for st in p["Properties"]["PolicyDocument"]["Statement"])]
+            self.assertTrue(guarded, f"{name}: no TLS-only topic policy")
+
+    def test_samconfig_example_tracked_and_real_one_ignored(self):
+        infra = Path(__file__).resolve().parent.parent
+        example = (infra / "samconfig.example.toml").read_text()
+        self.assertIn("beta_features = true", example, "sam build needs the rust-cargolambda beta feature")
+        self.assertIn("samconfig.toml", (infra / ".gitignore").read_text().split())
 
 
 if __name__ == "__main__":

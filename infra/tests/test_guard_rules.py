@@ -1,0 +1,100 @@
+"""Each cfn-guard rule of issue 11 fails on a template that breaks it.
+
+Every case below edits one thing in infra/template.yaml (a text replacement that must match), runs
+cfn-guard with infra/guard/ on the copy, and expects exactly the named rules to fail. Skipped when
+cfn-guard is not installed (scripts/infra-check.sh installs it before running these tests).
+"""
+
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+from pathlib import Path
+
+INFRA = Path(__file__).resolve().parent.parent
+TEMPLATE = Path(os.environ.get("INFRA_TEMPLATE", INFRA / "template.yaml"))
+HOME = Path(os.environ.get("CALL_RECOVERY_HOME", "/var/tmp/call-recovery"))
+GUARD = shutil.which("cfn-guard") or str(HOME / "tools/cfn-guard/bin/cfn-guard")
+
+# rule(s) expected to fail -> (text in the template, replacement)
+CASES = {
+    ("dead_letter_queues_retained",): (
+        "  DeadLetterQueue:\n    Type: AWS::SQS::Queue\n    DeletionPolicy: Retain\n",
+        "  DeadLetterQueue:\n    Type: AWS::SQS::Queue\n    DeletionPolicy: Delete\n"),
+    ("work_queue_retention_shorter_than_dlq",): (
+        "MessageRetentionPeriod: 345600", "MessageRetentionPeriod: 1209600"),
+    ("schedule_target_has_dlq_and_retry_policy",): (
+        "        DeadLetterConfig:\n          Arn: !GetAtt ScheduleDeadLetterQueue.Arn\n", ""),
+    ("planner_async_invocations_not_retried",): (
+        "      EventInvokeConfig:\n        MaximumRetryAttempts: 0\n",
+        "      EventInvokeConfig:\n        MaximumRetryAttempts: 2\n"),
+    ("parameter_patterns",): (
+        '    Description: >-\n      ARN of the customer-managed KMS key that encrypts the recordings (SSE-KMS). A multi-Region\n'
+        '      key (key/mrk-...) is accepted; give the ARN of its replica in this stack\'s Region.\n'
+        '    AllowedPattern: "^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/(mrk-[0-9a-f]{32}|',
+        '    Description: >-\n      ARN of the customer-managed KMS key that encrypts the recordings (SSE-KMS).\n'
+        '    AllowedPattern: "^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/('),
+    ("parameter_patterns", "secret suffix"): (
+        "[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$", "[A-Za-z0-9/_+=.@-]+$"),
+    ("parameter_patterns", "connect rate"): (
+        "    Default: 0.5\n", "    Default: 5\n"),
+    ("kms_decrypt_policies_only_via_service", "secret_kms_key_decrypt_via_secretsmanager"): (
+        '                kms:ViaService: !Sub "secretsmanager.${AWS::Region}.amazonaws.com"',
+        "                aws:SourceAccount: !Ref AWS::AccountId"),
+    ("kms_decrypt_only_via_service",): (
+        '                Condition:\n                  StringEquals:\n'
+        '                    kms:ViaService: !Sub "s3.${AWS::Region}.amazonaws.com"\n              # ListBucket',
+        "              # ListBucket"),
+    ("functions_vpc_optional",): (
+        "      LogGroup: !Ref WorkerLogGroup\n      VpcConfig: !If\n        - HasVpc",
+        "      LogGroup: !Ref WorkerLogGroup\n      VpcConfig: !If\n        - HasCtrKmsKey"),
+    ("no_managed_policy_attachments",): (
+        "      Description: Call recovery worker - streams recordings into Verint.\n"
+        "      # Only with VpcSubnetIds: Lambda creates the functions' network interfaces with this role.\n"
+        "      ManagedPolicyArns: !If\n        - HasVpc\n"
+        '        - [!Sub "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"]',
+        "      Description: Call recovery worker - streams recordings into Verint.\n"
+        "      ManagedPolicyArns: !If\n        - HasVpc\n"
+        '        - [!Sub "arn:${AWS::Partition}:iam::aws:policy/AdministratorAccess"]'),
+    ("sns_topics_tls_only",): (
+        "            Resource: !Ref AlarmTopic\n            Condition:\n              Bool:",
+        "            Resource: !Ref AlarmTopic\n            Condition:\n              BoolIfExists:"),
+    ("capture_rate_alarm",): (
+        "      Threshold: !Ref CaptureRateThreshold", "      Threshold: 90"),
+    ("heartbeat_alarm",): (
+        "      TreatMissingData: breaching", "      TreatMissingData: notBreaching"),
+    ("dlq_oldest_message_alarm",): (
+        "      Threshold: 604800", "      Threshold: 1209600"),
+    ("alarms_notify",): (
+        "      AlarmActions: [!Ref AlarmTopic]\n      OKActions: [!Ref AlarmTopic]\n\n  # A heartbeat",
+        "      OKActions: [!Ref AlarmTopic]\n\n  # A heartbeat"),
+}
+
+
+def failed_rules(template_path):
+    out = subprocess.run([GUARD, "validate", "-r", str(INFRA / "guard"), "-d", str(template_path),
+                          "--show-summary", "fail"], capture_output=True, text=True, check=False)
+    return {line.split("/", 1)[1].split()[0] for line in out.stdout.splitlines()
+            if "call_recovery.guard/" in line and line.rstrip().endswith("FAIL")}
+
+
+@unittest.skipUnless(os.access(GUARD, os.X_OK), "cfn-guard not installed (scripts/infra-check.sh installs it)")
+class GuardRulesCatchBreakage(unittest.TestCase):
+    def test_the_template_passes(self):
+        self.assertEqual(failed_rules(TEMPLATE), set())
+
+    def test_each_rule_fails_on_a_template_that_breaks_it(self):
+        text = TEMPLATE.read_text()
+        with tempfile.TemporaryDirectory() as tmp:
+            for key, (old, new) in CASES.items():
+                rules = {k for k in key if "_" in k}
+                with self.subTest(case=key):
+                    self.assertEqual(text.count(old), 1, f"the case's text is not in the template once: {old!r}")
+                    broken = Path(tmp) / "template.yaml"
+                    broken.write_text(text.replace(old, new))
+                    self.assertEqual(failed_rules(broken), rules)
+
+
+if __name__ == "__main__":
+    unittest.main()
