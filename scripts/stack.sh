@@ -137,6 +137,7 @@ export SIM_URL=$SIM_URL
 export CTR_BUCKET=ctr-bucket
 export CTR_PREFIX=connect/ctr/
 export RECORDINGS_BUCKET=connect-recordings
+export RECORDINGS_PREFIX=connect/acme/CallRecordings/
 export CONNECT_INSTANCE_ID=$CONNECT_INSTANCE_ID
 export STATE_BUCKET=recovery-state
 export STATE_PREFIX=call-recovery/

@@ -40,6 +40,16 @@ pub struct Config {
     /// transient failure is dead-lettered by the worker itself, with its `failure_reason`, rather
     /// than moved there by SQS without one.
     pub max_receive_count: Option<u32>,
+    /// Where Connect writes call recordings (`RECORDINGS_BUCKET`, `RECORDINGS_PREFIX`, DESIGN
+    /// §9); unset: manual runs list no recordings and find no orphans.
+    pub recordings: Option<RecordingsLocation>,
+}
+
+/// The bucket and prefix under which Connect writes recordings, `{prefix}YYYY/MM/DD/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordingsLocation {
+    pub bucket: String,
+    pub prefix: String,
 }
 
 /// No duration setting needs more; larger ones would overflow time arithmetic.
@@ -156,6 +166,17 @@ impl Config {
                 reason: "expected an instance id or an instance ARN".into(),
             })?;
 
+        let recordings = match (get("RECORDINGS_BUCKET"), lookup("RECORDINGS_PREFIX")) {
+            (None, _) => None,
+            (Some(bucket), Some(prefix)) => Some(RecordingsLocation { bucket, prefix }),
+            (Some(_), None) => {
+                return Err(ConfigError::Malformed {
+                    name: "RECORDINGS_PREFIX",
+                    reason: "must be set when RECORDINGS_BUCKET is (the folder before YYYY/MM/DD/, e.g. connect/acme/CallRecordings/)".into(),
+                });
+            }
+        };
+
         Ok(Config {
             ctr_bucket,
             ctr_prefix: get("CTR_PREFIX").unwrap_or_default(),
@@ -176,6 +197,7 @@ impl Config {
             max_manual_span: duration("MAX_MANUAL_SPAN", "31d")?,
             connect_max_rps,
             max_receive_count,
+            recordings,
         })
     }
 }

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::contacts::{ContactKey, ContactSet, ContactView};
+use crate::ledger::{LedgerClass, LedgerRow};
 use crate::time::Window;
 
 /// What a run's kind adds to the rules.
@@ -70,6 +71,9 @@ pub struct Classification {
     pub unrecoverable: Vec<Unrecoverable>,
     /// Sorted by initiation time, then id.
     pub missing: Vec<Missing>,
+    /// The class of each eligible contact, in the order of the `eligible` slice classified (what
+    /// the run's ledger writes, DESIGN §9).
+    pub classes: Vec<LedgerClass>,
 }
 
 /// The eligible contacts of the set under `rules`: VOICE, `DisconnectTimestamp` set, our
@@ -122,6 +126,7 @@ pub fn classify(
 ) -> Classification {
     let mut out = Classification {
         eligible: eligible.len() as u64,
+        classes: Vec::with_capacity(eligible.len()),
         ..Default::default()
     };
     for e in eligible {
@@ -129,9 +134,22 @@ pub fn classify(
             continue;
         };
         let key = c.key();
-        if in_verint.contains(&key) {
-            out.in_verint += 1;
+        let class = if in_verint.contains(&key) {
+            LedgerClass::InVerint
         } else if c.all_deleted() {
+            LedgerClass::Unrecoverable
+        } else if rules
+            .settled_before
+            .is_some_and(|cutoff| e.disconnect > cutoff)
+        {
+            LedgerClass::NotSettled
+        } else {
+            LedgerClass::Missing
+        };
+        out.classes.push(class);
+        if class == LedgerClass::InVerint {
+            out.in_verint += 1;
+        } else if class == LedgerClass::Unrecoverable {
             let n = c.recording_count();
             out.unrecoverable.push(Unrecoverable {
                 contact_id: key.to_string(),
@@ -140,10 +158,7 @@ pub fn classify(
                     if n == 1 { "" } else { "s" }
                 ),
             });
-        } else if rules
-            .settled_before
-            .is_some_and(|cutoff| e.disconnect > cutoff)
-        {
+        } else if class == LedgerClass::NotSettled {
             out.not_settled += 1;
         } else {
             out.missing.push(Missing {
@@ -160,6 +175,31 @@ pub fn classify(
         }
     }
     out
+}
+
+/// The ledger rows of a classification (DESIGN §9): one per eligible contact, in the order of
+/// `eligible`, with its class and, for an unrecoverable one, its reason.
+pub fn ledger_rows<'a>(
+    contacts: &'a ContactSet,
+    eligible: &'a [Eligible],
+    class: &'a Classification,
+) -> impl Iterator<Item = LedgerRow> + 'a {
+    let mut reasons = class.unrecoverable.iter();
+    eligible
+        .iter()
+        .filter_map(|e| contacts.view(e.index).map(|c| (e, c.key())))
+        .zip(&class.classes)
+        .map(move |((e, key), &c)| LedgerRow {
+            contact_id: key.to_string(),
+            initiation: Some(e.initiation),
+            disconnect: Some(e.disconnect),
+            class: c,
+            reason: if c == LedgerClass::Unrecoverable {
+                reasons.next().map(|u| u.reason.clone()).unwrap_or_default()
+            } else {
+                String::new()
+            },
+        })
 }
 
 #[cfg(test)]

@@ -26,6 +26,11 @@ pub mod names {
     pub const BYTES_STREAMED: &str = "BytesStreamed";
     pub const TRANSFER_SECONDS: &str = "TransferSeconds";
     pub const COLD_START: &str = "ColdStart";
+    /// `in_verint / eligible` of a run, in percent (DESIGN §9).
+    pub const CAPTURE_RATE: &str = "CaptureRate";
+    pub const ORPHANS: &str = "Orphans";
+    /// 1 per successful automatic run that was not a dry run: the heartbeat alarm's metric.
+    pub const AUTOMATIC_RUN_SUCCEEDED: &str = "AutomaticRunSucceeded";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +39,7 @@ pub enum Unit {
     Bytes,
     Seconds,
     Milliseconds,
+    Percent,
 }
 
 impl Unit {
@@ -43,6 +49,7 @@ impl Unit {
             Unit::Bytes => "Bytes",
             Unit::Seconds => "Seconds",
             Unit::Milliseconds => "Milliseconds",
+            Unit::Percent => "Percent",
         }
     }
 }

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use futures::future::BoxFuture;
 
 use crate::contacts::ContactKey;
 use crate::matching::S3Location;
@@ -125,6 +126,74 @@ pub async fn list(
         );
     }
     Ok(keys)
+}
+
+/// The orphan lookups against the real services: S3 for the listing, Verint's DAS by id, and
+/// Connect's `DescribeContact` under the process-wide rate limit.
+#[derive(Debug)]
+pub struct RecordingOrphans {
+    pub s3: aws_sdk_s3::Client,
+    pub location: crate::config::RecordingsLocation,
+    pub verint: crate::verint::VerintClient,
+    pub connect: crate::connect::ConnectContacts,
+    pub instance_id: String,
+}
+
+impl crate::plan::OrphanLookup for RecordingOrphans {
+    fn bucket(&self) -> &str {
+        &self.location.bucket
+    }
+
+    fn recording_keys(
+        &self,
+        window: Window,
+    ) -> BoxFuture<'_, Result<Vec<String>, crate::plan::PlanError>> {
+        Box::pin(async move {
+            list(
+                &self.s3,
+                &self.location.bucket,
+                &self.location.prefix,
+                window,
+            )
+            .await
+            .map_err(|e| {
+                crate::plan::PlanError::Orphans(format!(
+                    "listing s3://{}/{}: {}",
+                    self.location.bucket,
+                    self.location.prefix,
+                    crate::plan::error_chain(&e)
+                ))
+            })
+        })
+    }
+
+    fn in_verint<'a>(
+        &'a self,
+        contact_id: &'a str,
+    ) -> BoxFuture<'a, Result<bool, crate::plan::PlanError>> {
+        Box::pin(async move { Ok(self.verint.holds(contact_id).await?.is_some()) })
+    }
+
+    fn times<'a>(
+        &'a self,
+        contact_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<crate::plan::CallTimes>, crate::plan::PlanError>> {
+        Box::pin(async move {
+            let ts = |t: Option<&aws_sdk_connect::primitives::DateTime>| {
+                t.and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos()))
+            };
+            match self.connect.describe(&self.instance_id, contact_id).await {
+                Ok(c) => Ok(
+                    ts(c.initiation_timestamp.as_ref()).zip(ts(c.disconnect_timestamp.as_ref()))
+                ),
+                Err(crate::connect::ConnectError::NotFound) => Ok(None),
+                Err(e) => Err(crate::plan::PlanError::Orphans(format!(
+                    "DescribeContact of {contact_id}: {}",
+                    crate::plan::error_chain(&e)
+                ))),
+            }
+        })
+    }
 }
 
 #[cfg(test)]

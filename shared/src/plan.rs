@@ -11,8 +11,10 @@ use tracing::{Instrument, error, info, info_span};
 
 use crate::config::Config;
 use crate::contacts::ContactKey;
+use crate::ledger::{LedgerClass, LedgerError, LedgerRow, LedgerSink};
 use crate::matching::{self, Rules};
 use crate::message::{MESSAGE_VERSION, WorkMessage};
+use crate::orphans::Orphan;
 use crate::queue::{QueueError, WorkQueue};
 use crate::report::{
     CtrCounts, Mode, ReportWindow, RunReport, RunState, RunStatus, UnrecoverableEntry, WindowBy,
@@ -22,6 +24,7 @@ use crate::source::{CtrSource, SourceError, scan};
 use crate::state::{Checkpoint, RunStore, StateError};
 use crate::time::{HOUR, Window, delta, floor_hour, format_ts};
 use crate::verint::{VerintClient, VerintError};
+use futures::future::BoxFuture;
 
 /// Connect keeps contacts for 24 months; a manual run cannot start earlier than this.
 pub const CONNECT_RETENTION: TimeDelta = TimeDelta::days(730);
@@ -70,6 +73,10 @@ pub enum PlanError {
     Queue(#[from] QueueError),
     #[error("the run state could not be written")]
     State(#[from] StateError),
+    #[error("the run's ledger could not be written")]
+    Ledger(#[from] LedgerError),
+    #[error("orphan recordings could not be looked for: {0}")]
+    Orphans(String),
 }
 
 impl ManualPayload {
@@ -205,6 +212,44 @@ pub fn automatic_hours(
     hours
 }
 
+/// What looking for orphan recordings needs (DESIGN §9): the recordings of a window's days, Verint
+/// asked by id, and Connect's times of a contact. Boxed futures, so that a planner without it
+/// needs no type for it.
+pub trait OrphanLookup: Send + Sync {
+    /// The bucket the recordings are in.
+    fn bucket(&self) -> &str;
+    /// The keys of the recordings in the day folders of `window`.
+    fn recording_keys(&self, window: Window) -> BoxFuture<'_, Result<Vec<String>, PlanError>>;
+    /// Whether Verint holds the contact.
+    fn in_verint<'a>(&'a self, contact_id: &'a str) -> BoxFuture<'a, Result<bool, PlanError>>;
+    /// `(initiation, disconnect)` from `DescribeContact`; `None` when Connect does not know the
+    /// contact or it has not ended.
+    fn times<'a>(
+        &'a self,
+        contact_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<CallTimes>, PlanError>>;
+}
+
+/// A call's `(initiation, disconnect)`.
+pub type CallTimes = (DateTime<Utc>, DateTime<Utc>);
+
+/// Orphans looked up at once (Connect's rate limit paces them anyway).
+const ORPHAN_CONCURRENCY: usize = 8;
+
+/// An orphan the run found, and what became of it.
+#[derive(Debug)]
+struct FoundOrphan {
+    orphan: Orphan,
+    times: Option<CallTimes>,
+    in_verint: bool,
+}
+
+impl FoundOrphan {
+    fn queued(&self) -> bool {
+        !self.in_verint && self.times.is_some()
+    }
+}
+
 /// Everything a run needs, borrowed from the caller (built once per process).
 pub struct Planner<'a, S, V, Q, R> {
     pub config: &'a Config,
@@ -216,6 +261,8 @@ pub struct Planner<'a, S, V, Q, R> {
     pub concurrency: usize,
     /// Called with `(objects read, objects)` while the CTRs are read.
     pub progress: &'a (dyn Fn(u64, u64) + Send + Sync),
+    /// Orphan recordings are looked for by manual runs when this is set.
+    pub orphans: Option<&'a dyn OrphanLookup>,
 }
 
 impl<S, V, Q, R> std::fmt::Debug for Planner<'_, S, V, Q, R> {
@@ -227,6 +274,65 @@ impl<S, V, Q, R> std::fmt::Debug for Planner<'_, S, V, Q, R> {
 }
 
 impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, V, Q, R> {
+    /// The orphan recordings of a manual run's window (DESIGN §9): recordings whose time lies in
+    /// the window and whose contact has no CTR among the hours read; each asked of Verint by id,
+    /// and, when Verint lacks it, of Connect for its times.
+    async fn orphans(
+        &self,
+        lookup: &dyn OrphanLookup,
+        window: Window,
+        contacts: &crate::contacts::ContactSet,
+    ) -> Result<Vec<FoundOrphan>, PlanError> {
+        use futures::{StreamExt, TryStreamExt};
+        let keys = lookup.recording_keys(window).await?;
+        let listed = keys.len();
+        let candidates = crate::orphans::find(lookup.bucket(), keys, window, |_| false);
+        let wanted: HashSet<ContactKey> = candidates
+            .iter()
+            .map(|o| ContactKey::new(&o.contact_id))
+            .collect();
+        let with_ctr: HashSet<ContactKey> = contacts
+            .iter()
+            .map(|c| c.key())
+            .filter(|k| wanted.contains(k))
+            .collect();
+        let orphans: Vec<Orphan> = candidates
+            .into_iter()
+            .filter(|o| !with_ctr.contains(&ContactKey::new(&o.contact_id)))
+            .collect();
+        let found: Vec<FoundOrphan> = futures::stream::iter(orphans.into_iter().map(|orphan| async move {
+            if lookup.in_verint(&orphan.contact_id).await? {
+                return Ok::<_, PlanError>(FoundOrphan {
+                    orphan,
+                    times: None,
+                    in_verint: true,
+                });
+            }
+            let times = lookup.times(&orphan.contact_id).await?;
+            if times.is_none() {
+                tracing::warn!(
+                    contact_id = %orphan.contact_id,
+                    "orphan recording of a contact Connect does not describe (or not ended): not queued"
+                );
+            }
+            Ok(FoundOrphan {
+                orphan,
+                times,
+                in_verint: false,
+            })
+        }))
+        .buffered(ORPHAN_CONCURRENCY)
+        .try_collect()
+        .await?;
+        info!(
+            recordings = listed,
+            orphans = found.len(),
+            queued = found.iter().filter(|f| f.queued()).count(),
+            "orphan recordings looked for"
+        );
+        Ok(found)
+    }
+
     /// Runs once; the report is written to the state bucket and returned.
     pub async fn run(&self, request: Request, now: DateTime<Utc>) -> Result<RunReport, PlanError> {
         let run_id = new_run_id(now);
@@ -341,6 +447,29 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
         };
         let class = matching::classify(&contacts, &eligible, &held, &rules);
         let duplicates = stats.records.saturating_sub(contacts.len() as u64);
+        let found = match (request, self.orphans) {
+            (Request::Manual { window, .. }, Some(lookup)) => {
+                self.orphans(lookup, window, &contacts).await?
+            }
+            _ => Vec::new(),
+        };
+        let mut ledger = self.store.ledger(run_id);
+        for row in matching::ledger_rows(&contacts, &eligible, &class) {
+            ledger.push(row).await?;
+        }
+        for f in &found {
+            ledger
+                .push(LedgerRow {
+                    contact_id: f.orphan.contact_id.clone(),
+                    initiation: Some(f.times.map_or(f.orphan.at, |t| t.0)),
+                    disconnect: f.times.map(|t| t.1),
+                    class: LedgerClass::Orphan,
+                    reason: String::new(),
+                })
+                .await?;
+        }
+        let ledger_rows = ledger.finish().await?;
+        info!(rows = ledger_rows, "ledger written");
         drop(contacts);
 
         let enqueued_at = format_ts(Utc::now());
@@ -357,6 +486,19 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
                 recordings: m.recordings.clone(),
                 enqueued_at: enqueued_at.clone(),
             })
+            .chain(found.iter().filter(|f| f.queued()).filter_map(|f| {
+                let (initiation, disconnect) = f.times?;
+                Some(WorkMessage {
+                    v: MESSAGE_VERSION,
+                    run_id: run_id.to_owned(),
+                    contact_id: f.orphan.contact_id.clone(),
+                    instance_id: config.connect_instance_id.clone(),
+                    initiation_timestamp: format_ts(initiation),
+                    disconnect_timestamp: format_ts(disconnect),
+                    recordings: f.orphan.recordings.clone(),
+                    enqueued_at: enqueued_at.clone(),
+                })
+            }))
             .collect();
         let enqueued = if request.dry_run() {
             0
@@ -402,6 +544,12 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
                 })
                 .collect(),
             duration_ms: started.elapsed().as_millis() as u64,
+            orphans: found.len() as u64,
+            orphan_contact_ids: found
+                .iter()
+                .filter(|f| f.queued())
+                .map(|f| f.orphan.contact_id.clone())
+                .collect(),
         };
         self.store.put_report(&report).await?;
         Ok(report)

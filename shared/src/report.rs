@@ -54,6 +54,11 @@ pub struct RunReport {
     pub missing_contact_ids: Vec<String>,
     pub unrecoverable: Vec<UnrecoverableEntry>,
     pub duration_ms: u64,
+    /// Orphan recordings found (DESIGN §9): recordings of the window without a CTR among the
+    /// hours read; 0 when the listing is off and for automatic runs.
+    pub orphans: u64,
+    /// The orphans queued (those Verint lacked and Connect describes).
+    pub orphan_contact_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,10 +132,12 @@ mod tests {
             missing_contact_ids: vec![],
             unrecoverable: vec![],
             duration_ms: 0,
+            orphans: 0,
+            orphan_contact_ids: vec![],
         };
         assert_eq!(
             serde_json::to_string(&r).expect("serialises"),
-            r#"{"run_id":"r","mode":"automatic","dry_run":false,"window":null,"ctr":{"objects":0,"records":0,"malformed":0,"duplicates":0},"eligible":0,"in_verint":0,"not_settled":0,"missing":0,"enqueued":0,"missing_contact_ids":[],"unrecoverable":[],"duration_ms":0}"#
+            r#"{"run_id":"r","mode":"automatic","dry_run":false,"window":null,"ctr":{"objects":0,"records":0,"malformed":0,"duplicates":0},"eligible":0,"in_verint":0,"not_settled":0,"missing":0,"enqueued":0,"missing_contact_ids":[],"unrecoverable":[],"duration_ms":0,"orphans":0,"orphan_contact_ids":[]}"#
         );
     }
 

@@ -64,6 +64,9 @@ pub trait RunStore: Send + Sync {
     -> impl Future<Output = Result<(), StateError>> + Send;
     fn put_status(&self, status: &RunStatus)
     -> impl Future<Output = Result<(), StateError>> + Send;
+    /// Where the run's ledger goes (DESIGN §9).
+    type Ledger: crate::ledger::LedgerSink;
+    fn ledger(&self, run_id: &str) -> Self::Ledger;
 }
 
 #[derive(Debug, Clone)]
@@ -304,6 +307,11 @@ impl RunStore for S3State {
         self.put_json(self.run_key(&status.run_id, "status.json"), status)
             .await
     }
+
+    type Ledger = crate::ledger::S3Ledger;
+    fn ledger(&self, run_id: &str) -> Self::Ledger {
+        crate::ledger::S3Ledger::new(self.s3.clone(), &self.bucket, self.ledger_key(run_id))
+    }
 }
 
 fn outcome_status_name(status: OutcomeStatus) -> &'static str {
@@ -318,11 +326,6 @@ fn outcome_status_name(status: OutcomeStatus) -> &'static str {
 impl S3State {
     pub fn ledger_key(&self, run_id: &str) -> String {
         self.run_key(run_id, "ledger.csv.gz")
-    }
-
-    /// A writer of this run's ledger.
-    pub fn ledger(&self, run_id: &str) -> crate::ledger::S3Ledger {
-        crate::ledger::S3Ledger::new(self.s3.clone(), &self.bucket, self.ledger_key(run_id))
     }
 
     /// A run's ledger, gzip-compressed as stored; `None` when the run wrote none.

@@ -7,7 +7,9 @@ use chrono::Utc;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use recovery::Config;
 use recovery::aws::{Clients, StartError};
+use recovery::connect::ConnectContacts;
 use recovery::metrics::{Metrics, Unit, names};
+use recovery::orphans::RecordingOrphans;
 use recovery::plan::{PlanError, Planner, Request, error_chain, parse_event};
 use recovery::queue::SqsQueue;
 use recovery::report::RunReport;
@@ -26,6 +28,8 @@ pub struct App {
     pub verint: VerintClient,
     pub queue: SqsQueue,
     pub store: S3State,
+    /// Set when `RECORDINGS_BUCKET` is: manual runs look for orphan recordings (DESIGN §9).
+    pub orphans: Option<RecordingOrphans>,
     cold: AtomicBool,
 }
 
@@ -36,7 +40,15 @@ impl App {
     ) -> Result<Self, StartError> {
         let clients = Clients::load(lookup).await;
         let verint = clients.verint(&config).await?;
+        let orphans = config.recordings.clone().map(|location| RecordingOrphans {
+            s3: clients.s3.clone(),
+            location,
+            verint: verint.clone(),
+            connect: ConnectContacts::new(clients.connect.clone(), config.connect_max_rps),
+            instance_id: config.connect_instance_id.clone(),
+        });
         Ok(App {
+            orphans,
             source: S3CtrSource::new(clients.s3.clone(), &config.ctr_bucket, &config.ctr_prefix),
             queue: SqsQueue::new(clients.sqs.clone(), &config.work_queue_url),
             store: S3State::new(
@@ -64,6 +76,10 @@ impl App {
             store: &self.store,
             concurrency: READ_CONCURRENCY,
             progress,
+            orphans: self
+                .orphans
+                .as_ref()
+                .map(|o| o as &dyn recovery::plan::OrphanLookup),
         };
         planner.run(request, Utc::now()).await
     }
@@ -80,6 +96,17 @@ pub fn report_metrics(report: &RunReport, metrics: &mut Metrics) {
     metrics.count(names::UNRECOVERABLE, report.unrecoverable.len() as u64);
     metrics.count(names::MISSING, report.missing);
     metrics.count(names::ENQUEUED, report.enqueued);
+    if report.eligible > 0 {
+        metrics.add(
+            names::CAPTURE_RATE,
+            100.0 * report.in_verint as f64 / report.eligible as f64,
+            Unit::Percent,
+        );
+    }
+    metrics.count(names::ORPHANS, report.orphans);
+    if report.mode == recovery::report::Mode::Automatic && !report.dry_run {
+        metrics.count(names::AUTOMATIC_RUN_SUCCEEDED, 1);
+    }
     metrics.add(
         names::RUN_DURATION_MS,
         report.duration_ms as f64,

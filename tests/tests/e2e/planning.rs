@@ -302,6 +302,10 @@ impl RunStore for Racing<'_> {
     async fn put_status(&self, s: &recovery::report::RunStatus) -> Result<(), StateError> {
         self.inner.put_status(s).await
     }
+    type Ledger = recovery::ledger::MemoryLedger;
+    fn ledger(&self, _run_id: &str) -> Self::Ledger {
+        recovery::ledger::MemoryLedger::default()
+    }
 }
 
 #[tokio::test]
@@ -361,6 +365,7 @@ async fn a_concurrent_checkpoint_write_is_detected_and_nothing_is_overwritten() 
         store: &racing,
         concurrency: 4,
         progress: &|_, _| {},
+        orphans: None,
     };
     let err = planner
         .run(Request::Automatic { dry_run: false }, Utc::now())
