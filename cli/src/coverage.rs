@@ -1,18 +1,13 @@
 //! `recoveryctl coverage --from DATE --to DATE [--json|--csv]` (DESIGN §9): per day, where every
 //! recorded call is, from the ledgers of the runs that covered it and the worker's outcomes.
 
-use std::collections::HashMap;
 use std::io::Write;
 
 use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
-use futures::{StreamExt, TryStreamExt};
-use recovery::coverage::{ContactCoverage, CoverageBuilder, DayCoverage, DayCovered};
-use recovery::ledger;
-use recovery::report::RunReport;
+use recovery::coverage::{ContactCoverage, DayCoverage, DayCovered};
 use recovery::state::S3State;
-use recovery::time::{Window, format_ts, parse_ts};
-use serde_json::json;
+use recovery::time::format_ts;
 
 /// How the answer is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,75 +22,18 @@ fn date(name: &str, s: &str) -> Result<NaiveDate> {
         .with_context(|| format!("{name} {s:?} is not a date (YYYY-MM-DD)"))
 }
 
-/// The run's window as its report names it.
-fn window(report: &RunReport) -> Option<Window> {
-    let w = report.window.as_ref()?;
-    Some(Window {
-        start: parse_ts(&w.start)?,
-        end: parse_ts(&w.end)?,
-    })
-}
-
 pub async fn coverage(store: &S3State, from: &str, to: &str, format: Format) -> Result<()> {
     let (from, to) = (date("--from", from)?, date("--to", to)?);
     if to < from {
         bail!("--to {to} is before --from {from}");
     }
-    let start = from.and_time(chrono::NaiveTime::MIN).and_utc();
-
-    // Every run's report (oldest first); keep the runs that may hold contacts of the days: a
-    // contact's CTR arrives after it starts, so a run whose window ends before `from` holds none.
-    let mut ids = store.run_ids().await.context("listing runs")?;
-    ids.reverse();
-    let reports: Vec<Option<RunReport>> =
-        futures::stream::iter(ids.iter().map(|id| store.report(id)))
-            .buffered(16)
-            .try_collect()
-            .await
-            .context("reading run reports")?;
-    let runs: Vec<(String, Window)> = ids
-        .iter()
-        .zip(reports)
-        .filter_map(|(id, r)| Some((id.clone(), window(&r?)?)))
-        .filter(|(_, w)| w.end > start)
-        .collect();
-
-    let mut builder = CoverageBuilder::new(from, to);
-    let mut worked = HashMap::new();
-    let mut ledgers =
-        futures::stream::iter(runs.iter().map(|(id, _)| store.ledger_bytes(id))).buffered(4);
-    let mut i = 0;
-    while let Some(bytes) = ledgers.next().await {
-        let (id, w) = &runs[i];
-        i += 1;
-        let Some(bytes) = bytes.with_context(|| format!("reading the ledger of run {id}"))? else {
-            // A run older than ledgers: its window is not evidence of coverage.
-            continue;
-        };
-        // A manual run's window is by initiation, an automatic run's by arrival; either counts as
-        // having looked at the hours it spans.
-        builder.run(id, Some(*w));
-        for row in ledger::rows_of(&bytes) {
-            builder.row(row.with_context(|| format!("ledger of run {id}"))?);
-        }
-        store
-            .worked(id, &mut worked)
-            .await
-            .with_context(|| format!("reading the outcomes of run {id}"))?;
-    }
-    let (days, contacts) = builder.finish(&worked, format == Format::Csv);
+    let report = recovery::coverage::read(store, from, to, format == Format::Csv)
+        .await
+        .context("reading the runs' ledgers and outcomes")?;
     match format {
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "from": from.to_string(),
-                "to": to.to_string(),
-                "runs_read": runs.len(),
-                "days": days,
-            }))?
-        ),
-        Format::Csv => print_csv(&contacts)?,
-        Format::Table => print_table(from, to, &days),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Csv => print_csv(&report.contacts)?,
+        Format::Table => print_table(from, to, &report.days),
     }
     Ok(())
 }

@@ -195,6 +195,12 @@ impl CoverageBuilder {
 
     /// Adds one row of the latest run's ledger. Rows of days outside `[from, to]` are ignored.
     pub fn row(&mut self, row: LedgerRow) {
+        self.row_held(row, false);
+    }
+
+    /// Adds a row; `held` says Verint held the contact when the run asked (an orphan the run
+    /// did not queue), as `in_verint` says it of an eligible one.
+    pub fn row_held(&mut self, row: LedgerRow, held: bool) {
         let Some(initiation) = row.initiation else {
             return;
         };
@@ -207,7 +213,7 @@ impl CoverageBuilder {
         let key = ContactKey::new(&row.contact_id.to_ascii_lowercase());
         match self.contacts.get_mut(&key) {
             Some(seen) => {
-                seen.in_verint |= row.class == LedgerClass::InVerint;
+                seen.in_verint |= held || row.class == LedgerClass::InVerint;
                 // An orphan row never replaces an eligible one: the CTR arrived after all.
                 if row.class != LedgerClass::Orphan || seen.class == LedgerClass::Orphan {
                     seen.class = row.class;
@@ -225,7 +231,7 @@ impl CoverageBuilder {
                         initiation: Some(initiation),
                         disconnect: row.disconnect,
                         date,
-                        in_verint: row.class == LedgerClass::InVerint,
+                        in_verint: held || row.class == LedgerClass::InVerint,
                         class: row.class,
                         reason,
                         run,
@@ -372,6 +378,107 @@ impl CoverageBuilder {
         );
         (days.into_values().collect(), contacts)
     }
+}
+
+/// What `recoveryctl coverage` shows for `[from, to]`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CoverageReport {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// The runs whose ledgers were read.
+    pub runs_read: usize,
+    pub days: Vec<DayCoverage>,
+    /// Every contact's final state, when asked for (`--csv`).
+    #[serde(skip)]
+    pub contacts: Vec<ContactCoverage>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoverageError {
+    #[error("the run state could not be read")]
+    State(#[from] crate::state::StateError),
+    #[error("the ledger of run {run_id} could not be read")]
+    Ledger {
+        run_id: String,
+        #[source]
+        source: crate::ledger::LedgerError,
+    },
+}
+
+/// Reads the runs that may hold contacts of `[from, to]` (their reports, each ledger once, and
+/// what the worker achieved) and folds them. A contact's CTR arrives after it starts, so a run
+/// whose window ends before `from` holds none of them and is not read.
+pub async fn read(
+    store: &crate::state::S3State,
+    from: NaiveDate,
+    to: NaiveDate,
+    with_contacts: bool,
+) -> Result<CoverageReport, CoverageError> {
+    use futures::{StreamExt, TryStreamExt};
+    let start = midnight(from);
+    let mut ids = store.run_ids().await?;
+    ids.reverse();
+    let reports: Vec<Option<crate::report::RunReport>> =
+        futures::stream::iter(ids.iter().map(|id| store.report(id)))
+            .buffered(16)
+            .try_collect()
+            .await?;
+    let runs: Vec<(String, Window, std::collections::HashSet<String>)> = ids
+        .iter()
+        .zip(reports)
+        .filter_map(|(id, r)| {
+            let r = r?;
+            let w = r.window.as_ref()?;
+            let window = Window {
+                start: crate::time::parse_ts(&w.start)?,
+                end: crate::time::parse_ts(&w.end)?,
+            };
+            let queued_orphans = r
+                .orphan_contact_ids
+                .iter()
+                .map(|id| id.to_ascii_lowercase())
+                .collect();
+            Some((id.clone(), window, queued_orphans))
+        })
+        .filter(|(_, w, _)| w.end > start)
+        .collect();
+
+    let mut builder = CoverageBuilder::new(from, to);
+    let mut worked = HashMap::new();
+    let mut ledgers =
+        futures::stream::iter(runs.iter().map(|(id, ..)| store.ledger_bytes(id))).buffered(4);
+    let mut runs_read = 0;
+    for (id, window, queued_orphans) in &runs {
+        let Some(bytes) = ledgers.next().await else {
+            break;
+        };
+        let ledger_error = |source| CoverageError::Ledger {
+            run_id: id.clone(),
+            source,
+        };
+        // A run older than ledgers: its window is no evidence of coverage.
+        let Some(bytes) = bytes.map_err(ledger_error)? else {
+            continue;
+        };
+        runs_read += 1;
+        builder.run(id, Some(*window));
+        for row in crate::ledger::rows_of(&bytes) {
+            let row = row.map_err(ledger_error)?;
+            // An orphan the run did not queue was found in Verint (or Connect did not know it).
+            let held = row.class == LedgerClass::Orphan
+                && !queued_orphans.contains(&row.contact_id.to_ascii_lowercase());
+            builder.row_held(row, held);
+        }
+        store.worked(id, &mut worked).await?;
+    }
+    let (days, contacts) = builder.finish(&worked, with_contacts);
+    Ok(CoverageReport {
+        from,
+        to,
+        runs_read,
+        days,
+        contacts,
+    })
 }
 
 fn empty_day(date: NaiveDate, covered_by_runs: DayCovered) -> DayCoverage {
