@@ -186,7 +186,7 @@ async fn recoveryctl_fails_with_one_clear_line_and_documents_every_command() {
         "the missing variable is named"
     );
 
-    for command in ["plan", "work", "status", "runs", "redrive"] {
+    for command in ["plan", "work", "status", "runs", "redrive", "coverage"] {
         let help = std::process::Command::new(env!("CARGO_BIN_EXE_recoveryctl"))
             .args([command, "--help"])
             .output()
@@ -322,4 +322,84 @@ async fn the_functions_emit_the_promised_emf_metrics() {
         serde_json::json!([["Function", "Reason"]])
     );
     let _ = &stack.sqs;
+}
+
+#[tokio::test]
+async fn coverage_shows_a_worked_day_per_state_and_one_csv_row_per_contact() {
+    let stack = Stack::new(&[]).await.expect("stack");
+    let date = past_day();
+    let day = stack.day(37, date, 50).await.expect("day");
+    let (start, end) = (midnight(date), midnight(date) + TimeDelta::days(1));
+    let expected = expected_missing(&day, start, end);
+    json_of(
+        &ctl(
+            &stack,
+            &[
+                "plan",
+                "--from",
+                &format_ts(start),
+                "--to",
+                &format_ts(end),
+                "--json",
+            ],
+            "error",
+        )
+        .await,
+    );
+    json_of(&ctl(&stack, &["work", "--until-empty", "--json"], "error").await);
+
+    let (before, day_s) = ((date - TimeDelta::days(1)).to_string(), date.to_string());
+    let coverage = json_of(
+        &ctl(
+            &stack,
+            &["coverage", "--from", &before, "--to", &day_s, "--json"],
+            "error",
+        )
+        .await,
+    );
+    let days = coverage["days"].as_array().expect("days");
+    assert_eq!(days.len(), 2);
+    assert_eq!(days[0]["covered_by_runs"], "not_covered");
+    assert!(
+        days[0]["coverage_percent"].is_null(),
+        "an uncovered day is never 100 %"
+    );
+    let covered = &days[1];
+    assert_eq!(covered["recovered"], expected.len());
+    assert_eq!(covered["still_missing"], 0);
+    let eligible = covered["eligible"].as_u64().expect("eligible");
+    let in_verint = covered["in_verint"].as_u64().expect("in_verint");
+    let unrecoverable = covered["unrecoverable"].as_u64().expect("unrecoverable");
+    assert_eq!(eligible, in_verint + expected.len() as u64 + unrecoverable);
+
+    let csv = ctl(
+        &stack,
+        &["coverage", "--from", &day_s, "--to", &day_s, "--csv"],
+        "error",
+    )
+    .await;
+    assert!(csv.status.success());
+    let text = String::from_utf8_lossy(&csv.stdout);
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("date,contact_id,initiation_timestamp,disconnect_timestamp,kind,state,reason,run_id")
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len() as u64, eligible);
+    let recovered: HashSet<String> = rows
+        .iter()
+        .filter(|r| r.split(',').nth(5) == Some("recovered"))
+        .map(|r| r.split(',').nth(1).unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(recovered, expected);
+
+    let table = ctl(
+        &stack,
+        &["coverage", "--from", &before, "--to", &day_s],
+        "error",
+    )
+    .await;
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.contains("no run covered this day"), "{text}");
 }
