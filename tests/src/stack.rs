@@ -6,10 +6,10 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
-use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use crate::generate::{self, Day, DaySpec};
 use crate::sim::{SimConfig, Simulator};
+use anyhow::{Context, Result};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use recovery::Config;
 use recovery::metrics::Metrics;
 use recovery::queue::{Received, SqsQueue};
@@ -66,6 +66,9 @@ impl Stack {
             ("VERINT_API_KEY_ID", KEY_ID.to_owned()),
             ("VERINT_API_KEY", KEY.to_owned()),
             ("MAX_RECEIVE_COUNT", "3".to_owned()),
+            // Retry delays of seconds, not minutes, so that faults drain within a test.
+            ("RETRY_BASE", "1s".to_owned()),
+            ("RETRY_MAX", "4s".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
