@@ -201,3 +201,42 @@ pub(crate) async fn list_objects(
     }
     Ok(objects)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_sdk_client_has_operation_and_attempt_timeouts() {
+        let vars = std::collections::HashMap::from([
+            ("AWS_REGION", "eu-west-2"),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ]);
+        let clients = Clients::load(|k| vars.get(k).map(|v| v.to_string())).await;
+        let configs = [
+            ("s3", clients.s3.config().timeout_config().cloned()),
+            ("sqs", clients.sqs.config().timeout_config().cloned()),
+            (
+                "connect",
+                clients.connect.config().timeout_config().cloned(),
+            ),
+            (
+                "secrets",
+                clients.secrets.config().timeout_config().cloned(),
+            ),
+        ];
+        for (name, timeouts) in configs {
+            let t = timeouts.unwrap_or_else(|| panic!("{name}: no timeout config"));
+            let operation = t.operation_timeout().expect("an operation timeout");
+            let attempt = t.operation_attempt_timeout().expect("an attempt timeout");
+            assert!(attempt <= operation, "{name}");
+            assert!(t.connect_timeout().is_some(), "{name}");
+        }
+        let sqs = sqs_timeouts();
+        assert!(
+            sqs.operation_attempt_timeout().expect("attempt") > Duration::from_secs(20),
+            "an SQS attempt outlasts a 20 s long poll"
+        );
+    }
+}

@@ -558,4 +558,72 @@ mod tests {
         assert_eq!(percent_encode("a-b_c.d~e"), "a-b_c.d~e");
         assert_eq!(percent_encode("ab+/="), "ab%2B%2F%3D");
     }
+
+    /// A DAS that answers every request with `answer`.
+    async fn das_answering(answer: &'static str) -> Url {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(n) = socket.read(&mut buf).await {
+                        if n == 0 || socket.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Url::parse(&format!("http://{addr}/das")).expect("url")
+    }
+
+    fn client_for(das: Url) -> VerintClient {
+        let key = ApiKey::new(
+            "kid",
+            &secrecy::SecretString::from("c2VjcmV0LWtleS1mb3ItdGVzdHM"),
+        )
+        .expect("key");
+        VerintClient::new(das.clone(), das, key).expect("client")
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_longer_than_the_time_left_ends_the_re_check_at_once() {
+        let das = das_answering(
+            "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 30\r\nContent-Length: 0\r\n\r\n",
+        )
+        .await;
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(20);
+        let e = client_for(das)
+            .holds_by("5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b", Some(deadline))
+            .await
+            .expect_err("no time to wait 30 s");
+        assert!(matches!(e, VerintError::OutOfTime { .. }), "{e:?}");
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(30)));
+        assert!(e.is_transient());
+        assert!(started.elapsed() < Duration::from_secs(5), "no wait");
+    }
+
+    #[tokio::test]
+    async fn no_attempt_starts_without_time_for_it() {
+        let das = das_answering("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n").await;
+        let soon = Instant::now() + Duration::from_secs(1);
+        let e = client_for(das.clone())
+            .holds_by("5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b", Some(soon))
+            .await
+            .expect_err("too little time");
+        assert!(matches!(e, VerintError::OutOfTime { last: None }), "{e:?}");
+        let later = Instant::now() + Duration::from_secs(60);
+        assert_eq!(
+            client_for(das)
+                .holds_by("5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b", Some(later))
+                .await
+                .expect("asked"),
+            None
+        );
+    }
 }
