@@ -660,8 +660,8 @@ where
                     metrics.count(names::RECOVERED, 1)
                 }
                 (Disposition::Done(_), _) => metrics.count(names::ALREADY_PRESENT, 1),
-                (_, Some(kind)) => metrics.failed(kind.metric_reason()),
-                (_, None) => metrics.failed("unknown"),
+                // Every path that does not end in `Done` names its kind.
+                (_, kind) => metrics.failed(kind.unwrap_or(FailureKind::Panicked).metric_reason()),
             }
             metrics.add(names::BYTES_STREAMED, effort.bytes as f64, Unit::Bytes);
             metrics.add(
