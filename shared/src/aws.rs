@@ -3,6 +3,9 @@
 //! its own service's client: an `endpoint_url` on the shared loader would override all of them
 //! and send Connect calls to the S3 emulator.
 
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
 use secrecy::SecretString;
 
 use crate::config::{Config, VerintKeySource};
@@ -28,6 +31,37 @@ pub enum StartError {
     SecretFormat { secret: String, reason: String },
     #[error("the Verint client could not be built")]
     Verint(#[source] VerintError),
+}
+
+/// Operation (all attempts, the SDK's retries included) and attempt timeouts for one service.
+/// They bound every call's request and response head; a streaming body (S3 `GetObject`) is read
+/// after the operation ends and is bounded by the worker's stall watchdog instead.
+fn timeouts(operation: u64, attempt: u64) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .operation_timeout(Duration::from_secs(operation))
+        .operation_attempt_timeout(Duration::from_secs(attempt))
+        .build()
+}
+
+/// S3: object reads and writes of reports and ledgers (a few MB at most) within the region.
+pub fn s3_timeouts() -> TimeoutConfig {
+    timeouts(60, 20)
+}
+
+/// SQS: an attempt must outlast a 20 s long poll (`ReceiveMessage`).
+pub fn sqs_timeouts() -> TimeoutConfig {
+    timeouts(60, 30)
+}
+
+/// Connect: `DescribeContact`, with room for the SDK's retries of throttling.
+pub fn connect_timeouts() -> TimeoutConfig {
+    timeouts(30, 10)
+}
+
+/// Secrets Manager: one read at start.
+pub fn secrets_timeouts() -> TimeoutConfig {
+    timeouts(30, 10)
 }
 
 impl Clients {
@@ -58,21 +92,24 @@ impl Clients {
         };
 
         let s3_endpoint = endpoint("S3");
-        let mut s3 =
-            aws_sdk_s3::config::Builder::from(&sdk).force_path_style(s3_endpoint.is_some());
+        let mut s3 = aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(s3_endpoint.is_some())
+            .timeout_config(s3_timeouts());
         if let Some(url) = s3_endpoint {
             s3 = s3.endpoint_url(url);
         }
-        let mut sqs = aws_sdk_sqs::config::Builder::from(&sdk);
+        let mut sqs = aws_sdk_sqs::config::Builder::from(&sdk).timeout_config(sqs_timeouts());
         if let Some(url) = endpoint("SQS") {
             sqs = sqs.endpoint_url(url);
         }
         let mut connect = aws_sdk_connect::config::Builder::from(&sdk)
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(6));
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(6))
+            .timeout_config(connect_timeouts());
         if let Some(url) = endpoint("CONNECT") {
             connect = connect.endpoint_url(url);
         }
-        let mut secrets = aws_sdk_secretsmanager::config::Builder::from(&sdk);
+        let mut secrets =
+            aws_sdk_secretsmanager::config::Builder::from(&sdk).timeout_config(secrets_timeouts());
         if let Some(url) = endpoint("SECRETS_MANAGER") {
             secrets = secrets.endpoint_url(url);
         }
@@ -134,6 +171,7 @@ impl Clients {
             config.verint_ingest_url.clone(),
             key,
         )
+        .map(|v| v.with_stall_timeout(config.stall_timeout))
         .map_err(StartError::Verint)
     }
 }
@@ -162,4 +200,43 @@ pub(crate) async fn list_objects(
         );
     }
     Ok(objects)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_sdk_client_has_operation_and_attempt_timeouts() {
+        let vars = std::collections::HashMap::from([
+            ("AWS_REGION", "eu-west-2"),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ]);
+        let clients = Clients::load(|k| vars.get(k).map(|v| v.to_string())).await;
+        let configs = [
+            ("s3", clients.s3.config().timeout_config().cloned()),
+            ("sqs", clients.sqs.config().timeout_config().cloned()),
+            (
+                "connect",
+                clients.connect.config().timeout_config().cloned(),
+            ),
+            (
+                "secrets",
+                clients.secrets.config().timeout_config().cloned(),
+            ),
+        ];
+        for (name, timeouts) in configs {
+            let t = timeouts.unwrap_or_else(|| panic!("{name}: no timeout config"));
+            let operation = t.operation_timeout().expect("an operation timeout");
+            let attempt = t.operation_attempt_timeout().expect("an attempt timeout");
+            assert!(attempt <= operation, "{name}");
+            assert!(t.connect_timeout().is_some(), "{name}");
+        }
+        let sqs = sqs_timeouts();
+        assert!(
+            sqs.operation_attempt_timeout().expect("attempt") > Duration::from_secs(20),
+            "an SQS attempt outlasts a 20 s long poll"
+        );
+    }
 }

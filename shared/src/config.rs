@@ -40,6 +40,12 @@ pub struct Config {
     /// transient failure is dead-lettered by the worker itself, with its `failure_reason`, rather
     /// than moved there by SQS without one.
     pub max_receive_count: Option<u32>,
+    /// A transient failure's retry delay (DESIGN §5): `min(retry_max, retry_base × 2^(receive−1))`
+    /// with full jitter, or Verint's `Retry-After` if longer (up to `retry_max`).
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// A transfer that moves no byte for this long is abandoned as transient (DESIGN §5).
+    pub stall_timeout: Duration,
     /// Where Connect writes call recordings (`RECORDINGS_BUCKET`, `RECORDINGS_PREFIX`, DESIGN
     /// §9); unset: manual runs list no recordings and find no orphans.
     pub recordings: Option<RecordingsLocation>,
@@ -54,6 +60,8 @@ pub struct RecordingsLocation {
 
 /// No duration setting needs more; larger ones would overflow time arithmetic.
 const MAX_DURATION: Duration = Duration::from_secs(3650 * 86400);
+/// SQS's longest visibility timeout, and so the longest retry delay.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(12 * 3600);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -176,6 +184,21 @@ impl Config {
                 });
             }
         };
+        let retry_base = duration("RETRY_BASE", "60s")?;
+        let retry_max = duration("RETRY_MAX", "15m")?;
+        if retry_max > MAX_RETRY_DELAY {
+            return Err(ConfigError::Malformed {
+                name: "RETRY_MAX",
+                reason: "is longer than 12h, SQS's longest visibility timeout".into(),
+            });
+        }
+        let stall_timeout = duration("STALL_TIMEOUT", "60s")?;
+        if stall_timeout < Duration::from_secs(1) {
+            return Err(ConfigError::Malformed {
+                name: "STALL_TIMEOUT",
+                reason: "must be at least 1s".into(),
+            });
+        }
 
         Ok(Config {
             ctr_bucket,
@@ -198,6 +221,9 @@ impl Config {
             connect_max_rps,
             max_receive_count,
             recordings,
+            retry_base,
+            retry_max,
+            stall_timeout,
         })
     }
 }
@@ -214,7 +240,7 @@ pub fn instance_id_of(value: &str) -> Option<String> {
 }
 
 /// Verint is reached over https; plain http only to this machine (the local simulator).
-fn check_verint_url(url: &Url) -> Result<(), String> {
+pub(crate) fn check_verint_url(url: &Url) -> Result<(), String> {
     match url.scheme() {
         "https" => Ok(()),
         "http" => {
@@ -278,6 +304,9 @@ mod tests {
         assert_eq!(c.initial_lookback, Duration::from_secs(24 * 3600));
         assert_eq!(c.max_manual_span, Duration::from_secs(31 * 86400));
         assert_eq!(c.connect_max_rps, 5.0);
+        assert_eq!(c.retry_base, Duration::from_secs(60));
+        assert_eq!(c.retry_max, Duration::from_secs(15 * 60));
+        assert_eq!(c.stall_timeout, Duration::from_secs(60));
     }
 
     #[test]
@@ -307,6 +336,9 @@ mod tests {
             ("VERINT_DAS_URL", "http://verint.example.com/das"),
             ("VERINT_INGEST_URL", "not a url"),
             ("VERINT_API_KEY", "not base64!"),
+            ("RETRY_BASE", "soon"),
+            ("RETRY_MAX", "13h"),
+            ("STALL_TIMEOUT", "0s"),
         ];
         for (name, value) in cases {
             let mut vars = base();

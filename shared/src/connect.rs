@@ -24,15 +24,39 @@ impl RateLimiter {
 
     /// Waits for this caller's slot.
     pub async fn acquire(&self) {
+        self.acquire_before(None).await;
+    }
+
+    /// Waits for this caller's slot if it comes before `latest`; otherwise takes no slot and
+    /// returns `false` at once.
+    pub async fn acquire_before(&self, latest: Option<Instant>) -> bool {
         let at = {
             let mut next = self.next.lock().await;
             let at = (*next).max(Instant::now());
+            if latest.is_some_and(|l| at > l) {
+                return false;
+            }
             *next = at + self.interval;
             at
         };
         tokio::time::sleep_until(at).await;
+        true
     }
 }
+
+/// Amazon Connect contact ids are UUIDs (`8-4-4-4-12` hex digits, either case). Anything else
+/// in a message is malformed, and is never put into a URL, a header or a filename.
+pub fn is_contact_id(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// A call is not started with less time than this before the deadline.
+pub const MIN_CALL_TIME: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -42,6 +66,8 @@ pub enum ConnectError {
     Throttled(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("amazon connect request failed")]
     Other(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("the invocation's deadline left no time for DescribeContact")]
+    OutOfTime,
 }
 
 impl ConnectError {
@@ -71,14 +97,33 @@ impl ConnectContacts {
         instance_id: &str,
         contact_id: &str,
     ) -> Result<Contact, ConnectError> {
-        self.limiter.acquire().await;
-        let out = self
+        self.describe_by(instance_id, contact_id, None).await
+    }
+
+    /// [`Self::describe`], waiting for its slot and calling (the SDK's retries included) only
+    /// while `deadline` leaves time.
+    pub async fn describe_by(
+        &self,
+        instance_id: &str,
+        contact_id: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Contact, ConnectError> {
+        let latest = deadline.map(|d| d.checked_sub(MIN_CALL_TIME).unwrap_or(d));
+        if !self.limiter.acquire_before(latest).await {
+            return Err(ConnectError::OutOfTime);
+        }
+        let call = self
             .client
             .describe_contact()
             .instance_id(instance_id)
             .contact_id(contact_id)
-            .send()
-            .await;
+            .send();
+        let out = match deadline {
+            Some(d) => tokio::time::timeout_at(d, call)
+                .await
+                .map_err(|_| ConnectError::OutOfTime)?,
+            None => call.await,
+        };
         match out {
             Ok(out) => out
                 .contact
@@ -129,5 +174,40 @@ mod tests {
         times.sort();
         assert_eq!(times[0], Duration::ZERO);
         assert!(times[9] >= Duration::from_millis(1800), "{:?}", times[9]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slot_after_the_deadline_is_refused_at_once_and_not_taken() {
+        let limiter = RateLimiter::new(1.0);
+        limiter.acquire().await;
+        let start = Instant::now();
+        assert!(
+            !limiter
+                .acquire_before(Some(start + Duration::from_millis(500)))
+                .await
+        );
+        assert_eq!(Instant::now(), start, "no wait for a refused slot");
+        assert!(
+            limiter
+                .acquire_before(Some(start + Duration::from_secs(2)))
+                .await
+        );
+    }
+
+    #[test]
+    fn contact_ids_are_uuids_in_either_case() {
+        assert!(is_contact_id("5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b"));
+        assert!(is_contact_id("5F8A7B3C-1D2E-4F60-8A9B-0C1D2E3F4A5B"));
+        for bad in [
+            "",
+            "c-1",
+            "5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5",
+            "5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b\r\nX-Evil: 1",
+            "5f8a7b3c\"1d2e-4f60-8a9b-0c1d2e3f4a5b",
+            "5f8a7b3cx1d2e-4f60-8a9b-0c1d2e3f4a5b",
+            "5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5g",
+        ] {
+            assert!(!is_contact_id(bad), "{bad:?}");
+        }
     }
 }

@@ -180,6 +180,26 @@ impl SqsQueue {
         Ok(())
     }
 
+    /// Makes a received message visible again after `delay` (`ChangeMessageVisibility`, whole
+    /// seconds, rounded up): how a transient failure waits its retry delay rather than the
+    /// queue's whole visibility timeout.
+    pub async fn change_visibility(
+        &self,
+        receipt_handle: &str,
+        delay: Duration,
+    ) -> Result<(), QueueError> {
+        let secs = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+        self.sqs
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(secs.min(12 * 3600) as i32)
+            .send()
+            .await
+            .map_err(|e| sqs_err("change_message_visibility")(e.into_service_error()))?;
+        Ok(())
+    }
+
     /// Receives up to ten messages, long-polling `wait`.
     pub async fn receive(
         &self,

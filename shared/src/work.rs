@@ -1,27 +1,34 @@
 //! Working one message (DESIGN §5, §6): re-check Verint, describe the contact in Connect, stream
-//! its recordings from S3 into Verint's ingest endpoint, record the outcome. Shared by the worker
+//! its recordings from S3 into Verint's ingest endpoint, record the outcome, and settle the
+//! message (delete it, release it with its retry delay, or dead-letter it). Shared by the worker
 //! Lambda and `recoveryctl work`.
+//!
+//! The flow is generic over the ports it needs ([`VerintIngest`], [`ContactDirectory`],
+//! [`RecordingStore`], [`MessageQueue`], [`OutcomeStore`]), so every failure path is tested with
+//! in-memory fakes; the AWS and Verint adapters implement them at the bottom of this module.
 
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use aws_sdk_connect::types::Contact;
 use chrono::{DateTime, TimeDelta, Utc};
+use futures::FutureExt;
 use futures::stream::{self, StreamExt};
 use tokio::time::Instant;
 use tokio_util::io::ReaderStream;
 use tracing::{Instrument, error, info, info_span, warn};
 
-use crate::connect::{ConnectContacts, ConnectError};
+use crate::connect::{ConnectContacts, ConnectError, is_contact_id};
 use crate::matching::S3Location;
 use crate::message::WorkMessage;
 use crate::metrics::{Metrics, Unit, names};
 use crate::plan::{CONNECT_RETENTION, error_chain};
 use crate::queue::{QueueError, Received, SqsQueue};
 use crate::report::{Outcome, OutcomeStatus};
-use crate::state::S3State;
+use crate::state::{S3State, StateError};
 use crate::time::{format_ts, parse_ts};
 use crate::verint::ingest::{
-    Agent, AudioPart, Endpoint, Ingested, Metadata, Queue, RecordingMeta, Recovery,
+    Agent, AudioPart, BodyStream, Endpoint, Ingested, Metadata, Queue, RecordingMeta, Recovery,
 };
 use crate::verint::{RetryPolicy, VerintClient, VerintError};
 
@@ -31,6 +38,97 @@ pub const SCREEN_CACHE: TimeDelta = TimeDelta::hours(2);
 pub const MIN_TIME_LEFT: Duration = Duration::from_secs(15);
 /// The slowest transfer rate planned for when deciding whether a transfer fits the time left.
 pub const PLANNING_RATE_BYTES_PER_SEC: u64 = 8 * 1024 * 1024;
+/// Kept free at the end of an invocation to write the outcome and settle the message, so that a
+/// message that cannot finish is released with its retry delay, never killed with the invocation.
+pub const SETTLE_RESERVE: Duration = Duration::from_secs(5);
+
+// -------------------------------------------------------------------------------------------------
+// Ports
+// -------------------------------------------------------------------------------------------------
+
+/// Verint, as the worker uses it.
+pub trait VerintIngest: Send + Sync {
+    /// Whether Verint already holds the contact; retries stop when `deadline` leaves no time.
+    fn holds(
+        &self,
+        contact_id: &str,
+        deadline: Option<Instant>,
+    ) -> impl Future<Output = Result<Option<String>, VerintError>> + Send;
+    /// One upload attempt (a stream cannot be replayed).
+    fn ingest(
+        &self,
+        metadata: &Metadata,
+        audio: Vec<AudioPart>,
+    ) -> impl Future<Output = Result<Ingested, VerintError>> + Send;
+    /// How often an upload is tried again within one receive.
+    fn retry_policy(&self) -> RetryPolicy;
+}
+
+/// Amazon Connect's `DescribeContact`.
+pub trait ContactDirectory: Send + Sync {
+    fn describe(
+        &self,
+        instance_id: &str,
+        contact_id: &str,
+        deadline: Option<Instant>,
+    ) -> impl Future<Output = Result<Contact, ConnectError>> + Send;
+}
+
+/// Where the recordings are (S3).
+pub trait RecordingStore: Send + Sync {
+    /// Its size, and a body that starts reading when first polled.
+    fn open(
+        &self,
+        location: &S3Location,
+        deadline: Option<Instant>,
+    ) -> impl Future<Output = Result<Recording, RecordingError>> + Send;
+}
+
+/// The work queue and its dead-letter queue, as the worker settles a message.
+pub trait MessageQueue: Send + Sync {
+    fn delete(&self, receipt_handle: &str) -> impl Future<Output = Result<(), QueueError>> + Send;
+    /// Makes the message visible again after `delay` (its retry delay).
+    fn retry_in(
+        &self,
+        receipt_handle: &str,
+        delay: Duration,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+    /// Sends the body to the dead-letter queue with its `failure_reason`.
+    fn dead_letter(
+        &self,
+        body: &str,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
+/// Where outcomes are written (`runs/{run_id}/outcomes/{contact_id}.json`).
+pub trait OutcomeStore: Send + Sync {
+    fn put_outcome(
+        &self,
+        run_id: &str,
+        outcome: &Outcome,
+    ) -> impl Future<Output = Result<(), StateError>> + Send;
+}
+
+/// A recording ready to stream: its exact size and a lazy body.
+pub struct Recording {
+    pub location: S3Location,
+    pub len: u64,
+    pub body: BodyStream,
+}
+
+impl std::fmt::Debug for Recording {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recording")
+            .field("location", &self.location)
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+// -------------------------------------------------------------------------------------------------
+// Messages and failures
+// -------------------------------------------------------------------------------------------------
 
 /// One message as received, from a Lambda SQS event or from `ReceiveMessage`.
 #[derive(Debug, Clone)]
@@ -58,7 +156,7 @@ impl From<&Received> for Incoming {
 pub enum Disposition {
     /// Recovered or already present: delete it.
     Done(OutcomeStatus),
-    /// Transient: leave it for SQS to retry (a batch item failure).
+    /// Transient: released with its retry delay for SQS to retry (a batch item failure).
     Retry(String),
     /// Permanent: it was sent to the dead-letter queue with its reason and removed.
     DeadLettered(String),
@@ -70,67 +168,240 @@ impl Disposition {
     }
 }
 
-/// Why a message failed, with its kind for metrics.
+/// Every way working a message can fail. Whether it is transient or permanent, the metric's
+/// `Reason` dimension and the start of the `failure_reason` text all come from here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureKind {
+    /// The body is not a work message, or its `contact_id` is not a UUID.
+    MalformedMessage,
+    /// Older than Connect's 24-month retention.
+    ConnectRetention,
+    /// `DescribeContact` does not know the contact.
+    ConnectUnknownContact,
+    /// Connect kept throttling after the SDK's retries.
+    ConnectThrottled,
+    /// Connect failed otherwise (network, 5xx, access).
+    ConnectUnavailable,
+    /// A recording object is gone (`NoSuchKey`/404).
+    RecordingGone,
+    /// A recording could not be opened (access, KMS, network): transient, so a fixed permission
+    /// plus a redrive recovers it.
+    RecordingUnreadable,
+    /// S3 failed while the recording was being streamed.
+    RecordingStreamFailed,
+    /// S3 gave no byte of the recording for `STALL_TIMEOUT`.
+    RecordingStalled,
+    /// Verint rejected the call (`400`/`422`).
+    VerintRejected,
+    /// Verint could not take it now (`429`, `5xx`, other answers, dropped connections).
+    VerintUnavailable,
+    /// Verint accepted no byte of the upload for `STALL_TIMEOUT`.
+    VerintStalled,
+    /// The whole call was sent and Verint did not answer (a lost response).
+    VerintNoAnswer,
+    /// The invocation's deadline left no time to finish.
+    Deadline,
+    /// The code working the message panicked.
+    Panicked,
+}
+
+impl FailureKind {
+    pub const ALL: [FailureKind; 15] = [
+        FailureKind::MalformedMessage,
+        FailureKind::ConnectRetention,
+        FailureKind::ConnectUnknownContact,
+        FailureKind::ConnectThrottled,
+        FailureKind::ConnectUnavailable,
+        FailureKind::RecordingGone,
+        FailureKind::RecordingUnreadable,
+        FailureKind::RecordingStreamFailed,
+        FailureKind::RecordingStalled,
+        FailureKind::VerintRejected,
+        FailureKind::VerintUnavailable,
+        FailureKind::VerintStalled,
+        FailureKind::VerintNoAnswer,
+        FailureKind::Deadline,
+        FailureKind::Panicked,
+    ];
+
+    /// Permanent failures go to the dead-letter queue at once; the others are retried.
+    pub fn is_permanent(self) -> bool {
+        matches!(
+            self,
+            FailureKind::MalformedMessage
+                | FailureKind::ConnectRetention
+                | FailureKind::ConnectUnknownContact
+                | FailureKind::RecordingGone
+                | FailureKind::VerintRejected
+        )
+    }
+
+    /// The metric's `Reason` dimension (low cardinality, stable: alarms may use it).
+    pub fn metric_reason(self) -> &'static str {
+        match self {
+            FailureKind::MalformedMessage => "malformed_message",
+            FailureKind::ConnectRetention => "connect_retention",
+            FailureKind::ConnectUnknownContact => "connect_unknown_contact",
+            FailureKind::ConnectThrottled => "connect_throttled",
+            FailureKind::ConnectUnavailable => "connect_unavailable",
+            FailureKind::RecordingGone => "recording_gone",
+            FailureKind::RecordingUnreadable => "recording_unreadable",
+            FailureKind::RecordingStreamFailed => "recording_stream_failed",
+            FailureKind::RecordingStalled => "recording_stalled",
+            FailureKind::VerintRejected => "verint_rejected",
+            FailureKind::VerintUnavailable => "verint_unavailable",
+            FailureKind::VerintStalled => "verint_stalled",
+            FailureKind::VerintNoAnswer => "verint_no_answer",
+            FailureKind::Deadline => "deadline",
+            FailureKind::Panicked => "panicked",
+        }
+    }
+
+    /// What an operator reads first in the outcome's `reason` and in `failure_reason`: it names
+    /// the side that failed.
+    pub fn describe(self) -> &'static str {
+        match self {
+            FailureKind::MalformedMessage => "malformed message",
+            FailureKind::ConnectRetention => {
+                "the contact is older than Amazon Connect's 24-month retention"
+            }
+            FailureKind::ConnectUnknownContact => "the contact is unknown to Amazon Connect",
+            FailureKind::ConnectThrottled => "amazon connect throttled DescribeContact",
+            FailureKind::ConnectUnavailable => "amazon connect DescribeContact failed",
+            FailureKind::RecordingGone => "a recording is gone from S3",
+            FailureKind::RecordingUnreadable => "a recording could not be opened in S3",
+            FailureKind::RecordingStreamFailed => "S3 failed while streaming a recording",
+            FailureKind::RecordingStalled => "S3 stopped sending a recording",
+            FailureKind::VerintRejected => "verint rejected the call",
+            FailureKind::VerintUnavailable => "verint could not take the call now",
+            FailureKind::VerintStalled => "verint stopped accepting the upload",
+            FailureKind::VerintNoAnswer => "verint did not answer after the upload",
+            FailureKind::Deadline => "the invocation's deadline left no time to finish",
+            FailureKind::Panicked => "the worker panicked on this message",
+        }
+    }
+}
+
+/// Why a message failed: its kind, what the failing side said, and the wait it asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
-    pub permanent: bool,
-    /// Low-cardinality category: the metric's `Reason` dimension.
-    pub kind: &'static str,
-    /// What an operator reads in the outcome and in `failure_reason`.
-    pub reason: String,
+    pub kind: FailureKind,
+    /// The failing side's own words (an error chain, a status), if any.
+    pub detail: Option<String>,
+    /// Verint's `Retry-After`, when it sent one.
+    pub retry_after: Option<Duration>,
 }
 
 impl Failure {
-    fn permanent(kind: &'static str, reason: impl Into<String>) -> Self {
+    pub fn new(kind: FailureKind) -> Self {
         Failure {
-            permanent: true,
             kind,
-            reason: reason.into(),
+            detail: None,
+            retry_after: None,
         }
     }
 
-    fn transient(kind: &'static str, reason: impl Into<String>) -> Self {
+    fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    pub fn is_permanent(&self) -> bool {
+        self.kind.is_permanent()
+    }
+
+    /// The text of the outcome's `reason` and of `failure_reason`.
+    pub fn reason(&self) -> String {
+        match &self.detail {
+            Some(d) => format!("{}: {d}", self.kind.describe()),
+            None => self.kind.describe().to_owned(),
+        }
+    }
+
+    pub fn from_verint(e: &VerintError) -> Self {
+        let kind = match e {
+            VerintError::Body(_) => FailureKind::RecordingStreamFailed,
+            VerintError::BodyStalled(_) => FailureKind::RecordingStalled,
+            VerintError::Stalled(_) => FailureKind::VerintStalled,
+            VerintError::NoAnswer(_) => FailureKind::VerintNoAnswer,
+            VerintError::OutOfTime { .. } => FailureKind::Deadline,
+            VerintError::BadContactId(_) => FailureKind::MalformedMessage,
+            e if e.is_transient() => FailureKind::VerintUnavailable,
+            _ => FailureKind::VerintRejected,
+        };
         Failure {
-            permanent: false,
             kind,
-            reason: reason.into(),
+            detail: Some(e.reason()),
+            retry_after: e.retry_after(),
         }
     }
 
-    fn from_verint(e: &VerintError) -> Self {
-        if e.is_transient() {
-            Failure::transient("verint_unavailable", e.reason())
-        } else {
-            Failure::permanent("verint_rejected", e.reason())
-        }
-    }
-
-    fn from_connect(e: &ConnectError) -> Self {
+    pub fn from_connect(e: &ConnectError) -> Self {
         match e {
-            ConnectError::NotFound => Failure::permanent(
-                "connect_unknown_contact",
-                "the contact is unknown to Amazon Connect",
-            ),
-            ConnectError::Throttled(_) => Failure::transient(
-                "connect_throttled",
-                "amazon connect throttled DescribeContact",
-            ),
-            ConnectError::Other(_) => Failure::transient("connect_unavailable", error_chain(e)),
+            ConnectError::NotFound => Failure::new(FailureKind::ConnectUnknownContact),
+            ConnectError::Throttled(_) => Failure::new(FailureKind::ConnectThrottled),
+            ConnectError::Other(_) => {
+                Failure::new(FailureKind::ConnectUnavailable).with_detail(error_chain(e))
+            }
+            ConnectError::OutOfTime => {
+                Failure::new(FailureKind::Deadline).with_detail("before DescribeContact")
+            }
         }
+    }
+
+    pub fn from_recording(e: &RecordingError) -> Self {
+        let kind = match e {
+            RecordingError::Gone { .. } => FailureKind::RecordingGone,
+            RecordingError::Unreadable { .. } => FailureKind::RecordingUnreadable,
+            RecordingError::OutOfTime { .. } => FailureKind::Deadline,
+        };
+        Failure::new(kind).with_detail(error_chain(e))
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum RecordingError {
-    #[error("recording s3://{bucket}/{key} is gone (NoSuchKey)")]
-    Gone { bucket: String, key: String },
-    #[error("recording s3://{bucket}/{key} could not be read")]
-    Unreadable {
-        bucket: String,
-        key: String,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
+/// A transient failure's retry delay (DESIGN §5): full jitter over
+/// `min(max, base × 2^(receive−1))`, or the server's `Retry-After` if longer, never over `max`.
+/// `jitter` is uniform in `[0, 1)`.
+pub fn retry_delay(
+    receive: u32,
+    base: Duration,
+    max: Duration,
+    retry_after: Option<Duration>,
+    jitter: f64,
+) -> Duration {
+    let doublings = receive.saturating_sub(1).min(31);
+    let ceiling = base.saturating_mul(1u32 << doublings).min(max);
+    let jittered = ceiling.mul_f64(jitter.clamp(0.0, 1.0));
+    match retry_after {
+        Some(ra) => jittered.max(ra.min(max)),
+        None => jittered,
+    }
+}
+
+/// Fails (transiently) when the invocation has too little time left to move `bytes`.
+pub fn check_time_left(deadline: Option<Instant>, bytes: u64) -> Result<(), Failure> {
+    let Some(deadline) = deadline else {
+        return Ok(());
+    };
+    let needed = MIN_TIME_LEFT + Duration::from_secs(bytes / PLANNING_RATE_BYTES_PER_SEC);
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left < needed {
+        return Err(Failure::new(FailureKind::Deadline).with_detail(format!(
+            "only {}s left; {}s needed to move {bytes} bytes",
+            left.as_secs(),
+            needed.as_secs()
+        )));
+    }
+    Ok(())
+}
+
+/// A panic's message, as far as it can be read.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 /// A recording about to be streamed: its size and ETag from `HeadObject`. The `GetObject` starts
@@ -246,7 +517,13 @@ pub fn build_metadata(
         })
     };
     Metadata {
-        amazon_contact_id: contact.id().unwrap_or(&message.contact_id).to_owned(),
+        // The API's spelling of the id, unless it names another contact (ids compare
+        // case-insensitively): the message's id is the one being recovered.
+        amazon_contact_id: contact
+            .id()
+            .filter(|id| id.eq_ignore_ascii_case(&message.contact_id))
+            .unwrap_or(&message.contact_id)
+            .to_owned(),
         instance_arn,
         channel: contact.channel().map_or("VOICE", |c| c.as_str()).to_owned(),
         initiation_method: contact
@@ -291,19 +568,44 @@ pub fn build_metadata(
     }
 }
 
-/// Everything working a message needs, built once per process.
-#[derive(Debug)]
-pub struct Worker<'a> {
-    pub verint: &'a VerintClient,
-    pub connect: &'a ConnectContacts,
-    pub s3: &'a aws_sdk_s3::Client,
-    pub store: &'a S3State,
-    pub work_queue: &'a SqsQueue,
-    pub dead_letter_queue: &'a SqsQueue,
+/// How the worker works: concurrency and the retry delays (DESIGN §5, §7).
+#[derive(Debug, Clone, Copy)]
+pub struct WorkSettings {
     /// Messages worked at once.
     pub concurrency: usize,
     /// The work queue's `maxReceiveCount`, when known: see [`crate::Config::max_receive_count`].
     pub max_receive_count: Option<u32>,
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+}
+
+impl WorkSettings {
+    pub fn new(config: &crate::Config, concurrency: usize) -> Self {
+        WorkSettings {
+            concurrency,
+            max_receive_count: config.max_receive_count,
+            retry_base: config.retry_base,
+            retry_max: config.retry_max,
+        }
+    }
+}
+
+/// Everything working a message needs, built once per process.
+pub struct Worker<'a, V, C, R, Q, O> {
+    pub verint: &'a V,
+    pub connect: &'a C,
+    pub recordings: &'a R,
+    pub queue: &'a Q,
+    pub outcomes: &'a O,
+    pub settings: WorkSettings,
+}
+
+impl<V, C, R, Q, O> std::fmt::Debug for Worker<'_, V, C, R, Q, O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What working one message did, for metrics.
@@ -313,21 +615,42 @@ struct Effort {
     transfer: Duration,
 }
 
-impl Worker<'_> {
-    /// Works a batch with bounded concurrency; returns each message's disposition, in input order.
+impl<V, C, R, Q, O> Worker<'_, V, C, R, Q, O>
+where
+    V: VerintIngest,
+    C: ContactDirectory,
+    R: RecordingStore,
+    Q: MessageQueue,
+    O: OutcomeStore,
+{
+    /// Works a batch with bounded concurrency; returns each message's disposition, in input
+    /// order. A panic while working one message fails that message only (transient): the others
+    /// finish and get their outcomes.
     pub async fn work_batch(
         &self,
         messages: &[Incoming],
         deadline: Option<Instant>,
         metrics: &mut Metrics,
     ) -> Vec<Disposition> {
-        let results: Vec<(usize, Disposition, Option<Failure>, Effort)> =
+        let results: Vec<(usize, Disposition, Option<FailureKind>, Effort)> =
             stream::iter(messages.iter().enumerate())
                 .map(|(i, m)| async move {
-                    let (d, f, e) = self.work(m, deadline).await;
-                    (i, d, f, e)
+                    match AssertUnwindSafe(self.work(m, deadline)).catch_unwind().await {
+                        Ok((d, f, e)) => (i, d, f, e),
+                        Err(panic) => {
+                            let failure = Failure::new(FailureKind::Panicked)
+                                .with_detail(panic_message(panic.as_ref()));
+                            error!(message_id = %m.message_id, reason = %failure.reason(), "panic while settling a message; left for SQS to retry");
+                            (
+                                i,
+                                Disposition::Retry(failure.reason()),
+                                Some(failure.kind),
+                                Effort::default(),
+                            )
+                        }
+                    }
                 })
-                .buffer_unordered(self.concurrency.max(1))
+                .buffer_unordered(self.settings.concurrency.max(1))
                 .collect()
                 .await;
         let mut out = vec![Disposition::Retry("not worked".into()); messages.len()];
@@ -337,8 +660,8 @@ impl Worker<'_> {
                     metrics.count(names::RECOVERED, 1)
                 }
                 (Disposition::Done(_), _) => metrics.count(names::ALREADY_PRESENT, 1),
-                (_, Some(f)) => metrics.failed(f.kind),
-                (_, None) => metrics.failed("unknown"),
+                // Every path that does not end in `Done` names its kind.
+                (_, kind) => metrics.failed(kind.unwrap_or(FailureKind::Panicked).metric_reason()),
             }
             metrics.add(names::BYTES_STREAMED, effort.bytes as f64, Unit::Bytes);
             metrics.add(
@@ -352,7 +675,7 @@ impl Worker<'_> {
     }
 
     /// Works messages received from the work queue as the Lambda trigger would: each success is
-    /// deleted, a transient failure is left for SQS's visibility timeout, a permanent one was
+    /// deleted, a transient failure was released with its retry delay, a permanent one was
     /// already moved to the dead-letter queue.
     pub async fn work_received(
         &self,
@@ -363,37 +686,59 @@ impl Worker<'_> {
         let dispositions = self.work_batch(&messages, None, metrics).await;
         for (m, d) in messages.iter().zip(&dispositions) {
             if matches!(d, Disposition::Done(_)) {
-                self.work_queue.delete(&m.receipt_handle).await?;
+                self.queue.delete(&m.receipt_handle).await?;
             }
         }
         Ok(dispositions)
     }
 
-    /// Works one message. Never panics, never drops a message: every path ends in success, a
-    /// retry, or the dead-letter queue.
+    /// Works one message. Never drops a message: every path ends in success, a release with
+    /// its retry delay, or the dead-letter queue. `deadline` is the invocation's: the work
+    /// stops [`SETTLE_RESERVE`] before it, so the outcome and the message's settling still fit.
     async fn work(
         &self,
         incoming: &Incoming,
         deadline: Option<Instant>,
-    ) -> (Disposition, Option<Failure>, Effort) {
+    ) -> (Disposition, Option<FailureKind>, Effort) {
         let message = match WorkMessage::parse(&incoming.body) {
-            Ok(m) => m,
-            Err(e) => {
+            Ok(m) if is_contact_id(&m.contact_id) => m,
+            parsed => {
+                let detail = match parsed {
+                    Ok(_) => "contact_id is not a UUID".to_owned(),
+                    Err(e) => error_chain(&e),
+                };
                 let span = info_span!("message", message_id = %incoming.message_id, contact_id = tracing::field::Empty);
-                let failure = Failure::permanent(
-                    "malformed_message",
-                    format!("malformed message: {}", error_chain(&e)),
-                );
-                let d = self.dead_letter(incoming, &failure).instrument(span).await;
-                return (d, Some(failure), Effort::default());
+                let failure = Failure::new(FailureKind::MalformedMessage).with_detail(detail);
+                let d = self
+                    .dead_letter(incoming, &failure, deadline)
+                    .instrument(span)
+                    .await;
+                return (d, Some(failure.kind), Effort::default());
             }
         };
         let span = info_span!("message", message_id = %incoming.message_id, contact_id = %message.contact_id, run_id = %message.run_id);
         async {
             let mut effort = Effort::default();
-            let result = self.recover(&message, incoming.receive_count, deadline, &mut effort).await;
+            let work_deadline = deadline.map(|d| d.checked_sub(SETTLE_RESERVE).unwrap_or(d));
+            let recovering = AssertUnwindSafe(self.recover(
+                &message,
+                incoming.receive_count,
+                work_deadline,
+                &mut effort,
+            ))
+            .catch_unwind();
+            let result = match work_deadline {
+                Some(d) => tokio::time::timeout_at(d, recovering).await.unwrap_or_else(|_| {
+                    Ok(Err(Failure::new(FailureKind::Deadline)
+                        .with_detail("the work was cut short")))
+                }),
+                None => recovering.await,
+            }
+            .unwrap_or_else(|panic| {
+                Err(Failure::new(FailureKind::Panicked).with_detail(panic_message(panic.as_ref())))
+            });
             let now = Utc::now();
-            let (disposition, failure, outcome) = match result {
+            let (disposition, kind, outcome) = match result {
                 Ok((status, interaction_id, bytes)) => {
                     info!(status = ?status, bytes, "contact done");
                     let outcome = Outcome {
@@ -412,54 +757,112 @@ impl Worker<'_> {
                         contact_id: message.contact_id.clone(),
                         status: OutcomeStatus::Failed,
                         attempt: incoming.receive_count,
-                        reason: Some(failure.reason.clone()),
+                        reason: Some(failure.reason()),
                         bytes: 0,
                         interaction_id: None,
                         at: format_ts(now),
                     };
-                    let last_receive = self.max_receive_count.is_some_and(|max| incoming.receive_count >= max);
-                    let d = if failure.permanent {
-                        self.dead_letter(incoming, &failure).await
+                    let last_receive = self
+                        .settings
+                        .max_receive_count
+                        .is_some_and(|max| incoming.receive_count >= max);
+                    let d = if failure.is_permanent() {
+                        self.dead_letter(incoming, &failure, deadline).await
                     } else if last_receive {
                         let gave_up = Failure {
-                            reason: format!("gave up after {} attempts: {}", incoming.receive_count, failure.reason),
+                            detail: Some(format!(
+                                "gave up after {} attempts: {}",
+                                incoming.receive_count,
+                                failure.detail.as_deref().unwrap_or("no detail")
+                            )),
                             ..failure.clone()
                         };
-                        self.dead_letter(incoming, &gave_up).await
+                        self.dead_letter(incoming, &gave_up, deadline).await
                     } else {
-                        warn!(reason = %failure.reason, attempt = incoming.receive_count, "transient failure; left for SQS to retry");
-                        Disposition::Retry(failure.reason.clone())
+                        self.release(incoming, &failure, deadline).await
                     };
-                    (d, Some(failure), outcome)
+                    (d, Some(failure.kind), outcome)
                 }
             };
-            if let Err(e) = self.store.put_outcome(&message.run_id, &outcome).await {
-                error!(error.message = %e, error.cause_chain = ?e, "outcome could not be written");
+            match bounded(deadline, self.outcomes.put_outcome(&message.run_id, &outcome)).await {
+                Some(Ok(())) => {}
+                Some(Err(e)) => {
+                    error!(error.message = %e, error.cause_chain = ?e, "outcome could not be written")
+                }
+                None => error!("outcome could not be written before the deadline"),
             }
-            (disposition, failure, effort)
+            (disposition, kind, effort)
         }
         .instrument(span)
         .await
     }
 
+    /// Sets the message's visibility to its retry delay and leaves it for SQS to retry. If the
+    /// visibility cannot be changed, SQS retries it after the queue's visibility timeout.
+    async fn release(
+        &self,
+        incoming: &Incoming,
+        failure: &Failure,
+        deadline: Option<Instant>,
+    ) -> Disposition {
+        let delay = retry_delay(
+            incoming.receive_count,
+            self.settings.retry_base,
+            self.settings.retry_max,
+            failure.retry_after,
+            rand::random::<f64>(),
+        );
+        warn!(reason = %failure.reason(), kind = failure.kind.metric_reason(), attempt = incoming.receive_count, retry_in_s = delay.as_secs_f64(), "transient failure; released for SQS to retry");
+        if !incoming.receipt_handle.is_empty() {
+            match bounded(
+                deadline,
+                self.queue.retry_in(&incoming.receipt_handle, delay),
+            )
+            .await
+            {
+                Some(Ok(())) => {}
+                Some(Err(e)) => {
+                    warn!(error.message = %e, error.cause_chain = ?e, "retry delay not set; SQS retries after the queue's visibility timeout")
+                }
+                None => warn!("retry delay not set before the deadline"),
+            }
+        }
+        Disposition::Retry(failure.reason())
+    }
+
     /// Sends a message to the DLQ with its reason, then deletes it from the work queue. If the
     /// send fails it is retried by SQS instead (nothing is ever dropped).
-    async fn dead_letter(&self, incoming: &Incoming, failure: &Failure) -> Disposition {
-        error!(reason = %failure.reason, kind = failure.kind, "permanent failure; sending to the dead-letter queue");
-        if let Err(e) = self
-            .dead_letter_queue
-            .send_with_reason(&incoming.body, &failure.reason)
-            .await
-        {
-            error!(error.message = %e, error.cause_chain = ?e, "dead-letter send failed; leaving the message for SQS to retry");
-            return Disposition::Retry(format!("dead-letter send failed: {}", failure.reason));
+    async fn dead_letter(
+        &self,
+        incoming: &Incoming,
+        failure: &Failure,
+        deadline: Option<Instant>,
+    ) -> Disposition {
+        let reason = failure.reason();
+        error!(reason = %reason, kind = failure.kind.metric_reason(), "permanent failure; sending to the dead-letter queue");
+        match bounded(deadline, self.queue.dead_letter(&incoming.body, &reason)).await {
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
+                error!(error.message = %e, error.cause_chain = ?e, "dead-letter send failed; leaving the message for SQS to retry");
+                return Disposition::Retry(format!("dead-letter send failed: {reason}"));
+            }
+            None => {
+                error!(
+                    "dead-letter send did not finish before the deadline; leaving the message for SQS to retry"
+                );
+                return Disposition::Retry(format!("dead-letter send timed out: {reason}"));
+            }
         }
-        if !incoming.receipt_handle.is_empty()
-            && let Err(e) = self.work_queue.delete(&incoming.receipt_handle).await
-        {
-            warn!(error.message = %e, "delete after dead-lettering failed; the trigger deletes it on success");
+        if !incoming.receipt_handle.is_empty() {
+            match bounded(deadline, self.queue.delete(&incoming.receipt_handle)).await {
+                Some(Ok(())) => {}
+                Some(Err(e)) => {
+                    warn!(error.message = %e, "delete after dead-lettering failed; the trigger deletes it on success")
+                }
+                None => warn!("delete after dead-lettering did not finish before the deadline"),
+            }
         }
-        Disposition::DeadLettered(failure.reason.clone())
+        Disposition::DeadLettered(reason)
     }
 
     async fn recover(
@@ -471,13 +874,10 @@ impl Worker<'_> {
     ) -> Result<(OutcomeStatus, String, u64), Failure> {
         let now = Utc::now();
         if parse_ts(&message.initiation_timestamp).is_some_and(|t| t < now - CONNECT_RETENTION) {
-            return Err(Failure::permanent(
-                "connect_retention",
-                "the contact is older than Amazon Connect's 24-month retention",
-            ));
+            return Err(Failure::new(FailureKind::ConnectRetention));
         }
         check_time_left(deadline, 0)?;
-        match self.verint.holds(&message.contact_id).await {
+        match self.verint.holds(&message.contact_id, deadline).await {
             Ok(Some(interaction_id)) => {
                 return Ok((OutcomeStatus::AlreadyPresent, interaction_id, 0));
             }
@@ -486,14 +886,14 @@ impl Worker<'_> {
         }
         let contact = self
             .connect
-            .describe(&message.instance_id, &message.contact_id)
+            .describe(&message.instance_id, &message.contact_id, deadline)
             .await
             .map_err(|e| Failure::from_connect(&e))?;
 
         let policy = self.verint.retry_policy();
         let mut delays = policy.delays();
         loop {
-            let recordings = self.open_all(&message.recordings).await?;
+            let recordings = self.open_all(&message.recordings, deadline).await?;
             let total: u64 = recordings.iter().map(|r| r.len).sum();
             check_time_left(deadline, total)?;
             let meta: Vec<(S3Location, u64)> = recordings
@@ -503,28 +903,22 @@ impl Worker<'_> {
             let metadata = build_metadata(&contact, message, &meta, Utc::now());
             let parts = recordings
                 .into_iter()
-                .map(OpenRecording::into_part)
+                .map(|r| AudioPart {
+                    len: r.len,
+                    body: r.body,
+                })
                 .collect();
             let started = Instant::now();
-            let sent = match deadline {
-                Some(d) => match tokio::time::timeout_at(
-                    d.checked_sub(Duration::from_secs(2)).unwrap_or(d),
-                    self.verint.ingest(&metadata, parts),
-                )
-                .await
-                {
-                    Ok(r) => r,
-                    Err(_) => {
-                        return Err(Failure::transient(
-                            "deadline",
-                            "the invocation's deadline cut the transfer short",
-                        ));
-                    }
-                },
-                None => self.verint.ingest(&metadata, parts).await,
+            let sent = match bounded(deadline, self.verint.ingest(&metadata, parts)).await {
+                Some(r) => r,
+                None => {
+                    effort.transfer += started.elapsed();
+                    return Err(Failure::new(FailureKind::Deadline)
+                        .with_detail("the deadline came during the upload"));
+                }
             };
             effort.transfer += started.elapsed();
-            match sent {
+            let e = match sent {
                 Ok(Ingested::Created { interaction_id }) => {
                     effort.bytes += total;
                     return Ok((OutcomeStatus::Recovered, interaction_id, total));
@@ -532,58 +926,168 @@ impl Worker<'_> {
                 Ok(Ingested::AlreadyPresent { interaction_id }) => {
                     return Ok((OutcomeStatus::AlreadyPresent, interaction_id, 0));
                 }
-                Err(e) if e.is_transient() => match delays.next() {
-                    Some(backoff) => {
-                        let wait = RetryPolicy::wait(backoff, &e);
-                        warn!(reason = %e.reason(), attempt, wait_ms = wait.as_millis() as u64, "ingest failed; retrying with fresh recordings");
-                        if deadline.is_some_and(|d| Instant::now() + wait + MIN_TIME_LEFT > d) {
-                            return Err(Failure::from_verint(&e));
-                        }
-                        tokio::time::sleep(wait).await;
-                    }
-                    None => return Err(Failure::from_verint(&e)),
-                },
-                Err(e) => return Err(Failure::from_verint(&e)),
+                Err(e) => e,
+            };
+            let failure = Failure::from_verint(&e);
+            // A stall already cost STALL_TIMEOUT, and a long Retry-After is better waited out
+            // in the queue than in the invocation: both end this receive.
+            let in_process = !failure.is_permanent()
+                && !matches!(
+                    failure.kind,
+                    FailureKind::VerintStalled
+                        | FailureKind::VerintNoAnswer
+                        | FailureKind::RecordingStalled
+                        | FailureKind::Deadline
+                );
+            let Some(backoff) = delays.next().filter(|_| in_process) else {
+                return Err(failure);
+            };
+            let wait = RetryPolicy::wait(backoff, &e);
+            if wait > policy.max_delay
+                || deadline.is_some_and(|d| Instant::now() + wait + MIN_TIME_LEFT > d)
+            {
+                return Err(failure);
             }
+            warn!(reason = %failure.reason(), attempt, wait_ms = wait.as_millis() as u64, "ingest failed; retrying with fresh recordings");
+            tokio::time::sleep(wait).await;
         }
     }
 
     /// Opens every recording; a missing object is permanent, any other error (access, KMS,
     /// network) transient, so that a fixed permission plus a redrive recovers it.
-    async fn open_all(&self, locations: &[S3Location]) -> Result<Vec<OpenRecording>, Failure> {
+    async fn open_all(
+        &self,
+        locations: &[S3Location],
+        deadline: Option<Instant>,
+    ) -> Result<Vec<Recording>, Failure> {
         let mut out = Vec::with_capacity(locations.len());
         for l in locations {
-            match open_recording(self.s3, l).await {
-                Ok(r) => out.push(r),
-                Err(e @ RecordingError::Gone { .. }) => {
-                    return Err(Failure::permanent("recording_gone", e.to_string()));
-                }
-                Err(e) => return Err(Failure::transient("recording_unreadable", error_chain(&e))),
-            }
+            let r = self
+                .recordings
+                .open(l, deadline)
+                .await
+                .map_err(|e| Failure::from_recording(&e))?;
+            out.push(r);
         }
         Ok(out)
     }
 }
 
-/// Fails (transiently) when the invocation has too little time left to move `bytes`.
-pub fn check_time_left(deadline: Option<Instant>, bytes: u64) -> Result<(), Failure> {
-    let Some(deadline) = deadline else {
-        return Ok(());
-    };
-    let needed = MIN_TIME_LEFT + Duration::from_secs(bytes / PLANNING_RATE_BYTES_PER_SEC);
-    let left = deadline.saturating_duration_since(Instant::now());
-    if left < needed {
-        return Err(Failure::transient(
-            "deadline",
-            format!(
-                "only {}s left in the invocation; {}s needed to move {bytes} bytes",
-                left.as_secs(),
-                needed.as_secs()
-            ),
-        ));
+/// Runs `call` until `deadline`; `None` if the deadline came first.
+async fn bounded<T>(deadline: Option<Instant>, call: impl Future<Output = T>) -> Option<T> {
+    match deadline {
+        Some(d) => tokio::time::timeout_at(d, call).await.ok(),
+        None => Some(call.await),
     }
-    Ok(())
 }
+
+// -------------------------------------------------------------------------------------------------
+// Adapters
+// -------------------------------------------------------------------------------------------------
+
+impl VerintIngest for VerintClient {
+    async fn holds(
+        &self,
+        contact_id: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Option<String>, VerintError> {
+        self.holds_by(contact_id, deadline).await
+    }
+
+    async fn ingest(
+        &self,
+        metadata: &Metadata,
+        audio: Vec<AudioPart>,
+    ) -> Result<Ingested, VerintError> {
+        VerintClient::ingest(self, metadata, audio).await
+    }
+
+    fn retry_policy(&self) -> RetryPolicy {
+        VerintClient::retry_policy(self)
+    }
+}
+
+impl ContactDirectory for ConnectContacts {
+    async fn describe(
+        &self,
+        instance_id: &str,
+        contact_id: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Contact, ConnectError> {
+        self.describe_by(instance_id, contact_id, deadline).await
+    }
+}
+
+impl OutcomeStore for S3State {
+    async fn put_outcome(&self, run_id: &str, outcome: &Outcome) -> Result<(), StateError> {
+        S3State::put_outcome(self, run_id, outcome).await
+    }
+}
+
+/// The work queue and its dead-letter queue in SQS.
+#[derive(Debug, Clone)]
+pub struct SqsMessages {
+    pub work: SqsQueue,
+    pub dead_letter: SqsQueue,
+}
+
+impl MessageQueue for SqsMessages {
+    async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError> {
+        self.work.delete(receipt_handle).await
+    }
+
+    async fn retry_in(&self, receipt_handle: &str, delay: Duration) -> Result<(), QueueError> {
+        self.work.change_visibility(receipt_handle, delay).await
+    }
+
+    async fn dead_letter(&self, body: &str, reason: &str) -> Result<(), QueueError> {
+        self.dead_letter.send_with_reason(body, reason).await
+    }
+}
+
+/// Recordings in S3: `HeadObject` to open, `GetObject` when the body is first polled.
+#[derive(Debug, Clone)]
+pub struct S3Recordings(pub aws_sdk_s3::Client);
+
+impl RecordingStore for S3Recordings {
+    async fn open(
+        &self,
+        location: &S3Location,
+        deadline: Option<Instant>,
+    ) -> Result<Recording, RecordingError> {
+        let opened = bounded(deadline, open_recording(&self.0, location))
+            .await
+            .ok_or_else(|| RecordingError::OutOfTime {
+                bucket: location.bucket.clone(),
+                key: location.key.clone(),
+            })??;
+        let location = opened.location.clone();
+        let AudioPart { len, body } = opened.into_part();
+        Ok(Recording {
+            location,
+            len,
+            body,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordingError {
+    #[error("recording s3://{bucket}/{key} is gone (NoSuchKey)")]
+    Gone { bucket: String, key: String },
+    #[error("recording s3://{bucket}/{key} could not be read")]
+    Unreadable {
+        bucket: String,
+        key: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("recording s3://{bucket}/{key} could not be opened before the deadline")]
+    OutOfTime { bucket: String, key: String },
+}
+
+#[cfg(test)]
+mod flow_tests;
 
 #[cfg(test)]
 mod tests {
@@ -707,8 +1211,8 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(60);
         assert!(check_time_left(Some(deadline), 10 * 1024 * 1024).is_ok());
         let err = check_time_left(Some(deadline), 800 * 1024 * 1024).expect_err("100 s needed");
-        assert!(!err.permanent);
-        assert_eq!(err.kind, "deadline");
+        assert!(!err.is_permanent());
+        assert_eq!(err.kind, FailureKind::Deadline);
         let soon = Instant::now() + Duration::from_secs(5);
         assert!(check_time_left(Some(soon), 0).is_err());
     }
@@ -720,13 +1224,86 @@ mod tests {
             detail: String::new(),
             retry_after: None,
         };
-        assert!(Failure::from_verint(&status(422)).permanent);
-        assert!(Failure::from_verint(&status(400)).permanent);
-        assert!(!Failure::from_verint(&status(503)).permanent);
-        assert!(!Failure::from_verint(&status(429)).permanent);
-        assert!(!Failure::from_verint(&status(500)).permanent);
-        assert!(Failure::from_connect(&ConnectError::NotFound).permanent);
-        assert!(!Failure::from_connect(&ConnectError::Throttled("slow down".into())).permanent);
+        assert!(Failure::from_verint(&status(422)).is_permanent());
+        assert!(Failure::from_verint(&status(400)).is_permanent());
+        assert!(!Failure::from_verint(&status(503)).is_permanent());
+        assert!(!Failure::from_verint(&status(429)).is_permanent());
+        assert!(!Failure::from_verint(&status(500)).is_permanent());
+        assert!(Failure::from_connect(&ConnectError::NotFound).is_permanent());
+        assert!(
+            !Failure::from_connect(&ConnectError::Throttled("slow down".into())).is_permanent()
+        );
+        assert!(!Failure::from_connect(&ConnectError::OutOfTime).is_permanent());
+    }
+
+    #[test]
+    fn a_failure_mid_stream_names_the_side_that_failed() {
+        let s3 = Failure::from_verint(&VerintError::Body(std::io::Error::other("reset by S3")));
+        assert_eq!(s3.kind, FailureKind::RecordingStreamFailed);
+        assert!(s3.reason().starts_with("S3 failed"), "{}", s3.reason());
+        let stalled = Failure::from_verint(&VerintError::BodyStalled(Duration::from_secs(60)));
+        assert_eq!(stalled.kind, FailureKind::RecordingStalled);
+        let verint = Failure::from_verint(&VerintError::Stalled(Duration::from_secs(60)));
+        assert_eq!(verint.kind, FailureKind::VerintStalled);
+        assert!(verint.reason().starts_with("verint"), "{}", verint.reason());
+        let lost = Failure::from_verint(&VerintError::NoAnswer(Duration::from_secs(60)));
+        assert_eq!(lost.kind, FailureKind::VerintNoAnswer);
+        assert!(!lost.is_permanent());
+    }
+
+    #[test]
+    fn every_failure_kind_has_its_own_metric_reason_and_text() {
+        let reasons: std::collections::HashSet<_> =
+            FailureKind::ALL.iter().map(|k| k.metric_reason()).collect();
+        let texts: std::collections::HashSet<_> =
+            FailureKind::ALL.iter().map(|k| k.describe()).collect();
+        assert_eq!(reasons.len(), FailureKind::ALL.len());
+        assert_eq!(texts.len(), FailureKind::ALL.len());
+        for k in FailureKind::ALL {
+            let r = k.metric_reason();
+            assert!(
+                r.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{r}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_retry_delay_doubles_per_receive_up_to_its_ceiling_with_full_jitter() {
+        let base = Duration::from_secs(60);
+        let max = Duration::from_secs(15 * 60);
+        let ceiling = |receive| retry_delay(receive, base, max, None, 1.0);
+        assert_eq!(ceiling(1), Duration::from_secs(60));
+        assert_eq!(ceiling(2), Duration::from_secs(120));
+        assert_eq!(ceiling(4), Duration::from_secs(480));
+        assert_eq!(ceiling(5), max);
+        assert_eq!(
+            ceiling(u32::MAX),
+            max,
+            "no overflow on absurd receive counts"
+        );
+        assert_eq!(retry_delay(3, base, max, None, 0.0), Duration::ZERO);
+        assert_eq!(
+            retry_delay(3, base, max, None, 0.5),
+            Duration::from_secs(120)
+        );
+    }
+
+    #[test]
+    fn a_longer_retry_after_wins_but_never_beyond_the_maximum() {
+        let base = Duration::from_secs(60);
+        let max = Duration::from_secs(15 * 60);
+        let ra = |secs| Some(Duration::from_secs(secs));
+        assert_eq!(
+            retry_delay(1, base, max, ra(300), 0.9),
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            retry_delay(4, base, max, ra(5), 1.0),
+            Duration::from_secs(480),
+            "a shorter Retry-After does not shorten the backoff"
+        );
+        assert_eq!(retry_delay(1, base, max, ra(7200), 0.0), max);
     }
 
     #[test]

@@ -77,6 +77,9 @@ impl Stack {
             ("VERINT_API_KEY_ID", KEY_ID.to_owned()),
             ("VERINT_API_KEY", KEY.to_owned()),
             ("MAX_RECEIVE_COUNT", "3".to_owned()),
+            // Retry delays of seconds, not minutes, so that faults drain within a test.
+            ("RETRY_BASE", "1s".to_owned()),
+            ("RETRY_MAX", "4s".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))

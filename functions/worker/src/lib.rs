@@ -15,7 +15,7 @@ use recovery::metrics::{Metrics, names};
 use recovery::queue::SqsQueue;
 use recovery::state::S3State;
 use recovery::verint::VerintClient;
-use recovery::work::{Disposition, Incoming, Worker};
+use recovery::work::{Disposition, Incoming, S3Recordings, SqsMessages, WorkSettings, Worker};
 use tokio::time::Instant;
 use tracing::error;
 
@@ -29,11 +29,17 @@ pub struct App {
     pub verint: VerintClient,
     pub connect: ConnectContacts,
     pub s3: aws_sdk_s3::Client,
+    pub recordings: S3Recordings,
     pub store: S3State,
     pub work_queue: SqsQueue,
     pub dead_letter_queue: SqsQueue,
+    pub queues: SqsMessages,
     cold: AtomicBool,
 }
+
+/// The worker over the deployed adapters.
+pub type AppWorker<'a> =
+    Worker<'a, VerintClient, ConnectContacts, S3Recordings, SqsMessages, S3State>;
 
 impl App {
     pub async fn load(
@@ -42,32 +48,37 @@ impl App {
     ) -> Result<Self, StartError> {
         let clients = Clients::load(lookup).await;
         let verint = clients.verint(&config).await?;
+        let work_queue = SqsQueue::new(clients.sqs.clone(), &config.work_queue_url);
+        let dead_letter_queue = SqsQueue::new(clients.sqs.clone(), &config.dead_letter_queue_url);
         Ok(App {
             connect: ConnectContacts::new(clients.connect.clone(), config.connect_max_rps),
             s3: clients.s3.clone(),
+            recordings: S3Recordings(clients.s3.clone()),
             store: S3State::new(
                 clients.s3.clone(),
                 &config.state_bucket,
                 &config.state_prefix,
             ),
-            work_queue: SqsQueue::new(clients.sqs.clone(), &config.work_queue_url),
-            dead_letter_queue: SqsQueue::new(clients.sqs.clone(), &config.dead_letter_queue_url),
+            queues: SqsMessages {
+                work: work_queue.clone(),
+                dead_letter: dead_letter_queue.clone(),
+            },
+            work_queue,
+            dead_letter_queue,
             verint,
             config,
             cold: AtomicBool::new(true),
         })
     }
 
-    pub fn worker(&self) -> Worker<'_> {
+    pub fn worker(&self) -> AppWorker<'_> {
         Worker {
             verint: &self.verint,
             connect: &self.connect,
-            s3: &self.s3,
-            store: &self.store,
-            work_queue: &self.work_queue,
-            dead_letter_queue: &self.dead_letter_queue,
-            concurrency: CONCURRENCY,
-            max_receive_count: self.config.max_receive_count,
+            recordings: &self.recordings,
+            queue: &self.queues,
+            outcomes: &self.store,
+            settings: WorkSettings::new(&self.config, CONCURRENCY),
         }
     }
 }

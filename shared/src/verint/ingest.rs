@@ -3,13 +3,17 @@
 //! from S3, so no chunked encoding).
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, Stream, StreamExt};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
 
 use super::{VerintClient, VerintError, check};
 
@@ -105,46 +109,186 @@ struct IngestAnswer {
 impl VerintClient {
     /// Sends one call. A stream cannot be replayed, so this makes exactly one attempt: the caller
     /// retries with fresh recordings.
+    ///
+    /// No timer covers the whole upload: a call that keeps moving over a slow link arrives,
+    /// however long it takes. A watchdog abandons it when no byte is taken from the body for the
+    /// stall timeout, or when Verint does not answer within it once the body is sent. The
+    /// caller bounds the whole by its deadline.
     pub async fn ingest(
         &self,
         metadata: &Metadata,
         audio: Vec<AudioPart>,
     ) -> Result<Ingested, VerintError> {
+        // The id goes into a header and a part's filename: nothing but a UUID may get there.
         let contact_id = metadata.amazon_contact_id.clone();
+        if !crate::connect::is_contact_id(&contact_id) {
+            return Err(VerintError::BadContactId(contact_id));
+        }
         let (content_type, len, body) = multipart_body(metadata, audio)?;
         let url = Self::url(&self.ingest, "/recovered-calls")?;
-        let response = self
-            .signed(Method::POST, url)
+        let progress = Arc::new(Progress::new(len));
+        let body = Watched {
+            inner: body,
+            progress: progress.clone(),
+        };
+        let request = self
+            .signed_on(&self.upload, Method::POST, url)
             .header(CONTENT_TYPE, content_type)
             .header(CONTENT_LENGTH, len)
             .header("Idempotency-Key", contact_id)
-            .body(reqwest::Body::wrap_stream(body))
-            .send()
-            .await
-            .map_err(body_or_transport)?;
-        let conflict = response.status() == StatusCode::CONFLICT;
-        let response = if conflict {
-            response
-        } else {
-            check(response).await?
+            .body(reqwest::Body::wrap_stream(body));
+        let exchange = async {
+            let response = request.send().await.map_err(VerintError::Transport)?;
+            let conflict = response.status() == StatusCode::CONFLICT;
+            let response = if conflict {
+                response
+            } else {
+                check(response).await?
+            };
+            // 201 and 409 mean the call is in Verint: an unreadable body does not change that.
+            let bytes = response.bytes().await.unwrap_or_default();
+            let interaction_id = serde_json::from_slice::<IngestAnswer>(&bytes)
+                .ok()
+                .and_then(|a| a.interaction_id)
+                .unwrap_or_default();
+            Ok(if conflict {
+                Ingested::AlreadyPresent { interaction_id }
+            } else {
+                Ingested::Created { interaction_id }
+            })
         };
-        // 201 and 409 mean the call is in Verint: an unreadable body does not change that.
-        let bytes = response.bytes().await.unwrap_or_default();
-        let interaction_id = serde_json::from_slice::<IngestAnswer>(&bytes)
-            .ok()
-            .and_then(|a| a.interaction_id)
-            .unwrap_or_default();
-        Ok(if conflict {
-            Ingested::AlreadyPresent { interaction_id }
-        } else {
-            Ingested::Created { interaction_id }
-        })
+        let result = tokio::select! {
+            r = exchange => r,
+            stalled = progress.watch(self.stall_timeout) => Err(stalled),
+        };
+        match result {
+            // The recording's own failure surfaces inside reqwest's error: name the side that
+            // failed, not the connection.
+            Err(VerintError::Transport(e)) => Err(progress
+                .take_source_error()
+                .map_or(VerintError::Transport(e), VerintError::Body)),
+            other => other,
+        }
     }
 }
 
-/// A failed body stream surfaces inside reqwest's error; keep its cause visible.
-fn body_or_transport(e: reqwest::Error) -> VerintError {
-    VerintError::Transport(e)
+/// Bytes the connection may still hold once the HTTP client has taken the whole body (the
+/// kernel's send buffer, 4 MiB at most by default on Linux, plus the way): Verint's answer cannot
+/// come before they arrive, so the watchdog waits for them at the rate seen so far.
+const IN_FLIGHT_ALLOWANCE: u64 = 8 * 1024 * 1024;
+
+/// What the watchdog knows about an upload.
+#[derive(Debug)]
+struct Progress {
+    started: Instant,
+    len: u64,
+    /// When a chunk was last taken from the body (or the upload started).
+    last: Mutex<Instant>,
+    /// The body's source was last asked for a chunk and had none ready.
+    waiting_on_source: AtomicBool,
+    /// Bytes of the body not taken yet. The HTTP client stops polling once it has taken the
+    /// declared `Content-Length`, so the body's end is known by its count, not by its `None`.
+    remaining: AtomicU64,
+    source_error: Mutex<Option<std::io::Error>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Progress {
+    fn new(len: u64) -> Self {
+        let now = Instant::now();
+        Progress {
+            started: now,
+            len,
+            last: Mutex::new(now),
+            waiting_on_source: AtomicBool::new(false),
+            remaining: AtomicU64::new(len),
+            source_error: Mutex::new(None),
+        }
+    }
+
+    fn moved(&self) {
+        *lock(&self.last) = Instant::now();
+    }
+
+    fn take_source_error(&self) -> Option<std::io::Error> {
+        lock(&self.source_error).take()
+    }
+
+    /// How long the bytes still in the connection may take to arrive once the whole body was
+    /// taken at `taken_by`: at the rate seen so far, never more than the upload took.
+    fn in_flight(&self, taken_by: Instant) -> Duration {
+        let took = taken_by.saturating_duration_since(self.started);
+        if took.is_zero() || self.len == 0 {
+            return Duration::ZERO;
+        }
+        let rate = self.len as f64 / took.as_secs_f64();
+        Duration::from_secs_f64(IN_FLIGHT_ALLOWANCE.min(self.len) as f64 / rate).min(took)
+    }
+
+    /// Resolves once nothing moved for `stall` (once the body was taken: no answer for `stall`
+    /// after its bytes can have arrived), with the side that stalled.
+    async fn watch(&self, stall: Duration) -> VerintError {
+        loop {
+            let last = *lock(&self.last);
+            let mut due = last + stall;
+            if self.remaining.load(Ordering::Acquire) == 0 {
+                due += self.in_flight(last);
+            }
+            if Instant::now() >= due {
+                break;
+            }
+            tokio::time::sleep_until(due).await;
+        }
+        if self.remaining.load(Ordering::Acquire) == 0 {
+            VerintError::NoAnswer(stall)
+        } else if self.waiting_on_source.load(Ordering::Acquire) {
+            VerintError::BodyStalled(stall)
+        } else {
+            VerintError::Stalled(stall)
+        }
+    }
+}
+
+/// The request body, reporting each chunk taken (by the HTTP client, once the connection takes
+/// more) to the watchdog, and keeping the source's own error.
+struct Watched {
+    inner: BodyStream,
+    progress: Arc<Progress>,
+}
+
+impl Stream for Watched {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let polled = self.inner.as_mut().poll_next(cx);
+        let p = &self.progress;
+        match &polled {
+            Poll::Pending => p.waiting_on_source.store(true, Ordering::Release),
+            Poll::Ready(item) => {
+                p.waiting_on_source.store(false, Ordering::Release);
+                p.moved();
+                match item {
+                    None => p.remaining.store(0, Ordering::Release),
+                    Some(Err(e)) => {
+                        let copy = std::io::Error::new(e.kind(), e.to_string());
+                        *lock(&p.source_error) = Some(copy);
+                    }
+                    Some(Ok(chunk)) => {
+                        let n = chunk.len() as u64;
+                        let _ =
+                            p.remaining
+                                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| {
+                                    Some(r.saturating_sub(n))
+                                });
+                    }
+                }
+            }
+        }
+        polled
+    }
 }
 
 /// The whole request body: `(content type, content length, stream)`.
@@ -307,5 +451,218 @@ mod tests {
         let (_, _, body) = multipart_body(&metadata(), vec![part(&[b"RIFF"], 8)]).expect("builds");
         let err = collect(body).await.expect_err("short body");
         assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+    }
+
+    mod watchdog {
+        use std::net::SocketAddr;
+
+        use reqwest::Url;
+        use secrecy::SecretString;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        use super::*;
+        use crate::verint::ApiKey;
+
+        const ID: &str = "5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b";
+
+        fn client(addr: SocketAddr, stall: Duration) -> VerintClient {
+            let url = Url::parse(&format!("http://{addr}/ingest")).expect("url");
+            let key = ApiKey::new("kid", &SecretString::from("c2VjcmV0LWtleS1mb3ItdGVzdHM"))
+                .expect("key");
+            VerintClient::new(url.clone(), url, key)
+                .expect("client")
+                .with_stall_timeout(stall)
+        }
+
+        fn call() -> Metadata {
+            Metadata {
+                amazon_contact_id: ID.into(),
+                ..metadata()
+            }
+        }
+
+        /// `len` bytes of audio in 64 KiB chunks, made as they are pulled.
+        fn audio(len: u64) -> AudioPart {
+            let chunk = Bytes::from(vec![0u8; 64 * 1024]);
+            let mut left = len;
+            let body = stream::iter(std::iter::from_fn(move || {
+                if left == 0 {
+                    return None;
+                }
+                let n = left.min(chunk.len() as u64);
+                left -= n;
+                Some(Ok(chunk.slice(..n as usize)))
+            }))
+            .boxed();
+            AudioPart { len, body }
+        }
+
+        /// A server for one connection: `read_rate` bytes every 10 ms (0: never reads), then,
+        /// once `answer_after` bytes were read, writes `answer` (if any) and keeps reading.
+        async fn server(
+            read_rate: usize,
+            answer_after: Option<usize>,
+            answer: Option<&'static str>,
+        ) -> SocketAddr {
+            // A small receive buffer, as on a real link: loopback's would grow to 32 MiB and
+            // swallow the whole body at once.
+            let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+            socket.set_recv_buffer_size(64 * 1024).expect("buffer");
+            socket
+                .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+                .expect("bind");
+            let listener = socket.listen(8).expect("listen");
+            let addr = listener.local_addr().expect("addr");
+            tokio::spawn(async move {
+                let (mut socket, _) = listener.accept().await.expect("accept");
+                if read_rate == 0 {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    return;
+                }
+                let mut buf = vec![0u8; read_rate];
+                let mut read = 0usize;
+                let mut answered = false;
+                loop {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => read += n,
+                    }
+                    if !answered
+                        && let (Some(after), Some(answer)) = (answer_after, answer)
+                        && read >= after
+                    {
+                        let _ = socket.write_all(answer.as_bytes()).await;
+                        answered = true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            });
+            addr
+        }
+
+        const CREATED: &str = "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 23\r\n\r\n{\"interactionId\":\"I-1\"}";
+
+        #[tokio::test]
+        async fn an_upload_that_keeps_moving_is_never_cut_however_long_it_takes() {
+            let len = 16 * 1024 * 1024;
+            let stall = Duration::from_secs(1);
+            let addr = server(64 * 1024, Some(len as usize), Some(CREATED)).await;
+            let started = std::time::Instant::now();
+            let r = client(addr, stall).ingest(&call(), vec![audio(len)]).await;
+            assert_eq!(
+                r.map_err(|e| e.reason()),
+                Ok(Ingested::Created {
+                    interaction_id: "I-1".into()
+                })
+            );
+            assert!(
+                started.elapsed() > 2 * stall,
+                "the upload outlasted the stall timeout: {:?}",
+                started.elapsed()
+            );
+        }
+
+        #[tokio::test]
+        async fn an_upload_verint_stops_taking_is_abandoned_as_verint_stalled() {
+            let addr = server(0, None, None).await;
+            let r = client(addr, Duration::from_millis(300))
+                .ingest(&call(), vec![audio(256 * 1024 * 1024)])
+                .await;
+            assert!(matches!(r, Err(VerintError::Stalled(_))), "{r:?}");
+            assert!(r.expect_err("stalled").is_transient());
+        }
+
+        #[tokio::test]
+        async fn a_lost_response_is_abandoned_after_the_stall_timeout() {
+            let addr = server(64 * 1024, None, None).await;
+            let r = client(addr, Duration::from_millis(300))
+                .ingest(&call(), vec![audio(1024)])
+                .await;
+            assert!(matches!(r, Err(VerintError::NoAnswer(_))), "{r:?}");
+        }
+
+        #[tokio::test]
+        async fn a_recording_that_stops_giving_bytes_is_the_recording_stalled() {
+            let addr = server(64 * 1024, None, None).await;
+            let body = stream::iter([Ok(Bytes::from_static(b"RIFF"))])
+                .chain(stream::pending())
+                .boxed();
+            let r = client(addr, Duration::from_millis(300))
+                .ingest(&call(), vec![AudioPart { len: 1024, body }])
+                .await;
+            assert!(matches!(r, Err(VerintError::BodyStalled(_))), "{r:?}");
+            assert!(r.expect_err("stalled").is_recording_side());
+        }
+
+        #[tokio::test]
+        async fn a_recording_that_fails_mid_stream_is_not_blamed_on_verint() {
+            let addr = server(64 * 1024, None, None).await;
+            let body = stream::iter([
+                Ok(Bytes::from_static(b"RIFF")),
+                Err(std::io::Error::other("s3 reset the connection")),
+            ])
+            .boxed();
+            let r = client(addr, Duration::from_secs(5))
+                .ingest(&call(), vec![AudioPart { len: 1024, body }])
+                .await;
+            let e = r.expect_err("the body failed");
+            assert!(matches!(e, VerintError::Body(_)), "{e:?}");
+            assert!(
+                e.reason().contains("s3 reset the connection"),
+                "{}",
+                e.reason()
+            );
+        }
+
+        #[tokio::test]
+        async fn a_redirect_is_not_followed() {
+            let addr = server(
+                64 * 1024,
+                Some(1),
+                Some("HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:9/elsewhere\r\nContent-Length: 0\r\n\r\n"),
+            )
+            .await;
+            let r = client(addr, Duration::from_secs(5))
+                .ingest(&call(), vec![audio(1024)])
+                .await;
+            match r {
+                Err(VerintError::Status { status, .. }) => {
+                    assert_eq!(status, StatusCode::TEMPORARY_REDIRECT)
+                }
+                other => panic!("expected the 307 itself, got {other:?}"),
+            }
+        }
+
+        #[tokio::test]
+        async fn a_contact_id_that_is_not_a_uuid_is_never_sent() {
+            let addr = server(64 * 1024, None, None).await;
+            let r = client(addr, Duration::from_secs(5))
+                .ingest(
+                    &Metadata {
+                        amazon_contact_id: "c-1\r\nX-Injected: 1".into(),
+                        ..metadata()
+                    },
+                    vec![audio(1024)],
+                )
+                .await;
+            assert!(matches!(r, Err(VerintError::BadContactId(_))), "{r:?}");
+        }
+
+        #[test]
+        fn plain_http_is_refused_except_to_loopback() {
+            let key = ApiKey::new("kid", &SecretString::from("c2VjcmV0LWtleS1mb3ItdGVzdHM"))
+                .expect("key");
+            let url = |s: &str| Url::parse(s).expect("url");
+            let https = url("https://verint.example.com/das");
+            assert!(
+                VerintClient::new(
+                    https.clone(),
+                    url("http://verint.example.com/x"),
+                    key.clone()
+                )
+                .is_err()
+            );
+            assert!(VerintClient::new(https, url("http://127.0.0.1:5056/x"), key).is_ok());
+        }
     }
 }

@@ -12,6 +12,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::{DateTime, TimeDelta, Utc};
 use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
+use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use crate::contacts::ContactKey;
@@ -36,22 +37,54 @@ pub enum VerintError {
     },
     #[error("verint's answer could not be read")]
     Decode(#[source] serde_json::Error),
-    #[error("the request body could not be streamed")]
+    /// The recording (the request body's source) failed mid-stream: the S3 side, not Verint.
+    #[error("the recording could not be streamed")]
     Body(#[source] std::io::Error),
+    /// The recording's source gave no byte for the stall timeout: the S3 side, not Verint.
+    #[error("the recording gave no byte for {}s", .0.as_secs())]
+    BodyStalled(Duration),
+    /// Verint accepted no byte of the upload for the stall timeout.
+    #[error("verint accepted no byte for {}s", .0.as_secs())]
+    Stalled(Duration),
+    /// The whole call was sent but Verint did not answer within the stall timeout.
+    #[error("verint did not answer within {}s of the upload's end", .0.as_secs())]
+    NoAnswer(Duration),
+    /// The time left before the invocation's deadline cannot cover another attempt; `last` is
+    /// the failure of the attempt before, if there was one.
+    #[error("the invocation's deadline left no time for another verint attempt")]
+    OutOfTime { last: Option<Box<VerintError>> },
+    #[error("{0}")]
+    Url(String),
+    #[error("contact id {0:?} is not a UUID")]
+    BadContactId(String),
 }
 
 impl VerintError {
     /// Whether trying again later can succeed. Only `400` and `422` are rejections of the call
-    /// (DESIGN §6); every other answer, connection problems and timeouts are transient, so a
-    /// fixed key, route or Verint plus a redrive recovers them.
+    /// (DESIGN §6); every other answer, connection problems, stalls and timeouts are transient,
+    /// so a fixed key, route or Verint plus a redrive recovers them.
     pub fn is_transient(&self) -> bool {
         match self {
-            VerintError::Transport(_) | VerintError::Body(_) => true,
+            VerintError::Transport(_)
+            | VerintError::Body(_)
+            | VerintError::BodyStalled(_)
+            | VerintError::Stalled(_)
+            | VerintError::NoAnswer(_)
+            | VerintError::OutOfTime { .. } => true,
             VerintError::Status { status, .. } => !matches!(
                 *status,
                 StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY
             ),
-            VerintError::Decode(_) => false,
+            VerintError::Decode(_) | VerintError::Url(_) | VerintError::BadContactId(_) => false,
+        }
+    }
+
+    /// Whether the failure is the recording's (S3's) side of the stream, not Verint's.
+    pub fn is_recording_side(&self) -> bool {
+        match self {
+            VerintError::Body(_) | VerintError::BodyStalled(_) => true,
+            VerintError::OutOfTime { last: Some(e) } => e.is_recording_side(),
+            _ => false,
         }
     }
 
@@ -59,6 +92,7 @@ impl VerintError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             VerintError::Status { retry_after, .. } => *retry_after,
+            VerintError::OutOfTime { last: Some(e) } => e.retry_after(),
             _ => None,
         }
     }
@@ -73,6 +107,10 @@ impl VerintError {
             }
             VerintError::Decode(_) => "verint's answer could not be read".into(),
             VerintError::Body(e) => format!("recording stream failed: {e}"),
+            VerintError::OutOfTime { last: Some(e) } => {
+                format!("{}; no time left to try again", e.reason())
+            }
+            other => other.to_string(),
         }
     }
 }
@@ -129,33 +167,71 @@ struct DasPage {
     next_cursor: Option<String>,
 }
 
-/// The signed HTTP client for both Verint APIs.
+/// The signed HTTP clients for both Verint APIs.
+///
+/// DAS and the ingest use separate clients. The ingest's has no total or read timeout: reqwest's
+/// `read_timeout` starts when the request is sent and is not reset while the body uploads, so it
+/// would cut every upload longer than it. Uploads are bounded instead by progress (the stall
+/// watchdog, [`VerintClient::with_stall_timeout`]) and by the caller's deadline. Neither client
+/// follows redirects (a redirect would resend the signed request, and the body cannot be
+/// replayed); the ingest speaks HTTP/1.1, whose flow control is the TCP connection's own.
 #[derive(Debug, Clone)]
 pub struct VerintClient {
     http: reqwest::Client,
+    upload: reqwest::Client,
     das: Url,
     ingest: Url,
     key: ApiKey,
     retry: RetryPolicy,
     page_limit: u32,
+    stall_timeout: Duration,
 }
 
+/// The default stall timeout (DESIGN §7 `STALL_TIMEOUT`).
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// A Verint attempt is not started with less time than this before the deadline.
+pub const MIN_ATTEMPT_TIME: Duration = Duration::from_secs(5);
+
 impl VerintClient {
+    /// Both URLs must be https (plain http only to a loopback address).
     pub fn new(das: Url, ingest: Url, key: ApiKey) -> Result<Self, VerintError> {
+        for url in [&das, &ingest] {
+            crate::config::check_verint_url(url).map_err(VerintError::Url)?;
+        }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .read_timeout(Duration::from_secs(60))
             .pool_idle_timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .https_only(das.scheme() == "https")
+            .build()
+            .map_err(VerintError::Transport)?;
+        let upload = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .tcp_keepalive(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .https_only(ingest.scheme() == "https")
+            .http1_only()
             .build()
             .map_err(VerintError::Transport)?;
         Ok(VerintClient {
             http,
+            upload,
             das,
             ingest,
             key,
             retry: RetryPolicy::default(),
             page_limit: DAS_PAGE_LIMIT,
+            stall_timeout: DEFAULT_STALL_TIMEOUT,
         })
+    }
+
+    /// Sets how long an upload may go without Verint accepting a byte (or answering once the
+    /// body is sent) before it is abandoned.
+    pub fn with_stall_timeout(mut self, stall: Duration) -> Self {
+        self.stall_timeout = stall.max(Duration::from_millis(1));
+        self
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
@@ -185,6 +261,16 @@ impl VerintClient {
 
     /// A request with the `Authorization` header for exactly the path and query that is sent.
     pub(crate) fn signed(&self, method: Method, url: Url) -> reqwest::RequestBuilder {
+        self.signed_on(&self.http, method, url)
+    }
+
+    /// [`Self::signed`], on the given client.
+    pub(crate) fn signed_on(
+        &self,
+        client: &reqwest::Client,
+        method: Method,
+        url: Url,
+    ) -> reqwest::RequestBuilder {
         let path_and_query = match url.query() {
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_owned(),
@@ -196,7 +282,7 @@ impl VerintClient {
             &auth::new_salt(),
             Utc::now(),
         );
-        self.http
+        client
             .request(method, url)
             .header(reqwest::header::AUTHORIZATION, auth)
     }
@@ -239,7 +325,7 @@ impl VerintClient {
             query.push_str(&percent_encode(c));
         }
         let url = Self::url(&self.das, &query)?;
-        self.with_retries("das page", || async {
+        self.with_retries("das page", None, || async {
             let response = self
                 .signed(Method::GET, url.clone())
                 .send()
@@ -254,11 +340,21 @@ impl VerintClient {
 
     /// Whether Verint already holds the contact (`GET {das}/contacts/{id}`).
     pub async fn holds(&self, contact_id: &str) -> Result<Option<String>, VerintError> {
+        self.holds_by(contact_id, None).await
+    }
+
+    /// [`Self::holds`], with every attempt and every wait before `deadline`: retries (including
+    /// a `Retry-After` wait) stop when the time left cannot cover another attempt.
+    pub async fn holds_by(
+        &self,
+        contact_id: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Option<String>, VerintError> {
         let url = Self::url(
             &self.das,
             &format!("/contacts/{}", percent_encode(contact_id)),
         )?;
-        self.with_retries("das contact", || async {
+        self.with_retries("das contact", deadline, || async {
             let response = self
                 .signed(Method::GET, url.clone())
                 .send()
@@ -271,6 +367,17 @@ impl VerintClient {
             // 200 means Verint holds it, whatever the body says.
             let bytes = response.bytes().await.unwrap_or_default();
             let contact = serde_json::from_slice::<DasContact>(&bytes).ok();
+            if let Some(other) = contact
+                .as_ref()
+                .and_then(|c| c.amazon_contact_id.as_deref())
+                && !other.eq_ignore_ascii_case(contact_id)
+            {
+                warn!(
+                    asked = contact_id,
+                    answered = other,
+                    "DAS answered for another contact id"
+                );
+            }
             Ok(Some(
                 contact.and_then(|c| c.interaction_id).unwrap_or_default(),
             ))
@@ -278,20 +385,50 @@ impl VerintClient {
         .await
     }
 
-    async fn with_retries<T, F, Fut>(&self, what: &str, mut call: F) -> Result<T, VerintError>
+    async fn with_retries<T, F, Fut>(
+        &self,
+        what: &str,
+        deadline: Option<Instant>,
+        mut call: F,
+    ) -> Result<T, VerintError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, VerintError>>,
     {
         let mut delays = self.retry.delays();
+        let mut last: Option<VerintError> = None;
         loop {
-            match call().await {
+            let result = match deadline {
+                Some(d) => {
+                    if d.saturating_duration_since(Instant::now()) < MIN_ATTEMPT_TIME {
+                        return Err(VerintError::OutOfTime {
+                            last: last.map(Box::new),
+                        });
+                    }
+                    match tokio::time::timeout_at(d, call()).await {
+                        Ok(r) => r,
+                        Err(_) => {
+                            return Err(VerintError::OutOfTime {
+                                last: last.map(Box::new),
+                            });
+                        }
+                    }
+                }
+                None => call().await,
+            };
+            match result {
                 Ok(v) => return Ok(v),
                 Err(e) if e.is_transient() => match delays.next() {
                     Some(backoff) => {
                         let wait = RetryPolicy::wait(backoff, &e);
+                        if deadline.is_some_and(|d| Instant::now() + wait + MIN_ATTEMPT_TIME > d) {
+                            return Err(VerintError::OutOfTime {
+                                last: Some(Box::new(e)),
+                            });
+                        }
                         warn!(error.message = %e, reason = %e.reason(), wait_ms = wait.as_millis() as u64, "{what} failed, retrying");
                         tokio::time::sleep(wait).await;
+                        last = Some(e);
                     }
                     None => return Err(e),
                 },
@@ -420,5 +557,73 @@ mod tests {
     fn percent_encoding_keeps_unreserved_characters() {
         assert_eq!(percent_encode("a-b_c.d~e"), "a-b_c.d~e");
         assert_eq!(percent_encode("ab+/="), "ab%2B%2F%3D");
+    }
+
+    /// A DAS that answers every request with `answer`.
+    async fn das_answering(answer: &'static str) -> Url {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(n) = socket.read(&mut buf).await {
+                        if n == 0 || socket.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Url::parse(&format!("http://{addr}/das")).expect("url")
+    }
+
+    fn client_for(das: Url) -> VerintClient {
+        let key = ApiKey::new(
+            "kid",
+            &secrecy::SecretString::from("c2VjcmV0LWtleS1mb3ItdGVzdHM"),
+        )
+        .expect("key");
+        VerintClient::new(das.clone(), das, key).expect("client")
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_longer_than_the_time_left_ends_the_re_check_at_once() {
+        let das = das_answering(
+            "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 30\r\nContent-Length: 0\r\n\r\n",
+        )
+        .await;
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(20);
+        let e = client_for(das)
+            .holds_by("5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b", Some(deadline))
+            .await
+            .expect_err("no time to wait 30 s");
+        assert!(matches!(e, VerintError::OutOfTime { .. }), "{e:?}");
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(30)));
+        assert!(e.is_transient());
+        assert!(started.elapsed() < Duration::from_secs(5), "no wait");
+    }
+
+    #[tokio::test]
+    async fn no_attempt_starts_without_time_for_it() {
+        let das = das_answering("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n").await;
+        let soon = Instant::now() + Duration::from_secs(1);
+        let e = client_for(das.clone())
+            .holds_by("5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b", Some(soon))
+            .await
+            .expect_err("too little time");
+        assert!(matches!(e, VerintError::OutOfTime { last: None }), "{e:?}");
+        let later = Instant::now() + Duration::from_secs(60);
+        assert_eq!(
+            client_for(das)
+                .holds_by("5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b", Some(later))
+                .await
+                .expect("asked"),
+            None
+        );
     }
 }

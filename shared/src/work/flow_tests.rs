@@ -1,0 +1,614 @@
+//! The worker's flow against in-memory fakes of its ports: every failure path, how the message is
+//! settled, and what the outcome says.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use aws_sdk_connect::types::Channel;
+use bytes::Bytes;
+use reqwest::StatusCode;
+
+use super::*;
+
+const ID: &str = "5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b";
+const OTHER: &str = "0b7c2c4e-9a51-4d0e-8f3a-6a1d2b3c4d5e";
+const THIRD: &str = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d";
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().expect("not poisoned")
+}
+
+fn body(contact_id: &str) -> String {
+    format!(
+        r#"{{"v":1,"run_id":"run-1","contact_id":"{contact_id}","instance_id":"inst","initiation_timestamp":"{}","disconnect_timestamp":"{}","recordings":[{{"bucket":"rec","key":"{contact_id}.wav"}}],"enqueued_at":"{}"}}"#,
+        format_ts(Utc::now() - TimeDelta::hours(3)),
+        format_ts(Utc::now() - TimeDelta::hours(2)),
+        format_ts(Utc::now() - TimeDelta::hours(1)),
+    )
+}
+
+fn incoming(contact_id: &str, receive_count: u32) -> Incoming {
+    Incoming {
+        message_id: format!("m-{contact_id}"),
+        receipt_handle: format!("r-{contact_id}"),
+        body: body(contact_id),
+        receive_count,
+    }
+}
+
+/// What the fake Verint does with one upload.
+#[derive(Debug)]
+enum Answer {
+    Created,
+    Conflict,
+    Fail(fn() -> VerintError),
+    /// Never answers (a transfer cut by the deadline).
+    Hang,
+}
+
+#[derive(Default)]
+struct FakeVerint {
+    /// Ids Verint holds, as DAS spells them.
+    held: Mutex<HashSet<String>>,
+    holds_error: Mutex<Option<fn() -> VerintError>>,
+    /// One answer per upload, in order; `Created` once they run out.
+    answers: Mutex<VecDeque<Answer>>,
+    panic_for: Option<&'static str>,
+    holds_calls: AtomicUsize,
+    /// Contact ids and bytes of the uploads Verint stored.
+    stored: Mutex<Vec<(String, u64)>>,
+    uploads: AtomicUsize,
+}
+
+impl VerintIngest for FakeVerint {
+    async fn holds(
+        &self,
+        contact_id: &str,
+        _deadline: Option<Instant>,
+    ) -> Result<Option<String>, VerintError> {
+        self.holds_calls.fetch_add(1, Ordering::SeqCst);
+        if self.panic_for == Some(contact_id) {
+            panic!("fake verint panics for {contact_id}");
+        }
+        if let Some(e) = *lock(&self.holds_error) {
+            return Err(e());
+        }
+        let held = lock(&self.held)
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(contact_id));
+        Ok(held.then(|| "INT-1".to_owned()))
+    }
+
+    async fn ingest(
+        &self,
+        metadata: &Metadata,
+        audio: Vec<AudioPart>,
+    ) -> Result<Ingested, VerintError> {
+        self.uploads.fetch_add(1, Ordering::SeqCst);
+        let answer = lock(&self.answers).pop_front().unwrap_or(Answer::Created);
+        if let Answer::Hang = answer {
+            return std::future::pending().await;
+        }
+        let mut bytes = 0;
+        for mut part in audio {
+            while let Some(chunk) = part.body.next().await {
+                bytes += chunk.map_err(VerintError::Body)?.len() as u64;
+            }
+        }
+        match answer {
+            Answer::Created => {
+                lock(&self.stored).push((metadata.amazon_contact_id.clone(), bytes));
+                Ok(Ingested::Created {
+                    interaction_id: "INT-9".into(),
+                })
+            }
+            Answer::Conflict => Ok(Ingested::AlreadyPresent {
+                interaction_id: "INT-1".into(),
+            }),
+            Answer::Fail(e) => Err(e()),
+            Answer::Hang => unreachable!("handled above"),
+        }
+    }
+
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            attempts: 3,
+            min_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(50),
+        }
+    }
+}
+
+#[derive(Default)]
+struct FakeConnect {
+    unknown: HashSet<&'static str>,
+    /// The id DescribeContact answers with, when not the one asked.
+    spelled: Option<&'static str>,
+    calls: AtomicUsize,
+}
+
+impl ContactDirectory for FakeConnect {
+    async fn describe(
+        &self,
+        _instance_id: &str,
+        contact_id: &str,
+        _deadline: Option<Instant>,
+    ) -> Result<Contact, ConnectError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.unknown.contains(contact_id) {
+            return Err(ConnectError::NotFound);
+        }
+        Ok(Contact::builder()
+            .id(self.spelled.unwrap_or(contact_id))
+            .channel(Channel::Voice)
+            .build())
+    }
+}
+
+/// How a fake recording behaves.
+#[derive(Debug, Clone, Copy)]
+enum Audio {
+    Bytes(usize),
+    Gone,
+    /// Its first chunk, then an S3 error.
+    BreaksMidStream,
+}
+
+#[derive(Default)]
+struct FakeRecordings {
+    by_key: HashMap<String, Audio>,
+    opens: AtomicUsize,
+}
+
+impl RecordingStore for FakeRecordings {
+    async fn open(
+        &self,
+        location: &S3Location,
+        _deadline: Option<Instant>,
+    ) -> Result<Recording, RecordingError> {
+        self.opens.fetch_add(1, Ordering::SeqCst);
+        let audio = self
+            .by_key
+            .get(&location.key)
+            .copied()
+            .unwrap_or(Audio::Bytes(1024));
+        let (len, body): (u64, BodyStream) = match audio {
+            Audio::Gone => {
+                return Err(RecordingError::Gone {
+                    bucket: location.bucket.clone(),
+                    key: location.key.clone(),
+                });
+            }
+            Audio::Bytes(n) => (
+                n as u64,
+                stream::iter([Ok(Bytes::from(vec![0u8; n]))]).boxed(),
+            ),
+            Audio::BreaksMidStream => (
+                2048,
+                stream::iter([
+                    Ok(Bytes::from(vec![0u8; 1024])),
+                    Err(std::io::Error::other("connection reset by S3")),
+                ])
+                .boxed(),
+            ),
+        };
+        Ok(Recording {
+            location: location.clone(),
+            len,
+            body,
+        })
+    }
+}
+
+#[derive(Default)]
+struct FakeQueue {
+    deleted: Mutex<Vec<String>>,
+    delays: Mutex<Vec<(String, Duration)>>,
+    dead: Mutex<Vec<(String, String)>>,
+}
+
+impl MessageQueue for FakeQueue {
+    async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError> {
+        lock(&self.deleted).push(receipt_handle.to_owned());
+        Ok(())
+    }
+
+    async fn retry_in(&self, receipt_handle: &str, delay: Duration) -> Result<(), QueueError> {
+        lock(&self.delays).push((receipt_handle.to_owned(), delay));
+        Ok(())
+    }
+
+    async fn dead_letter(&self, body: &str, reason: &str) -> Result<(), QueueError> {
+        lock(&self.dead).push((body.to_owned(), reason.to_owned()));
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct FakeOutcomes(Mutex<Vec<Outcome>>);
+
+impl OutcomeStore for FakeOutcomes {
+    async fn put_outcome(&self, _run_id: &str, outcome: &Outcome) -> Result<(), StateError> {
+        lock(&self.0).push(outcome.clone());
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct Fakes {
+    verint: FakeVerint,
+    connect: FakeConnect,
+    recordings: FakeRecordings,
+    queue: FakeQueue,
+    outcomes: FakeOutcomes,
+}
+
+impl Fakes {
+    fn worker(
+        &self,
+    ) -> Worker<'_, FakeVerint, FakeConnect, FakeRecordings, FakeQueue, FakeOutcomes> {
+        Worker {
+            verint: &self.verint,
+            connect: &self.connect,
+            recordings: &self.recordings,
+            queue: &self.queue,
+            outcomes: &self.outcomes,
+            settings: WorkSettings {
+                concurrency: 4,
+                max_receive_count: Some(3),
+                retry_base: Duration::from_secs(10),
+                retry_max: Duration::from_secs(600),
+            },
+        }
+    }
+
+    async fn work(&self, messages: &[Incoming], deadline: Option<Instant>) -> Vec<Disposition> {
+        self.worker()
+            .work_batch(messages, deadline, &mut Metrics::new("test"))
+            .await
+    }
+
+    fn outcome(&self, contact_id: &str) -> Outcome {
+        lock(&self.outcomes.0)
+            .iter()
+            .rev()
+            .find(|o| o.contact_id == contact_id)
+            .cloned()
+            .expect("an outcome")
+    }
+
+    fn delay_of(&self, contact_id: &str) -> Option<Duration> {
+        lock(&self.queue.delays)
+            .iter()
+            .find(|(h, _)| h == &format!("r-{contact_id}"))
+            .map(|(_, d)| *d)
+    }
+
+    fn stored(&self) -> Vec<(String, u64)> {
+        lock(&self.verint.stored).clone()
+    }
+}
+
+fn retry_reason(d: &Disposition) -> &str {
+    match d {
+        Disposition::Retry(r) => r,
+        other => panic!("expected a retry, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_missing_call_is_streamed_into_verint_and_its_outcome_recorded() {
+    let fakes = Fakes::default();
+    let d = fakes.work(&[incoming(ID, 1)], None).await;
+    assert_eq!(d, [Disposition::Done(OutcomeStatus::Recovered)]);
+    assert_eq!(fakes.stored(), [(ID.to_owned(), 1024)]);
+    let o = fakes.outcome(ID);
+    assert_eq!(
+        (o.status, o.bytes, o.attempt),
+        (OutcomeStatus::Recovered, 1024, 1)
+    );
+}
+
+#[tokio::test]
+async fn a_contact_id_that_is_not_a_uuid_is_dead_lettered_before_anything_is_sent() {
+    let fakes = Fakes::default();
+    let evil = "c-1\\r\\nX-Injected: 1";
+    let d = fakes.work(&[incoming(evil, 1)], None).await;
+    let Disposition::DeadLettered(reason) = &d[0] else {
+        panic!("expected the dead-letter queue, got {d:?}");
+    };
+    assert!(reason.starts_with("malformed message"), "{reason}");
+    assert!(reason.contains("UUID"), "{reason}");
+    assert_eq!(fakes.verint.holds_calls.load(Ordering::SeqCst), 0);
+    assert_eq!(fakes.connect.calls.load(Ordering::SeqCst), 0);
+    assert_eq!(fakes.recordings.opens.load(Ordering::SeqCst), 0);
+    assert_eq!(lock(&fakes.queue.dead).len(), 1);
+    assert_eq!(
+        lock(&fakes.queue.deleted).len(),
+        1,
+        "removed from the work queue"
+    );
+}
+
+#[tokio::test]
+async fn a_contact_verint_holds_in_upper_case_is_already_present() {
+    let fakes = Fakes::default();
+    lock(&fakes.verint.held).insert(ID.to_uppercase());
+    let d = fakes.work(&[incoming(ID, 1)], None).await;
+    assert_eq!(d, [Disposition::Done(OutcomeStatus::AlreadyPresent)]);
+    assert_eq!(fakes.verint.uploads.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn connect_spelling_the_id_in_upper_case_is_the_same_contact() {
+    let fakes = Fakes {
+        connect: FakeConnect {
+            spelled: Some("5F8A7B3C-1D2E-4F60-8A9B-0C1D2E3F4A5B"),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    fakes.work(&[incoming(ID, 1)], None).await;
+    assert_eq!(
+        fakes.stored()[0].0,
+        "5F8A7B3C-1D2E-4F60-8A9B-0C1D2E3F4A5B",
+        "the metadata carries the id as the API gives it"
+    );
+}
+
+#[tokio::test]
+async fn a_409_is_a_success_and_nothing_is_stored_twice() {
+    let fakes = Fakes::default();
+    lock(&fakes.verint.answers).push_back(Answer::Conflict);
+    let d = fakes.work(&[incoming(ID, 1)], None).await;
+    assert_eq!(d, [Disposition::Done(OutcomeStatus::AlreadyPresent)]);
+    assert!(fakes.stored().is_empty());
+    let o = fakes.outcome(ID);
+    assert_eq!(
+        (o.status, o.interaction_id.as_deref()),
+        (OutcomeStatus::AlreadyPresent, Some("INT-1"))
+    );
+}
+
+#[tokio::test]
+async fn a_lost_response_releases_the_message_and_the_next_receive_finds_it_in_verint() {
+    let fakes = Fakes::default();
+    lock(&fakes.verint.answers).push_back(Answer::Fail(|| {
+        VerintError::NoAnswer(Duration::from_secs(60))
+    }));
+    lock(&fakes.verint.answers).push_back(Answer::Conflict);
+    let first = fakes.work(&[incoming(ID, 1)], None).await;
+    assert!(retry_reason(&first[0]).starts_with("verint did not answer"));
+    assert_eq!(
+        fakes.verint.uploads.load(Ordering::SeqCst),
+        1,
+        "a lost response is not retried within the receive"
+    );
+    assert!(
+        fakes.delay_of(ID).is_some(),
+        "released with its retry delay"
+    );
+    assert_eq!(fakes.outcome(ID).status, OutcomeStatus::Failed);
+
+    let second = fakes.work(&[incoming(ID, 2)], None).await;
+    assert_eq!(second, [Disposition::Done(OutcomeStatus::AlreadyPresent)]);
+    assert_eq!(fakes.outcome(ID).status, OutcomeStatus::AlreadyPresent);
+}
+
+#[tokio::test]
+async fn a_stalled_upload_is_released_with_a_reason_naming_verint() {
+    let fakes = Fakes::default();
+    lock(&fakes.verint.answers).push_back(Answer::Fail(|| {
+        VerintError::Stalled(Duration::from_secs(60))
+    }));
+    let d = fakes.work(&[incoming(ID, 1)], None).await;
+    let reason = retry_reason(&d[0]);
+    assert!(reason.starts_with("verint stopped accepting"), "{reason}");
+    assert_eq!(fakes.verint.uploads.load(Ordering::SeqCst), 1);
+    let delay = fakes.delay_of(ID).expect("a retry delay");
+    assert!(
+        delay <= Duration::from_secs(10),
+        "first receive: within RETRY_BASE"
+    );
+}
+
+#[tokio::test]
+async fn a_recording_that_stalls_is_blamed_on_s3() {
+    let fakes = Fakes::default();
+    lock(&fakes.verint.answers).push_back(Answer::Fail(|| {
+        VerintError::BodyStalled(Duration::from_secs(60))
+    }));
+    let d = fakes.work(&[incoming(ID, 1)], None).await;
+    assert!(retry_reason(&d[0]).starts_with("S3 stopped sending"));
+}
+
+#[tokio::test]
+async fn an_s3_failure_mid_stream_is_a_recording_failure_not_a_verint_one() {
+    let mut fakes = Fakes::default();
+    fakes
+        .recordings
+        .by_key
+        .insert(format!("{ID}.wav"), Audio::BreaksMidStream);
+    let d = fakes.work(&[incoming(ID, 1)], None).await;
+    let reason = retry_reason(&d[0]);
+    assert!(reason.starts_with("S3 failed while streaming"), "{reason}");
+    assert!(reason.contains("connection reset by S3"), "{reason}");
+    assert_eq!(
+        fakes.recordings.opens.load(Ordering::SeqCst),
+        3,
+        "each try opens the recordings afresh"
+    );
+}
+
+#[tokio::test]
+async fn a_dropped_connection_is_retried_within_the_receive_with_fresh_recordings() {
+    let fakes = Fakes::default();
+    lock(&fakes.verint.answers).push_back(Answer::Fail(|| VerintError::Status {
+        status: StatusCode::BAD_GATEWAY,
+        detail: "Bad Gateway".into(),
+        retry_after: None,
+    }));
+    let d = fakes.work(&[incoming(ID, 1)], None).await;
+    assert_eq!(d, [Disposition::Done(OutcomeStatus::Recovered)]);
+    assert_eq!(fakes.recordings.opens.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_long_retry_after_releases_the_message_for_at_least_that_long() {
+    let fakes = Fakes::default();
+    *lock(&fakes.verint.holds_error) = Some(|| VerintError::Status {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        detail: "Too Many Requests".into(),
+        retry_after: Some(Duration::from_secs(300)),
+    });
+    let d = fakes.work(&[incoming(ID, 1)], None).await;
+    assert!(retry_reason(&d[0]).starts_with("verint could not take the call now"));
+    assert_eq!(fakes.delay_of(ID), Some(Duration::from_secs(300)));
+}
+
+#[tokio::test]
+async fn a_retry_after_beyond_retry_max_is_capped() {
+    let fakes = Fakes::default();
+    lock(&fakes.verint.answers).push_back(Answer::Fail(|| VerintError::Status {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        detail: "Service Unavailable".into(),
+        retry_after: Some(Duration::from_secs(86_400)),
+    }));
+    let d = fakes.work(&[incoming(ID, 1)], None).await;
+    assert!(d[0].is_batch_item_failure());
+    assert_eq!(
+        fakes.verint.uploads.load(Ordering::SeqCst),
+        1,
+        "a long Retry-After is waited out in the queue, not in the invocation"
+    );
+    assert_eq!(fakes.delay_of(ID), Some(Duration::from_secs(600)));
+}
+
+#[tokio::test]
+async fn the_last_receive_of_a_transient_failure_is_dead_lettered_by_the_worker_with_its_reason() {
+    let fakes = Fakes::default();
+    *lock(&fakes.verint.holds_error) = Some(|| VerintError::Status {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        detail: "Service Unavailable".into(),
+        retry_after: None,
+    });
+    let d = fakes.work(&[incoming(ID, 3)], None).await;
+    let Disposition::DeadLettered(reason) = &d[0] else {
+        panic!("expected the dead-letter queue, got {d:?}");
+    };
+    assert!(
+        reason.starts_with("verint could not take the call now"),
+        "{reason}"
+    );
+    assert!(reason.contains("gave up after 3 attempts"), "{reason}");
+    let dead = lock(&fakes.queue.dead);
+    assert_eq!(dead[0].1, *reason);
+    assert!(dead[0].0.contains(ID), "the message's own body");
+    assert_eq!(lock(&fakes.queue.deleted).as_slice(), [format!("r-{ID}")]);
+    assert!(fakes.delay_of(ID).is_none());
+}
+
+#[tokio::test]
+async fn permanent_failures_go_to_the_dead_letter_queue_at_once() {
+    let mut fakes = Fakes {
+        connect: FakeConnect {
+            unknown: HashSet::from([OTHER]),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    fakes
+        .recordings
+        .by_key
+        .insert(format!("{THIRD}.wav"), Audio::Gone);
+    lock(&fakes.verint.answers).push_back(Answer::Fail(|| VerintError::Status {
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        detail: "Unprocessable Entity".into(),
+        retry_after: None,
+    }));
+    let d = fakes
+        .work(
+            &[incoming(ID, 1), incoming(OTHER, 1), incoming(THIRD, 1)],
+            None,
+        )
+        .await;
+    let reasons: Vec<&str> = d
+        .iter()
+        .map(|d| match d {
+            Disposition::DeadLettered(r) => r.as_str(),
+            other => panic!("expected the dead-letter queue, got {other:?}"),
+        })
+        .collect();
+    assert!(
+        reasons[0].starts_with("verint rejected the call"),
+        "{}",
+        reasons[0]
+    );
+    assert!(reasons[1].starts_with("the contact is unknown to Amazon Connect"));
+    assert!(
+        reasons[2].starts_with("a recording is gone from S3"),
+        "{}",
+        reasons[2]
+    );
+    assert!(fakes.delay_of(ID).is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_mid_upload_releases_the_message_before_the_invocation_ends() {
+    let fakes = Fakes::default();
+    lock(&fakes.verint.answers).push_back(Answer::Hang);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let d = fakes.work(&[incoming(ID, 1)], Some(deadline)).await;
+    assert!(Instant::now() < deadline, "settled before the deadline");
+    let reason = retry_reason(&d[0]);
+    assert!(reason.starts_with("the invocation's deadline"), "{reason}");
+    assert!(
+        fakes.delay_of(ID).is_some(),
+        "released with its retry delay"
+    );
+    assert_eq!(fakes.outcome(ID).status, OutcomeStatus::Failed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_message_without_time_to_finish_is_released_untouched() {
+    let fakes = Fakes::default();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let d = fakes.work(&[incoming(ID, 1)], Some(deadline)).await;
+    assert!(retry_reason(&d[0]).starts_with("the invocation's deadline"));
+    assert_eq!(fakes.verint.holds_calls.load(Ordering::SeqCst), 0);
+    assert!(fakes.delay_of(ID).is_some());
+}
+
+#[tokio::test]
+async fn a_panic_fails_that_message_only_and_the_others_finish() {
+    let fakes = Fakes {
+        verint: FakeVerint {
+            panic_for: Some(OTHER),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mut metrics = Metrics::new("test");
+    let d = fakes
+        .worker()
+        .work_batch(
+            &[incoming(ID, 1), incoming(OTHER, 1), incoming(THIRD, 1)],
+            None,
+            &mut metrics,
+        )
+        .await;
+    assert_eq!(d[0], Disposition::Done(OutcomeStatus::Recovered));
+    assert!(retry_reason(&d[1]).starts_with("the worker panicked"));
+    assert_eq!(d[2], Disposition::Done(OutcomeStatus::Recovered));
+    assert_eq!(fakes.outcome(OTHER).status, OutcomeStatus::Failed);
+    assert!(
+        fakes.delay_of(OTHER).is_some(),
+        "released with its retry delay"
+    );
+    let docs = metrics.documents(0);
+    assert!(
+        docs.iter().any(|doc| doc["Reason"] == "panicked"),
+        "{docs:?}"
+    );
+}
