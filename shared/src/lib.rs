@@ -12,6 +12,7 @@ pub mod message;
 pub mod metrics;
 pub mod plan;
 pub mod queue;
+pub mod redrive;
 pub mod report;
 pub mod source;
 pub mod state;

@@ -3,5 +3,6 @@
 
 mod planning;
 mod queueing;
+mod redriving;
 mod support;
 mod working;
