@@ -12,12 +12,12 @@ use recovery::redrive::{self, MoveTask, MoveTaskError, Redrive, RedriveQueues, S
 
 use crate::support::*;
 
-/// The real queues, with a worker that works each copy as soon as it is sent (and, Verint still
-/// rejecting the call, dead-letters it again).
+/// The real queues, with a worker alongside that takes each copy as soon as it is sent and, Verint
+/// still rejecting the call, dead-letters it again as the worker does: a new message in the DLQ
+/// with its `failure_reason`, then a delete from the work queue.
 struct WorkerAlongside<'a> {
     queues: SqsRedrive,
     stack: &'a Stack,
-    worker: worker::App,
     sent: Mutex<HashMap<String, u32>>,
 }
 
@@ -42,10 +42,18 @@ impl RedriveQueues for WorkerAlongside<'_> {
             .expect("lock")
             .entry(body.to_owned())
             .or_default() += 1;
-        self.stack
-            .drain(&self.worker, Duration::from_secs(60))
-            .await
-            .expect("the worker dead-letters the copy again");
+        for m in self
+            .stack
+            .work_queue
+            .receive(10, Duration::from_secs(1), Some(Duration::from_secs(60)))
+            .await?
+        {
+            self.stack
+                .dead_letter_queue
+                .send_with_reason(&m.body, "verint rejected the call (422)")
+                .await?;
+            self.stack.work_queue.delete(&m.receipt_handle).await?;
+        }
         Ok(id)
     }
     async fn delete_dead_letter(&self, receipt_handle: &str) -> Result<(), QueueError> {
@@ -92,7 +100,6 @@ async fn a_call_dead_lettered_again_during_the_fallback_is_not_moved_twice() {
         .await
         .expect("arns"),
         stack: &stack,
-        worker,
         sent: Mutex::new(HashMap::new()),
     };
     let outcome =
