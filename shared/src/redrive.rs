@@ -374,49 +374,58 @@ const DENIED_CODES: [&str; 3] = [
     "UnauthorizedOperation",
 ];
 
-/// Classifies a move-task call's failure from its error code and HTTP status. A 500 or 501 with
-/// no AWS error code at all is an endpoint that does not know the operation (moto answers an
-/// HTML "Internal Server Error" for it); a real SQS 500 carries `InternalError` and is not.
+/// What a move-task call's failure allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Unsupported,
+    Denied,
+    Failed,
+}
+
+/// Classifies a move-task call's failure from its error code, message and HTTP status. A 500 or
+/// 501 with no AWS error code at all is an endpoint that does not know the operation (moto answers
+/// an HTML "Internal Server Error" for it); a real SQS 500 carries `InternalError` and is not.
+/// SQS answers a second task on a queue with `UnsupportedOperation` too ("There is already a task
+/// running"): that one is never a reason to fall back.
+fn kind_of(code: Option<&str>, message: Option<&str>, status: Option<u16>) -> Kind {
+    // Query-protocol codes may carry a prefix (`AWS.SimpleQueueService.UnsupportedOperation`).
+    let bare = code.map(|c| c.rsplit('.').next().unwrap_or(c));
+    let is = |list: &[&str]| bare.is_some_and(|c| list.iter().any(|l| l.eq_ignore_ascii_case(c)));
+    let busy = message.is_some_and(|m| {
+        let m = m.to_ascii_lowercase();
+        m.contains("already") || m.contains("running") || m.contains("active task")
+    });
+    if is(&DENIED_CODES) {
+        Kind::Denied
+    } else if is(&UNSUPPORTED_CODES) && !busy {
+        Kind::Unsupported
+    } else if code.is_none() && status == Some(403) {
+        Kind::Denied
+    } else if code.is_none() && matches!(status, Some(404 | 500 | 501)) {
+        Kind::Unsupported
+    } else {
+        Kind::Failed
+    }
+}
+
 fn classify<E>(what: &'static str, e: SdkError<E, HttpResponse>) -> MoveTaskError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let status = e.raw_response().map(|r| r.status().as_u16());
     let code = e.code().map(str::to_owned);
-    let what_of = |code: &Option<String>| match (code, status) {
+    let kind = kind_of(code.as_deref(), e.message(), status);
+    let what = match (&code, status) {
         (Some(c), Some(s)) => format!("{what}: {c}, http {s}"),
         (Some(c), None) => format!("{what}: {c}"),
         (None, Some(s)) => format!("{what}: http {s}"),
         (None, None) => what.to_owned(),
     };
-    let matches = |list: &[&str], c: &str| {
-        // Query-protocol codes may carry a prefix (`AWS.SimpleQueueService.UnsupportedOperation`).
-        let c = c.rsplit('.').next().unwrap_or(c);
-        list.iter().any(|l| l.eq_ignore_ascii_case(c))
-    };
-    let detail = what_of(&code);
     let source: Box<dyn std::error::Error + Send + Sync> = Box::new(e);
-    match (code.as_deref(), status) {
-        (Some(c), _) if matches(&DENIED_CODES, c) => MoveTaskError::Denied {
-            what: detail,
-            source,
-        },
-        (Some(c), _) if matches(&UNSUPPORTED_CODES, c) => MoveTaskError::Unsupported {
-            what: detail,
-            source,
-        },
-        (None, Some(403)) => MoveTaskError::Denied {
-            what: detail,
-            source,
-        },
-        (None, Some(404 | 500 | 501)) => MoveTaskError::Unsupported {
-            what: detail,
-            source,
-        },
-        _ => MoveTaskError::Failed {
-            what: detail,
-            source,
-        },
+    match kind {
+        Kind::Unsupported => MoveTaskError::Unsupported { what, source },
+        Kind::Denied => MoveTaskError::Denied { what, source },
+        Kind::Failed => MoveTaskError::Failed { what, source },
     }
 }
 
@@ -896,6 +905,56 @@ mod tests {
             "{out:?}"
         );
         assert!(!fake.state().calls.iter().any(|c| c == "receive"));
+    }
+
+    #[test]
+    fn only_an_unknown_operation_or_a_denial_allows_the_fallback() {
+        let cases = [
+            // moto: an HTML 500 without an AWS error code.
+            ((None, None, Some(500)), Kind::Unsupported),
+            (
+                (Some("UnknownOperationException"), None, Some(400)),
+                Kind::Unsupported,
+            ),
+            (
+                (
+                    Some("AWS.SimpleQueueService.UnsupportedOperation"),
+                    Some("Unsupported operation."),
+                    Some(400),
+                ),
+                Kind::Unsupported,
+            ),
+            (
+                (
+                    Some("UnsupportedOperation"),
+                    Some(
+                        "There is already a task running. Only one active task is allowed for each source queue arn at a given time.",
+                    ),
+                    Some(400),
+                ),
+                Kind::Failed,
+            ),
+            ((Some("AccessDenied"), None, Some(403)), Kind::Denied),
+            (
+                (Some("AccessDeniedException"), None, Some(400)),
+                Kind::Denied,
+            ),
+            ((None, None, Some(403)), Kind::Denied),
+            ((Some("InternalError"), None, Some(500)), Kind::Failed),
+            ((Some("RequestThrottled"), None, Some(400)), Kind::Failed),
+            (
+                (Some("ResourceNotFoundException"), None, Some(400)),
+                Kind::Failed,
+            ),
+            ((None, None, None), Kind::Failed),
+        ];
+        for ((code, message, status), want) in cases {
+            assert_eq!(
+                kind_of(code, message, status),
+                want,
+                "{code:?} {message:?} {status:?}"
+            );
+        }
     }
 
     #[test]
