@@ -283,13 +283,24 @@ async fn main() -> anyhow::Result<()> {
                         }
                         continue;
                     }
-                    for d in worker.work_received(&batch, &mut metrics).await? {
-                        let name = match d {
-                            Disposition::Done(_) => "done",
-                            Disposition::Retry(_) => "retry",
-                            Disposition::DeadLettered(_) => "dead_lettered",
-                        };
-                        *counts.entry(name).or_default() += 1;
+                    // A batch whose bookkeeping fails (a delete with a receipt handle that
+                    // expired while the batch ran) is counted; its messages come back to the
+                    // queue, as they would after a failed Lambda invocation.
+                    match worker.work_received(&batch, &mut metrics).await {
+                        Ok(dispositions) => {
+                            for d in dispositions {
+                                let name = match d {
+                                    Disposition::Done(_) => "done",
+                                    Disposition::Retry(_) => "retry",
+                                    Disposition::DeadLettered(_) => "dead_lettered",
+                                };
+                                *counts.entry(name).or_default() += 1;
+                            }
+                        }
+                        Err(e) => {
+                            eprintln!("soak: a batch failed: {e}");
+                            *counts.entry("batch_errors").or_default() += 1;
+                        }
                     }
                 }
                 Ok(counts)
@@ -347,10 +358,11 @@ async fn main() -> anyhow::Result<()> {
     println!("ingested twice:      {twice}");
     println!("ingested, not asked: {strangers}");
     println!(
-        "receives:            {} done, {} left for retry, {} dead-lettered by the worker",
+        "receives:            {} done, {} left for retry, {} dead-lettered by the worker, {} batches failed",
         counts.get("done").unwrap_or(&0),
         counts.get("retry").unwrap_or(&0),
-        counts.get("dead_lettered").unwrap_or(&0)
+        counts.get("dead_lettered").unwrap_or(&0),
+        counts.get("batch_errors").unwrap_or(&0)
     );
     println!(
         "ingest requests:     {} ({} answered 409)",
