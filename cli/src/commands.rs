@@ -12,6 +12,7 @@ use recovery::aws::Clients;
 use recovery::metrics::Metrics;
 use recovery::plan::{ManualPayload, Request};
 use recovery::queue::SqsQueue;
+use recovery::redrive::{self, Redrive, SqsRedrive};
 use recovery::report::{OutcomeStatus, RunReport, RunStatus};
 use recovery::state::{RunStore, S3State};
 use recovery::work::Disposition;
@@ -457,97 +458,58 @@ async fn status(json: bool) -> Result<()> {
     Ok(())
 }
 
-async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String> {
-    let out = sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .map_err(|e| e.into_service_error())
-        .with_context(|| format!("reading the ARN of {url}"))?;
-    out.attributes
-        .and_then(|a| {
-            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                .cloned()
-        })
-        .with_context(|| format!("{url} has no QueueArn"))
-}
-
 async fn redrive(json: bool) -> Result<()> {
     let (config, clients, _) = state().await?;
-    let sqs = &clients.sqs;
-    let dlq = SqsQueue::new(sqs.clone(), &config.dead_letter_queue_url);
-    let before = dlq.depth().await.context("dead-letter queue")?;
-    let source = queue_arn(sqs, &config.dead_letter_queue_url).await?;
-    let destination = queue_arn(sqs, &config.work_queue_url).await?;
-    let task = sqs
-        .start_message_move_task()
-        .source_arn(&source)
-        .destination_arn(&destination)
-        .customize()
-        .config_override(
-            aws_sdk_sqs::config::Builder::default()
-                .retry_config(aws_config::retry::RetryConfig::disabled()),
-        )
-        .send()
-        .await;
-    let (method, moved) = match task {
-        Ok(out) => (
-            "start_message_move_task",
-            json!({"task_handle": out.task_handle, "messages": before.visible}),
-        ),
-        Err(e) => {
-            tracing::info!(error = %e.into_service_error(), "StartMessageMoveTask unavailable; moving message by message");
-            let moved = move_one_by_one(
-                &dlq,
-                &SqsQueue::new(sqs.clone(), &config.work_queue_url),
-                json,
-            )
-            .await?;
-            ("receive_send_delete", json!(moved))
-        }
-    };
+    let queues = SqsRedrive::new(
+        clients.sqs.clone(),
+        &config.dead_letter_queue_url,
+        &config.work_queue_url,
+    )
+    .await
+    .context("reading the queues' ARNs")?;
+    let pb = progress(json, 0, "{spinner} moved {pos} message(s)");
+    let outcome = redrive::redrive(&queues, &|moved| pb.set_position(moved)).await;
+    pb.finish_and_clear();
+    let outcome = outcome?;
     if json {
-        return print_json(
-            &json!({"method": method, "moved": moved, "dead_letter_queue_before": before}),
-        );
+        return print_json(&outcome);
     }
-    match method {
-        "start_message_move_task" => println!(
-            "started an SQS move task for {} message(s) from the dead-letter queue to the work queue",
-            before.visible
+    match &outcome {
+        Redrive::AlreadyRunning { task } => println!(
+            "a move task is already {} for the dead-letter queue ({} moved{}); nothing was done: run `recoveryctl redrive` again once it has finished",
+            task.status.to_lowercase(),
+            task.moved,
+            task.to_move.map_or(String::new(), |n| format!(" of {n}")),
         ),
-        _ => println!("moved {moved} message(s) from the dead-letter queue to the work queue"),
+        Redrive::StartMessageMoveTask { depth_at_start, .. } => println!(
+            "started an SQS move task for {depth_at_start} message(s) from the dead-letter queue to the work queue"
+        ),
+        Redrive::ReceiveSendDelete {
+            moved,
+            skipped,
+            depth_at_start,
+            stopped,
+            because,
+        } => {
+            let why = match stopped {
+                redrive::Stop::Empty => "the dead-letter queue is empty".to_owned(),
+                redrive::Stop::DepthReached => format!(
+                    "that is the {depth_at_start} it held at the start; messages dead-lettered since are left for the next redrive"
+                ),
+                redrive::Stop::SeenBefore => {
+                    "a message moved by this redrive came back: the worker is still failing it"
+                        .to_owned()
+                }
+            };
+            println!(
+                "moved {moved} message(s) from the dead-letter queue to the work queue one by one ({because}); stopped: {why}"
+            );
+            if *skipped > 0 {
+                println!(
+                    "left {skipped} message(s) in the dead-letter queue: the worker dead-lettered them again during this redrive"
+                );
+            }
+        }
     }
     Ok(())
-}
-
-/// Receive, send to the work queue, and only then delete from the DLQ: a message is never
-/// deleted before its copy was sent.
-async fn move_one_by_one(dlq: &SqsQueue, work: &SqsQueue, json: bool) -> Result<u64> {
-    let pb = progress(json, 0, "{spinner} moved {pos} message(s)");
-    let mut moved = 0;
-    loop {
-        let batch = dlq
-            .receive(10, Duration::from_secs(1), Some(Duration::from_secs(60)))
-            .await?;
-        if batch.is_empty() {
-            break;
-        }
-        let bodies: Vec<(String, Option<String>)> =
-            batch.iter().map(|m| (m.body.clone(), None)).collect();
-        work.send_bodies(&bodies)
-            .await
-            .context("sending to the work queue")?;
-        for m in &batch {
-            dlq.delete(&m.receipt_handle)
-                .await
-                .context("deleting from the dead-letter queue")?;
-            moved += 1;
-            pb.set_position(moved);
-        }
-    }
-    pb.finish_and_clear();
-    Ok(moved)
 }

@@ -403,3 +403,50 @@ async fn coverage_shows_a_worked_day_per_state_and_one_csv_row_per_contact() {
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(text.contains("no run covered this day"), "{text}");
 }
+
+#[tokio::test]
+async fn a_redrive_run_twice_moves_each_dead_letter_once() {
+    let stack = Stack::new(&[]).await.expect("stack");
+    for i in 0..13 {
+        stack
+            .dead_letter_queue
+            .send_with_reason(
+                &format!("{{\"v\":1,\"n\":{i}}}"),
+                "verint rejected the call",
+            )
+            .await
+            .expect("dead letter");
+    }
+
+    let first = json_of(&ctl(&stack, &["redrive", "--json"], "error").await);
+    let second = json_of(&ctl(&stack, &["redrive", "--json"], "error").await);
+
+    assert_eq!(
+        first["method"], "receive_send_delete",
+        "moto has no move task: {first}"
+    );
+    assert_eq!(
+        (first["moved"].as_u64(), first["depth_at_start"].as_u64()),
+        (Some(13), Some(13))
+    );
+    assert_eq!(
+        (second["moved"].as_u64(), second["stopped"].as_str()),
+        (Some(0), Some("empty"))
+    );
+    let moved = Stack::all_messages(&stack.work_queue)
+        .await
+        .expect("work queue");
+    let mut bodies: Vec<String> = moved.iter().map(|m| m.body.clone()).collect();
+    bodies.sort();
+    bodies.dedup();
+    assert_eq!((moved.len(), bodies.len()), (13, 13), "each message once");
+    assert_eq!(
+        stack
+            .dead_letter_queue
+            .depth()
+            .await
+            .expect("depth")
+            .visible,
+        0
+    );
+}

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod orphans;
 pub mod plan;
 pub mod queue;
+pub mod redrive;
 pub mod report;
 pub mod source;
 pub mod state;

@@ -24,6 +24,7 @@ pub fn moto_url() -> String {
     std::env::var("MOTO_URL").unwrap_or_else(|_| "http://127.0.0.1:5055".into())
 }
 
+#[derive(Debug)]
 pub struct Stack {
     pub sim: Simulator,
     pub vars: HashMap<String, String>,
@@ -34,17 +35,6 @@ pub struct Stack {
     pub state_bucket: String,
     pub work_queue: SqsQueue,
     pub dead_letter_queue: SqsQueue,
-}
-
-impl std::fmt::Debug for Stack {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Stack")
-            .field("simulator", &self.sim.base_url())
-            .field("ctr_bucket", &self.ctr_bucket)
-            .field("state_bucket", &self.state_bucket)
-            .field("work_queue", &self.vars.get("WORK_QUEUE_URL"))
-            .finish_non_exhaustive()
-    }
 }
 
 impl Stack {

@@ -182,6 +182,18 @@ pub struct Faults {
     pub lost_response: f64,
     /// Ingest: delay before answering, in milliseconds (every request).
     pub slow_ms: u64,
+    /// Ingest: a slow link. Request bodies are read at most this fast, in bytes per second
+    /// (0: as fast as they come), so the client's upload is held back by TCP as it would be by a
+    /// WAN link. Every request.
+    pub read_bytes_per_sec: u64,
+    /// Ingest: stop reading the body after `stall_after_bytes` bytes and never answer; the
+    /// connection stays open until the client gives up. Drawn with the other ingest faults.
+    pub stall: f64,
+    /// Ingest: stall the next this-many requests, whatever the draw (for tests that need one
+    /// stalled upload and then a good one).
+    pub stall_first: u32,
+    /// Where a stall stops reading, in body bytes (0: before the first byte).
+    pub stall_after_bytes: u64,
     /// Ingest: always 422 for these contact ids.
     pub reject_contact_ids: Vec<String>,
     /// Connect: 429 `ThrottlingException` / `TooManyRequestsException` (alternating).
@@ -243,6 +255,8 @@ struct Data {
     stats: SimStats,
     next_interaction: u64,
     throttle_flip: bool,
+    /// What is left of `Faults::stall_first`.
+    stalls_left: u32,
 }
 
 impl Data {
@@ -257,6 +271,7 @@ impl Data {
             stats: SimStats::default(),
             next_interaction: 1,
             throttle_flip: false,
+            stalls_left: 0,
         }
     }
 
@@ -276,6 +291,20 @@ enum IngestFault {
     Status(u16),
     DropMidBody,
     LostResponse,
+    Stall,
+}
+
+/// How one ingest request is to be served.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct IngestPlan {
+    fault: Option<IngestFault>,
+    rejected: bool,
+    slow_ms: u64,
+    retry_after: u64,
+    /// Body bytes per second, 0 for no limit.
+    read_rate: u64,
+    /// Body bytes read before a stall.
+    stall_after: u64,
 }
 
 impl SimState {
@@ -318,6 +347,7 @@ impl SimState {
     pub fn set_faults(&self, faults: Faults) {
         let mut d = self.data();
         d.rng = StdRng::seed_from_u64(faults.seed);
+        d.stalls_left = faults.stall_first;
         d.faults = faults;
     }
 
@@ -354,16 +384,34 @@ impl SimState {
         self.data().stats.ingest_rejections.push(reason.to_owned());
     }
 
-    fn ingest_fault(&self, contact_id: &str) -> (Option<IngestFault>, bool, u64, u64) {
+    fn ingest_fault(&self, contact_id: &str) -> IngestPlan {
         let mut d = self.data();
         let f = d.faults.clone();
+        let mut plan = IngestPlan {
+            fault: None,
+            rejected: false,
+            slow_ms: f.slow_ms,
+            retry_after: f.retry_after_secs,
+            read_rate: f.read_bytes_per_sec,
+            stall_after: f.stall_after_bytes,
+        };
         if f.reject_contact_ids.iter().any(|c| c == contact_id) {
             d.count_fault("reject_contact_ids");
-            return (None, true, f.slow_ms, f.retry_after_secs);
+            plan.rejected = true;
+            return plan;
         }
-        let total = f.status_503 + f.status_429 + f.status_500 + f.drop_mid_body + f.lost_response;
-        let mut fault = None;
-        if total > 0.0 {
+        if d.stalls_left > 0 {
+            d.stalls_left -= 1;
+            d.count_fault("stall");
+            plan.fault = Some(IngestFault::Stall);
+        }
+        let total = f.status_503
+            + f.status_429
+            + f.status_500
+            + f.drop_mid_body
+            + f.lost_response
+            + f.stall;
+        if plan.fault.is_none() && total > 0.0 {
             let u: f64 = d.rng.random();
             let picks = [
                 (f.status_503, IngestFault::Status(503), "status_503"),
@@ -371,13 +419,14 @@ impl SimState {
                 (f.status_500, IngestFault::Status(500), "status_500"),
                 (f.drop_mid_body, IngestFault::DropMidBody, "drop_mid_body"),
                 (f.lost_response, IngestFault::LostResponse, "lost_response"),
+                (f.stall, IngestFault::Stall, "stall"),
             ];
             let mut acc = 0.0;
             for (rate, pick, name) in picks {
                 acc += rate;
                 if u < acc {
                     d.count_fault(name);
-                    fault = Some(pick);
+                    plan.fault = Some(pick);
                     break;
                 }
             }
@@ -385,7 +434,10 @@ impl SimState {
         if f.slow_ms > 0 {
             d.count_fault("slow_ms");
         }
-        (fault, false, f.slow_ms, f.retry_after_secs)
+        if f.read_bytes_per_sec > 0 {
+            d.count_fault("read_bytes_per_sec");
+        }
+        plan
     }
 }
 

@@ -24,8 +24,8 @@ use tower::ServiceExt as _;
 use tracing::{debug, info, warn};
 
 use super::{
-    ConnectContact, Faults, IngestFault, IngestedAudio, IngestedCall, SimState, VerintContact,
-    auth, ts,
+    ConnectContact, Faults, IngestFault, IngestPlan, IngestedAudio, IngestedCall, SimState,
+    VerintContact, auth, ts,
 };
 
 /// Closes the connection the request came on, without an answer.
@@ -302,7 +302,14 @@ async fn ingest(State(st): State<SimState>, req: Request) -> Response {
             "Content-Type must be multipart/form-data with a boundary".into(),
         );
     };
-    let (fault, rejected, slow_ms, retry_after) = st.ingest_fault(&key);
+    let IngestPlan {
+        fault,
+        rejected,
+        slow_ms,
+        retry_after,
+        read_rate,
+        stall_after,
+    } = st.ingest_fault(&key);
     if slow_ms > 0 {
         tokio::time::sleep(Duration::from_millis(slow_ms)).await;
     }
@@ -323,7 +330,11 @@ async fn ingest(State(st): State<SimState>, req: Request) -> Response {
         };
     }
 
-    let mut mp = multer::Multipart::new(body.into_data_stream(), boundary);
+    let stall_after = (fault == Some(IngestFault::Stall)).then_some(stall_after);
+    if let Some(n) = stall_after {
+        info!(contact_id = %key, after_bytes = n, "ingest will stall");
+    }
+    let mut mp = multer::Multipart::new(paced(body, read_rate, stall_after), boundary);
     let parsed = read_call(&mut mp, &key, fault, kill.as_ref()).await;
     let (metadata, audio) = match parsed {
         Ok(x) => x,
@@ -397,6 +408,57 @@ async fn ingest(State(st): State<SimState>, req: Request) -> Response {
 enum Abort {
     Reject(String),
     Dropped,
+}
+
+/// A request body read the way a slow link and a stalled server read it: at most `rate` bytes
+/// per second (0: no limit), in slices of a twentieth of a second, each handed on only when the
+/// link would have carried it (so the socket is not read meanwhile and TCP holds the client
+/// back); and, with `stall_after`, never more than that many bytes: the stream then stays
+/// pending for ever.
+fn paced(
+    body: Body,
+    rate: u64,
+    stall_after: Option<u64>,
+) -> impl futures::Stream<Item = Result<bytes::Bytes, axum::Error>> + Send + 'static {
+    struct Pace {
+        inner: axum::body::BodyDataStream,
+        pending: bytes::Bytes,
+        read: u64,
+        started: tokio::time::Instant,
+    }
+    let state = Pace {
+        inner: body.into_data_stream(),
+        pending: bytes::Bytes::new(),
+        read: 0,
+        started: tokio::time::Instant::now(),
+    };
+    futures::stream::unfold(state, move |mut p| async move {
+        if let Some(limit) = stall_after
+            && p.read >= limit
+        {
+            return std::future::pending().await;
+        }
+        if p.pending.is_empty() {
+            match p.inner.next().await? {
+                Ok(b) => p.pending = b,
+                Err(e) => return Some((Err(e), p)),
+            }
+        }
+        let mut n = p.pending.len();
+        if rate > 0 {
+            n = n.min((rate / 20).max(1) as usize);
+        }
+        if let Some(limit) = stall_after {
+            n = n.min(usize::try_from(limit - p.read).unwrap_or(usize::MAX));
+        }
+        let piece = p.pending.split_to(n);
+        p.read += n as u64;
+        if rate > 0 {
+            let due = p.started + Duration::from_secs_f64(p.read as f64 / rate as f64);
+            tokio::time::sleep_until(due).await;
+        }
+        Some((Ok(piece), p))
+    })
 }
 
 fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {

@@ -541,3 +541,91 @@ async fn the_admin_routes_seed_and_report() {
         .expect("reset");
     assert_eq!(sim.state().stats(), SimStats::default());
 }
+
+/// A body of `len` bytes handed to reqwest lazily in 64 KiB chunks, counting what it pulled.
+fn counted_body(bytes: Vec<u8>, pulled: Arc<std::sync::atomic::AtomicU64>) -> reqwest::Body {
+    use futures::StreamExt as _;
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        bytes.chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
+    reqwest::Body::wrap_stream(futures::stream::iter(chunks).inspect(move |c| {
+        if let Ok(c) = c {
+            pulled.fetch_add(c.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+    }))
+}
+
+#[tokio::test]
+async fn a_slow_link_reads_the_body_no_faster_than_its_rate_and_stores_the_call() {
+    let sim = start(500).await;
+    let rate = 400_000u64;
+    sim.state().set_faults(Faults {
+        read_bytes_per_sec: rate,
+        ..Faults::default()
+    });
+    let call = Call::new("c-slow", &[1_000_000]);
+    let body = call.body("XyZ");
+    let link = body.len() as f64 / rate as f64;
+
+    let started = std::time::Instant::now();
+    let r = post_call(&sim, &call, body.into()).await.expect("request");
+    let secs = started.elapsed().as_secs_f64();
+
+    assert_eq!(r.status(), 201);
+    assert!(
+        secs >= link * 0.95 && secs < link * 1.5 + 1.0,
+        "{secs:.2} s at {rate} B/s, the link's time being {link:.2} s"
+    );
+    let stored = sim.state().ingested();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].audio[0].bytes, 1_000_000, "every byte arrived");
+}
+
+#[tokio::test]
+async fn a_stall_stops_reading_mid_body_and_never_answers_then_the_next_request_is_served() {
+    let sim = start(500).await;
+    // Set over HTTP, as the local stack's scripts do.
+    let faults = serde_json::json!({"stall_first": 1, "stall_after_bytes": 100_000});
+    let r = reqwest::Client::new()
+        .post(format!("{}/_admin/faults", sim.base_url()))
+        .json(&faults)
+        .send()
+        .await
+        .expect("admin");
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        (
+            sim.state().faults().stall_first,
+            sim.state().faults().stall_after_bytes
+        ),
+        (1, 100_000)
+    );
+    // Larger than the socket buffers can hold: a server that stopped reading holds it back.
+    let call = Call::new("c-stall", &[48 << 20]);
+    let body = call.body("XyZ");
+    let len = body.len() as u64;
+    let pulled = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let pq = "/ingest/recovered-calls";
+    let auth = auth::authorization_now(KEY_ID, KEY, "POST", pq).expect("signs");
+    let request = reqwest::Client::new()
+        .post(format!("{}{pq}", sim.base_url()))
+        .header("authorization", auth)
+        .header("idempotency-key", &call.contact_id)
+        .header("content-type", "multipart/form-data; boundary=XyZ")
+        .header("content-length", len)
+        .body(counted_body(body.clone(), pulled.clone()))
+        .send();
+    let waited = tokio::time::timeout(std::time::Duration::from_secs(3), request).await;
+    assert!(waited.is_err(), "no answer while stalled");
+    let taken = pulled.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        taken < len / 2,
+        "the server stopped reading: the client could hand over only {taken} of {len} bytes"
+    );
+    assert!(sim.state().ingested().is_empty());
+    assert_eq!(sim.state().stats().faults.get("stall"), Some(&1));
+
+    // Only the first request stalls: the retry is read whole and stored.
+    let r = post_call(&sim, &call, body.into()).await.expect("request");
+    assert_eq!(r.status(), 201);
+    assert_eq!(sim.state().ingested().len(), 1);
+}

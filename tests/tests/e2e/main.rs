@@ -2,7 +2,9 @@
 //! and a Verint + Connect simulator started in each test. One binary, a module per area.
 
 mod coverage;
+mod links;
 mod planning;
 mod queueing;
+mod redriving;
 mod support;
 mod working;

@@ -130,6 +130,7 @@ async fn with_faults_every_missing_call_ends_in_verint_once_or_in_the_dead_lette
         connect_throttle: 0.15,
         connect_unknown_contact_ids: vec![unknown.clone()],
         das_page_fault: 0.3,
+        ..Faults::default()
     });
     let planner = stack.planner().await.expect("planner");
     let worker = stack.worker().await.expect("worker");

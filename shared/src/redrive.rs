@@ -1,0 +1,965 @@
+//! Moving the dead-letter queue's messages back to the work queue, safely enough to run twice.
+//!
+//! The rules, in order:
+//! 1. `ListMessageMoveTasks` on the DLQ first: a task that is `RUNNING`, `SCHEDULED` or
+//!    `CANCELLING` is reported and nothing else is done (a second redrive would duplicate every
+//!    message the first one has not moved yet).
+//! 2. `StartMessageMoveTask`: SQS moves the messages itself.
+//! 3. Only where that API is **unsupported** (an emulator without it: moto answers HTTP 500 with
+//!    no AWS error code; an unknown operation) or **denied** (`AccessDenied`) does the redrive
+//!    move messages itself, receive → send → delete, and then:
+//!    - at most the DLQ's depth measured before it started (a worker that keeps dead-lettering
+//!      the same call cannot keep it going),
+//!    - stopping at the first message id it has already seen (received here, or the id of a copy
+//!      it sent: SQS keeps that id when its redrive policy dead-letters the copy again),
+//!    - never deleting a message before its copy was sent.
+//!
+//! Any other error (throttling, a task already running that the listing did not show, a real
+//! `InternalError`) stops the redrive with that error: falling back then could duplicate messages.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use aws_sdk_sqs::config::http::HttpResponse;
+use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
+use serde::Serialize;
+
+use crate::queue::{QueueError, Received, SqsQueue};
+
+/// Move-task statuses during which another redrive must not start (SQS's
+/// `ListMessageMoveTasksResultEntry.Status`).
+pub const ACTIVE_STATUSES: [&str; 3] = ["RUNNING", "SCHEDULED", "CANCELLING"];
+
+/// How long a message received by the fallback stays invisible in the DLQ while it is moved.
+pub const FALLBACK_VISIBILITY: Duration = Duration::from_secs(60);
+
+/// One move task as `ListMessageMoveTasks` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MoveTask {
+    pub status: String,
+    pub task_handle: Option<String>,
+    pub destination_arn: Option<String>,
+    pub moved: i64,
+    pub to_move: Option<i64>,
+    /// Epoch milliseconds.
+    pub started_at_ms: i64,
+}
+
+impl MoveTask {
+    pub fn is_active(&self) -> bool {
+        ACTIVE_STATUSES
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(&self.status))
+    }
+}
+
+/// How a move-task call (`ListMessageMoveTasks`, `StartMessageMoveTask`) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MoveTaskError {
+    /// The endpoint does not implement the operation (an emulator, an unknown operation).
+    #[error("the move-task api is not supported here ({what})")]
+    Unsupported {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The caller may not use the operation.
+    #[error("the move-task api is denied ({what})")]
+    Denied {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Anything else: no fallback, the redrive stops.
+    #[error("{what}")]
+    Failed {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl MoveTaskError {
+    /// Whether the receive → send → delete fallback may be used instead.
+    pub fn allows_fallback(&self) -> bool {
+        matches!(
+            self,
+            MoveTaskError::Unsupported { .. } | MoveTaskError::Denied { .. }
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RedriveError {
+    #[error("listing the dead-letter queue's move tasks failed")]
+    List(#[source] MoveTaskError),
+    #[error("starting a move task failed")]
+    Start(#[source] MoveTaskError),
+    #[error("reading the dead-letter queue's depth failed")]
+    Depth(#[source] QueueError),
+    #[error("receiving from the dead-letter queue failed after moving {moved} message(s)")]
+    Receive {
+        moved: u64,
+        #[source]
+        source: QueueError,
+    },
+    #[error(
+        "sending message {message_id} to the work queue failed after moving {moved} message(s); it stays in the dead-letter queue"
+    )]
+    Send {
+        moved: u64,
+        message_id: String,
+        #[source]
+        source: QueueError,
+    },
+    #[error(
+        "message {message_id} was copied to the work queue but could not be deleted from the dead-letter queue (moved {moved} before it); delete it by hand or let the worker see it twice"
+    )]
+    Delete {
+        moved: u64,
+        message_id: String,
+        #[source]
+        source: QueueError,
+    },
+}
+
+/// Why the fallback stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stop {
+    /// A receive found no visible message.
+    Empty,
+    /// It moved as many messages as the DLQ held when it started.
+    DepthReached,
+    /// It received a message it had seen (or sent) before.
+    SeenBefore,
+}
+
+/// What a redrive did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "method", rename_all = "snake_case")]
+pub enum Redrive {
+    /// A move task was already under way: nothing was done.
+    AlreadyRunning { task: MoveTask },
+    /// SQS moves the messages (`StartMessageMoveTask`).
+    StartMessageMoveTask {
+        task_handle: Option<String>,
+        depth_at_start: u64,
+    },
+    /// The fallback moved the messages itself.
+    ReceiveSendDelete {
+        moved: u64,
+        /// Messages left in the DLQ because a message with the same body was moved by this run
+        /// (the worker dead-lettered the copy again).
+        skipped: u64,
+        depth_at_start: u64,
+        stopped: Stop,
+        /// Why the move-task api could not be used.
+        because: String,
+    },
+}
+
+/// The two queues as the redrive sees them.
+pub trait RedriveQueues: Send + Sync {
+    /// Move tasks whose source is the DLQ (most recent first, as SQS lists them).
+    fn move_tasks(&self) -> impl Future<Output = Result<Vec<MoveTask>, MoveTaskError>> + Send;
+    /// Starts SQS's own move from the DLQ to the work queue; returns the task handle.
+    fn start_move_task(&self)
+    -> impl Future<Output = Result<Option<String>, MoveTaskError>> + Send;
+    /// Visible messages in the DLQ.
+    fn dead_letter_depth(&self) -> impl Future<Output = Result<u64, QueueError>> + Send;
+    /// Up to ten DLQ messages, hidden for [`FALLBACK_VISIBILITY`].
+    fn receive_dead_letters(
+        &self,
+        max: u32,
+    ) -> impl Future<Output = Result<Vec<Received>, QueueError>> + Send;
+    /// Sends one body to the work queue; returns the new message's id.
+    fn send_to_work(&self, body: &str) -> impl Future<Output = Result<String, QueueError>> + Send;
+    fn delete_dead_letter(
+        &self,
+        receipt_handle: &str,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
+/// Redrives the DLQ by the rules of this module. `progress` is called with the number moved so
+/// far by the fallback.
+pub async fn redrive<Q: RedriveQueues>(
+    queues: &Q,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Redrive, RedriveError> {
+    let because = match queues.move_tasks().await {
+        Ok(tasks) => {
+            if let Some(task) = tasks.into_iter().find(MoveTask::is_active) {
+                return Ok(Redrive::AlreadyRunning { task });
+            }
+            None
+        }
+        // Without a listing, nothing is known to be running: StartMessageMoveTask itself
+        // refuses a second task, and its error is not one that allows the fallback.
+        Err(e) if e.allows_fallback() => Some(e.to_string()),
+        Err(e) => return Err(RedriveError::List(e)),
+    };
+    let depth_at_start = queues
+        .dead_letter_depth()
+        .await
+        .map_err(RedriveError::Depth)?;
+    let because = match queues.start_move_task().await {
+        Ok(task_handle) => {
+            return Ok(Redrive::StartMessageMoveTask {
+                task_handle,
+                depth_at_start,
+            });
+        }
+        Err(e) if e.allows_fallback() => match because {
+            Some(list) if list != e.to_string() => format!("{list}; {e}"),
+            _ => e.to_string(),
+        },
+        Err(e) => return Err(RedriveError::Start(e)),
+    };
+    let m = move_one_by_one(queues, depth_at_start, progress).await?;
+    Ok(Redrive::ReceiveSendDelete {
+        moved: m.moved,
+        skipped: m.skipped,
+        depth_at_start,
+        stopped: m.stopped,
+        because,
+    })
+}
+
+/// What the fallback did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Moved {
+    moved: u64,
+    skipped: u64,
+    stopped: Stop,
+}
+
+/// The fallback: receive, send, and only then delete. It handles at most `limit` messages
+/// (moved or skipped), stops at the first message id seen before, and skips (leaves in the DLQ)
+/// a message whose body it has already moved: the worker dead-lettered that copy again under a
+/// new id.
+async fn move_one_by_one<Q: RedriveQueues>(
+    queues: &Q,
+    limit: u64,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Moved, RedriveError> {
+    let mut seen_ids: HashSet<String> = HashSet::new();
+    let mut moved_bodies: HashSet<String> = HashSet::new();
+    let (mut moved, mut skipped) = (0u64, 0u64);
+    let done = |moved, skipped, stopped| {
+        Ok(Moved {
+            moved,
+            skipped,
+            stopped,
+        })
+    };
+    if limit == 0 {
+        return done(0, 0, Stop::Empty);
+    }
+    loop {
+        let handled = moved + skipped;
+        if handled >= limit {
+            return done(moved, skipped, Stop::DepthReached);
+        }
+        let max = (limit - handled).min(10) as u32;
+        let batch = queues
+            .receive_dead_letters(max)
+            .await
+            .map_err(|source| RedriveError::Receive { moved, source })?;
+        if batch.is_empty() {
+            return done(moved, skipped, Stop::Empty);
+        }
+        for m in batch {
+            if moved + skipped >= limit {
+                // Received but not moved: it becomes visible again after the visibility timeout.
+                return done(moved, skipped, Stop::DepthReached);
+            }
+            if !seen_ids.insert(m.message_id.clone()) {
+                return done(moved, skipped, Stop::SeenBefore);
+            }
+            if moved_bodies.contains(&m.body) {
+                skipped += 1;
+                continue;
+            }
+            let copy = queues
+                .send_to_work(&m.body)
+                .await
+                .map_err(|source| RedriveError::Send {
+                    moved,
+                    message_id: m.message_id.clone(),
+                    source,
+                })?;
+            seen_ids.insert(copy);
+            moved_bodies.insert(m.body.clone());
+            queues
+                .delete_dead_letter(&m.receipt_handle)
+                .await
+                .map_err(|source| RedriveError::Delete {
+                    moved,
+                    message_id: m.message_id.clone(),
+                    source,
+                })?;
+            moved += 1;
+            progress(moved);
+        }
+    }
+}
+
+/// The DLQ and the work queue in SQS.
+#[derive(Debug, Clone)]
+pub struct SqsRedrive {
+    sqs: aws_sdk_sqs::Client,
+    dead_letter_queue: SqsQueue,
+    work_url: String,
+    dead_letter_arn: String,
+    work_arn: String,
+}
+
+impl SqsRedrive {
+    /// Reads both queues' ARNs.
+    pub async fn new(
+        sqs: aws_sdk_sqs::Client,
+        dead_letter_url: &str,
+        work_url: &str,
+    ) -> Result<Self, QueueError> {
+        let dead_letter_arn = queue_arn(&sqs, dead_letter_url).await?;
+        let work_arn = queue_arn(&sqs, work_url).await?;
+        Ok(SqsRedrive {
+            dead_letter_queue: SqsQueue::new(sqs.clone(), dead_letter_url),
+            sqs,
+            work_url: work_url.to_owned(),
+            dead_letter_arn,
+            work_arn,
+        })
+    }
+}
+
+fn sqs_err(what: &'static str, e: impl std::error::Error + Send + Sync + 'static) -> QueueError {
+    QueueError::Sqs {
+        what,
+        source: Box::new(e),
+    }
+}
+
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String, QueueError> {
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| sqs_err("get_queue_attributes", e.into_service_error()))?;
+    out.attributes
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .cloned()
+        })
+        .ok_or_else(|| QueueError::Rejected {
+            count: 0,
+            reason: format!("{url} has no QueueArn"),
+        })
+}
+
+/// Error codes that say the operation does not exist at this endpoint.
+const UNSUPPORTED_CODES: [&str; 5] = [
+    "UnsupportedOperation",
+    "InvalidAction",
+    "UnknownOperationException",
+    "UnknownOperation",
+    "NotImplemented",
+];
+const DENIED_CODES: [&str; 3] = [
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+];
+
+/// What a move-task call's failure allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Unsupported,
+    Denied,
+    Failed,
+}
+
+/// Classifies a move-task call's failure from its error code, message and HTTP status. A 500 or
+/// 501 with no AWS error code at all is an endpoint that does not know the operation (moto answers
+/// an HTML "Internal Server Error" for it); a real SQS 500 carries `InternalError` and is not.
+/// SQS answers a second task on a queue with `UnsupportedOperation` too ("There is already a task
+/// running"): that one is never a reason to fall back.
+fn kind_of(code: Option<&str>, message: Option<&str>, status: Option<u16>) -> Kind {
+    // Query-protocol codes may carry a prefix (`AWS.SimpleQueueService.UnsupportedOperation`).
+    let bare = code.map(|c| c.rsplit('.').next().unwrap_or(c));
+    let is = |list: &[&str]| bare.is_some_and(|c| list.iter().any(|l| l.eq_ignore_ascii_case(c)));
+    let busy = message.is_some_and(|m| {
+        let m = m.to_ascii_lowercase();
+        m.contains("already") || m.contains("running") || m.contains("active task")
+    });
+    if is(&DENIED_CODES) {
+        Kind::Denied
+    } else if is(&UNSUPPORTED_CODES) && !busy {
+        Kind::Unsupported
+    } else if code.is_none() && status == Some(403) {
+        Kind::Denied
+    } else if code.is_none() && matches!(status, Some(404 | 500 | 501)) {
+        Kind::Unsupported
+    } else {
+        Kind::Failed
+    }
+}
+
+fn classify<E>(what: &'static str, e: SdkError<E, HttpResponse>) -> MoveTaskError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    let code = e.code().map(str::to_owned);
+    let kind = kind_of(code.as_deref(), e.message(), status);
+    let what = match (&code, status) {
+        (Some(c), Some(s)) => format!("{what}: {c}, http {s}"),
+        (Some(c), None) => format!("{what}: {c}"),
+        (None, Some(s)) => format!("{what}: http {s}"),
+        (None, None) => what.to_owned(),
+    };
+    let source: Box<dyn std::error::Error + Send + Sync> = Box::new(e);
+    match kind {
+        Kind::Unsupported => MoveTaskError::Unsupported { what, source },
+        Kind::Denied => MoveTaskError::Denied { what, source },
+        Kind::Failed => MoveTaskError::Failed { what, source },
+    }
+}
+
+/// No SDK retries on the move-task calls: an emulator's 500 would be retried three times for
+/// nothing, and a real failure is the operator's to retry.
+fn no_retries() -> aws_sdk_sqs::config::Builder {
+    aws_sdk_sqs::config::Builder::default()
+        .retry_config(aws_sdk_sqs::config::retry::RetryConfig::disabled())
+}
+
+impl RedriveQueues for SqsRedrive {
+    async fn move_tasks(&self) -> Result<Vec<MoveTask>, MoveTaskError> {
+        let out = self
+            .sqs
+            .list_message_move_tasks()
+            .source_arn(&self.dead_letter_arn)
+            .max_results(10)
+            .customize()
+            .config_override(no_retries())
+            .send()
+            .await
+            .map_err(|e| classify("ListMessageMoveTasks", e))?;
+        Ok(out
+            .results
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| MoveTask {
+                status: t.status.unwrap_or_default(),
+                task_handle: t.task_handle,
+                destination_arn: t.destination_arn,
+                moved: t.approximate_number_of_messages_moved,
+                to_move: t.approximate_number_of_messages_to_move,
+                started_at_ms: t.started_timestamp,
+            })
+            .collect())
+    }
+
+    async fn start_move_task(&self) -> Result<Option<String>, MoveTaskError> {
+        let out = self
+            .sqs
+            .start_message_move_task()
+            .source_arn(&self.dead_letter_arn)
+            .destination_arn(&self.work_arn)
+            .customize()
+            .config_override(no_retries())
+            .send()
+            .await
+            .map_err(|e| classify("StartMessageMoveTask", e))?;
+        Ok(out.task_handle)
+    }
+
+    async fn dead_letter_depth(&self) -> Result<u64, QueueError> {
+        Ok(self.dead_letter_queue.depth().await?.visible)
+    }
+
+    async fn receive_dead_letters(&self, max: u32) -> Result<Vec<Received>, QueueError> {
+        self.dead_letter_queue
+            .receive(
+                max as i32,
+                Duration::from_secs(1),
+                Some(FALLBACK_VISIBILITY),
+            )
+            .await
+    }
+
+    async fn send_to_work(&self, body: &str) -> Result<String, QueueError> {
+        let out = self
+            .sqs
+            .send_message()
+            .queue_url(&self.work_url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| sqs_err("send_message", e.into_service_error()))?;
+        Ok(out.message_id.unwrap_or_default())
+    }
+
+    async fn delete_dead_letter(&self, receipt_handle: &str) -> Result<(), QueueError> {
+        self.dead_letter_queue.delete(receipt_handle).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{HashMap, VecDeque};
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[derive(Debug)]
+    struct Boom;
+    impl std::fmt::Display for Boom {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("boom")
+        }
+    }
+    impl std::error::Error for Boom {}
+
+    fn unsupported() -> MoveTaskError {
+        MoveTaskError::Unsupported {
+            what: "http 500".into(),
+            source: Box::new(Boom),
+        }
+    }
+    fn denied() -> MoveTaskError {
+        MoveTaskError::Denied {
+            what: "AccessDenied".into(),
+            source: Box::new(Boom),
+        }
+    }
+    fn failed() -> MoveTaskError {
+        MoveTaskError::Failed {
+            what: "InternalError".into(),
+            source: Box::new(Boom),
+        }
+    }
+    fn queue_err() -> QueueError {
+        QueueError::Sqs {
+            what: "send_message",
+            source: Box::new(Boom),
+        }
+    }
+
+    /// A DLQ and a work queue in memory. `redeadletter` makes every copy sent to the work queue
+    /// come straight back to the DLQ: with the copy's id (SQS's redrive policy), or with a fresh
+    /// id (the worker's own dead-lettering).
+    #[derive(Debug, Default)]
+    struct Fake {
+        tasks: Option<Vec<MoveTask>>,
+        list_error: Option<fn() -> MoveTaskError>,
+        start_error: Option<fn() -> MoveTaskError>,
+        send_fails_on: Option<String>,
+        delete_fails: bool,
+        redeadletter: Option<Redeadletter>,
+        state: Mutex<State>,
+    }
+
+    #[derive(Debug, Clone, Copy)]
+    enum Redeadletter {
+        SameId,
+        NewId,
+    }
+
+    #[derive(Debug, Default)]
+    struct State {
+        dlq: VecDeque<(String, String)>,
+        work: Vec<(String, String)>,
+        next_id: u64,
+        started: u32,
+        calls: Vec<String>,
+        in_flight: HashMap<String, (String, String)>,
+    }
+
+    impl Fake {
+        fn with_dead_letters(n: usize) -> Self {
+            let f = Fake::default();
+            {
+                let mut s = f.state.lock().expect("lock");
+                for i in 0..n {
+                    s.dlq.push_back((format!("dlq-{i}"), format!("body-{i}")));
+                }
+            }
+            f
+        }
+        fn state(&self) -> std::sync::MutexGuard<'_, State> {
+            self.state.lock().expect("lock")
+        }
+    }
+
+    impl RedriveQueues for Fake {
+        async fn move_tasks(&self) -> Result<Vec<MoveTask>, MoveTaskError> {
+            self.state().calls.push("list".into());
+            match self.list_error {
+                Some(e) => Err(e()),
+                None => Ok(self.tasks.clone().unwrap_or_default()),
+            }
+        }
+        async fn start_move_task(&self) -> Result<Option<String>, MoveTaskError> {
+            self.state().calls.push("start".into());
+            match self.start_error {
+                Some(e) => Err(e()),
+                None => {
+                    self.state().started += 1;
+                    Ok(Some("handle-1".into()))
+                }
+            }
+        }
+        async fn dead_letter_depth(&self) -> Result<u64, QueueError> {
+            Ok(self.state().dlq.len() as u64)
+        }
+        async fn receive_dead_letters(&self, max: u32) -> Result<Vec<Received>, QueueError> {
+            let mut s = self.state();
+            s.calls.push("receive".into());
+            let mut out = Vec::new();
+            while out.len() < max as usize {
+                let Some((id, body)) = s.dlq.pop_front() else {
+                    break;
+                };
+                let handle = format!("rh-{id}-{}", s.next_id);
+                s.next_id += 1;
+                s.in_flight
+                    .insert(handle.clone(), (id.clone(), body.clone()));
+                out.push(Received {
+                    message_id: id,
+                    receipt_handle: handle,
+                    body,
+                    receive_count: 1,
+                    attributes: HashMap::new(),
+                });
+            }
+            Ok(out)
+        }
+        async fn send_to_work(&self, body: &str) -> Result<String, QueueError> {
+            let mut s = self.state();
+            s.calls.push(format!("send {body}"));
+            if self.send_fails_on.as_deref() == Some(body) {
+                return Err(queue_err());
+            }
+            s.next_id += 1;
+            let id = format!("work-{}", s.next_id);
+            match self.redeadletter {
+                // A standard queue keeps no order: the copy may come back first.
+                Some(Redeadletter::SameId) => s.dlq.push_front((id.clone(), body.to_owned())),
+                Some(Redeadletter::NewId) => {
+                    let fresh = format!("dead-{}", s.next_id);
+                    s.dlq.push_front((fresh, body.to_owned()));
+                }
+                None => s.work.push((id.clone(), body.to_owned())),
+            }
+            Ok(id)
+        }
+        async fn delete_dead_letter(&self, receipt_handle: &str) -> Result<(), QueueError> {
+            let mut s = self.state();
+            s.calls.push(format!("delete {receipt_handle}"));
+            if self.delete_fails {
+                return Err(queue_err());
+            }
+            s.in_flight.remove(receipt_handle);
+            Ok(())
+        }
+    }
+
+    fn task(status: &str) -> MoveTask {
+        MoveTask {
+            status: status.into(),
+            task_handle: Some("h".into()),
+            destination_arn: None,
+            moved: 3,
+            to_move: Some(10),
+            started_at_ms: 0,
+        }
+    }
+
+    async fn run(fake: &Fake) -> Result<Redrive, RedriveError> {
+        redrive(fake, &|_| {}).await
+    }
+
+    #[tokio::test]
+    async fn a_running_scheduled_or_cancelling_task_is_reported_and_nothing_else_is_done() {
+        for status in ["RUNNING", "SCHEDULED", "CANCELLING"] {
+            let fake = Fake {
+                tasks: Some(vec![task("COMPLETED"), task(status)]),
+                ..Fake::with_dead_letters(3)
+            };
+            let out = run(&fake).await.expect("redrive");
+            assert_eq!(
+                out,
+                Redrive::AlreadyRunning { task: task(status) },
+                "{status}"
+            );
+            let s = fake.state();
+            assert_eq!(s.calls, ["list"], "{status}: no start, no receive");
+            assert_eq!(s.dlq.len(), 3);
+        }
+    }
+
+    #[tokio::test]
+    async fn finished_tasks_do_not_stop_a_new_move_task() {
+        let fake = Fake {
+            tasks: Some(vec![task("COMPLETED"), task("FAILED"), task("CANCELLED")]),
+            ..Fake::with_dead_letters(2)
+        };
+        let out = run(&fake).await.expect("redrive");
+        assert_eq!(
+            out,
+            Redrive::StartMessageMoveTask {
+                task_handle: Some("handle-1".into()),
+                depth_at_start: 2
+            }
+        );
+        let s = fake.state();
+        assert_eq!(s.started, 1);
+        assert!(s.work.is_empty(), "SQS moves them, not the fallback");
+    }
+
+    #[tokio::test]
+    async fn any_other_start_error_stops_the_redrive_without_moving_anything() {
+        let fake = Fake {
+            start_error: Some(failed),
+            ..Fake::with_dead_letters(4)
+        };
+        let err = run(&fake).await.expect_err("no fallback");
+        assert!(matches!(
+            err,
+            RedriveError::Start(MoveTaskError::Failed { .. })
+        ));
+        let s = fake.state();
+        assert_eq!(s.dlq.len(), 4);
+        assert!(s.work.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_listing_that_fails_for_another_reason_stops_before_starting_anything() {
+        let fake = Fake {
+            list_error: Some(failed),
+            ..Fake::with_dead_letters(2)
+        };
+        let err = run(&fake).await.expect_err("stops");
+        assert!(matches!(err, RedriveError::List(_)));
+        assert_eq!(fake.state().calls, ["list"]);
+    }
+
+    #[tokio::test]
+    async fn an_unsupported_api_falls_back_and_moves_every_message_once() {
+        let fake = Fake {
+            list_error: Some(unsupported),
+            start_error: Some(unsupported),
+            ..Fake::with_dead_letters(25)
+        };
+        let out = run(&fake).await.expect("redrive");
+        let Redrive::ReceiveSendDelete {
+            moved,
+            depth_at_start,
+            ..
+        } = out
+        else {
+            panic!("fallback expected: {out:?}");
+        };
+        assert_eq!((moved, depth_at_start), (25, 25));
+        let s = fake.state();
+        assert!(s.dlq.is_empty() && s.in_flight.is_empty());
+        let mut bodies: Vec<&str> = s.work.iter().map(|(_, b)| b.as_str()).collect();
+        bodies.sort_unstable();
+        bodies.dedup();
+        assert_eq!(bodies.len(), 25, "each body sent exactly once");
+        assert_eq!(s.work.len(), 25);
+    }
+
+    #[tokio::test]
+    async fn a_denied_api_falls_back_too() {
+        let fake = Fake {
+            start_error: Some(denied),
+            ..Fake::with_dead_letters(3)
+        };
+        let out = run(&fake).await.expect("redrive");
+        assert!(
+            matches!(out, Redrive::ReceiveSendDelete { moved: 3, ref because, .. } if because.contains("denied")),
+            "{out:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_fallback_never_deletes_before_the_send_succeeded() {
+        let fake = Fake {
+            start_error: Some(unsupported),
+            send_fails_on: Some("body-1".into()),
+            ..Fake::with_dead_letters(3)
+        };
+        let err = run(&fake).await.expect_err("send fails");
+        assert!(
+            matches!(err, RedriveError::Send { moved: 1, ref message_id, .. } if message_id == "dlq-1"),
+            "{err:?}"
+        );
+        let s = fake.state();
+        assert!(
+            !s.calls.iter().any(|c| c.starts_with("delete rh-dlq-1")),
+            "{:?}",
+            s.calls
+        );
+        assert!(
+            s.in_flight.values().any(|(id, _)| id == "dlq-1"),
+            "the unsent message stays in the DLQ (invisible until its timeout)"
+        );
+        // Every delete follows the send of the same message.
+        for (i, c) in s.calls.iter().enumerate() {
+            if let Some(handle) = c.strip_prefix("delete rh-") {
+                let n = handle
+                    .trim_start_matches("dlq-")
+                    .split('-')
+                    .next()
+                    .expect("n");
+                assert_eq!(s.calls[i - 1], format!("send body-{n}"));
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_delete_is_reported_and_ends_the_fallback() {
+        let fake = Fake {
+            start_error: Some(unsupported),
+            delete_fails: true,
+            ..Fake::with_dead_letters(3)
+        };
+        let err = run(&fake).await.expect_err("delete fails");
+        assert!(
+            matches!(err, RedriveError::Delete { moved: 0, .. }),
+            "{err:?}"
+        );
+        assert_eq!(fake.state().work.len(), 1, "one copy sent, then it stopped");
+    }
+
+    #[tokio::test]
+    async fn the_fallback_stops_at_a_message_it_moved_before_when_sqs_dead_letters_the_copy() {
+        let fake = Fake {
+            start_error: Some(unsupported),
+            redeadletter: Some(Redeadletter::SameId),
+            ..Fake::with_dead_letters(30)
+        };
+        let out = run(&fake).await.expect("redrive");
+        let Redrive::ReceiveSendDelete { moved, stopped, .. } = out else {
+            panic!("{out:?}");
+        };
+        assert_eq!(stopped, Stop::SeenBefore);
+        assert_eq!(moved, 10, "the first batch, then a copy of it came back");
+        let s = fake.state();
+        let sends: Vec<&String> = s.calls.iter().filter(|c| c.starts_with("send ")).collect();
+        let unique: HashSet<&String> = sends.iter().copied().collect();
+        assert_eq!(sends.len(), unique.len(), "{sends:?}");
+    }
+
+    #[tokio::test]
+    async fn the_fallback_moves_at_most_the_depth_at_the_start_while_a_worker_keeps_dead_lettering()
+    {
+        let fake = Fake {
+            start_error: Some(unsupported),
+            redeadletter: Some(Redeadletter::NewId),
+            ..Fake::with_dead_letters(12)
+        };
+        let out = run(&fake).await.expect("ends");
+        assert_eq!(
+            out,
+            Redrive::ReceiveSendDelete {
+                moved: 10,
+                skipped: 2,
+                depth_at_start: 12,
+                stopped: Stop::DepthReached,
+                because: "the move-task api is not supported here (http 500)".into(),
+            }
+        );
+        let s = fake.state();
+        let sends: Vec<&String> = s.calls.iter().filter(|c| c.starts_with("send ")).collect();
+        let unique: HashSet<&String> = sends.iter().copied().collect();
+        assert_eq!((sends.len(), unique.len()), (10, 10), "no body sent twice");
+        assert_eq!(
+            s.dlq.len() + s.in_flight.len(),
+            12,
+            "the re-dead-lettered copies and the two originals not reached stay"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_empty_dead_letter_queue_moves_nothing() {
+        let fake = Fake {
+            start_error: Some(unsupported),
+            ..Fake::with_dead_letters(0)
+        };
+        let out = run(&fake).await.expect("redrive");
+        assert!(
+            matches!(
+                out,
+                Redrive::ReceiveSendDelete {
+                    moved: 0,
+                    stopped: Stop::Empty,
+                    ..
+                }
+            ),
+            "{out:?}"
+        );
+        assert!(!fake.state().calls.iter().any(|c| c == "receive"));
+    }
+
+    #[test]
+    fn only_an_unknown_operation_or_a_denial_allows_the_fallback() {
+        let cases = [
+            // moto: an HTML 500 without an AWS error code.
+            ((None, None, Some(500)), Kind::Unsupported),
+            (
+                (Some("UnknownOperationException"), None, Some(400)),
+                Kind::Unsupported,
+            ),
+            (
+                (
+                    Some("AWS.SimpleQueueService.UnsupportedOperation"),
+                    Some("Unsupported operation."),
+                    Some(400),
+                ),
+                Kind::Unsupported,
+            ),
+            (
+                (
+                    Some("UnsupportedOperation"),
+                    Some(
+                        "There is already a task running. Only one active task is allowed for each source queue arn at a given time.",
+                    ),
+                    Some(400),
+                ),
+                Kind::Failed,
+            ),
+            ((Some("AccessDenied"), None, Some(403)), Kind::Denied),
+            (
+                (Some("AccessDeniedException"), None, Some(400)),
+                Kind::Denied,
+            ),
+            ((None, None, Some(403)), Kind::Denied),
+            ((Some("InternalError"), None, Some(500)), Kind::Failed),
+            ((Some("RequestThrottled"), None, Some(400)), Kind::Failed),
+            (
+                (Some("ResourceNotFoundException"), None, Some(400)),
+                Kind::Failed,
+            ),
+            ((None, None, None), Kind::Failed),
+        ];
+        for ((code, message, status), want) in cases {
+            assert_eq!(
+                kind_of(code, message, status),
+                want,
+                "{code:?} {message:?} {status:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn task_statuses_are_compared_without_regard_to_case() {
+        assert!(task("running").is_active());
+        assert!(!task("COMPLETED").is_active());
+    }
+}
