@@ -36,6 +36,8 @@ pub struct Config {
     pub initial_lookback: Duration,
     pub max_manual_span: Duration,
     pub connect_max_rps: f64,
+    /// How far back automatic runs look for late objects (DESIGN §4).
+    pub late_sweep: Duration,
     /// Optional (`MAX_RECEIVE_COUNT`, the work queue's `maxReceiveCount`): on its last receive, a
     /// transient failure is dead-lettered by the worker itself, with its `failure_reason`, rather
     /// than moved there by SQS without one.
@@ -175,6 +177,7 @@ impl Config {
             initial_lookback: duration("INITIAL_LOOKBACK", "24h")?,
             max_manual_span: duration("MAX_MANUAL_SPAN", "31d")?,
             connect_max_rps,
+            late_sweep: duration("LATE_SWEEP", "24h")?,
             max_receive_count,
         })
     }
@@ -256,6 +259,7 @@ mod tests {
         assert_eq!(c.initial_lookback, Duration::from_secs(24 * 3600));
         assert_eq!(c.max_manual_span, Duration::from_secs(31 * 86400));
         assert_eq!(c.connect_max_rps, 5.0);
+        assert_eq!(c.late_sweep, Duration::from_secs(24 * 3600));
     }
 
     #[test]

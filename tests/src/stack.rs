@@ -6,10 +6,10 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
-use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use crate::generate::{self, Day, DaySpec};
 use crate::sim::{SimConfig, Simulator};
+use anyhow::{Context, Result};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use recovery::Config;
 use recovery::metrics::Metrics;
 use recovery::queue::{Received, SqsQueue};
@@ -24,6 +24,7 @@ pub fn moto_url() -> String {
     std::env::var("MOTO_URL").unwrap_or_else(|_| "http://127.0.0.1:5055".into())
 }
 
+#[derive(Debug)]
 pub struct Stack {
     pub sim: Simulator,
     pub vars: HashMap<String, String>,

@@ -2,6 +2,7 @@
 //! payload a manual one (DESIGN §4). The handler returns the run report; `main` is wiring only.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chrono::Utc;
 use lambda_runtime::{Diagnostic, LambdaEvent};
@@ -17,6 +18,20 @@ use recovery::verint::VerintClient;
 
 /// CTR objects read at once: S3 latency dominates, parsing uses every core.
 pub const READ_CONCURRENCY: usize = 8;
+
+/// What an invocation keeps, after it stops reading hours, to ask DAS, queue the missing calls,
+/// move the checkpoint and write the report.
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(120);
+
+/// When a run stops reading hours: the invocation's deadline (`Context::deadline`, milliseconds
+/// since the epoch) less [`DEADLINE_MARGIN`], as an instant of this process's clock.
+pub fn reading_deadline(deadline_ms: u64) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    Instant::now() + left.saturating_sub(DEADLINE_MARGIN)
+}
 
 /// Everything the planner builds once per process.
 #[derive(Debug)]
@@ -50,10 +65,20 @@ impl App {
         })
     }
 
-    /// Runs once with a progress callback `(objects read, objects)`.
+    /// Runs once, without a deadline, with a progress callback `(objects read, objects)`.
     pub async fn run(
         &self,
         request: Request,
+        progress: &(dyn Fn(u64, u64) + Send + Sync),
+    ) -> Result<RunReport, PlanError> {
+        self.run_until(request, None, progress).await
+    }
+
+    /// Runs once; an automatic run stops reading further hours at `deadline` (DESIGN §4).
+    pub async fn run_until(
+        &self,
+        request: Request,
+        deadline: Option<Instant>,
         progress: &(dyn Fn(u64, u64) + Send + Sync),
     ) -> Result<RunReport, PlanError> {
         let planner = Planner {
@@ -64,6 +89,7 @@ impl App {
             store: &self.store,
             concurrency: READ_CONCURRENCY,
             progress,
+            deadline,
         };
         planner.run(request, Utc::now()).await
     }
@@ -111,7 +137,8 @@ pub async fn handle(
     }
     let result = async {
         let request = parse_event(&event.payload, &app.config, Utc::now())?;
-        app.run(request, &|_, _| {}).await
+        let deadline = reading_deadline(event.context.deadline);
+        app.run_until(request, Some(deadline), &|_, _| {}).await
     }
     .await;
     match result {

@@ -289,6 +289,7 @@ impl RunStore for Racing<'_> {
             next_hour: "2030-01-01T00:00:00Z".into(),
             updated_at: format_ts(Utc::now()),
             run_id: "the-other-run".into(),
+            hours: vec![],
         };
         self.inner.put_checkpoint(&other, &read.1).await?;
         Ok(read)
@@ -320,7 +321,8 @@ async fn a_concurrent_checkpoint_write_is_detected_and_nothing_is_overwritten() 
     let c = |h: &str| Checkpoint {
         next_hour: h.into(),
         updated_at: format_ts(Utc::now()),
-        run_id: "t".into(),
+        run_id: format!("t-{h}"),
+        hours: vec![],
     };
     store
         .put_checkpoint(&c("2026-01-01T00:00:00Z"), &absent)
@@ -361,6 +363,7 @@ async fn a_concurrent_checkpoint_write_is_detected_and_nothing_is_overwritten() 
         store: &racing,
         concurrency: 4,
         progress: &|_, _| {},
+        deadline: None,
     };
     let err = planner
         .run(Request::Automatic { dry_run: false }, Utc::now())
