@@ -24,13 +24,17 @@ pub const READ_CONCURRENCY: usize = 8;
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(120);
 
 /// When a run stops reading hours: the invocation's deadline (`Context::deadline`, milliseconds
-/// since the epoch) less [`DEADLINE_MARGIN`], as an instant of this process's clock.
-pub fn reading_deadline(deadline_ms: u64) -> Instant {
+/// since the epoch) less [`DEADLINE_MARGIN`], as an instant of this process's clock; `None`
+/// when the context carries no deadline (0, as in a hand-built context).
+pub fn reading_deadline(deadline_ms: u64) -> Option<Instant> {
+    if deadline_ms == 0 {
+        return None;
+    }
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
     let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
-    Instant::now() + left.saturating_sub(DEADLINE_MARGIN)
+    Some(Instant::now() + left.saturating_sub(DEADLINE_MARGIN))
 }
 
 /// Everything the planner builds once per process.
@@ -138,7 +142,7 @@ pub async fn handle(
     let result = async {
         let request = parse_event(&event.payload, &app.config, Utc::now())?;
         let deadline = reading_deadline(event.context.deadline);
-        app.run_until(request, Some(deadline), &|_, _| {}).await
+        app.run_until(request, deadline, &|_, _| {}).await
     }
     .await;
     match result {

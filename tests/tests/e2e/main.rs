@@ -3,5 +3,6 @@
 
 mod planning;
 mod queueing;
+mod real_data;
 mod support;
 mod working;
