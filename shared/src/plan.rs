@@ -494,7 +494,7 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
             // An entry SQS rejects as the sender's fault would be rejected again by every later
             // run: it is reported with its reason and the run goes on.
             let mut rejected: Vec<(usize, String)> = sent.rejected;
-            rejected.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+            rejected.sort_unstable_by_key(|r| std::cmp::Reverse(r.0));
             rejected.dedup_by_key(|r| r.0);
             for (i, reason) in rejected {
                 if i < class.missing.len() {

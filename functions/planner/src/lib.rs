@@ -23,18 +23,31 @@ pub const READ_CONCURRENCY: usize = 8;
 /// move the checkpoint and write the report.
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(120);
 
-/// When a run stops reading hours: the invocation's deadline (`Context::deadline`, milliseconds
-/// since the epoch) less [`DEADLINE_MARGIN`], as an instant of this process's clock; `None`
-/// when the context carries no deadline (0, as in a hand-built context).
+/// Values below this cannot be epoch milliseconds (they would be before 2001).
+const EPOCH_MS_FLOOR: u64 = 1_000_000_000_000;
+/// One day in milliseconds.
+const MAX_LEFT_MS: u64 = 24 * 3600 * 1000;
+
+/// When a run stops reading hours: the invocation's deadline less [`DEADLINE_MARGIN`], as an
+/// instant of this process's clock. AWS sends `Lambda-Runtime-Deadline-Ms` as epoch
+/// milliseconds; cargo-lambda's local runtime sends the timeout itself (e.g. `600000`), taken as
+/// time left (as the worker does). `None` without a deadline (0, as in a hand-built context) or
+/// with one more than a day away.
 pub fn reading_deadline(deadline_ms: u64) -> Option<Instant> {
-    if deadline_ms == 0 {
+    let left_ms = match deadline_ms {
+        0 => return None,
+        ms if ms < EPOCH_MS_FLOOR => ms,
+        ms => ms.saturating_sub(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .ok()?
+                .as_millis() as u64,
+        ),
+    };
+    if left_ms > MAX_LEFT_MS {
         return None;
     }
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
-    Some(Instant::now() + left.saturating_sub(DEADLINE_MARGIN))
+    Instant::now().checked_add(Duration::from_millis(left_ms).saturating_sub(DEADLINE_MARGIN))
 }
 
 /// Everything the planner builds once per process.
@@ -155,5 +168,31 @@ pub async fn handle(
             metrics.flush();
             Err(diagnostic(&e))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reading_stops_a_margin_before_the_invocations_deadline() {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let left = |d: Option<Instant>| {
+            d.expect("a deadline")
+                .saturating_duration_since(Instant::now())
+                .as_secs()
+        };
+        assert!((778..=780).contains(&left(reading_deadline(now_ms + 900_000))));
+        assert!((478..=480).contains(&left(reading_deadline(600_000))));
+        assert_eq!(
+            left(reading_deadline(now_ms + 60_000)),
+            0,
+            "inside the margin"
+        );
+        assert!(reading_deadline(0).is_none());
+        assert!(reading_deadline(u64::MAX).is_none());
     }
 }
