@@ -20,5 +20,18 @@ fi
 [[ -n "${MOTO_URL:-}" ]] || { echo "crash-planner: MOTO_URL is not set: scripts/stack.sh up" >&2; exit 1; }
 
 echo "crash-planner: building recoveryctl and crash-planner (debug)" >&2
+# The target directory may be shared with other checkouts of this workspace. Cargo names their
+# artifacts alike (path dependencies hash by their path inside the workspace), so their builds
+# replace ours and a "fresh" build can link theirs: touch every crate built here so that cargo
+# rebuilds it from this checkout, run private copies taken right after the build, and make sure
+# they are this checkout's.
+touch shared/src/lib.rs functions/planner/src/lib.rs functions/worker/src/lib.rs \
+  cli/src/main.rs tests/src/lib.rs tests/src/bin/crash-planner.rs
 BIN="$(build_bins debug recoveryctl:recoveryctl local-stack:crash-planner)"
-MOTO_URL="$MOTO_URL" "$BIN/crash-planner" --recoveryctl "$BIN/recoveryctl" --trials "$TRIALS" "$@"
+OWN="$(mktemp -d "${TMPDIR:-/tmp}/crash-planner.XXXXXX")"
+trap 'rm -rf "$OWN"' EXIT
+cp "$BIN/recoveryctl" "$BIN/crash-planner" "$OWN/"
+HELP="$("$OWN/recoveryctl" plan --help)"
+[[ "$HELP" == *--deadline* ]] ||
+  { echo "crash-planner: $BIN/recoveryctl is another checkout's build; run again" >&2; exit 1; }
+MOTO_URL="$MOTO_URL" "$OWN/crash-planner" --recoveryctl "$OWN/recoveryctl" --trials "$TRIALS" "$@"

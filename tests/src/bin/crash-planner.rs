@@ -188,26 +188,35 @@ async fn main() -> anyhow::Result<()> {
     let sweep = TimeDelta::hours(24);
     let (mut kills, mut finished, mut failed, mut late_delivered, mut late_hours_read) =
         (0u32, 0u32, 0u32, 0usize, 0usize);
-    // A run's usual length, from dry runs that are never killed (a dry run moves nothing): kill
-    // points are drawn uniformly over 1.5 times it, so most land inside a run, some after it.
-    let mut calibration = Vec::new();
+    // A run's length, from three automatic runs that are not killed (not counted as trials):
+    // kill points are drawn uniformly over 1.5 times the longest, so most land inside a run.
+    let mut typical = Duration::ZERO;
     for _ in 0..3 {
-        let (ended, elapsed) = run_planner(&args, &stack, None, true).await?;
+        let (ended, elapsed) = run_planner(&args, &stack, None, false).await?;
         if let Ended::Failed(e) = ended {
-            bail!("a calibration dry run failed: {e}");
+            bail!("a calibration run failed: {e}");
         }
-        calibration.push(elapsed);
+        typical = typical.max(elapsed);
     }
-    let typical = calibration.iter().sum::<Duration>() / calibration.len() as u32;
-    eprintln!("crash-planner: a run takes about {typical:?}; kill points in [0, 1.5x)");
+    eprintln!(
+        "crash-planner: a run takes up to {typical:?} at first; kill points in [0, 1.5x) of a running estimate"
+    );
     for trial in 0..args.trials {
         let kill_after = typical.mul_f64(rng.random_range(0.0..1.5));
-        let (ended, _) = run_planner(&args, &stack, Some(kill_after), false).await?;
+        let (ended, elapsed) = run_planner(&args, &stack, Some(kill_after), false).await?;
+        // Runs grow longer as the checkpoint remembers hours to sweep: a run still going past
+        // the estimate raises it, a finished one pulls it towards its own length.
         match ended {
-            Ended::Killed => kills += 1,
+            Ended::Killed => {
+                kills += 1;
+                if kill_after >= typical {
+                    typical = typical.mul_f64(1.25);
+                }
+            }
             Ended::Finished(r) => {
                 finished += 1;
                 late_hours_read += r.late_hours.len();
+                typical = (typical + elapsed) / 2;
             }
             Ended::Failed(e) => {
                 failed += 1;
