@@ -59,7 +59,8 @@ pub async fn run(cli: Cli) -> Result<()> {
             to,
             auto,
             dry_run,
-        } => plan(cli.json, from, to, auto, dry_run).await,
+            deadline,
+        } => plan(cli.json, from, to, auto, dry_run, deadline).await,
         Command::Work { until_empty } => work(cli.json, until_empty).await,
         Command::Status => status(cli.json).await,
         Command::Runs { run_id, limit } => runs(cli.json, run_id, limit).await,
@@ -82,7 +83,9 @@ async fn plan(
     to: Option<String>,
     auto: bool,
     dry_run: bool,
+    deadline: Option<std::time::Duration>,
 ) -> Result<()> {
+    let deadline = deadline.map(|d| std::time::Instant::now() + d);
     let config = config()?;
     let request = if auto {
         Request::Automatic { dry_run }
@@ -101,7 +104,7 @@ async fn plan(
         "{spinner} reading CTR objects {pos}/{len} {wide_bar} {eta}",
     );
     let report = app
-        .run(request, &|done, total| {
+        .run_until(request, deadline, &|done, total| {
             pb.set_length(total);
             pb.set_position(done);
         })
@@ -159,6 +162,12 @@ fn print_report(r: &RunReport) {
         r.duration_ms.to_string(),
     ]);
     println!("{t}");
+    if !r.late_hours.is_empty() {
+        println!(
+            "late objects: read again the arrival hours {}",
+            r.late_hours.join(", ")
+        );
+    }
     for u in &r.unrecoverable {
         println!("unrecoverable {}: {}", u.contact_id, u.reason);
     }

@@ -29,7 +29,7 @@ pub struct Cli {
 pub enum Command {
     /// Run a recovery here and now: manual (--from/--to) or automatic (--auto).
     #[command(
-        after_help = "Examples:\n  recoveryctl plan --from 2026-11-26T00:00:00Z --to 2026-11-27T00:00:00Z --dry-run\n  recoveryctl plan --auto --json"
+        after_help = "Examples:\n  recoveryctl plan --from 2026-11-26T00:00:00Z --to 2026-11-27T00:00:00Z --dry-run\n  recoveryctl plan --auto --json\n  recoveryctl plan --auto --deadline 10m"
     )]
     Plan {
         /// Start of the window (RFC 3339), by contact initiation time.
@@ -44,6 +44,10 @@ pub enum Command {
         /// Read and match only: queue nothing, move no checkpoint.
         #[arg(long)]
         dry_run: bool,
+        /// Stop reading further arrival hours once this long has passed (e.g. 10m), then match
+        /// and queue what was read and move the checkpoint past it; no deadline when absent.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        deadline: Option<std::time::Duration>,
     },
     /// Work the queue with the worker's code, as the Lambda trigger would.
     #[command(

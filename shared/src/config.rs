@@ -36,6 +36,8 @@ pub struct Config {
     pub initial_lookback: Duration,
     pub max_manual_span: Duration,
     pub connect_max_rps: f64,
+    /// How far back automatic runs look for late objects (DESIGN §4).
+    pub late_sweep: Duration,
     /// Optional (`MAX_RECEIVE_COUNT`, the work queue's `maxReceiveCount`): on its last receive, a
     /// transient failure is dead-lettered by the worker itself, with its `failure_reason`, rather
     /// than moved there by SQS without one.
@@ -219,6 +221,7 @@ impl Config {
             initial_lookback: duration("INITIAL_LOOKBACK", "24h")?,
             max_manual_span: duration("MAX_MANUAL_SPAN", "31d")?,
             connect_max_rps,
+            late_sweep: duration("LATE_SWEEP", "24h")?,
             max_receive_count,
             recordings,
             retry_base,
@@ -307,6 +310,7 @@ mod tests {
         assert_eq!(c.retry_base, Duration::from_secs(60));
         assert_eq!(c.retry_max, Duration::from_secs(15 * 60));
         assert_eq!(c.stall_timeout, Duration::from_secs(60));
+        assert_eq!(c.late_sweep, Duration::from_secs(24 * 3600));
     }
 
     #[test]

@@ -24,6 +24,15 @@ impl ContactKey {
     pub fn new(id: &str) -> Self {
         parse_uuid(id).map_or_else(|| ContactKey::Other(id.into()), ContactKey::Uuid)
     }
+
+    /// The key of an id compared case-insensitively (DAS's ids, DESIGN §4): lowercased first.
+    pub fn folded(id: &str) -> Self {
+        if id.bytes().any(|b| b.is_ascii_uppercase()) {
+            Self::new(&id.to_ascii_lowercase())
+        } else {
+            Self::new(id)
+        }
+    }
 }
 
 fn parse_uuid(s: &str) -> Option<[u8; 16]> {
@@ -108,6 +117,8 @@ fn time(s: u32) -> Option<DateTime<Utc>> {
 pub struct ContactCopy {
     pub key: ContactKey,
     flags: u8,
+    /// Its timestamps cannot be a call's (disconnect before initiation, or over 7 days after).
+    implausible: bool,
     initiation: u32,
     disconnect: u32,
     last_update: u32,
@@ -140,17 +151,19 @@ impl ContactCopy {
         let initiation = ts(&record.initiation_timestamp);
         let mut disconnect = ts(&record.disconnect_timestamp);
         // A disconnect before the initiation or more than a week after it is not a real call's:
-        // such a contact is not eligible, and cannot stretch the DAS window to centuries.
-        if disconnect != NONE
+        // such a copy is not eligible, cannot stretch DAS's spans to centuries, and is counted
+        // as malformed by the reader (see `implausible`).
+        let implausible = disconnect != NONE
             && (initiation == NONE
                 || disconnect < initiation
-                || disconnect - initiation > MAX_CALL_SECS)
-        {
+                || disconnect - initiation > MAX_CALL_SECS);
+        if implausible {
             disconnect = NONE;
         }
         Some(ContactCopy {
             key: ContactKey::new(id),
             flags,
+            implausible,
             initiation,
             disconnect,
             last_update: ts(&record.last_update_timestamp),
@@ -160,6 +173,12 @@ impl ContactCopy {
 }
 
 impl ContactCopy {
+    /// Whether the record's timestamps cannot be a real call's: a disconnect without an
+    /// initiation, before it, or more than 7 days after it. Such a record is malformed.
+    pub fn implausible(&self) -> bool {
+        self.implausible
+    }
+
     /// Drops the recordings of a contact initiated outside `window`: `InitiationTimestamp` is
     /// the same in every copy, so such a contact is never eligible in a manual run over the
     /// window, and its locations would only take memory. The copy itself stays, so duplicates

@@ -106,14 +106,37 @@ fn eligible_one(c: &ContactView<'_>, rules: &Rules) -> Option<Eligible> {
     })
 }
 
-/// The window DAS is asked for: `[min initiation − margin, max disconnect + margin)`.
-pub fn das_window(eligible: &[Eligible], margin: TimeDelta) -> Option<Window> {
-    let start = eligible.iter().map(|e| e.initiation).min()?;
-    let end = eligible.iter().map(|e| e.disconnect).max()?;
-    Some(Window {
-        start: start - margin,
-        end: end.max(start) + margin,
-    })
+/// Where DAS is asked (DESIGN §4): each eligible contact lived in
+/// `[initiation − margin, disconnect + margin)`; spans that overlap or lie less than `margin`
+/// apart are merged. Sorted, disjoint; empty when there is no eligible contact. One old contact
+/// adds its own short span, never the time between it and the others.
+pub fn das_spans(eligible: &[Eligible], margin: TimeDelta) -> Vec<Window> {
+    let mut spans: Vec<Window> = eligible
+        .iter()
+        .map(|e| Window {
+            start: e.initiation - margin,
+            end: e.disconnect.max(e.initiation) + margin,
+        })
+        .collect();
+    spans.sort_unstable_by_key(|w| (w.start, w.end));
+    let mut merged: Vec<Window> = Vec::with_capacity(spans.len().min(64));
+    for w in spans {
+        match merged.last_mut() {
+            Some(last) if w.start < last.end + margin => last.end = last.end.max(w.end),
+            _ => merged.push(w),
+        }
+    }
+    merged
+}
+
+/// Whether DAS listed the contact, comparing ids case-insensitively: a UUID key is already
+/// canonical (lowercase); any other id is also looked up lowercased, as DAS's ids are.
+fn held_by_verint(in_verint: &HashSet<ContactKey>, key: &ContactKey) -> bool {
+    in_verint.contains(key)
+        || match key {
+            ContactKey::Other(id) => in_verint.contains(&ContactKey::folded(id)),
+            ContactKey::Uuid(_) => false,
+        }
 }
 
 /// Classifies every eligible contact, in the order of DESIGN §4: in Verint, unrecoverable, not
@@ -134,7 +157,7 @@ pub fn classify(
             continue;
         };
         let key = c.key();
-        let class = if in_verint.contains(&key) {
+        let class = if held_by_verint(in_verint, &key) {
             LedgerClass::InVerint
         } else if c.all_deleted() {
             LedgerClass::Unrecoverable
@@ -284,7 +307,7 @@ mod tests {
 
     fn run(ctrs: &[Ctr], verint: &[&str], rules: &Rules) -> Classification {
         let set = set_of(ctrs);
-        let held: HashSet<ContactKey> = verint.iter().map(|id| ContactKey::new(id)).collect();
+        let held: HashSet<ContactKey> = verint.iter().map(|id| ContactKey::folded(id)).collect();
         classify(&set, &eligible(&set, rules), &held, rules)
     }
 
@@ -490,29 +513,100 @@ mod tests {
         assert_eq!(missing_ids(&c), ["three-hours"]);
     }
 
+    fn span(start: &str, end: &str) -> Window {
+        Window {
+            start: ts(start),
+            end: ts(end),
+        }
+    }
+
     #[test]
-    fn das_is_asked_for_the_eligible_span_with_margins() {
+    fn das_is_asked_for_each_contacts_span_with_margins_merged_when_close() {
         let a = Ctr {
             initiation: "2024-05-14T10:00:00Z",
             disconnect: Some("2024-05-14T10:05:00Z"),
             ..call("a")
         };
+        // Starts 20 minutes after a's span ends: less than the margin apart once both have it.
         let b = Ctr {
-            initiation: "2024-05-14T12:00:00Z",
-            disconnect: Some("2024-05-14T15:00:00Z"),
+            initiation: "2024-05-14T10:40:00Z",
+            disconnect: Some("2024-05-14T11:00:00Z"),
             ..call("b")
         };
-        let set = set_of(&[a, b]);
-        let w =
-            das_window(&eligible(&set, &AUTO), TimeDelta::minutes(15)).expect("eligible contacts");
+        let c = Ctr {
+            initiation: "2024-05-14T12:00:00Z",
+            disconnect: Some("2024-05-14T15:00:00Z"),
+            ..call("c")
+        };
+        let set = set_of(&[a, b, c]);
         assert_eq!(
-            w,
-            Window {
-                start: ts("2024-05-14T09:45:00Z"),
-                end: ts("2024-05-14T15:15:00Z")
-            }
+            das_spans(&eligible(&set, &AUTO), TimeDelta::minutes(15)),
+            [
+                span("2024-05-14T09:45:00Z", "2024-05-14T11:15:00Z"),
+                span("2024-05-14T11:45:00Z", "2024-05-14T15:15:00Z"),
+            ]
         );
-        assert!(das_window(&[], TimeDelta::minutes(15)).is_none());
+        assert!(das_spans(&[], TimeDelta::minutes(15)).is_empty());
+    }
+
+    #[test]
+    fn an_old_contact_adds_its_own_span_and_not_the_weeks_between() {
+        let old = Ctr {
+            initiation: "2024-04-20T08:00:00Z",
+            disconnect: Some("2024-04-20T08:10:00Z"),
+            last_update: "2024-05-14T10:06:00Z",
+            ..call("old")
+        };
+        let set = set_of(&[old, call("new")]);
+        assert_eq!(
+            das_spans(&eligible(&set, &AUTO), TimeDelta::minutes(15)),
+            [
+                span("2024-04-20T07:45:00Z", "2024-04-20T08:25:00Z"),
+                span("2024-05-14T09:45:00Z", "2024-05-14T10:20:00Z"),
+            ]
+        );
+    }
+
+    #[test]
+    fn spans_exactly_a_margin_apart_stay_apart_and_nested_spans_merge() {
+        let m = TimeDelta::minutes(15);
+        let e = |i: &str, d: &str, index| Eligible {
+            index,
+            initiation: ts(i),
+            disconnect: ts(d),
+        };
+        // a: [09:45, 10:15); b starts at 10:45 - 15m = 10:30 = a.end + margin: apart.
+        let spans = das_spans(
+            &[
+                e("2024-05-14T10:00:00Z", "2024-05-14T10:00:00Z", 0),
+                e("2024-05-14T10:45:00Z", "2024-05-14T10:50:00Z", 1),
+                e("2024-05-14T10:46:00Z", "2024-05-14T10:47:00Z", 2),
+            ],
+            m,
+        );
+        assert_eq!(
+            spans,
+            [
+                span("2024-05-14T09:45:00Z", "2024-05-14T10:15:00Z"),
+                span("2024-05-14T10:30:00Z", "2024-05-14T11:05:00Z"),
+            ]
+        );
+    }
+
+    #[test]
+    fn ids_are_matched_case_insensitively() {
+        let upper = call("ABCDEF01-2345-6789-ABCD-EF0123456789");
+        let lower = call("12345678-9abc-def0-1234-56789abcdef0");
+        let c = run(
+            &[upper, lower],
+            &[
+                "abcdef01-2345-6789-abcd-ef0123456789",
+                "12345678-9ABC-DEF0-1234-56789ABCDEF0",
+            ],
+            &AUTO,
+        );
+        assert_eq!(c.in_verint, 2, "{c:?}");
+        assert!(c.missing.is_empty());
     }
 
     #[test]

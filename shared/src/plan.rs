@@ -2,12 +2,13 @@
 //! one message per missing contact, move the checkpoint, write the report. Shared by the planner
 //! Lambda and `recoveryctl plan`.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Instant;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use futures::stream::{self, StreamExt as _, TryStreamExt as _};
 use serde::Deserialize;
-use tracing::{Instrument, error, info, info_span};
+use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::config::Config;
 use crate::contacts::ContactKey;
@@ -20,8 +21,8 @@ use crate::report::{
     CtrCounts, Mode, ReportWindow, RunReport, RunState, RunStatus, UnrecoverableEntry, WindowBy,
     new_run_id,
 };
-use crate::source::{CtrSource, SourceError, scan};
-use crate::state::{Checkpoint, RunStore, StateError};
+use crate::source::{CtrObject, CtrSource, Scanner, SourceError};
+use crate::state::{Checkpoint, HourDigest, RunStore, StateError, Version};
 use crate::time::{HOUR, Window, delta, floor_hour, format_ts};
 use crate::verint::{VerintClient, VerintError};
 use futures::future::BoxFuture;
@@ -171,15 +172,19 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
 
 /// Which contacts Verint holds.
 pub trait VerintContacts: Send + Sync {
+    /// The contacts whose start time is in one of `spans` (sorted, disjoint, of any length).
     fn completed_contacts(
         &self,
-        window: Window,
+        spans: &[Window],
     ) -> impl Future<Output = Result<HashSet<ContactKey>, VerintError>> + Send;
 }
 
 impl VerintContacts for VerintClient {
-    async fn completed_contacts(&self, window: Window) -> Result<HashSet<ContactKey>, VerintError> {
-        VerintClient::completed_contacts(self, window).await
+    async fn completed_contacts(
+        &self,
+        spans: &[Window],
+    ) -> Result<HashSet<ContactKey>, VerintError> {
+        VerintClient::completed_contacts(self, spans).await
     }
 }
 
@@ -263,6 +268,9 @@ pub struct Planner<'a, S, V, Q, R> {
     pub progress: &'a (dyn Fn(u64, u64) + Send + Sync),
     /// Orphan recordings are looked for by manual runs when this is set.
     pub orphans: Option<&'a dyn OrphanLookup>,
+    /// When an automatic run stops reading further hours (the invocation's deadline less a
+    /// margin); it then matches and queues what it read. `None`: no deadline.
+    pub deadline: Option<Instant>,
 }
 
 impl<S, V, Q, R> std::fmt::Debug for Planner<'_, S, V, Q, R> {
@@ -333,11 +341,23 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
         Ok(found)
     }
 
-    /// Runs once; the report is written to the state bucket and returned.
+    /// Runs once; the report is written to the state bucket and returned. An automatic run reads
+    /// its checkpoint before it writes anything, so one that cannot be parsed stops the run with
+    /// nothing written and nothing queued.
     pub async fn run(&self, request: Request, now: DateTime<Utc>) -> Result<RunReport, PlanError> {
         let run_id = new_run_id(now);
         let span = info_span!("run", run_id = %run_id, mode = ?request.mode(), dry_run = request.dry_run());
         async {
+            let checkpoint = match request {
+                Request::Automatic { .. } => match self.store.checkpoint().await {
+                    Ok(read) => Some(read),
+                    Err(e) => {
+                        error!(error.message = %e, error.cause_chain = ?e, "run failed before it started");
+                        return Err(e.into());
+                    }
+                },
+                Request::Manual { .. } => None,
+            };
             let mut status = RunStatus {
                 run_id: run_id.clone(),
                 mode: request.mode(),
@@ -348,7 +368,7 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
                 error: None,
             };
             self.store.put_status(&status).await?;
-            let result = self.run_inner(&run_id, request, now).await;
+            let result = self.run_inner(&run_id, request, checkpoint, now).await;
             status.finished_at = Some(format_ts(Utc::now()));
             match &result {
                 Ok(report) => {
@@ -358,6 +378,7 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
                         in_verint = report.in_verint,
                         missing = report.missing,
                         enqueued = report.enqueued,
+                        late_hours = report.late_hours.len(),
                         "run completed"
                     );
                 }
@@ -376,17 +397,70 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
         .await
     }
 
+    fn out_of_time(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Lists every remembered hour again (DESIGN §4, late objects): the hours whose listing
+    /// differs from their digest, with that listing, oldest first.
+    async fn sweep(
+        &self,
+        remembered: &BTreeMap<DateTime<Utc>, HourDigest>,
+    ) -> Result<Vec<(DateTime<Utc>, Vec<CtrObject>)>, SourceError> {
+        let relisted: Vec<(DateTime<Utc>, Vec<CtrObject>)> = stream::iter(
+            remembered
+                .keys()
+                .map(|&hour| async move { self.source.list_hour(hour).await.map(|o| (hour, o)) }),
+        )
+        .buffered(4)
+        .try_collect()
+        .await?;
+        Ok(relisted
+            .into_iter()
+            .filter(|(hour, objects)| {
+                let now = HourDigest::of(*hour, objects.iter().map(|o| o.key.as_str()));
+                remembered
+                    .get(hour)
+                    .is_none_or(|then| (then.objects, &then.sha256) != (now.objects, &now.sha256))
+            })
+            .collect())
+    }
+
     async fn run_inner(
         &self,
         run_id: &str,
         request: Request,
+        checkpoint: Option<(Option<Checkpoint>, Version)>,
         now: DateTime<Utc>,
     ) -> Result<RunReport, PlanError> {
         let started = Instant::now();
         let config = self.config;
-        let (hours, rules, window, checkpoint_version) = match request {
+        let initiation_window = match request {
+            Request::Manual { window, .. } => Some(window),
+            Request::Automatic { .. } => None,
+        };
+        let mut scanner = Scanner::new(
+            self.source,
+            &config.connect_instance_id,
+            initiation_window,
+            self.concurrency,
+            self.progress,
+        );
+        let mut late_hours: Vec<DateTime<Utc>> = Vec::new();
+        // Automatic runs: the checkpoint as read, and what it becomes.
+        let mut moved: Option<(Version, Checkpoint)> = None;
+        let (rules, window) = match request {
             Request::Manual { window, .. } => {
                 let hours = manual_hours(window, delta(config.arrival_slack), now);
+                info!(hours = hours.len(), first_hour = ?hours.first().map(|h| format_ts(*h)), "reading ctr objects");
+                let listings: Vec<Vec<CtrObject>> =
+                    stream::iter(hours.iter().map(|h| self.source.list_hour(*h)))
+                        .buffered(4)
+                        .try_collect()
+                        .await?;
+                scanner
+                    .read(listings.into_iter().flatten().collect())
+                    .await?;
                 let rules = Rules {
                     initiation_window: Some(window),
                     settled_before: Some(now - delta(config.settle_delay)),
@@ -396,21 +470,84 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
                     end: format_ts(window.end),
                     by: WindowBy::Initiation,
                 };
-                (hours, rules, Some(report_window), None)
+                (rules, Some(report_window))
             }
             Request::Automatic { .. } => {
-                let (checkpoint, version) = self.store.checkpoint().await?;
+                let (checkpoint, version) = checkpoint.unwrap_or((None, Version::Absent));
                 let next = checkpoint
                     .as_ref()
                     .and_then(Checkpoint::next_hour)
                     .unwrap_or_else(|| floor_hour(now - delta(config.initial_lookback)));
-                let hours = automatic_hours(
+                let sweep_from = next - delta(config.late_sweep);
+                let mut remembered: BTreeMap<DateTime<Utc>, HourDigest> = checkpoint
+                    .iter()
+                    .flat_map(|c| &c.hours)
+                    .filter_map(|d| d.hour().map(|h| (h, d.clone())))
+                    .filter(|(h, _)| *h >= sweep_from && *h < next)
+                    .collect();
+                let late = self.sweep(&remembered).await?;
+                let new_hours = automatic_hours(
                     next,
                     delta(config.settle_delay),
                     config.max_hours_per_run,
                     now,
                 );
-                let report_window = match (hours.first(), hours.last()) {
+                info!(
+                    hours = new_hours.len(),
+                    first_hour = ?new_hours.first().map(|h| format_ts(*h)),
+                    late_hours = late.len(),
+                    "reading ctr objects"
+                );
+                let mut stopped = false;
+                for (hour, objects) in late {
+                    if self.out_of_time() {
+                        stopped = true;
+                        break;
+                    }
+                    let digest = HourDigest::of(hour, objects.iter().map(|o| o.key.as_str()));
+                    warn!(hour = %format_ts(hour), objects = digest.objects, "late objects: reading the hour again");
+                    scanner.read(objects).await?;
+                    remembered.insert(hour, digest);
+                    late_hours.push(hour);
+                }
+                let mut finished = Vec::new();
+                for &hour in &new_hours {
+                    if stopped || self.out_of_time() {
+                        stopped = true;
+                        break;
+                    }
+                    let objects = self.source.list_hour(hour).await?;
+                    let digest = HourDigest::of(hour, objects.iter().map(|o| o.key.as_str()));
+                    scanner.read(objects).await?;
+                    remembered.insert(hour, digest);
+                    finished.push(hour);
+                }
+                if stopped {
+                    warn!(
+                        hours_read = finished.len(),
+                        hours_left = new_hours.len() - finished.len(),
+                        "deadline near: stopped reading hours; the checkpoint moves past the hours read"
+                    );
+                }
+                let next_after = finished.last().map_or(next, |h| *h + HOUR);
+                let keep_from = next_after - delta(config.late_sweep);
+                if !finished.is_empty() || !late_hours.is_empty() {
+                    moved = Some((
+                        version,
+                        Checkpoint {
+                            next_hour: format_ts(next_after),
+                            updated_at: String::new(),
+                            run_id: run_id.to_owned(),
+                            hours: remembered
+                                .into_values()
+                                .filter(|d| d.hour().is_some_and(|h| h >= keep_from))
+                                .collect(),
+                        },
+                    ));
+                }
+                let first = late_hours.iter().chain(&finished).min();
+                let last = late_hours.iter().chain(&finished).max();
+                let report_window = match (first, last) {
                     (Some(first), Some(last)) => Some(ReportWindow {
                         start: format_ts(*first),
                         end: format_ts(*last + HOUR),
@@ -419,33 +556,25 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
                     _ => None,
                 };
                 (
-                    hours,
                     Rules {
                         initiation_window: None,
                         settled_before: None,
                     },
                     report_window,
-                    Some(version),
                 )
             }
         };
-        info!(hours = hours.len(), first_hour = ?hours.first().map(|h| format_ts(*h)), "reading ctr objects");
 
-        let (contacts, stats) = scan(
-            self.source,
-            &hours,
-            &config.connect_instance_id,
-            rules.initiation_window,
-            self.concurrency,
-            self.progress,
-        )
-        .await?;
+        let scanned = scanner.finish();
+        let (contacts, stats) = (scanned.contacts, scanned.stats);
         let eligible = matching::eligible(&contacts, &rules);
-        let held = match matching::das_window(&eligible, delta(config.das_margin)) {
-            Some(w) => self.verint.completed_contacts(w).await?,
-            None => HashSet::new(),
+        let spans = matching::das_spans(&eligible, delta(config.das_margin));
+        let held = if spans.is_empty() {
+            HashSet::new()
+        } else {
+            self.verint.completed_contacts(&spans).await?
         };
-        let class = matching::classify(&contacts, &eligible, &held, &rules);
+        let mut class = matching::classify(&contacts, &eligible, &held, &rules);
         let duplicates = stats.records.saturating_sub(contacts.len() as u64);
         let found = match (request, self.orphans) {
             (Request::Manual { window, .. }, Some(lookup)) => {
@@ -453,24 +582,6 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
             }
             _ => Vec::new(),
         };
-        let mut ledger = self.store.ledger(run_id);
-        for row in matching::ledger_rows(&contacts, &eligible, &class) {
-            ledger.push(row).await?;
-        }
-        for f in &found {
-            ledger
-                .push(LedgerRow {
-                    contact_id: f.orphan.contact_id.clone(),
-                    initiation: Some(f.times.map_or(f.orphan.at, |t| t.0)),
-                    disconnect: f.times.map(|t| t.1),
-                    class: LedgerClass::Orphan,
-                    reason: String::new(),
-                })
-                .await?;
-        }
-        let ledger_rows = ledger.finish().await?;
-        info!(rows = ledger_rows, "ledger written");
-        drop(contacts);
 
         let enqueued_at = format_ts(Utc::now());
         let messages: Vec<WorkMessage> = class
@@ -500,21 +611,62 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
                 })
             }))
             .collect();
+        let mut rejected_ids: std::collections::HashMap<String, String> = Default::default();
         let enqueued = if request.dry_run() {
             0
         } else {
-            self.queue.send_all(&messages).await?
+            let sent = self.queue.send_all(&messages).await?;
+            // An entry SQS rejects as the sender's fault would be rejected again by every later
+            // run: it is reported with its reason and the run goes on.
+            let mut rejected: Vec<(usize, String)> = sent.rejected;
+            rejected.sort_unstable_by_key(|r| std::cmp::Reverse(r.0));
+            rejected.dedup_by_key(|r| r.0);
+            for (i, reason) in rejected {
+                let reason = format!("sqs rejected the work message: {reason}");
+                if i < class.missing.len() {
+                    let m = class.missing.remove(i);
+                    error!(contact_id = %m.contact_id, reason = %reason, "sqs rejected the work message");
+                    rejected_ids.insert(m.contact_id.clone(), reason.clone());
+                    class.unrecoverable.push(matching::Unrecoverable {
+                        contact_id: m.contact_id,
+                        reason,
+                    });
+                } else if let Some(m) = messages.get(i) {
+                    // An orphan: it stays an orphan, reported as not queued.
+                    error!(contact_id = %m.contact_id, reason = %reason, "sqs rejected the work message of an orphan");
+                    rejected_ids.insert(m.contact_id.clone(), reason);
+                }
+            }
+            sent.accepted
         };
 
-        if let (Some(version), false, Some(last)) =
-            (&checkpoint_version, request.dry_run(), hours.last())
-        {
-            let checkpoint = Checkpoint {
-                next_hour: format_ts(*last + HOUR),
-                updated_at: format_ts(Utc::now()),
-                run_id: run_id.to_owned(),
-            };
-            self.store.put_checkpoint(&checkpoint, version).await?;
+        // The ledger, once every class is final (an entry SQS rejected is unrecoverable).
+        let mut ledger = self.store.ledger(run_id);
+        for mut row in matching::ledger_rows(&contacts, &eligible, &class) {
+            if let Some(reason) = rejected_ids.get(&row.contact_id) {
+                row.class = LedgerClass::Unrecoverable;
+                row.reason = reason.clone();
+            }
+            ledger.push(row).await?;
+        }
+        for f in &found {
+            ledger
+                .push(LedgerRow {
+                    contact_id: f.orphan.contact_id.clone(),
+                    initiation: Some(f.times.map_or(f.orphan.at, |t| t.0)),
+                    disconnect: f.times.map(|t| t.1),
+                    class: LedgerClass::Orphan,
+                    reason: String::new(),
+                })
+                .await?;
+        }
+        let ledger_rows = ledger.finish().await?;
+        info!(rows = ledger_rows, "ledger written");
+        drop(contacts);
+
+        if let (Some((version, mut checkpoint)), false) = (moved, request.dry_run()) {
+            checkpoint.updated_at = format_ts(Utc::now());
+            self.store.put_checkpoint(&checkpoint, &version).await?;
             info!(next_hour = %checkpoint.next_hour, "checkpoint moved");
         }
 
@@ -543,11 +695,12 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
                     reason: u.reason,
                 })
                 .collect(),
+            late_hours: late_hours.iter().map(|h| format_ts(*h)).collect(),
             duration_ms: started.elapsed().as_millis() as u64,
             orphans: found.len() as u64,
             orphan_contact_ids: found
                 .iter()
-                .filter(|f| f.queued())
+                .filter(|f| f.queued() && !rejected_ids.contains_key(&f.orphan.contact_id))
                 .map(|f| f.orphan.contact_id.clone())
                 .collect(),
         };

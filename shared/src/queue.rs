@@ -31,13 +31,23 @@ pub enum QueueError {
     Json(#[source] serde_json::Error),
 }
 
+/// What a batched send did: how many entries SQS accepted, and the ones it rejected as the
+/// sender's fault (by index into the bodies given, with SQS's code and message). Those are never
+/// retried: the same body would be rejected again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sent {
+    pub accepted: u64,
+    pub rejected: Vec<(usize, String)>,
+}
+
 /// Where the planner puts one message per missing contact.
 pub trait WorkQueue: Send + Sync {
-    /// Sends every message; returns how many were accepted (all of them, or an error).
+    /// Sends every message. Entries SQS rejects as the sender's fault are returned in
+    /// [`Sent::rejected`]; any other failure that outlasts the retries is an error.
     fn send_all(
         &self,
         messages: &[WorkMessage],
-    ) -> impl Future<Output = Result<u64, QueueError>> + Send;
+    ) -> impl Future<Output = Result<Sent, QueueError>> + Send;
 }
 
 /// A message received from SQS.
@@ -84,13 +94,30 @@ impl SqsQueue {
     }
 
     /// Sends raw bodies in batches of ten, retrying the entries SQS fails (unless it blames the
-    /// sender). Each body may carry a `failure_reason` attribute.
+    /// sender). Each body may carry a `failure_reason` attribute. An entry SQS blames on the
+    /// sender is an error.
     pub async fn send_bodies(
         &self,
         bodies: &[(String, Option<String>)],
     ) -> Result<u64, QueueError> {
-        let mut sent = 0;
-        for chunk in bodies.chunks(SQS_BATCH) {
+        let sent = self.send_bodies_each(bodies).await?;
+        match sent.rejected.first() {
+            None => Ok(sent.accepted),
+            Some((_, reason)) => Err(QueueError::Rejected {
+                count: sent.rejected.len(),
+                reason: reason.clone(),
+            }),
+        }
+    }
+
+    /// As [`SqsQueue::send_bodies`], but an entry SQS blames on the sender is reported in
+    /// [`Sent::rejected`] and the others are still sent.
+    pub async fn send_bodies_each(
+        &self,
+        bodies: &[(String, Option<String>)],
+    ) -> Result<Sent, QueueError> {
+        let mut sent = Sent::default();
+        for (n, chunk) in bodies.chunks(SQS_BATCH).enumerate() {
             let mut pending: Vec<usize> = (0..chunk.len()).collect();
             let mut last_reason = String::new();
             for attempt in 0..SEND_ATTEMPTS {
@@ -126,18 +153,18 @@ impl SqsQueue {
                         continue;
                     }
                 };
-                sent += out.successful.len() as u64;
+                sent.accepted += out.successful.len() as u64;
                 let mut retry = Vec::new();
                 for f in out.failed {
                     let i: usize = f.id.trim_start_matches('m').parse().unwrap_or(usize::MAX);
                     last_reason = format!("{}: {}", f.code, f.message.unwrap_or_default());
-                    if f.sender_fault {
-                        return Err(QueueError::Rejected {
-                            count: 1,
-                            reason: last_reason,
-                        });
+                    if i >= chunk.len() {
+                        continue;
                     }
-                    if i < chunk.len() {
+                    if f.sender_fault {
+                        warn!(reason = %last_reason, "sqs rejected an entry as the sender's fault");
+                        sent.rejected.push((n * SQS_BATCH + i, last_reason.clone()));
+                    } else {
                         retry.push(i);
                     }
                 }
@@ -283,12 +310,12 @@ fn reason_attribute(reason: &str) -> Result<MessageAttributeValue, QueueError> {
 }
 
 impl WorkQueue for SqsQueue {
-    async fn send_all(&self, messages: &[WorkMessage]) -> Result<u64, QueueError> {
+    async fn send_all(&self, messages: &[WorkMessage]) -> Result<Sent, QueueError> {
         let bodies = messages
             .iter()
             .map(|m| serde_json::to_string(m).map(|b| (b, None)))
             .collect::<Result<Vec<_>, _>>()
             .map_err(QueueError::Json)?;
-        self.send_bodies(&bodies).await
+        self.send_bodies_each(&bodies).await
     }
 }

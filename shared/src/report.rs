@@ -53,6 +53,10 @@ pub struct RunReport {
     pub enqueued: u64,
     pub missing_contact_ids: Vec<String>,
     pub unrecoverable: Vec<UnrecoverableEntry>,
+    /// Arrival hours read again because their listing changed since a run read them (DESIGN §4,
+    /// late objects): `YYYY-MM-DDTHH:00:00Z`; always `[]` for manual runs.
+    #[serde(default)]
+    pub late_hours: Vec<String>,
     pub duration_ms: u64,
     /// Orphan recordings found (DESIGN §9): recordings of the window without a CTR among the
     /// hours read; 0 when the listing is off and for automatic runs.
@@ -131,13 +135,14 @@ mod tests {
             enqueued: 0,
             missing_contact_ids: vec![],
             unrecoverable: vec![],
+            late_hours: vec![],
             duration_ms: 0,
             orphans: 0,
             orphan_contact_ids: vec![],
         };
         assert_eq!(
             serde_json::to_string(&r).expect("serialises"),
-            r#"{"run_id":"r","mode":"automatic","dry_run":false,"window":null,"ctr":{"objects":0,"records":0,"malformed":0,"duplicates":0},"eligible":0,"in_verint":0,"not_settled":0,"missing":0,"enqueued":0,"missing_contact_ids":[],"unrecoverable":[],"duration_ms":0,"orphans":0,"orphan_contact_ids":[]}"#
+            r#"{"run_id":"r","mode":"automatic","dry_run":false,"window":null,"ctr":{"objects":0,"records":0,"malformed":0,"duplicates":0},"eligible":0,"in_verint":0,"not_settled":0,"missing":0,"enqueued":0,"missing_contact_ids":[],"unrecoverable":[],"late_hours":[],"duration_ms":0,"orphans":0,"orphan_contact_ids":[]}"#
         );
     }
 

@@ -2,8 +2,9 @@
 //! way (benchmarks). Both are read through [`CtrSource`] by [`scan`], which lists the arrival
 //! hours, reads objects with bounded concurrency on blocking threads, and merges the copies.
 
-use std::io::Read;
+use std::io::{self, Read};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
@@ -37,8 +38,22 @@ pub enum SourceError {
     /// The object was listed but is gone: it is counted as unreadable, not fatal.
     #[error("{key} is gone")]
     Gone { key: String },
+    /// The read ended cleanly but short of the size the listing gave.
+    #[error("reading {key} ended after {read} of {listed} bytes")]
+    Truncated { key: String, read: u64, listed: u64 },
     #[error("a parsing task failed")]
     Task(#[source] tokio::task::JoinError),
+}
+
+impl SourceError {
+    /// Whether reading the object again may succeed: a failed or short read may, a listing or
+    /// a crashed parsing task is not retried here.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            SourceError::Read { .. } | SourceError::Truncated { .. }
+        )
+    }
 }
 
 /// A reader of CTR objects grouped by arrival hour.
@@ -192,10 +207,264 @@ pub struct ScanStats {
     pub malformed: u64,
 }
 
-/// Reads every object of `hours` and merges their contacts. Objects are parsed on blocking
-/// threads, `concurrency` at a time; with an `initiation_window` (manual runs) the recordings of
-/// contacts initiated outside it are not kept, since they can never be eligible; an unreadable object is counted in `malformed`; a source
-/// that fails underneath fails the scan. `progress(done, total)` is called after each object.
+/// How a failed or truncated object read is tried again before the run fails.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadRetry {
+    /// Reads of one object in all, the first included.
+    pub attempts: u32,
+    /// The wait before the first retry; each later one waits four times longer.
+    pub first_delay: Duration,
+}
+
+impl Default for ReadRetry {
+    fn default() -> Self {
+        ReadRetry {
+            attempts: 4,
+            first_delay: Duration::from_millis(200),
+        }
+    }
+}
+
+/// Reads arrival hours into one [`ContactSet`], an hour or a batch of objects at a time, so a
+/// run can stop between hours (its deadline) and know which hours it finished.
+pub struct Scanner<'a, S> {
+    source: &'a S,
+    instance_id: &'a str,
+    initiation_window: Option<Window>,
+    concurrency: usize,
+    progress: &'a (dyn Fn(u64, u64) + Send + Sync),
+    pub retry: ReadRetry,
+    set: ContactSet,
+    stats: ScanStats,
+    retried: u64,
+    done: u64,
+}
+
+impl<S> std::fmt::Debug for Scanner<'_, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scanner")
+            .field("stats", &self.stats)
+            .field("retried", &self.retried)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a scanner read, once finished.
+#[derive(Debug)]
+pub struct Scanned {
+    pub contacts: ContactSet,
+    pub stats: ScanStats,
+    /// Objects whose first read failed or came back short and that were read again.
+    pub retried_objects: u64,
+}
+
+impl<'a, S: CtrSource> Scanner<'a, S> {
+    /// With an `initiation_window` (manual runs) the recordings of contacts initiated outside it
+    /// are not kept, since they can never be eligible. `progress(done, total)` is called after
+    /// each object, `total` being the objects listed so far.
+    pub fn new(
+        source: &'a S,
+        instance_id: &'a str,
+        initiation_window: Option<Window>,
+        concurrency: usize,
+        progress: &'a (dyn Fn(u64, u64) + Send + Sync),
+    ) -> Self {
+        Scanner {
+            source,
+            instance_id,
+            initiation_window,
+            concurrency: concurrency.max(1),
+            progress,
+            retry: ReadRetry::default(),
+            set: ContactSet::new(),
+            stats: ScanStats::default(),
+            retried: 0,
+            done: 0,
+        }
+    }
+
+    /// Reads every object given, `concurrency` at a time on blocking threads, and merges their
+    /// contacts. An unreadable object (corrupt gzip, gone) is counted in `malformed`, and so is a
+    /// record whose timestamps cannot be a call's; a source that still fails after the retries
+    /// fails the read.
+    pub async fn read(&mut self, objects: Vec<CtrObject>) -> Result<(), SourceError> {
+        self.stats.objects += objects.len() as u64;
+        let total = self.stats.objects;
+        let retry = self.retry;
+        let (source, instance_id) = (self.source, self.instance_id);
+        let mut reads = stream::iter(
+            objects
+                .into_iter()
+                .map(|object| read_with_retries(source, object, instance_id, retry)),
+        )
+        .buffer_unordered(self.concurrency);
+        while let Some(result) = reads.next().await {
+            let read = result?;
+            self.stats.records += read.stats.records;
+            self.stats.malformed += read.stats.malformed;
+            self.retried += u64::from(read.retried);
+            for mut copy in read.copies {
+                if let Some(w) = self.initiation_window {
+                    copy.forget_recordings_outside(w);
+                }
+                self.set.insert(copy);
+            }
+            self.done += 1;
+            (self.progress)(self.done, total);
+        }
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> Scanned {
+        self.set.finish();
+        if self.retried > 0 {
+            warn!(
+                retried_objects = self.retried,
+                "ctr objects were read again after a failed or truncated read"
+            );
+        }
+        Scanned {
+            contacts: self.set,
+            stats: self.stats,
+            retried_objects: self.retried,
+        }
+    }
+}
+
+/// One object's copies.
+struct ObjectRead {
+    copies: Vec<ContactCopy>,
+    stats: ReadStats,
+    retried: bool,
+}
+
+async fn read_with_retries<S: CtrSource>(
+    source: &S,
+    object: CtrObject,
+    instance_id: &str,
+    retry: ReadRetry,
+) -> Result<ObjectRead, SourceError> {
+    let mut delay = retry.first_delay;
+    let mut attempt = 1;
+    loop {
+        match read_once(source, &object, instance_id).await {
+            Ok(mut read) => {
+                read.retried = attempt > 1;
+                return Ok(read);
+            }
+            Err(e) if e.is_retryable() && attempt < retry.attempts.max(1) => {
+                warn!(key = %object.key, attempt, error.message = %e, error.cause_chain = ?e, "ctr object read failed; reading it again");
+                tokio::time::sleep(delay).await;
+                delay = delay.saturating_mul(4);
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn read_once<S: CtrSource>(
+    source: &S,
+    object: &CtrObject,
+    instance_id: &str,
+) -> Result<ObjectRead, SourceError> {
+    let reader = match source.open(object).await {
+        Ok(r) => r,
+        Err(SourceError::Gone { key }) => {
+            warn!(key, "ctr object listed but gone; counted as malformed");
+            return Ok(ObjectRead {
+                copies: Vec::new(),
+                stats: ReadStats {
+                    records: 0,
+                    malformed: 1,
+                },
+                retried: false,
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    let key = object.key.clone();
+    let expected = object.size;
+    let instance_id = instance_id.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut copies = Vec::new();
+        let mut implausible = 0;
+        let mut tracked = Tracked::new(reader);
+        let stats = read_object(&mut tracked, |record| {
+            if let Some(copy) = ContactCopy::from_record(record, &instance_id) {
+                if copy.implausible() {
+                    implausible += 1;
+                } else {
+                    copies.push(copy);
+                }
+            }
+        });
+        match stats {
+            Ok(mut stats) => {
+                if tracked.eof && tracked.bytes < expected {
+                    return Err(SourceError::Truncated {
+                        key,
+                        read: tracked.bytes,
+                        listed: expected,
+                    });
+                }
+                stats.records -= implausible.min(stats.records);
+                stats.malformed += implausible;
+                Ok(ObjectRead {
+                    copies,
+                    stats,
+                    retried: false,
+                })
+            }
+            Err(ReadError::Source(e)) => Err(SourceError::Read {
+                key,
+                source: Box::new(e),
+            }),
+        }
+    })
+    .await
+    .map_err(SourceError::Task)?
+}
+
+/// A reader that counts the bytes it passed on and notes the end of the stream, and that keeps
+/// the source's own failures apart from corrupt data: an error from underneath is handed on as
+/// [`io::ErrorKind::Other`], so the CTR reader never mistakes a broken connection for a corrupt
+/// gzip stream (which it would count and skip).
+struct Tracked<R> {
+    inner: R,
+    bytes: u64,
+    eof: bool,
+}
+
+impl<R> Tracked<R> {
+    fn new(inner: R) -> Self {
+        Tracked {
+            inner,
+            bytes: 0,
+            eof: false,
+        }
+    }
+}
+
+impl<R: Read> Read for Tracked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(0) if !buf.is_empty() => {
+                self.eof = true;
+                Ok(0)
+            }
+            Ok(n) => {
+                self.bytes += n as u64;
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
+            Err(e) => Err(io::Error::other(e)),
+        }
+    }
+}
+
+/// Lists every hour (four at a time) and reads every object of `hours` into one set (manual runs
+/// and benchmarks; automatic runs drive a [`Scanner`] hour by hour).
 pub async fn scan<S: CtrSource>(
     source: &S,
     hours: &[DateTime<Utc>],
@@ -209,69 +478,21 @@ pub async fn scan<S: CtrSource>(
         .try_collect()
         .await?;
     let objects: Vec<CtrObject> = listings.into_iter().flatten().collect();
-    let total = objects.len() as u64;
-    debug!(hours = hours.len(), objects = total, "listed ctr objects");
-
-    let mut set = ContactSet::new();
-    let mut stats = ScanStats {
-        objects: total,
-        ..Default::default()
-    };
-    let mut reads = stream::iter(objects.into_iter().map(|object| {
-        let instance_id = instance_id.to_owned();
-        async move {
-            let reader = match source.open(&object).await {
-                Ok(r) => r,
-                Err(SourceError::Gone { key }) => {
-                    warn!(key, "ctr object listed but gone; counted as malformed");
-                    return Ok((
-                        Vec::new(),
-                        ReadStats {
-                            records: 0,
-                            malformed: 1,
-                        },
-                    ));
-                }
-                Err(e) => return Err(e),
-            };
-            let key = object.key.clone();
-            tokio::task::spawn_blocking(move || {
-                let mut copies = Vec::new();
-                let stats = read_object(reader, |record| {
-                    if let Some(copy) = ContactCopy::from_record(record, &instance_id) {
-                        copies.push(copy);
-                    }
-                });
-                match stats {
-                    Ok(stats) => Ok((copies, stats)),
-                    Err(ReadError::Source(e)) => Err(SourceError::Read {
-                        key,
-                        source: Box::new(e),
-                    }),
-                }
-            })
-            .await
-            .map_err(SourceError::Task)?
-        }
-    }))
-    .buffer_unordered(concurrency.max(1));
-
-    let mut done = 0;
-    while let Some(result) = reads.next().await {
-        let (copies, read) = result?;
-        stats.records += read.records;
-        stats.malformed += read.malformed;
-        for mut copy in copies {
-            if let Some(w) = initiation_window {
-                copy.forget_recordings_outside(w);
-            }
-            set.insert(copy);
-        }
-        done += 1;
-        progress(done, total);
-    }
-    set.finish();
-    Ok((set, stats))
+    debug!(
+        hours = hours.len(),
+        objects = objects.len(),
+        "listed ctr objects"
+    );
+    let mut scanner = Scanner::new(
+        source,
+        instance_id,
+        initiation_window,
+        concurrency,
+        progress,
+    );
+    scanner.read(objects).await?;
+    let scanned = scanner.finish();
+    Ok((scanned.contacts, scanned.stats))
 }
 
 #[cfg(test)]
@@ -321,5 +542,183 @@ mod tests {
         );
         assert_eq!(set.len(), 3);
         std::fs::remove_dir_all(root).ok();
+    }
+    /// An in-memory source whose first read of each object in `faulty` breaks: mid-body with an
+    /// error, or (with `short`) by ending cleanly after half the bytes.
+    struct Faulty {
+        objects: Vec<(String, Vec<u8>)>,
+        faulty: Vec<String>,
+        short: bool,
+        /// Every read failed so far wants this many more failures.
+        failures_per_object: u32,
+        opened: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+    }
+
+    /// Half the bytes, then an error or a clean end.
+    struct Breaking {
+        bytes: std::io::Cursor<Vec<u8>>,
+        cut: u64,
+        short: bool,
+    }
+
+    impl Read for Breaking {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let left = self.cut.saturating_sub(self.bytes.position()) as usize;
+            if left == 0 {
+                return if self.short {
+                    Ok(0)
+                } else {
+                    Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "connection closed before message completed",
+                    ))
+                };
+            }
+            let n = buf.len().min(left);
+            self.bytes.read(&mut buf[..n])
+        }
+    }
+
+    impl CtrSource for Faulty {
+        async fn list_hour(&self, _hour: DateTime<Utc>) -> Result<Vec<CtrObject>, SourceError> {
+            Ok(self
+                .objects
+                .iter()
+                .map(|(key, b)| CtrObject {
+                    key: key.clone(),
+                    size: b.len() as u64,
+                })
+                .collect())
+        }
+
+        async fn open(&self, object: &CtrObject) -> Result<Box<dyn Read + Send>, SourceError> {
+            let bytes = self
+                .objects
+                .iter()
+                .find(|(k, _)| *k == object.key)
+                .map(|(_, b)| b.clone())
+                .unwrap_or_default();
+            let n = {
+                let mut opened = self.opened.lock().expect("lock");
+                let n = opened.entry(object.key.clone()).or_default();
+                *n += 1;
+                *n
+            };
+            if self.faulty.contains(&object.key) && n <= self.failures_per_object {
+                let cut = bytes.len() as u64 / 2;
+                return Ok(Box::new(Breaking {
+                    bytes: std::io::Cursor::new(bytes),
+                    cut,
+                    short: self.short,
+                }));
+            }
+            Ok(Box::new(std::io::Cursor::new(bytes)))
+        }
+    }
+
+    fn record(id: &str, initiation: &str, disconnect: &str) -> String {
+        format!(
+            r#"{{"ContactId":"{id}","Channel":"VOICE","InstanceARN":"arn:aws:connect:r:1:instance/i","InitiationTimestamp":"{initiation}","DisconnectTimestamp":"{disconnect}","LastUpdateTimestamp":"2024-05-14T10:02:00Z","Recordings":[{{"Location":"rec/{id}.wav","StorageType":"S3","Status":"AVAILABLE"}}]}}"#
+        )
+    }
+
+    fn gzip(text: &str) -> Vec<u8> {
+        use std::io::Write as _;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(text.as_bytes()).expect("gzip");
+        e.finish().expect("gzip")
+    }
+
+    fn faulty(short: bool, failures_per_object: u32) -> Faulty {
+        let calls: String = (0..200)
+            .map(|i| {
+                record(
+                    &format!("c{i}"),
+                    "2024-05-14T10:00:00Z",
+                    "2024-05-14T10:01:00Z",
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        Faulty {
+            objects: vec![
+                ("h/a".into(), gzip(&calls)),
+                ("h/b".into(), calls.clone().into_bytes()),
+            ],
+            faulty: vec!["h/a".into(), "h/b".into()],
+            short,
+            failures_per_object,
+            opened: Default::default(),
+        }
+    }
+
+    async fn read_all(source: &Faulty) -> Result<Scanned, SourceError> {
+        let hour = parse_ts("2024-05-14T10:00:00Z").expect("valid");
+        let mut scanner = Scanner::new(source, "i", None, 2, &|_, _| {});
+        scanner.retry.first_delay = Duration::from_millis(1);
+        scanner.read(source.list_hour(hour).await?).await?;
+        Ok(scanner.finish())
+    }
+
+    #[tokio::test]
+    async fn an_object_whose_first_read_fails_mid_body_is_read_again_whole() {
+        let source = faulty(false, 1);
+        let scanned = read_all(&source).await.expect("read");
+        assert_eq!(scanned.retried_objects, 2);
+        assert_eq!(
+            scanned.stats,
+            ScanStats {
+                objects: 2,
+                records: 400,
+                malformed: 0
+            },
+            "nothing of the broken reads was kept or counted"
+        );
+        assert_eq!(scanned.contacts.len(), 200);
+    }
+
+    #[tokio::test]
+    async fn an_object_whose_first_read_ends_short_is_read_again_whole() {
+        let source = faulty(true, 1);
+        let scanned = read_all(&source).await.expect("read");
+        assert_eq!(scanned.retried_objects, 2);
+        assert_eq!(scanned.stats.records, 400);
+        assert_eq!(scanned.stats.malformed, 0);
+    }
+
+    #[tokio::test]
+    async fn an_object_that_keeps_failing_fails_the_read_after_the_retries() {
+        let source = faulty(false, 99);
+        let err = read_all(&source).await.expect_err("fails");
+        assert!(matches!(err, SourceError::Read { .. }), "{err:?}");
+        let opened = source.opened.lock().expect("lock");
+        assert_eq!(opened.values().max(), Some(&4), "read four times in all");
+    }
+
+    #[tokio::test]
+    async fn implausible_timestamps_are_counted_as_malformed() {
+        let text = [
+            record("ok", "2024-05-14T10:00:00Z", "2024-05-14T10:01:00Z"),
+            record("backwards", "2024-05-14T10:00:00Z", "2024-05-14T09:00:00Z"),
+            record("eight-days", "2024-05-14T10:00:00Z", "2024-05-22T10:00:01Z"),
+        ]
+        .join("\n");
+        let source = Faulty {
+            objects: vec![("h/a".into(), text.into_bytes())],
+            faulty: vec![],
+            short: false,
+            failures_per_object: 0,
+            opened: Default::default(),
+        };
+        let scanned = read_all(&source).await.expect("read");
+        assert_eq!(
+            scanned.stats,
+            ScanStats {
+                objects: 1,
+                records: 1,
+                malformed: 2
+            }
+        );
+        assert_eq!(scanned.contacts.len(), 1);
     }
 }

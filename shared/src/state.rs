@@ -9,17 +9,57 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::report::{Outcome, OutcomeStatus, RunReport, RunStatus};
 
-/// `{STATE_PREFIX}checkpoint.json`: the next arrival hour an automatic run reads.
+/// `{STATE_PREFIX}checkpoint.json`: the next arrival hour an automatic run reads, and what the
+/// last `LATE_SWEEP` hours read held when they were read (DESIGN §4, late objects).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
     pub next_hour: String,
     pub updated_at: String,
     pub run_id: String,
+    /// One entry per hour read in the last `LATE_SWEEP` hours before `next_hour`, oldest first.
+    /// Absent from checkpoints written before late objects were swept: those parse as empty.
+    #[serde(default)]
+    pub hours: Vec<HourDigest>,
 }
 
 impl Checkpoint {
+    /// `next_hour`, floored to its hour; `None` when it is not a timestamp.
     pub fn next_hour(&self) -> Option<DateTime<Utc>> {
-        crate::time::parse_ts(&self.next_hour)
+        crate::time::parse_ts(&self.next_hour).map(crate::time::floor_hour)
+    }
+}
+
+/// What one arrival hour held when a run read it: its object count and the SHA-256 (lowercase
+/// hex) of its keys, sorted, each followed by `\n`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HourDigest {
+    /// `YYYY-MM-DDTHH:00:00Z`.
+    pub hour: String,
+    pub objects: u64,
+    pub sha256: String,
+}
+
+impl HourDigest {
+    /// The digest of an hour's listing; the order of `keys` does not matter.
+    pub fn of<'a>(hour: DateTime<Utc>, keys: impl IntoIterator<Item = &'a str>) -> Self {
+        use sha2::Digest as _;
+        let mut sorted: Vec<&str> = keys.into_iter().collect();
+        sorted.sort_unstable();
+        let mut sha = sha2::Sha256::new();
+        for k in &sorted {
+            sha.update(k.as_bytes());
+            sha.update(b"\n");
+        }
+        let sha256 = sha.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        HourDigest {
+            hour: crate::time::format_ts(hour),
+            objects: sorted.len() as u64,
+            sha256,
+        }
+    }
+
+    pub fn hour(&self) -> Option<DateTime<Utc>> {
+        crate::time::parse_ts(&self.hour).map(crate::time::floor_hour)
     }
 }
 
@@ -42,6 +82,9 @@ pub enum StateError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The checkpoint exists but cannot be used; never silently replaced (DESIGN §4).
+    #[error("the checkpoint s3://{object} cannot be parsed ({reason}); fix or delete it")]
+    Unparsable { object: String, reason: String },
     #[error("{key} is not valid JSON")]
     Json {
         key: String,
@@ -265,10 +308,33 @@ impl S3State {
 }
 
 impl RunStore for S3State {
+    /// The checkpoint and its ETag. One that is not JSON, lacks a field, or names no hour is
+    /// [`StateError::Unparsable`], naming the object.
     async fn checkpoint(&self) -> Result<(Option<Checkpoint>, Version), StateError> {
-        match self.get_json::<Checkpoint>(&self.checkpoint_key()).await? {
-            None => Ok((None, Version::Absent)),
-            Some((c, etag)) => Ok((Some(c), etag.map_or(Version::Absent, Version::ETag))),
+        let key = self.checkpoint_key();
+        let unparsable = |reason: String| StateError::Unparsable {
+            object: format!("{}/{key}", self.bucket),
+            reason,
+        };
+        match self.get_json::<Checkpoint>(&key).await {
+            Ok(None) => Ok((None, Version::Absent)),
+            Ok(Some((c, etag))) => {
+                if c.next_hour().is_none() {
+                    return Err(unparsable(format!(
+                        "next_hour {:?} is not a timestamp",
+                        c.next_hour
+                    )));
+                }
+                if let Some(bad) = c.hours.iter().find(|h| h.hour().is_none()) {
+                    return Err(unparsable(format!(
+                        "hour {:?} is not a timestamp",
+                        bad.hour
+                    )));
+                }
+                Ok((Some(c), etag.map_or(Version::Absent, Version::ETag)))
+            }
+            Err(StateError::Json { source, .. }) => Err(unparsable(source.to_string())),
+            Err(e) => Err(e),
         }
     }
 
@@ -290,7 +356,21 @@ impl RunStore for S3State {
             Err(e) => {
                 let status = e.raw_response().map(|r| r.status().as_u16());
                 if matches!(status, Some(412) | Some(409)) {
-                    Err(StateError::Conflict)
+                    // The SDK retries a PUT whose response was lost; if the first attempt was
+                    // stored, the retry gets 412 although this run moved the checkpoint.
+                    match self.get_json::<Checkpoint>(&key).await {
+                        Ok(Some((stored, _)))
+                            if stored.run_id == checkpoint.run_id
+                                && stored.next_hour == checkpoint.next_hour =>
+                        {
+                            tracing::info!(
+                                run_id = %checkpoint.run_id,
+                                "412 on the checkpoint write, but the stored checkpoint is this run's: written"
+                            );
+                            Ok(())
+                        }
+                        _ => Err(StateError::Conflict),
+                    }
                 } else {
                     Err(s3_err(format!("put {key}"))(e.into_service_error()))
                 }
@@ -420,5 +500,88 @@ impl S3State {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::parse_ts;
+
+    fn ts(s: &str) -> DateTime<Utc> {
+        parse_ts(s).expect("valid")
+    }
+
+    #[test]
+    fn an_hours_digest_does_not_depend_on_listing_order_but_on_every_key() {
+        let h = ts("2026-11-27T10:00:00Z");
+        let a = HourDigest::of(h, ["p/2026/11/27/10/b", "p/2026/11/27/10/a"]);
+        let b = HourDigest::of(h, ["p/2026/11/27/10/a", "p/2026/11/27/10/b"]);
+        assert_eq!(a, b);
+        assert_eq!(a.objects, 2);
+        assert_eq!(a.hour, "2026-11-27T10:00:00Z");
+        assert_eq!(a.sha256.len(), 64);
+        let late = HourDigest::of(
+            h,
+            [
+                "p/2026/11/27/10/a",
+                "p/2026/11/27/10/b",
+                "p/2026/11/27/10/c",
+            ],
+        );
+        assert_ne!(a.sha256, late.sha256);
+        let renamed = HourDigest::of(h, ["p/2026/11/27/10/a", "p/2026/11/27/10/c"]);
+        assert_eq!(renamed.objects, a.objects);
+        assert_ne!(renamed.sha256, a.sha256, "same count, other keys");
+        // "ab" + "c" and "a" + "bc" are different listings.
+        assert_ne!(
+            HourDigest::of(h, ["ab", "c"]).sha256,
+            HourDigest::of(h, ["a", "bc"]).sha256
+        );
+        // SHA-256 of the empty string: an empty hour.
+        assert_eq!(
+            HourDigest::of(h, []).sha256,
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    #[test]
+    fn a_checkpoint_written_before_late_sweeps_still_parses() {
+        let old = r#"{"next_hour":"2026-11-27T10:00:00Z","updated_at":"2026-11-27T10:31:00Z","run_id":"r"}"#;
+        let c: Checkpoint = serde_json::from_str(old).expect("parses");
+        assert!(c.hours.is_empty());
+        assert_eq!(c.next_hour(), Some(ts("2026-11-27T10:00:00Z")));
+    }
+
+    #[test]
+    fn a_next_hour_off_the_hour_is_floored() {
+        let c = Checkpoint {
+            next_hour: "2026-11-27T10:42:17Z".into(),
+            updated_at: String::new(),
+            run_id: "r".into(),
+            hours: vec![],
+        };
+        assert_eq!(c.next_hour(), Some(ts("2026-11-27T10:00:00Z")));
+        let bad = Checkpoint {
+            next_hour: "tomorrow".into(),
+            ..c
+        };
+        assert_eq!(bad.next_hour(), None);
+    }
+
+    #[test]
+    fn a_checkpoint_round_trips_with_its_hours() {
+        let c = Checkpoint {
+            next_hour: "2026-11-27T10:00:00Z".into(),
+            updated_at: "2026-11-27T10:31:00Z".into(),
+            run_id: "r".into(),
+            hours: vec![HourDigest::of(ts("2026-11-27T09:00:00Z"), ["k"])],
+        };
+        let json = serde_json::to_string(&c).expect("serialises");
+        assert!(json.contains(r#""hours":[{"hour":"2026-11-27T09:00:00Z","objects":1,"sha256":""#));
+        assert_eq!(
+            serde_json::from_str::<Checkpoint>(&json).expect("parses"),
+            c
+        );
     }
 }

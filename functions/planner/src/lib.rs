@@ -2,6 +2,7 @@
 //! payload a manual one (DESIGN §4). The handler returns the run report; `main` is wiring only.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chrono::Utc;
 use lambda_runtime::{Diagnostic, LambdaEvent};
@@ -19,6 +20,37 @@ use recovery::verint::VerintClient;
 
 /// CTR objects read at once: S3 latency dominates, parsing uses every core.
 pub const READ_CONCURRENCY: usize = 8;
+
+/// What an invocation keeps, after it stops reading hours, to ask DAS, queue the missing calls,
+/// move the checkpoint and write the report.
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(120);
+
+/// Values below this cannot be epoch milliseconds (they would be before 2001).
+const EPOCH_MS_FLOOR: u64 = 1_000_000_000_000;
+/// One day in milliseconds.
+const MAX_LEFT_MS: u64 = 24 * 3600 * 1000;
+
+/// When a run stops reading hours: the invocation's deadline less [`DEADLINE_MARGIN`], as an
+/// instant of this process's clock. AWS sends `Lambda-Runtime-Deadline-Ms` as epoch
+/// milliseconds; cargo-lambda's local runtime sends the timeout itself (e.g. `600000`), taken as
+/// time left (as the worker does). `None` without a deadline (0, as in a hand-built context) or
+/// with one more than a day away.
+pub fn reading_deadline(deadline_ms: u64) -> Option<Instant> {
+    let left_ms = match deadline_ms {
+        0 => return None,
+        ms if ms < EPOCH_MS_FLOOR => ms,
+        ms => ms.saturating_sub(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .ok()?
+                .as_millis() as u64,
+        ),
+    };
+    if left_ms > MAX_LEFT_MS {
+        return None;
+    }
+    Instant::now().checked_add(Duration::from_millis(left_ms).saturating_sub(DEADLINE_MARGIN))
+}
 
 /// Everything the planner builds once per process.
 #[derive(Debug)]
@@ -62,10 +94,20 @@ impl App {
         })
     }
 
-    /// Runs once with a progress callback `(objects read, objects)`.
+    /// Runs once, without a deadline, with a progress callback `(objects read, objects)`.
     pub async fn run(
         &self,
         request: Request,
+        progress: &(dyn Fn(u64, u64) + Send + Sync),
+    ) -> Result<RunReport, PlanError> {
+        self.run_until(request, None, progress).await
+    }
+
+    /// Runs once; an automatic run stops reading further hours at `deadline` (DESIGN §4).
+    pub async fn run_until(
+        &self,
+        request: Request,
+        deadline: Option<Instant>,
         progress: &(dyn Fn(u64, u64) + Send + Sync),
     ) -> Result<RunReport, PlanError> {
         let planner = Planner {
@@ -80,6 +122,7 @@ impl App {
                 .orphans
                 .as_ref()
                 .map(|o| o as &dyn recovery::plan::OrphanLookup),
+            deadline,
         };
         planner.run(request, Utc::now()).await
     }
@@ -138,7 +181,8 @@ pub async fn handle(
     }
     let result = async {
         let request = parse_event(&event.payload, &app.config, Utc::now())?;
-        app.run(request, &|_, _| {}).await
+        let deadline = reading_deadline(event.context.deadline);
+        app.run_until(request, deadline, &|_, _| {}).await
     }
     .await;
     match result {
@@ -151,5 +195,31 @@ pub async fn handle(
             metrics.flush();
             Err(diagnostic(&e))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reading_stops_a_margin_before_the_invocations_deadline() {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let left = |d: Option<Instant>| {
+            d.expect("a deadline")
+                .saturating_duration_since(Instant::now())
+                .as_secs()
+        };
+        assert!((778..=780).contains(&left(reading_deadline(now_ms + 900_000))));
+        assert!((478..=480).contains(&left(reading_deadline(600_000))));
+        assert_eq!(
+            left(reading_deadline(now_ms + 60_000)),
+            0,
+            "inside the margin"
+        );
+        assert!(reading_deadline(0).is_none());
+        assert!(reading_deadline(u64::MAX).is_none());
     }
 }

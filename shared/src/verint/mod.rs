@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::{DateTime, TimeDelta, Utc};
+use futures::StreamExt as _;
 use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 use tokio::time::Instant;
@@ -21,6 +22,8 @@ pub use auth::ApiKey;
 
 /// DAS answers at most this span per request.
 pub const DAS_MAX_SPAN: TimeDelta = TimeDelta::hours(24);
+/// DAS pieces asked at once.
+pub const DAS_CONCURRENCY: usize = 4;
 /// Contacts asked for per DAS page.
 pub const DAS_PAGE_LIMIT: u32 = 500;
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
@@ -287,30 +290,41 @@ impl VerintClient {
             .header(reqwest::header::AUTHORIZATION, auth)
     }
 
-    /// Every completed contact Verint holds whose start time is in `window`, as Connect ids.
-    /// The window is asked for in pieces of at most 24 hours, each read page by page.
+    /// Every completed contact Verint holds whose start time is in one of `spans`, as Connect
+    /// ids (lowercased: DESIGN §4 compares ids case-insensitively). Each span is asked for in
+    /// pieces of at most 24 hours, [`DAS_CONCURRENCY`] pieces at once, each read page by page.
     pub async fn completed_contacts(
         &self,
-        window: Window,
+        spans: &[Window],
     ) -> Result<HashSet<ContactKey>, VerintError> {
+        let pieces: Vec<Window> = spans.iter().flat_map(|s| s.pieces(DAS_MAX_SPAN)).collect();
+        debug!(spans = spans.len(), pieces = pieces.len(), "asking das");
         let mut held = HashSet::new();
-        for piece in window.pieces(DAS_MAX_SPAN) {
-            let mut cursor: Option<String> = None;
-            loop {
-                let page = self.das_page(piece, cursor.as_deref()).await?;
-                held.extend(
-                    page.contacts
-                        .into_iter()
-                        .filter_map(|c| c.amazon_contact_id)
-                        .map(|id| ContactKey::new(&id)),
-                );
-                match page.next_cursor {
-                    Some(next) if !next.is_empty() => cursor = Some(next),
-                    _ => break,
-                }
-            }
+        let mut answers = futures::stream::iter(pieces.into_iter().map(|p| self.das_piece(p)))
+            .buffer_unordered(DAS_CONCURRENCY);
+        while let Some(ids) = answers.next().await {
+            held.extend(ids?);
         }
         Ok(held)
+    }
+
+    /// One piece of at most 24 hours, every page of it.
+    async fn das_piece(&self, piece: Window) -> Result<Vec<ContactKey>, VerintError> {
+        let mut held = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self.das_page(piece, cursor.as_deref()).await?;
+            held.extend(
+                page.contacts
+                    .into_iter()
+                    .filter_map(|c| c.amazon_contact_id)
+                    .map(|id| ContactKey::folded(&id)),
+            );
+            match page.next_cursor {
+                Some(next) if !next.is_empty() => cursor = Some(next),
+                _ => return Ok(held),
+            }
+        }
     }
 
     async fn das_page(&self, piece: Window, cursor: Option<&str>) -> Result<DasPage, VerintError> {

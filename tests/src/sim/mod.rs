@@ -219,6 +219,10 @@ pub struct SimStats {
     pub ingest_conflicts: BTreeMap<String, u32>,
     /// 4xx rejections of ingest bodies (422/411), with the reason, in order.
     pub ingest_rejections: Vec<String>,
+    /// DAS list requests' `(from, to)` as sent, in order of arrival: one per piece asked (the
+    /// pages after a piece's first, with a cursor, are not logged again).
+    #[serde(default)]
+    pub das_queries: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]

@@ -217,6 +217,9 @@ async fn das_list(
         },
     };
     let mut d = st.data();
+    if after.is_none() {
+        d.stats.das_queries.push((from_s.clone(), to_s.clone()));
+    }
     let (rate, retry_after) = (d.faults.das_page_fault, d.faults.retry_after_secs);
     if d.draw(rate) {
         d.count_fault("das_page_fault");

@@ -5,6 +5,7 @@ mod coverage;
 mod links;
 mod planning;
 mod queueing;
+mod real_data;
 mod redriving;
 mod support;
 mod working;

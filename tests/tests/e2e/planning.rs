@@ -289,6 +289,7 @@ impl RunStore for Racing<'_> {
             next_hour: "2030-01-01T00:00:00Z".into(),
             updated_at: format_ts(Utc::now()),
             run_id: "the-other-run".into(),
+            hours: vec![],
         };
         self.inner.put_checkpoint(&other, &read.1).await?;
         Ok(read)
@@ -324,7 +325,8 @@ async fn a_concurrent_checkpoint_write_is_detected_and_nothing_is_overwritten() 
     let c = |h: &str| Checkpoint {
         next_hour: h.into(),
         updated_at: format_ts(Utc::now()),
-        run_id: "t".into(),
+        run_id: format!("t-{h}"),
+        hours: vec![],
     };
     store
         .put_checkpoint(&c("2026-01-01T00:00:00Z"), &absent)
@@ -366,6 +368,7 @@ async fn a_concurrent_checkpoint_write_is_detected_and_nothing_is_overwritten() 
         concurrency: 4,
         progress: &|_, _| {},
         orphans: None,
+        deadline: None,
     };
     let err = planner
         .run(Request::Automatic { dry_run: false }, Utc::now())

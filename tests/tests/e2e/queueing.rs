@@ -104,3 +104,29 @@ async fn an_entry_sqs_blames_on_the_sender_is_an_error_not_a_retry() {
     assert!(matches!(err, QueueError::Rejected { .. }), "{err:?}");
     assert_eq!(flaky.batches.lock().expect("lock").len(), 1, "not retried");
 }
+
+#[tokio::test]
+async fn entries_sqs_blames_on_the_sender_are_reported_one_by_one_not_retried() {
+    let flaky = Arc::new(Flaky::default());
+    let endpoint = start(flaky.clone(), true).await;
+    let bodies: Vec<(String, Option<String>)> =
+        (0..12).map(|i| (format!("body-{i}"), None)).collect();
+    let sent = queue(&endpoint)
+        .await
+        .send_bodies_each(&bodies)
+        .await
+        .expect("a rejection is reported, not an error");
+    assert_eq!(sent.accepted, 0);
+    let rejected: Vec<usize> = sent.rejected.iter().map(|(i, _)| *i).collect();
+    assert_eq!(
+        rejected,
+        (0..12).collect::<Vec<_>>(),
+        "indices across batches"
+    );
+    assert!(sent.rejected.iter().all(|(_, r)| r.contains("try again")));
+    assert_eq!(
+        flaky.batches.lock().expect("lock").len(),
+        2,
+        "one batch of ten, one of two, none again"
+    );
+}
