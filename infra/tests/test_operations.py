@@ -106,6 +106,14 @@ OVERRIDES = {
     # also finds it from the worker, through ConnectContacts::describe's `.status()` on an HTTP
     # response, which has the name of S3State::status.
     ("shared/src/state.rs", "get_json"): {"planner"},
+    # Names shared across the merged code make reachability too wide here: `open` (a CTR object,
+    # the planner), a recording's HEAD and GET (the worker), the run listing that only
+    # `recoveryctl coverage`/`runs` read, and the redrive that only `recoveryctl redrive` runs.
+    ("shared/src/source.rs", "open"): {"planner"},
+    ("shared/src/work.rs", "open_recording"): {"worker"},
+    ("shared/src/work.rs", "into_part"): {"worker"},
+    ("shared/src/state.rs", "run_ids"): set(),
+    ("shared/src/redrive.rs", "queue_arn"): set(),
 }
 
 # Path prefixes that name the shared crate's own items (anything else before '::' is another crate).
@@ -363,7 +371,7 @@ class OperationsTest(unittest.TestCase):
         for site, expected in [
             (("shared/src/aws.rs", "verint_key"), {"planner", "worker"}),  # the Verint key at start
             (("shared/src/source.rs", "open"), {"planner"}),  # CTR objects
-            (("shared/src/queue.rs", "send_bodies"), {"planner"}),  # queueing work
+            (("shared/src/queue.rs", "send_bodies_each"), {"planner"}),  # queueing work
             (("shared/src/work.rs", "open_recording"), {"worker"}),  # HeadObject of a recording
             (("shared/src/work.rs", "into_part"), {"worker"}),  # GetObject of a recording
             (("shared/src/queue.rs", "receive"), set()),  # the CLI only: the worker has its trigger
