@@ -53,6 +53,9 @@ ctl work --until-empty
 
 say "The run, as an operator sees it (recoveryctl runs $RUN_ID)"
 ctl runs "$RUN_ID"
+say "Proof of coverage for $DAY, as a compliance officer would paste it (recoveryctl coverage --from $DAY --to $DAY)"
+ctl coverage --from "$DAY" --to "$DAY"
+
 ctl runs "$RUN_ID" --json > .stack/last-run.json
 python3 - .stack/last-run.json "$SIM_URL" <<'PY'
 import json, sys, urllib.request
