@@ -214,7 +214,7 @@ pub fn read_rows<R: std::io::Read>(gz: R) -> impl Iterator<Item = Result<LedgerR
     })
 }
 
-/// Compresses ledger rows and cuts the compressed stream into parts of about [`PART_BYTES`].
+/// Compresses ledger rows and cuts the compressed stream into parts of about 8 MiB.
 #[derive(Debug)]
 pub struct LedgerEncoder {
     gz: GzEncoder<Vec<u8>>,
