@@ -58,6 +58,29 @@ impl Window {
     }
 }
 
+/// Values below this cannot be epoch milliseconds (they would be before 2001).
+const EPOCH_MS_FLOOR: u64 = 1_000_000_000_000;
+/// One day in milliseconds: a Lambda invocation lasts at most 15 minutes.
+const MAX_LEFT_MS: u64 = 24 * 3600 * 1000;
+
+/// The time an invocation has left, from its `Lambda-Runtime-Deadline-Ms`. AWS sends epoch
+/// milliseconds; cargo-lambda's local runtime sends the timeout itself (e.g. `600000`), which is
+/// taken as time left rather than as a deadline in 1970. `None` without a deadline (0, as in a
+/// hand-built context) or with one more than a day away.
+pub fn invocation_time_left(deadline_ms: u64) -> Option<std::time::Duration> {
+    let left_ms = match deadline_ms {
+        0 => return None,
+        ms if ms < EPOCH_MS_FLOOR => ms,
+        ms => ms.saturating_sub(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()?
+                .as_millis() as u64,
+        ),
+    };
+    (left_ms <= MAX_LEFT_MS).then(|| std::time::Duration::from_millis(left_ms))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

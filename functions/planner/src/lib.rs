@@ -2,7 +2,7 @@
 //! payload a manual one (DESIGN §4). The handler returns the run report; `main` is wiring only.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use lambda_runtime::{Diagnostic, LambdaEvent};
@@ -25,31 +25,14 @@ pub const READ_CONCURRENCY: usize = 8;
 /// move the checkpoint and write the report.
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(120);
 
-/// Values below this cannot be epoch milliseconds (they would be before 2001).
-const EPOCH_MS_FLOOR: u64 = 1_000_000_000_000;
-/// One day in milliseconds.
-const MAX_LEFT_MS: u64 = 24 * 3600 * 1000;
-
 /// When a run stops reading hours: the invocation's deadline less [`DEADLINE_MARGIN`], as an
 /// instant of this process's clock. AWS sends `Lambda-Runtime-Deadline-Ms` as epoch
 /// milliseconds; cargo-lambda's local runtime sends the timeout itself (e.g. `600000`), taken as
 /// time left (as the worker does). `None` without a deadline (0, as in a hand-built context) or
 /// with one more than a day away.
 pub fn reading_deadline(deadline_ms: u64) -> Option<Instant> {
-    let left_ms = match deadline_ms {
-        0 => return None,
-        ms if ms < EPOCH_MS_FLOOR => ms,
-        ms => ms.saturating_sub(
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .ok()?
-                .as_millis() as u64,
-        ),
-    };
-    if left_ms > MAX_LEFT_MS {
-        return None;
-    }
-    Instant::now().checked_add(Duration::from_millis(left_ms).saturating_sub(DEADLINE_MARGIN))
+    let left = recovery::time::invocation_time_left(deadline_ms)?;
+    Instant::now().checked_add(left.saturating_sub(DEADLINE_MARGIN))
 }
 
 /// Everything the planner builds once per process.
@@ -201,6 +184,7 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{SystemTime, UNIX_EPOCH};
 
     #[test]
     fn reading_stops_a_margin_before_the_invocations_deadline() {

@@ -4,7 +4,6 @@
 //! retries the whole batch. `main` is wiring only.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
@@ -119,30 +118,11 @@ pub fn batch_response(
     Ok(response)
 }
 
-/// Values below this cannot be epoch milliseconds (they would be before 2001).
-const EPOCH_MS_FLOOR: u64 = 1_000_000_000_000;
-/// One day in milliseconds.
-const MAX_LEFT_MS: u64 = 24 * 3600 * 1000;
-
 /// The invocation's deadline as a monotonic instant. AWS sends `Lambda-Runtime-Deadline-Ms` as
 /// epoch milliseconds; cargo-lambda's local runtime sends the timeout itself (e.g. `600000`),
 /// which is taken as time left rather than as a deadline in 1970 that would fail every message.
 pub fn deadline_of(deadline_ms: u64) -> Option<Instant> {
-    let left_ms = match deadline_ms {
-        0 => return None,
-        ms if ms < EPOCH_MS_FLOOR => ms,
-        ms => ms.saturating_sub(
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .ok()?
-                .as_millis() as u64,
-        ),
-    };
-    // A Lambda invocation lasts at most 15 minutes: anything beyond a day is no deadline at all.
-    if left_ms > MAX_LEFT_MS {
-        return None;
-    }
-    Instant::now().checked_add(Duration::from_millis(left_ms))
+    Instant::now().checked_add(recovery::time::invocation_time_left(deadline_ms)?)
 }
 
 /// The Lambda handler.
@@ -170,6 +150,7 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use recovery::report::OutcomeStatus;
+    use std::time::{SystemTime, UNIX_EPOCH};
 
     use super::*;
 
