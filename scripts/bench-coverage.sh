@@ -3,7 +3,8 @@
 # manual run's report, its ledger of ROWS eligible contacts (through the planner's S3Ledger) and
 # the worker's outcomes for the missing ones into moto; then `recoveryctl coverage --json` and
 # `--csv` of that day are timed RUNS times each, with their peak RSS.
-#   scripts/bench-coverage.sh [ROWS]     ROWS defaults to 1000000; BENCH_PROFILE=debug|release
+#   scripts/bench-coverage.sh [ROWS]     ROWS defaults to 1000000; BENCH_PROFILE=debug|release;
+#                                        MISSING=0.024 the share of rows with an outcome
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -18,7 +19,7 @@ scripts/stack.sh up >&2
 source .stack/env
 BIN="$(build_bins "$PROFILE" local-stack:bench-coverage recoveryctl:recoveryctl)"
 BUCKET="bench-coverage-$ROWS-$RANDOM"
-SETUP="$("$BIN/bench-coverage" --rows "$ROWS" --bucket "$BUCKET")"
+SETUP="$("$BIN/bench-coverage" --rows "$ROWS" --missing "${MISSING:-0.024}" --bucket "$BUCKET")"
 echo "setup ($PROFILE): $SETUP"
 DAY="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["date"])' "$SETUP")"
 

@@ -357,6 +357,25 @@ impl S3Ledger {
         }
     }
 
+    /// Whether the object now at the key is a multipart object of `parts` parts (its ETag ends
+    /// in `-{parts}`); run ids are unique, so no other upload writes this key.
+    async fn completed_with(&self, parts: usize) -> bool {
+        let Ok(head) = self
+            .s3
+            .head_object()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .send()
+            .await
+        else {
+            return false;
+        };
+        head.e_tag
+            .as_deref()
+            .map(|t| t.trim_matches('"'))
+            .is_some_and(|t| t.ends_with(&format!("-{parts}")))
+    }
+
     async fn abort(&self) {
         if let Some(id) = &self.upload_id {
             let _ = self
@@ -406,12 +425,18 @@ impl LedgerSink for S3Ledger {
             .upload_id(&upload_id)
             .multipart_upload(
                 CompletedMultipartUpload::builder()
-                    .set_parts(Some(std::mem::take(&mut self.parts)))
+                    .set_parts(Some(self.parts.clone()))
                     .build(),
             )
             .send()
             .await;
         if let Err(e) = done {
+            // The answer can be lost (or, from some emulators, unreadable) after S3 completed the
+            // object: an object whose ETag names this many parts is this upload, completed.
+            let parts = self.parts.len().max(1);
+            if self.completed_with(parts).await {
+                return Ok(rows);
+            }
             self.abort().await;
             return Err(s3_err(format!("complete upload {}", self.key))(
                 e.into_service_error(),

@@ -256,3 +256,40 @@ async fn coverage_of_a_recovered_day_matches_what_was_recovered_and_names_uncove
     // One row per contact, with its final state.
     assert_eq!(coverage.contacts.len() as u64, report.eligible + 2);
 }
+
+#[tokio::test]
+async fn a_ledger_larger_than_one_part_is_uploaded_in_parts_and_reads_back_whole() {
+    use recovery::ledger::LedgerSink;
+    use recovery::state::RunStore;
+    let stack = Stack::new(&[]).await.expect("stack");
+    let store = stack.store();
+    let mut ledger = store.ledger("big-run");
+    let start = midnight(past_day());
+    let n = 600_000u64;
+    for i in 0..n {
+        let h = i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let t = start + TimeDelta::milliseconds((i * 86_400_000 / n) as i64);
+        ledger
+            .push(LedgerRow {
+                contact_id: format!("{:08x}-{:04x}-4000-8000-{:012x}", h >> 32, h & 0xffff, i),
+                initiation: Some(t),
+                disconnect: Some(t + TimeDelta::seconds(300)),
+                class: LedgerClass::InVerint,
+                reason: String::new(),
+            })
+            .await
+            .expect("row");
+    }
+    assert_eq!(ledger.finish().await.expect("completed"), n);
+    let bytes = store
+        .ledger_bytes("big-run")
+        .await
+        .expect("readable")
+        .expect("written");
+    assert!(
+        bytes.len() > 8 * 1024 * 1024,
+        "{} bytes: more than one part",
+        bytes.len()
+    );
+    assert_eq!(recovery::ledger::rows_of(&bytes).count() as u64, n);
+}
