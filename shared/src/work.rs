@@ -685,8 +685,13 @@ where
         let messages: Vec<Incoming> = received.iter().map(Incoming::from).collect();
         let dispositions = self.work_batch(&messages, None, metrics).await;
         for (m, d) in messages.iter().zip(&dispositions) {
-            if matches!(d, Disposition::Done(_)) {
-                self.queue.delete(&m.receipt_handle).await?;
+            if matches!(d, Disposition::Done(_))
+                && let Err(e) = self.queue.delete(&m.receipt_handle).await
+            {
+                // A receipt handle gone stale (the message outlasted its visibility and was
+                // received again) fails this delete only: the message comes back, and the next
+                // receive finds the contact in Verint. The rest of the batch is still settled.
+                warn!(message_id = %m.message_id, error.message = %e, error.cause_chain = ?e, "a worked message could not be deleted; it will be received again");
             }
         }
         Ok(dispositions)

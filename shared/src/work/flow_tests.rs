@@ -203,6 +203,8 @@ impl RecordingStore for FakeRecordings {
 
 #[derive(Default)]
 struct FakeQueue {
+    /// Receipt handles whose delete fails (gone stale).
+    stale: Mutex<Vec<String>>,
     deleted: Mutex<Vec<String>>,
     delays: Mutex<Vec<(String, Duration)>>,
     dead: Mutex<Vec<(String, String)>>,
@@ -210,6 +212,12 @@ struct FakeQueue {
 
 impl MessageQueue for FakeQueue {
     async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError> {
+        if lock(&self.stale).iter().any(|h| h == receipt_handle) {
+            return Err(QueueError::Sqs {
+                what: "delete_message",
+                source: "ReceiptHandleIsInvalid".into(),
+            });
+        }
         lock(&self.deleted).push(receipt_handle.to_owned());
         Ok(())
     }
@@ -611,4 +619,36 @@ async fn a_panic_fails_that_message_only_and_the_others_finish() {
         docs.iter().any(|doc| doc["Reason"] == "panicked"),
         "{docs:?}"
     );
+}
+
+#[tokio::test]
+async fn a_stale_receipt_handle_fails_its_delete_only_and_the_batch_is_still_settled() {
+    let fakes = Fakes::default();
+    lock(&fakes.queue.stale).push(format!("r-{ID}"));
+    let received: Vec<crate::queue::Received> = [ID, OTHER]
+        .iter()
+        .map(|id| {
+            let m = incoming(id, 1);
+            crate::queue::Received {
+                message_id: m.message_id,
+                receipt_handle: m.receipt_handle,
+                body: m.body,
+                receive_count: 1,
+                attributes: Default::default(),
+            }
+        })
+        .collect();
+    let d = fakes
+        .worker()
+        .work_received(&received, &mut Metrics::new("test"))
+        .await
+        .expect("the batch is settled");
+    assert_eq!(
+        d,
+        [
+            Disposition::Done(OutcomeStatus::Recovered),
+            Disposition::Done(OutcomeStatus::Recovered)
+        ]
+    );
+    assert_eq!(*lock(&fakes.queue.deleted), [format!("r-{OTHER}")]);
 }
