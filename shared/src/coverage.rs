@@ -28,18 +28,10 @@ pub struct WorkedState {
 }
 
 impl WorkedState {
-    fn rank(&self) -> u8 {
-        match self.status {
-            OutcomeStatus::Recovered => 3,
-            OutcomeStatus::AlreadyPresent => 2,
-            OutcomeStatus::Failed => 1,
-        }
-    }
-
     /// Keeps the better of two states of one contact: a success beats a failure.
     pub fn merge(into: &mut HashMap<ContactKey, WorkedState>, key: ContactKey, state: WorkedState) {
         match into.get(&key) {
-            Some(have) if have.rank() >= state.rank() => {}
+            Some(have) if have.status.rank() >= state.status.rank() => {}
             _ => {
                 into.insert(key, state);
             }

@@ -73,6 +73,37 @@ pub enum OutcomeStatus {
     Failed,
 }
 
+impl OutcomeStatus {
+    const ALL: [OutcomeStatus; 3] = [
+        OutcomeStatus::Recovered,
+        OutcomeStatus::AlreadyPresent,
+        OutcomeStatus::Failed,
+    ];
+
+    /// As the outcome's `status` field spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeStatus::Recovered => "recovered",
+            OutcomeStatus::AlreadyPresent => "already_present",
+            OutcomeStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
+    }
+
+    /// Which of two outcomes of one contact counts: a success beats a failure, and a recovery
+    /// beats finding the call already present.
+    pub fn rank(self) -> u8 {
+        match self {
+            OutcomeStatus::Recovered => 3,
+            OutcomeStatus::AlreadyPresent => 2,
+            OutcomeStatus::Failed => 1,
+        }
+    }
+}
+
 /// `{STATE_PREFIX}runs/{run_id}/outcomes/{contact_id}.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outcome {
@@ -144,6 +175,15 @@ mod tests {
             serde_json::to_string(&r).expect("serialises"),
             r#"{"run_id":"r","mode":"automatic","dry_run":false,"window":null,"ctr":{"objects":0,"records":0,"malformed":0,"duplicates":0},"eligible":0,"in_verint":0,"not_settled":0,"missing":0,"enqueued":0,"missing_contact_ids":[],"unrecoverable":[],"late_hours":[],"duration_ms":0,"orphans":0,"orphan_contact_ids":[]}"#
         );
+    }
+
+    #[test]
+    fn an_outcome_status_is_named_as_its_json_names_it() {
+        for status in OutcomeStatus::ALL {
+            let json = serde_json::to_string(&status).expect("serialises");
+            assert_eq!(json, format!("\"{}\"", status.as_str()));
+            assert_eq!(OutcomeStatus::parse(status.as_str()), Some(status));
+        }
     }
 
     #[test]

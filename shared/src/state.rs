@@ -227,7 +227,7 @@ impl S3State {
             run_id,
             &format!(
                 "outcome-index/{}/{}",
-                outcome_status_name(outcome.status),
+                outcome.status.as_str(),
                 outcome.contact_id
             ),
         );
@@ -394,14 +394,6 @@ impl RunStore for S3State {
     }
 }
 
-fn outcome_status_name(status: OutcomeStatus) -> &'static str {
-    match status {
-        OutcomeStatus::Recovered => "recovered",
-        OutcomeStatus::AlreadyPresent => "already_present",
-        OutcomeStatus::Failed => "failed",
-    }
-}
-
 /// What coverage (DESIGN §9) reads: ledgers and what the worker achieved.
 impl S3State {
     pub fn ledger_key(&self, run_id: &str) -> String {
@@ -443,19 +435,11 @@ impl S3State {
             else {
                 continue;
             };
-            let status = match status {
-                "recovered" => OutcomeStatus::Recovered,
-                "already_present" => OutcomeStatus::AlreadyPresent,
-                "failed" => OutcomeStatus::Failed,
-                _ => continue,
-            };
-            let rank = |s: OutcomeStatus| match s {
-                OutcomeStatus::Recovered => 3,
-                OutcomeStatus::AlreadyPresent => 2,
-                OutcomeStatus::Failed => 1,
+            let Some(status) = OutcomeStatus::parse(status) else {
+                continue;
             };
             let best = indexed.entry(id.to_owned()).or_insert(status);
-            if rank(status) > rank(*best) {
+            if status.rank() > best.rank() {
                 *best = status;
             }
         }
