@@ -266,8 +266,10 @@ impl LedgerEncoder {
     }
 
     /// Ends the gzip stream; returns the last part (never empty: it holds at least the trailer).
-    pub fn finish(self) -> Vec<u8> {
-        self.gz.finish().unwrap_or_default()
+    pub fn finish(&mut self) -> Vec<u8> {
+        // Writing into a Vec cannot fail.
+        let _ = self.gz.try_finish();
+        std::mem::take(self.gz.get_mut())
     }
 }
 
@@ -399,9 +401,8 @@ impl LedgerSink for S3Ledger {
     }
 
     async fn finish(mut self) -> Result<u64, LedgerError> {
-        let encoder = std::mem::take(&mut self.encoder);
-        let rows = encoder.rows();
-        let last = encoder.finish();
+        let rows = self.encoder.rows();
+        let last = self.encoder.finish();
         if self.upload_id.is_none() {
             self.s3
                 .put_object()
