@@ -46,11 +46,7 @@ fn print_csv(contacts: &[ContactCoverage]) -> Result<()> {
     )?;
     let ts = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(format_ts).unwrap_or_default();
     for c in contacts {
-        let reason = if c.reason.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", c.reason.replace('"', "\"\""))
-        } else {
-            c.reason.clone()
-        };
+        let reason = recovery::ledger::csv_field(&c.reason);
         writeln!(
             out,
             "{},{},{},{},{},{},{},{}",

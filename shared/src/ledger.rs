@@ -107,7 +107,8 @@ pub fn encode_row(out: &mut String, row: &LedgerRow) {
     out.push('\n');
 }
 
-fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
+/// One CSV field, quoted (RFC 4180) when it holds a comma, a quote or a line break.
+pub fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\"")).into()
     } else {
