@@ -294,20 +294,19 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
         use futures::{StreamExt, TryStreamExt};
         let keys = lookup.recording_keys(window).await?;
         let listed = keys.len();
-        let candidates = crate::orphans::find(lookup.bucket(), keys, window, |_| false);
-        let wanted: HashSet<ContactKey> = candidates
+        // The contact set has no index by id: find, in one pass, which listed contacts have a CTR.
+        let listed_ids: HashSet<ContactKey> = keys
             .iter()
-            .map(|o| ContactKey::new(&o.contact_id))
+            .filter_map(|k| crate::orphans::parse_recording_key(k))
+            .map(|name| ContactKey::new(&name.contact_id))
             .collect();
         let with_ctr: HashSet<ContactKey> = contacts
             .iter()
             .map(|c| c.key())
-            .filter(|k| wanted.contains(k))
+            .filter(|k| listed_ids.contains(k))
             .collect();
-        let orphans: Vec<Orphan> = candidates
-            .into_iter()
-            .filter(|o| !with_ctr.contains(&ContactKey::new(&o.contact_id)))
-            .collect();
+        let orphans: Vec<Orphan> =
+            crate::orphans::find(lookup.bucket(), keys, window, |k| with_ctr.contains(k));
         let found: Vec<FoundOrphan> = futures::stream::iter(orphans.into_iter().map(|orphan| async move {
             if lookup.in_verint(&orphan.contact_id).await? {
                 return Ok::<_, PlanError>(FoundOrphan {
