@@ -583,31 +583,28 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
         };
 
         let enqueued_at = format_ts(Utc::now());
+        // One message per missing contact, then one per orphan to queue (DESIGN §5).
+        let message =
+            |contact_id: &str, (initiation, disconnect): CallTimes, recordings: &[_]| WorkMessage {
+                v: MESSAGE_VERSION,
+                run_id: run_id.to_owned(),
+                contact_id: contact_id.to_owned(),
+                instance_id: config.connect_instance_id.clone(),
+                initiation_timestamp: format_ts(initiation),
+                disconnect_timestamp: format_ts(disconnect),
+                recordings: recordings.to_vec(),
+                enqueued_at: enqueued_at.clone(),
+            };
         let messages: Vec<WorkMessage> = class
             .missing
             .iter()
-            .map(|m| WorkMessage {
-                v: MESSAGE_VERSION,
-                run_id: run_id.to_owned(),
-                contact_id: m.contact_id.clone(),
-                instance_id: config.connect_instance_id.clone(),
-                initiation_timestamp: format_ts(m.initiation),
-                disconnect_timestamp: format_ts(m.disconnect),
-                recordings: m.recordings.clone(),
-                enqueued_at: enqueued_at.clone(),
-            })
+            .map(|m| message(&m.contact_id, (m.initiation, m.disconnect), &m.recordings))
             .chain(found.iter().filter(|f| f.queued()).filter_map(|f| {
-                let (initiation, disconnect) = f.times?;
-                Some(WorkMessage {
-                    v: MESSAGE_VERSION,
-                    run_id: run_id.to_owned(),
-                    contact_id: f.orphan.contact_id.clone(),
-                    instance_id: config.connect_instance_id.clone(),
-                    initiation_timestamp: format_ts(initiation),
-                    disconnect_timestamp: format_ts(disconnect),
-                    recordings: f.orphan.recordings.clone(),
-                    enqueued_at: enqueued_at.clone(),
-                })
+                Some(message(
+                    &f.orphan.contact_id,
+                    f.times?,
+                    &f.orphan.recordings,
+                ))
             }))
             .collect();
         let mut rejected_ids: std::collections::HashMap<String, String> = Default::default();
