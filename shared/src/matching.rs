@@ -170,21 +170,21 @@ pub fn classify(
             LedgerClass::Missing
         };
         out.classes.push(class);
-        if class == LedgerClass::InVerint {
-            out.in_verint += 1;
-        } else if class == LedgerClass::Unrecoverable {
-            let n = c.recording_count();
-            out.unrecoverable.push(Unrecoverable {
-                contact_id: key.to_string(),
-                reason: format!(
-                    "every S3 recording has Status DELETED ({n} recording{})",
-                    if n == 1 { "" } else { "s" }
-                ),
-            });
-        } else if class == LedgerClass::NotSettled {
-            out.not_settled += 1;
-        } else {
-            out.missing.push(Missing {
+        match class {
+            LedgerClass::InVerint => out.in_verint += 1,
+            LedgerClass::Unrecoverable => {
+                let n = c.recording_count();
+                out.unrecoverable.push(Unrecoverable {
+                    contact_id: key.to_string(),
+                    reason: format!(
+                        "every S3 recording has Status DELETED ({n} recording{})",
+                        if n == 1 { "" } else { "s" }
+                    ),
+                });
+            }
+            LedgerClass::NotSettled => out.not_settled += 1,
+            // Classification never yields an orphan; those come from the recordings listing.
+            LedgerClass::Missing | LedgerClass::Orphan => out.missing.push(Missing {
                 contact_id: key.to_string(),
                 initiation: e.initiation,
                 disconnect: e.disconnect,
@@ -194,7 +194,7 @@ pub fn classify(
                     .filter(|r| !r.deleted)
                     .filter_map(|r| S3Location::parse(&r.location))
                     .collect(),
-            });
+            }),
         }
     }
     out
