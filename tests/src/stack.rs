@@ -37,6 +37,58 @@ pub struct Stack {
     pub dead_letter_queue: SqsQueue,
 }
 
+/// Creates buckets in moto (at `moto`, named in the error).
+pub async fn create_buckets(s3: &aws_sdk_s3::Client, moto: &str, buckets: &[&str]) -> Result<()> {
+    for b in buckets {
+        s3.create_bucket()
+            .bucket(*b)
+            .send()
+            .await
+            .with_context(|| {
+                format!(
+                    "creating bucket {b} in moto at {moto}: is the stack up (scripts/stack.sh up)?"
+                )
+            })?;
+    }
+    Ok(())
+}
+
+/// Creates a dead-letter queue `dlq-{name}` and a work queue `work-{name}` that moves a message
+/// there after `max_receive_count` receives; returns their URLs `(work, dead-letter)`.
+pub async fn create_work_queues(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    visibility_secs: u32,
+    max_receive_count: u32,
+) -> Result<(String, String)> {
+    let dlq_url = sqs
+        .create_queue()
+        .queue_name(format!("dlq-{name}"))
+        .send()
+        .await?
+        .queue_url
+        .context("dlq url")?;
+    let dlq_arn = format!("arn:aws:sqs:us-east-1:123456789012:dlq-{name}");
+    let work_url = sqs
+        .create_queue()
+        .queue_name(format!("work-{name}"))
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            visibility_secs.to_string(),
+        )
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
+            format!(
+                r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{max_receive_count}"}}"#
+            ),
+        )
+        .send()
+        .await?
+        .queue_url
+        .context("work queue url")?;
+    Ok((work_url, dlq_url))
+}
+
 impl Stack {
     /// A fresh corner of the stack with the given extra variables.
     pub async fn new(extra: &[(&str, &str)]) -> Result<Stack> {
@@ -77,40 +129,17 @@ impl Stack {
         let clients = recovery::aws::Clients::load(|k| vars.get(k).cloned()).await;
         let (s3, sqs) = (clients.s3.clone(), clients.sqs.clone());
         let recordings_bucket = format!("rec-{suffix}");
-        for b in [
-            &vars["CTR_BUCKET"],
-            &vars["STATE_BUCKET"],
-            &recordings_bucket,
-        ] {
-            s3.create_bucket().bucket(b).send().await.with_context(|| {
-                format!(
-                    "creating bucket {b} in moto at {moto}: is the stack up (scripts/stack.sh up)?"
-                )
-            })?;
-        }
-        let dlq_url = sqs
-            .create_queue()
-            .queue_name(format!("dlq-{suffix}"))
-            .send()
-            .await?
-            .queue_url
-            .context("dlq url")?;
-        let dlq_arn = format!("arn:aws:sqs:us-east-1:123456789012:dlq-{suffix}");
-        let work_url = sqs
-            .create_queue()
-            .queue_name(format!("work-{suffix}"))
-            .attributes(
-                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
-                "2",
-            )
-            .attributes(
-                aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
-                format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"3"}}"#),
-            )
-            .send()
-            .await?
-            .queue_url
-            .context("work queue url")?;
+        create_buckets(
+            &s3,
+            &moto,
+            &[
+                &vars["CTR_BUCKET"],
+                &vars["STATE_BUCKET"],
+                &recordings_bucket,
+            ],
+        )
+        .await?;
+        let (work_url, dlq_url) = create_work_queues(&sqs, &suffix, 2, 3).await?;
         vars.insert("WORK_QUEUE_URL".into(), work_url.clone());
         vars.insert("DEAD_LETTER_QUEUE_URL".into(), dlq_url.clone());
         for (k, v) in extra {

@@ -15,6 +15,7 @@ use chrono::{TimeDelta, Utc};
 use clap::Parser;
 use futures::StreamExt as _;
 use local_stack::sim::{ConnectContact, Faults, SimConfig, Simulator};
+use local_stack::stack::{create_buckets, create_work_queues};
 use recovery::matching::S3Location;
 use recovery::message::{MESSAGE_VERSION, WorkMessage};
 use recovery::metrics::Metrics;
@@ -126,39 +127,19 @@ async fn main() -> anyhow::Result<()> {
     let clients = recovery::aws::Clients::load(|k| vars.get(k).cloned()).await;
     let (s3, sqs) = (clients.s3.clone(), clients.sqs.clone());
     let recordings = format!("soak-rec-{suffix}");
-    for b in [&vars["CTR_BUCKET"], &vars["STATE_BUCKET"], &recordings] {
-        s3.create_bucket()
-            .bucket(b)
-            .send()
-            .await
-            .with_context(|| format!("creating bucket {b} in moto at {}", args.moto_url))?;
-    }
-    let dlq_url = sqs
-        .create_queue()
-        .queue_name(format!("soak-dlq-{suffix}"))
-        .send()
-        .await?
-        .queue_url
-        .context("dlq url")?;
-    let dlq_arn = format!("arn:aws:sqs:us-east-1:123456789012:soak-dlq-{suffix}");
-    let work_url = sqs
-        .create_queue()
-        .queue_name(format!("soak-work-{suffix}"))
-        .attributes(
-            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
-            args.visibility_secs.to_string(),
-        )
-        .attributes(
-            aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
-            format!(
-                r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{}"}}"#,
-                args.max_receive_count
-            ),
-        )
-        .send()
-        .await?
-        .queue_url
-        .context("work queue url")?;
+    create_buckets(
+        &s3,
+        &args.moto_url,
+        &[&vars["CTR_BUCKET"], &vars["STATE_BUCKET"], &recordings],
+    )
+    .await?;
+    let (work_url, dlq_url) = create_work_queues(
+        &sqs,
+        &format!("soak-{suffix}"),
+        args.visibility_secs,
+        args.max_receive_count,
+    )
+    .await?;
     vars.insert("WORK_QUEUE_URL".into(), work_url.clone());
     vars.insert("DEAD_LETTER_QUEUE_URL".into(), dlq_url.clone());
     let work_queue = SqsQueue::new(sqs.clone(), &work_url);
