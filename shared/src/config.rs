@@ -51,6 +51,13 @@ pub struct Config {
     /// Where Connect writes call recordings (`RECORDINGS_BUCKET`, `RECORDINGS_PREFIX`, DESIGN
     /// §9); unset: manual runs list no recordings and find no orphans.
     pub recordings: Option<RecordingsLocation>,
+    /// The planning queue (`PLANNING_QUEUE_URL`, DESIGN §4 backfills): a manual window over 24
+    /// hours is sent there as one message per slice; unset, the slices run in this process.
+    pub planning_queue_url: Option<String>,
+    /// The backfill work queue (`BACKFILL_QUEUE_URL`): slices of a backfill queue their missing
+    /// calls there, consumed with less concurrency, so live recovery is never stuck behind them;
+    /// unset, they go to the work queue.
+    pub backfill_queue_url: Option<String>,
 }
 
 /// The bucket and prefix under which Connect writes recordings, `{prefix}YYYY/MM/DD/`.
@@ -219,7 +226,7 @@ impl Config {
             das_margin: duration("DAS_MARGIN", "15m")?,
             max_hours_per_run,
             initial_lookback: duration("INITIAL_LOOKBACK", "24h")?,
-            max_manual_span: duration("MAX_MANUAL_SPAN", "31d")?,
+            max_manual_span: duration("MAX_MANUAL_SPAN", "731d")?,
             connect_max_rps,
             late_sweep: duration("LATE_SWEEP", "24h")?,
             max_receive_count,
@@ -227,6 +234,8 @@ impl Config {
             retry_base,
             retry_max,
             stall_timeout,
+            planning_queue_url: get("PLANNING_QUEUE_URL"),
+            backfill_queue_url: get("BACKFILL_QUEUE_URL"),
         })
     }
 }
@@ -305,7 +314,7 @@ mod tests {
         assert_eq!(c.das_margin, Duration::from_secs(15 * 60));
         assert_eq!(c.max_hours_per_run, 24);
         assert_eq!(c.initial_lookback, Duration::from_secs(24 * 3600));
-        assert_eq!(c.max_manual_span, Duration::from_secs(31 * 86400));
+        assert_eq!(c.max_manual_span, Duration::from_secs(731 * 86400));
         assert_eq!(c.connect_max_rps, 5.0);
         assert_eq!(c.retry_base, Duration::from_secs(60));
         assert_eq!(c.retry_max, Duration::from_secs(15 * 60));

@@ -344,7 +344,18 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
     /// its checkpoint before it writes anything, so one that cannot be parsed stops the run with
     /// nothing written and nothing queued.
     pub async fn run(&self, request: Request, now: DateTime<Utc>) -> Result<RunReport, PlanError> {
-        let run_id = new_run_id(now);
+        self.run_as(&new_run_id(now), request, now).await
+    }
+
+    /// [`Planner::run`] under a given run id: a backfill's slice runs under the id its parent
+    /// gave it, so running it again (a retried message, a redrive) rewrites the same report.
+    pub async fn run_as(
+        &self,
+        run_id: &str,
+        request: Request,
+        now: DateTime<Utc>,
+    ) -> Result<RunReport, PlanError> {
+        let run_id = run_id.to_owned();
         let span = info_span!("run", run_id = %run_id, mode = ?request.mode(), dry_run = request.dry_run());
         async {
             let checkpoint = match request {
@@ -365,6 +376,7 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
                 started_at: format_ts(now),
                 finished_at: None,
                 error: None,
+                slices: None,
             };
             self.store.put_status(&status).await?;
             let result = self.run_inner(&run_id, request, checkpoint, now).await;
@@ -699,6 +711,7 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
                 .filter(|f| f.queued() && !rejected_ids.contains_key(&f.orphan.contact_id))
                 .map(|f| f.orphan.contact_id.clone())
                 .collect(),
+            slices: None,
         };
         self.store.put_report(&report).await?;
         Ok(report)

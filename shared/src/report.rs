@@ -63,6 +63,29 @@ pub struct RunReport {
     pub orphans: u64,
     /// The orphans queued (those Verint lacked and Connect describes).
     pub orphan_contact_ids: Vec<String>,
+    /// A backfill's parent report only (DESIGN §4 backfills): its slices, in window order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slices: Option<Vec<SliceEntry>>,
+}
+
+/// One slice of a backfill, as its parent report and status name it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SliceEntry {
+    pub run_id: String,
+    pub start: String,
+    pub end: String,
+    pub status: RunState,
+    /// Why a failed slice failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A backfill's progress, in its parent's `status.json`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SliceProgress {
+    pub total: u32,
+    pub done: u32,
+    pub failed: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,6 +159,9 @@ pub struct RunStatus {
     pub started_at: String,
     pub finished_at: Option<String>,
     pub error: Option<String>,
+    /// A backfill's parent only: how many of its slices have ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slices: Option<SliceProgress>,
 }
 
 /// A new run id: sortable by start time, unique across concurrent runs.
@@ -170,6 +196,7 @@ mod tests {
             duration_ms: 0,
             orphans: 0,
             orphan_contact_ids: vec![],
+            slices: None,
         };
         assert_eq!(
             serde_json::to_string(&r).expect("serialises"),

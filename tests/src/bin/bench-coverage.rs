@@ -113,6 +113,7 @@ async fn main() -> anyhow::Result<()> {
         duration_ms: 0,
         orphans: 0,
         orphan_contact_ids: Vec::new(),
+        slices: None,
     };
     store.put_report(&report).await?;
     let outcomes = Instant::now();
