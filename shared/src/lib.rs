@@ -3,6 +3,7 @@
 //! and `recoveryctl` share: planning a run and working a message.
 
 pub mod aws;
+pub mod backfill;
 pub mod config;
 pub mod connect;
 pub mod contacts;

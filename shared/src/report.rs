@@ -143,6 +143,8 @@ pub struct Outcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunState {
+    /// A backfill's slice that has not ended yet.
+    Queued,
     Running,
     Completed,
     Failed,

@@ -487,6 +487,83 @@ impl S3State {
     }
 }
 
+/// What a backfill keeps beside its parent run (DESIGN §4, backfills): its plan, one end marker
+/// per slice, and its status, moved forward only by conditional writes.
+impl S3State {
+    /// Writes any JSON object of a run, `runs/{run_id}/{name}`.
+    pub async fn put_run_json<T: Serialize>(
+        &self,
+        run_id: &str,
+        name: &str,
+        value: &T,
+    ) -> Result<(), StateError> {
+        self.put_json(self.run_key(run_id, name), value).await
+    }
+
+    /// Reads any JSON object of a run with its version; `None` when it does not exist.
+    pub async fn run_json<T: DeserializeOwned>(
+        &self,
+        run_id: &str,
+        name: &str,
+    ) -> Result<Option<(T, Version)>, StateError> {
+        Ok(self
+            .get_json(&self.run_key(run_id, name))
+            .await?
+            .map(|(v, etag)| (v, etag.map_or(Version::Absent, Version::ETag))))
+    }
+
+    /// Writes a run's JSON object only if it is still at `expected`; `false` when another
+    /// writer got there first (S3 answered 412), so the caller reads again and decides.
+    pub async fn put_run_json_if<T: Serialize>(
+        &self,
+        run_id: &str,
+        name: &str,
+        value: &T,
+        expected: &Version,
+    ) -> Result<bool, StateError> {
+        let key = self.run_key(run_id, name);
+        let request = self.put_json_request(&key, value)?;
+        let request = match expected {
+            Version::Absent => request.if_none_match("*"),
+            Version::ETag(etag) => request.if_match(etag),
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.raw_response().map(|r| r.status().as_u16()),
+                    Some(412 | 409)
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(s3_err(format!("put {key}"))(e.into_service_error())),
+        }
+    }
+
+    /// Every JSON object under `runs/{run_id}/{folder}/`, read sixteen at a time; objects that
+    /// vanished between the listing and the read are left out.
+    pub async fn run_folder<T: DeserializeOwned + Send>(
+        &self,
+        run_id: &str,
+        folder: &str,
+    ) -> Result<Vec<T>, StateError> {
+        let prefix = self.run_key(run_id, &format!("{folder}/"));
+        let keys: Vec<String> = crate::aws::list_objects(&self.s3, &self.bucket, &prefix)
+            .await
+            .map_err(s3_err(format!("list {prefix}")))?
+            .into_iter()
+            .filter_map(|o| o.key)
+            .collect();
+        let read: Vec<Option<(T, Option<String>)>> =
+            futures::stream::iter(keys.iter().map(|key| self.get_json::<T>(key)))
+                .buffered(16)
+                .try_collect()
+                .await?;
+        Ok(read.into_iter().flatten().map(|(v, _)| v).collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,668 @@
+//! Backfills (DESIGN §4): a manual window longer than 24 hours is planned as consecutive slices
+//! of at most 24 hours, each an ordinary manual run under its own id, so that no invocation's
+//! memory or time grows with the window. The window's own run id names a parent:
+//!
+//! - `runs/{parent}/backfill.json`: the plan (window, slices), written before any slice runs;
+//! - `runs/{parent}/slices/{slice}.json`: one end marker per slice (completed or failed, why);
+//! - `runs/{parent}/status.json`: progress, moved forward only by conditional writes, so slices
+//!   ending at the same moment in different invocations never move it back;
+//! - `runs/{parent}/report.json`: the slices' reports summed, written once every slice completed.
+//!
+//! In AWS the slices are messages on the planning queue, one invocation each; `recoveryctl plan`
+//! runs them here, a bounded number at once. Either way each slice ends by [`settle`]-ing the
+//! parent, and whichever slice sees the last end writes the parent report: no coordinator.
+
+use std::future::Future;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use futures::stream::{self, StreamExt as _, TryStreamExt as _};
+use serde::{Deserialize, Serialize};
+
+use crate::plan::{PlanError, Request};
+use crate::report::{
+    CtrCounts, Mode, ReportWindow, RunReport, RunState, RunStatus, SliceEntry, SliceProgress,
+    WindowBy, new_run_id,
+};
+use crate::state::{S3State, StateError, Version};
+use crate::time::{Window, format_ts, parse_ts};
+
+/// The longest window one run plans; a longer manual window is a backfill.
+pub const SLICE: TimeDelta = TimeDelta::hours(24);
+
+/// The version of [`SliceMessage`] this code writes and reads.
+pub const SLICE_MESSAGE_VERSION: u32 = 1;
+
+const PLAN: &str = "backfill.json";
+const STATUS: &str = "status.json";
+const ENDS: &str = "slices";
+
+/// Whether a manual window is planned as a backfill.
+pub fn is_backfill(window: &Window) -> bool {
+    window.end - window.start > SLICE
+}
+
+/// One slice as the plan names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlicePlan {
+    pub run_id: String,
+    pub start: String,
+    pub end: String,
+}
+
+/// `runs/{parent}/backfill.json`: what the backfill is to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Backfill {
+    pub run_id: String,
+    pub dry_run: bool,
+    pub start: String,
+    pub end: String,
+    pub started_at: String,
+    pub slices: Vec<SlicePlan>,
+}
+
+impl Backfill {
+    /// The plan of a window: slices `[start, start+24h)`, `[start+24h, start+48h)`, …, the
+    /// last ending at `end`, named `{parent}-s0001`, `{parent}-s0002`, … so they sort in order.
+    pub fn new(window: Window, dry_run: bool, now: DateTime<Utc>) -> Self {
+        let run_id = new_run_id(now);
+        let slices = window
+            .pieces(SLICE)
+            .into_iter()
+            .enumerate()
+            .map(|(n, w)| SlicePlan {
+                run_id: format!("{run_id}-s{:04}", n + 1),
+                start: format_ts(w.start),
+                end: format_ts(w.end),
+            })
+            .collect();
+        Backfill {
+            run_id,
+            dry_run,
+            start: format_ts(window.start),
+            end: format_ts(window.end),
+            started_at: format_ts(now),
+            slices,
+        }
+    }
+
+    /// One planning-queue message per slice.
+    pub fn messages(&self) -> Vec<SliceMessage> {
+        self.slices
+            .iter()
+            .map(|s| SliceMessage {
+                v: SLICE_MESSAGE_VERSION,
+                parent_run_id: self.run_id.clone(),
+                run_id: s.run_id.clone(),
+                start: s.start.clone(),
+                end: s.end.clone(),
+                dry_run: self.dry_run,
+            })
+            .collect()
+    }
+
+    fn total(&self) -> u32 {
+        self.slices.len() as u32
+    }
+}
+
+/// A planning-queue message: run one slice of a backfill.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SliceMessage {
+    pub v: u32,
+    pub parent_run_id: String,
+    pub run_id: String,
+    pub start: String,
+    pub end: String,
+    pub dry_run: bool,
+}
+
+impl SliceMessage {
+    /// Reads a message body; the error names what is wrong with it.
+    pub fn parse(body: &str) -> Result<Self, String> {
+        let message: SliceMessage =
+            serde_json::from_str(body).map_err(|e| format!("not a slice message: {e}"))?;
+        if message.v != SLICE_MESSAGE_VERSION {
+            return Err(format!(
+                "slice message version {} (this code reads {SLICE_MESSAGE_VERSION})",
+                message.v
+            ));
+        }
+        if !message
+            .run_id
+            .starts_with(&format!("{}-s", message.parent_run_id))
+        {
+            return Err(format!(
+                "slice {:?} is not a slice of {:?}",
+                message.run_id, message.parent_run_id
+            ));
+        }
+        let window = message.window()?;
+        if window.start >= window.end || window.end - window.start > SLICE {
+            return Err(format!(
+                "slice window [{}, {}) is empty or longer than 24 hours",
+                message.start, message.end
+            ));
+        }
+        Ok(message)
+    }
+
+    pub fn window(&self) -> Result<Window, String> {
+        let ts = |name: &str, v: &str| {
+            parse_ts(v).ok_or_else(|| format!("{name} {v:?} is not an RFC 3339 time"))
+        };
+        Ok(Window {
+            start: ts("start", &self.start)?,
+            end: ts("end", &self.end)?,
+        })
+    }
+
+    /// The slice as an ordinary manual run. A slice's window is checked when its backfill is
+    /// planned, not again when it runs: retried weeks later, it must still run.
+    pub fn request(&self) -> Result<Request, String> {
+        Ok(Request::Manual {
+            window: self.window()?,
+            dry_run: self.dry_run,
+        })
+    }
+}
+
+/// Starts a backfill: writes its plan, then its status (queued, none of its slices ended).
+pub async fn begin(store: &S3State, backfill: &Backfill) -> Result<(), StateError> {
+    store.put_run_json(&backfill.run_id, PLAN, backfill).await?;
+    let status = RunStatus {
+        run_id: backfill.run_id.clone(),
+        mode: Mode::Manual,
+        dry_run: backfill.dry_run,
+        status: RunState::Running,
+        started_at: backfill.started_at.clone(),
+        finished_at: None,
+        error: None,
+        slices: Some(SliceProgress {
+            total: backfill.total(),
+            ..SliceProgress::default()
+        }),
+    };
+    store.put_run_json(&backfill.run_id, STATUS, &status).await
+}
+
+/// Marks a backfill failed before its slices could all be handed out (the planning queue
+/// refused them): its status names why, so it is never left running forever.
+pub async fn abandon(store: &S3State, backfill: &Backfill, why: &str) -> Result<(), StateError> {
+    let status = RunStatus {
+        run_id: backfill.run_id.clone(),
+        mode: Mode::Manual,
+        dry_run: backfill.dry_run,
+        status: RunState::Failed,
+        started_at: backfill.started_at.clone(),
+        finished_at: Some(format_ts(Utc::now())),
+        error: Some(why.to_owned()),
+        slices: Some(SliceProgress {
+            total: backfill.total(),
+            ..SliceProgress::default()
+        }),
+    };
+    store.put_run_json(&backfill.run_id, STATUS, &status).await
+}
+
+/// Runs one slice with `run` (the planner, under the slice's run id), records how it ended
+/// under the parent, and settles the parent. The slice's own result is returned, so that a
+/// failed slice is retried by whoever runs it (SQS, or the operator).
+pub async fn run_slice<F, Fut>(
+    store: &S3State,
+    message: &SliceMessage,
+    run: F,
+) -> Result<RunReport, PlanError>
+where
+    F: FnOnce(String, Request) -> Fut,
+    Fut: Future<Output = Result<RunReport, PlanError>>,
+{
+    let request = message.request().map_err(PlanError::Invalid)?;
+    let result = run(message.run_id.clone(), request).await;
+    let end = SliceEntry {
+        run_id: message.run_id.clone(),
+        start: message.start.clone(),
+        end: message.end.clone(),
+        status: if result.is_ok() {
+            RunState::Completed
+        } else {
+            RunState::Failed
+        },
+        error: result.as_ref().err().map(|e| crate::plan::error_chain(e)),
+    };
+    store
+        .put_run_json(
+            &message.parent_run_id,
+            &format!("{ENDS}/{}.json", message.run_id),
+            &end,
+        )
+        .await?;
+    settle(store, &message.parent_run_id).await?;
+    result
+}
+
+/// Where a backfill stands after [`settle`].
+#[derive(Debug, Clone)]
+pub struct Settled {
+    pub status: RunStatus,
+    /// The parent report, summing the slices that completed; stored only once all did.
+    pub report: RunReport,
+}
+
+/// Brings the parent's status (and, once every slice completed, its report) up to date with
+/// the slices' end markers. Any number of slices may settle at once: the status only moves
+/// forward (more slices ended, more completed), by writes conditional on its ETag.
+pub async fn settle(store: &S3State, parent: &str) -> Result<Settled, PlanError> {
+    let Some((backfill, _)) = store.run_json::<Backfill>(parent, PLAN).await? else {
+        return Err(PlanError::Invalid(format!(
+            "run {parent} is not a backfill (it has no {PLAN})"
+        )));
+    };
+    let ends: Vec<SliceEntry> = store.run_folder(parent, ENDS).await?;
+    let entries = slice_entries(&backfill, &ends);
+    let progress = progress_of(&entries);
+    let reports: Vec<RunReport> = stream::iter(
+        entries
+            .iter()
+            .filter(|e| e.status == RunState::Completed)
+            .map(|e| store.report(&e.run_id)),
+    )
+    .buffered(16)
+    .try_collect::<Vec<_>>()
+    .await?
+    .into_iter()
+    .flatten()
+    .collect();
+    let now = Utc::now();
+    let report = parent_report(&backfill, &entries, &reports, now);
+    let all_completed = progress.done == progress.total;
+    if all_completed {
+        store.put_run_json(parent, "report.json", &report).await?;
+    }
+    let status = parent_status(&backfill, &entries, progress, now);
+    for _ in 0..8 {
+        let current = store.run_json::<RunStatus>(parent, STATUS).await?;
+        let version = match &current {
+            Some((stored, _)) if !moves_forward(stored, &status) => break,
+            Some((_, version)) => version.clone(),
+            None => Version::Absent,
+        };
+        if store
+            .put_run_json_if(parent, STATUS, &status, &version)
+            .await?
+        {
+            break;
+        }
+    }
+    Ok(Settled { status, report })
+}
+
+/// Every slice of the plan with how it ended, or queued.
+pub fn slice_entries(backfill: &Backfill, ends: &[SliceEntry]) -> Vec<SliceEntry> {
+    backfill
+        .slices
+        .iter()
+        .map(|s| {
+            ends.iter()
+                .find(|e| e.run_id == s.run_id)
+                .cloned()
+                .unwrap_or_else(|| SliceEntry {
+                    run_id: s.run_id.clone(),
+                    start: s.start.clone(),
+                    end: s.end.clone(),
+                    status: RunState::Queued,
+                    error: None,
+                })
+        })
+        .collect()
+}
+
+fn progress_of(entries: &[SliceEntry]) -> SliceProgress {
+    let count = |state| entries.iter().filter(|e| e.status == state).count() as u32;
+    SliceProgress {
+        total: entries.len() as u32,
+        done: count(RunState::Completed),
+        failed: count(RunState::Failed),
+    }
+}
+
+fn parent_status(
+    backfill: &Backfill,
+    entries: &[SliceEntry],
+    progress: SliceProgress,
+    now: DateTime<Utc>,
+) -> RunStatus {
+    let failed: Vec<String> = entries
+        .iter()
+        .filter(|e| e.status == RunState::Failed)
+        .map(|e| {
+            format!(
+                "slice {} [{}, {}) failed: {}",
+                e.run_id,
+                e.start,
+                e.end,
+                e.error.as_deref().unwrap_or("no reason recorded")
+            )
+        })
+        .collect();
+    let ended = progress.done + progress.failed == progress.total;
+    let state = match (ended, failed.is_empty()) {
+        (true, true) => RunState::Completed,
+        (true, false) => RunState::Failed,
+        (false, _) => RunState::Running,
+    };
+    RunStatus {
+        run_id: backfill.run_id.clone(),
+        mode: Mode::Manual,
+        dry_run: backfill.dry_run,
+        status: state,
+        started_at: backfill.started_at.clone(),
+        finished_at: ended.then(|| format_ts(now)),
+        error: (!failed.is_empty()).then(|| failed.join("; ")),
+        slices: Some(progress),
+    }
+}
+
+/// Whether `next` says more than `stored`: more slices ended, or more of them completed (a
+/// failed slice run again). Slice ends only ever move that way, so a settle that read fewer
+/// ends than another never overwrites it.
+fn moves_forward(stored: &RunStatus, next: &RunStatus) -> bool {
+    let key = |s: &RunStatus| {
+        s.slices
+            .map(|p| (p.done + p.failed, p.done))
+            .unwrap_or_default()
+    };
+    let (stored_ended, stored_done) = key(stored);
+    let (next_ended, next_done) = key(next);
+    next_ended >= stored_ended
+        && next_done >= stored_done
+        && (next_ended, next_done) != (stored_ended, stored_done)
+        || stored.status == RunState::Running && next.status != RunState::Running
+}
+
+/// The parent report (DESIGN §4, backfills): the report fields of the slices that completed,
+/// counts summed and lists concatenated in window order, plus every slice with its state.
+pub fn parent_report(
+    backfill: &Backfill,
+    entries: &[SliceEntry],
+    reports: &[RunReport],
+    now: DateTime<Utc>,
+) -> RunReport {
+    let mut ordered: Vec<&RunReport> = reports.iter().collect();
+    ordered.sort_by(|a, b| a.run_id.cmp(&b.run_id));
+    let sum = |f: fn(&RunReport) -> u64| ordered.iter().map(|r| f(r)).sum::<u64>();
+    let started = parse_ts(&backfill.started_at).unwrap_or(now);
+    RunReport {
+        run_id: backfill.run_id.clone(),
+        mode: Mode::Manual,
+        dry_run: backfill.dry_run,
+        window: Some(ReportWindow {
+            start: backfill.start.clone(),
+            end: backfill.end.clone(),
+            by: WindowBy::Initiation,
+        }),
+        ctr: CtrCounts {
+            objects: sum(|r| r.ctr.objects),
+            records: sum(|r| r.ctr.records),
+            malformed: sum(|r| r.ctr.malformed),
+            duplicates: sum(|r| r.ctr.duplicates),
+        },
+        eligible: sum(|r| r.eligible),
+        in_verint: sum(|r| r.in_verint),
+        not_settled: sum(|r| r.not_settled),
+        missing: sum(|r| r.missing),
+        enqueued: sum(|r| r.enqueued),
+        missing_contact_ids: ordered
+            .iter()
+            .flat_map(|r| r.missing_contact_ids.iter().cloned())
+            .collect(),
+        unrecoverable: ordered
+            .iter()
+            .flat_map(|r| r.unrecoverable.iter().cloned())
+            .collect(),
+        late_hours: Vec::new(),
+        duration_ms: (now - started).num_milliseconds().max(0) as u64,
+        orphans: sum(|r| r.orphans),
+        orphan_contact_ids: ordered
+            .iter()
+            .flat_map(|r| r.orphan_contact_ids.iter().cloned())
+            .collect(),
+        slices: Some(entries.to_vec()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> DateTime<Utc> {
+        parse_ts(s).expect("a valid time")
+    }
+
+    fn window(start: &str, end: &str) -> Window {
+        Window {
+            start: ts(start),
+            end: ts(end),
+        }
+    }
+
+    #[test]
+    fn a_window_of_24_hours_is_one_run_and_a_longer_one_a_backfill() {
+        assert!(!is_backfill(&window(
+            "2026-01-01T00:00:00Z",
+            "2026-01-02T00:00:00Z"
+        )));
+        assert!(is_backfill(&window(
+            "2026-01-01T00:00:00Z",
+            "2026-01-02T00:00:01Z"
+        )));
+    }
+
+    #[test]
+    fn a_40_hour_window_is_a_24_hour_slice_then_a_16_hour_one() {
+        let b = Backfill::new(
+            window("2026-01-01T06:30:00Z", "2026-01-02T22:30:00Z"),
+            false,
+            ts("2026-02-01T00:00:00Z"),
+        );
+        let spans: Vec<(&str, &str)> = b
+            .slices
+            .iter()
+            .map(|s| (s.start.as_str(), s.end.as_str()))
+            .collect();
+        assert_eq!(
+            spans,
+            [
+                ("2026-01-01T06:30:00Z", "2026-01-02T06:30:00Z"),
+                ("2026-01-02T06:30:00Z", "2026-01-02T22:30:00Z"),
+            ]
+        );
+        assert_eq!(b.slices[0].run_id, format!("{}-s0001", b.run_id));
+        assert_eq!(b.slices[1].run_id, format!("{}-s0002", b.run_id));
+    }
+
+    #[test]
+    fn a_window_of_731_days_makes_731_slices_in_order() {
+        let b = Backfill::new(
+            window("2025-01-01T00:00:00Z", "2027-01-02T00:00:00Z"),
+            true,
+            ts("2027-01-03T00:00:00Z"),
+        );
+        assert_eq!(b.slices.len(), 731);
+        assert!(
+            b.slices
+                .windows(2)
+                .all(|p| p[0].end == p[1].start && p[0].run_id < p[1].run_id)
+        );
+        assert_eq!(
+            b.slices.last().map(|s| s.end.as_str()),
+            Some("2027-01-02T00:00:00Z")
+        );
+    }
+
+    #[test]
+    fn a_slice_message_round_trips_and_a_wrong_one_is_named() {
+        let b = Backfill::new(
+            window("2026-01-01T00:00:00Z", "2026-01-03T00:00:00Z"),
+            false,
+            ts("2026-02-01T00:00:00Z"),
+        );
+        let m = &b.messages()[1];
+        let body = serde_json::to_string(m).expect("serialises");
+        assert_eq!(SliceMessage::parse(&body).as_ref(), Ok(m));
+
+        let mut long = m.clone();
+        long.end = "2026-01-05T00:00:00Z".into();
+        let err = SliceMessage::parse(&serde_json::to_string(&long).expect("serialises"));
+        assert!(err.expect_err("too long").contains("longer than 24 hours"));
+        let err = SliceMessage::parse(r#"{"v":1,"run_id":"x"}"#).expect_err("incomplete");
+        assert!(err.contains("parent_run_id"), "{err}");
+        let mut foreign = m.clone();
+        foreign.run_id = "20260101T000000Z-00000000-s0001".into();
+        let err = SliceMessage::parse(&serde_json::to_string(&foreign).expect("serialises"));
+        assert!(err.expect_err("foreign").contains("is not a slice of"));
+    }
+
+    fn slice_report(run_id: &str, missing: &[&str], objects: u64) -> RunReport {
+        RunReport {
+            run_id: run_id.into(),
+            mode: Mode::Manual,
+            dry_run: false,
+            window: None,
+            ctr: CtrCounts {
+                objects,
+                records: 10,
+                malformed: 1,
+                duplicates: 0,
+            },
+            eligible: 5,
+            in_verint: 5 - missing.len() as u64,
+            not_settled: 0,
+            missing: missing.len() as u64,
+            enqueued: missing.len() as u64,
+            missing_contact_ids: missing.iter().map(|s| s.to_string()).collect(),
+            unrecoverable: vec![],
+            late_hours: vec![],
+            duration_ms: 7,
+            orphans: 0,
+            orphan_contact_ids: vec![],
+            slices: None,
+        }
+    }
+
+    #[test]
+    fn the_parent_report_sums_its_slices_in_window_order() {
+        let b = Backfill::new(
+            window("2026-01-01T00:00:00Z", "2026-01-02T16:00:00Z"),
+            false,
+            ts("2026-02-01T00:00:00Z"),
+        );
+        let ends: Vec<SliceEntry> = b
+            .slices
+            .iter()
+            .map(|s| SliceEntry {
+                run_id: s.run_id.clone(),
+                start: s.start.clone(),
+                end: s.end.clone(),
+                status: RunState::Completed,
+                error: None,
+            })
+            .collect();
+        // Read back in any order, summed in window order.
+        let reports = [
+            slice_report(&b.slices[1].run_id, &["c", "d"], 3),
+            slice_report(&b.slices[0].run_id, &["a"], 4),
+        ];
+        let r = parent_report(
+            &b,
+            &slice_entries(&b, &ends),
+            &reports,
+            ts("2026-02-01T00:01:00Z"),
+        );
+        assert_eq!(r.run_id, b.run_id);
+        assert_eq!(
+            (r.eligible, r.in_verint, r.missing, r.enqueued),
+            (10, 7, 3, 3)
+        );
+        assert_eq!((r.ctr.objects, r.ctr.records, r.ctr.malformed), (7, 20, 2));
+        assert_eq!(r.missing_contact_ids, ["a", "c", "d"]);
+        assert_eq!(r.duration_ms, 60_000);
+        let window = r.window.expect("a window");
+        assert_eq!(
+            (window.start.as_str(), window.end.as_str()),
+            ("2026-01-01T00:00:00Z", "2026-01-02T16:00:00Z")
+        );
+        let slices = r.slices.expect("slices");
+        assert_eq!(slices.len(), 2);
+        assert!(slices.iter().all(|s| s.status == RunState::Completed));
+    }
+
+    #[test]
+    fn a_slice_not_yet_ended_is_queued_and_a_failed_one_names_its_error() {
+        let b = Backfill::new(
+            window("2026-01-01T00:00:00Z", "2026-01-04T00:00:00Z"),
+            false,
+            ts("2026-02-01T00:00:00Z"),
+        );
+        let ends = [SliceEntry {
+            run_id: b.slices[1].run_id.clone(),
+            start: b.slices[1].start.clone(),
+            end: b.slices[1].end.clone(),
+            status: RunState::Failed,
+            error: Some("Verint DAS could not be asked".into()),
+        }];
+        let entries = slice_entries(&b, &ends);
+        assert_eq!(
+            entries.iter().map(|e| e.status).collect::<Vec<_>>(),
+            [RunState::Queued, RunState::Failed, RunState::Queued]
+        );
+        let progress = progress_of(&entries);
+        assert_eq!((progress.total, progress.done, progress.failed), (3, 0, 1));
+        let status = parent_status(&b, &entries, progress, ts("2026-02-01T00:00:00Z"));
+        assert_eq!(status.status, RunState::Running);
+        let error = status.error.expect("the failed slice is named");
+        assert!(
+            error.contains(&b.slices[1].run_id) && error.contains("Verint DAS"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_status_never_moves_back_to_fewer_slices_ended() {
+        let at = |done, failed, state| RunStatus {
+            run_id: "p".into(),
+            mode: Mode::Manual,
+            dry_run: false,
+            status: state,
+            started_at: "2026-01-01T00:00:00Z".into(),
+            finished_at: None,
+            error: None,
+            slices: Some(SliceProgress {
+                total: 4,
+                done,
+                failed,
+            }),
+        };
+        assert!(moves_forward(
+            &at(1, 0, RunState::Running),
+            &at(2, 0, RunState::Running)
+        ));
+        assert!(!moves_forward(
+            &at(3, 0, RunState::Running),
+            &at(2, 0, RunState::Running)
+        ));
+        assert!(!moves_forward(
+            &at(2, 0, RunState::Running),
+            &at(2, 0, RunState::Running)
+        ));
+        // A failed slice run again and completed: as many ended, more done.
+        assert!(moves_forward(
+            &at(3, 1, RunState::Failed),
+            &at(4, 0, RunState::Completed)
+        ));
+        assert!(!moves_forward(
+            &at(4, 0, RunState::Completed),
+            &at(3, 1, RunState::Failed)
+        ));
+    }
+}
