@@ -38,7 +38,7 @@ CASES = {
     ("parameter_patterns", "secret suffix"): (
         "[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$", "[A-Za-z0-9/_+=.@-]+$"),
     ("parameter_patterns", "connect rate"): (
-        "    Default: 0.5\n", "    Default: 5\n"),
+        "    Default: 0.25\n", "    Default: 5\n"),
     ("kms_decrypt_policies_only_via_service", "secret_kms_key_decrypt_via_secretsmanager"): (
         '                kms:ViaService: !Sub "secretsmanager.${AWS::Region}.amazonaws.com"',
         "                aws:SourceAccount: !Ref AWS::AccountId"),

@@ -28,7 +28,7 @@ REQUIRED_ENV = {
     "VERINT_API_KEY_SECRET_ID", "SETTLE_DELAY", "ARRIVAL_SLACK", "DAS_MARGIN", "MAX_HOURS_PER_RUN",
     "INITIAL_LOOKBACK", "MAX_MANUAL_SPAN", "CONNECT_MAX_RPS", "MAX_RECEIVE_COUNT", "RECORDINGS_BUCKET",
     "RECORDINGS_PREFIX", "LATE_SWEEP",
-    "RETRY_BASE", "RETRY_MAX", "STALL_TIMEOUT",
+    "RETRY_BASE", "RETRY_MAX", "STALL_TIMEOUT", "PLANNING_QUEUE_URL", "BACKFILL_QUEUE_URL",
 }
 
 POLICY_RESOURCE_TYPES = {
@@ -539,19 +539,38 @@ class OperationsTemplateTest(unittest.TestCase):
                              ["arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"])
 
     def test_connect_rate_defaults_stay_under_the_default_quota(self):
-        esm = list(resources_of(self.t, "AWS::Lambda::EventSourceMapping").values())[0]["Properties"]
-        concurrency = self.params[ref_name(esm["ScalingConfig"]["MaximumConcurrency"])]
-        batch = self.params[ref_name(esm["BatchSize"])]
+        def default(name):
+            return float(self.params[name]["Default"])
+
+        mappings = resources_of(self.t, "AWS::Lambda::EventSourceMapping").values()
+        concurrency = {ref_name(m["Properties"]["EventSourceArn"]):
+                       ref_name(m["Properties"]["ScalingConfig"]["MaximumConcurrency"]) for m in mappings}
+        self.assertEqual(concurrency, {"WorkQueue": "WorkerMaxConcurrency",
+                                       "BackfillQueue": "BackfillMaxConcurrency",
+                                       "PlanningQueue": "PlanningMaxConcurrency"})
         env = self.t["Globals"]["Function"]["Environment"]["Variables"]
-        rps = self.params[ref_name(env["CONNECT_MAX_RPS"])]
-        worker_rate = float(rps["Default"]) * int(concurrency["Default"]) * int(batch["Default"])
-        # The planner's orphan listing (a manual run) calls DescribeContact under the same ceiling.
-        self.assertLess(worker_rate + float(rps["Default"]), DESCRIBE_CONTACT_DEFAULT_RPS + 1e-9)
-        self.assertLessEqual(worker_rate, DESCRIBE_CONTACT_DEFAULT_RPS / 2)
-        for p in (rps, concurrency):
-            text = " ".join(p["Description"].split())
-            self.assertIn("ConnectMaxRps x WorkerMaxConcurrency x WorkerBatchSize", text)
-            self.assertIn("2 requests/s", text)
+        rps = default(ref_name(env["CONNECT_MAX_RPS"]))
+        workers = default("WorkerBatchSize") * (default("WorkerMaxConcurrency") + default("BackfillMaxConcurrency"))
+        # Backfill slices describe orphan recordings under the same per-instance ceiling.
+        account_rate = rps * (workers + default("PlanningMaxConcurrency"))
+        self.assertLessEqual(account_rate, DESCRIBE_CONTACT_DEFAULT_RPS * 0.75 + 1e-9)
+        text = " ".join(self.params["ConnectMaxRps"]["Description"].split())
+        self.assertIn("ConnectMaxRps x (WorkerBatchSize x (WorkerMaxConcurrency + BackfillMaxConcurrency) "
+                      "+ PlanningMaxConcurrency)", text)
+        self.assertIn("2 requests/s", text)
+
+    def test_backfill_slices_fan_out_through_the_planning_queue(self):
+        mappings = {ref_name(m["Properties"]["EventSourceArn"]): m["Properties"]
+                    for m in resources_of(self.t, "AWS::Lambda::EventSourceMapping").values()}
+        slices = mappings["PlanningQueue"]
+        self.assertEqual(ref_name(slices["FunctionName"]), "PlannerFunction")
+        self.assertEqual(slices["BatchSize"], 1)
+        self.assertEqual(slices["FunctionResponseTypes"], ["ReportBatchItemFailures"])
+        self.assertEqual(ref_name(mappings["BackfillQueue"]["FunctionName"]), "WorkerFunction")
+        queue = self.t["Resources"]["PlanningQueue"]["Properties"]
+        planner = self.t["Resources"]["PlannerFunction"]["Properties"]
+        self.assertGreaterEqual(queue["VisibilityTimeout"], 6 * planner["Timeout"])
+        self.assertEqual(ref_name(queue["RedrivePolicy"]["deadLetterTargetArn"]), "PlanningDeadLetterQueue")
 
     def test_alarm_topic_is_tls_only(self):
         policies = resources_of(self.t, "AWS::SNS::TopicPolicy").values()

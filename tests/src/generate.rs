@@ -1335,6 +1335,18 @@ pub fn bench_corpus(
     instance_id: &str,
 ) -> anyhow::Result<BenchCorpus> {
     let date = NaiveDate::from_ymd_opt(2024, 5, 14).context("fixed date")?;
+    bench_corpus_on(dir, date, n, seed, instance_id)
+}
+
+/// [`bench_corpus`] for any day: a backfill's corpus is one such day after another in the same
+/// `dir/ctr/` (each call rewrites `dir/verint_ids.txt`: move it away before the next day).
+pub fn bench_corpus_on(
+    dir: &Path,
+    date: NaiveDate,
+    n: usize,
+    seed: u64,
+    instance_id: &str,
+) -> anyhow::Result<BenchCorpus> {
     let day_start = date.and_hms_opt(0, 0, 0).context("midnight")?.and_utc();
     let instance_arn = format!("arn:aws:connect:us-east-1:123456789012:instance/{instance_id}");
 
