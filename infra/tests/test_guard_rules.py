@@ -23,7 +23,7 @@ CASES = {
         "  DeadLetterQueue:\n    Type: AWS::SQS::Queue\n    DeletionPolicy: Retain\n",
         "  DeadLetterQueue:\n    Type: AWS::SQS::Queue\n    DeletionPolicy: Delete\n"),
     ("work_queue_retention_shorter_than_dlq",): (
-        "MessageRetentionPeriod: 345600", "MessageRetentionPeriod: 1209600"),
+        "MessageRetentionPeriod: 345600\n", "MessageRetentionPeriod: 1209600\n"),
     ("schedule_target_has_dlq_and_retry_policy",): (
         "        DeadLetterConfig:\n          Arn: !GetAtt ScheduleDeadLetterQueue.Arn\n", ""),
     ("planner_async_invocations_not_retried",): (
