@@ -9,4 +9,4 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 DAYS="${1:-30}" PER_DAY="${2:-100000}"
 shift $(( $# < 2 ? $# : 2 ))
 BIN="$(build_bins "${BENCH_PROFILE:-release}" local-stack:bench-backfill)"
-"$BIN/bench-backfill" --dir "$CALL_RECOVERY_HOME/bench-backfill-$PER_DAY" --days "$DAYS" --per-day "$PER_DAY" "$@"
+"$BIN/bench-backfill" --dir "$CALL_RECOVERY_HOME/bench-backfill-$DAYS-$PER_DAY" --days "$DAYS" --per-day "$PER_DAY" "$@"
