@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use comfy_table::Table;
 use indicatif::{ProgressBar, ProgressStyle};
 use recovery::Config;
 use recovery::aws::Clients;
@@ -19,6 +19,7 @@ use recovery::work::Disposition;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::table::table;
 use crate::{Cli, Command};
 
 fn env(name: &str) -> Option<String> {
@@ -43,13 +44,6 @@ fn progress(json: bool, len: u64, template: &str) -> ProgressBar {
 fn print_json<T: Serialize>(value: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
-}
-
-pub(crate) fn table(header: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED)
-        .set_header(header.to_vec());
-    t
 }
 
 pub async fn run(cli: Cli) -> Result<()> {

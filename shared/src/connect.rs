@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use aws_sdk_connect::types::Contact;
+use chrono::TimeDelta;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -43,6 +44,9 @@ impl RateLimiter {
         true
     }
 }
+
+/// Connect keeps contacts for 24 months; a manual run cannot start earlier than this.
+pub const CONNECT_RETENTION: TimeDelta = TimeDelta::days(730);
 
 /// Amazon Connect contact ids are UUIDs (`8-4-4-4-12` hex digits, either case). Anything else
 /// in a message is malformed, and is never put into a URL, a header or a filename.

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use std::cmp::Ordering;
 
 use crate::ctr::CtrRecord;
-use crate::matching::S3Location;
+use crate::ctr::S3Location;
 use crate::time::parse_ts;
 
 /// A contact id: a canonical (lowercase) UUID packs into 16 bytes; anything else is kept as is.

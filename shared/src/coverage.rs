@@ -17,27 +17,8 @@ use serde::Serialize;
 use crate::contacts::ContactKey;
 use crate::ledger::{LedgerClass, LedgerRow};
 use crate::report::OutcomeStatus;
+use crate::state::WorkedState;
 use crate::time::Window;
-
-/// What the worker last achieved for a contact, across every run read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WorkedState {
-    pub status: OutcomeStatus,
-    /// The failure's reason; `None` for successes.
-    pub reason: Option<String>,
-}
-
-impl WorkedState {
-    /// Keeps the better of two states of one contact: a success beats a failure.
-    pub fn merge(into: &mut HashMap<ContactKey, WorkedState>, key: ContactKey, state: WorkedState) {
-        match into.get(&key) {
-            Some(have) if have.status.rank() >= state.status.rank() => {}
-            _ => {
-                into.insert(key, state);
-            }
-        }
-    }
-}
 
 /// A contact's final state, as the coverage report names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

@@ -7,6 +7,24 @@ use std::io::{self, BufRead, BufReader, Read};
 
 use serde::Deserialize;
 
+/// An S3 object named by a CTR `Location` (`bucket/key`; the key may hold `:`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct S3Location {
+    pub bucket: String,
+    pub key: String,
+}
+
+impl S3Location {
+    /// Splits a `Location` at its first `/`; never rebuilds or re-encodes the key.
+    pub fn parse(location: &str) -> Option<Self> {
+        let (bucket, key) = location.split_once('/')?;
+        (!bucket.is_empty() && !key.is_empty()).then(|| S3Location {
+            bucket: bucket.into(),
+            key: key.into(),
+        })
+    }
+}
+
 /// The fields of a CTR that matching needs; every other field is skipped while parsing.
 #[derive(Debug, Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
@@ -314,6 +332,20 @@ mod tests {
     use std::io::Write;
 
     use super::*;
+
+    #[test]
+    fn a_location_splits_at_the_first_slash_and_keeps_colons() {
+        let l = S3Location::parse(
+            "rec/connect/acme/CallRecordings/2024/05/14/id_20240514T14:03_UTC.wav",
+        )
+        .expect("valid");
+        assert_eq!(l.bucket, "rec");
+        assert_eq!(
+            l.key,
+            "connect/acme/CallRecordings/2024/05/14/id_20240514T14:03_UTC.wav"
+        );
+        assert!(S3Location::parse("no-key").is_none());
+    }
 
     fn record(id: &str, last_update: &str) -> String {
         format!(

@@ -8,6 +8,7 @@ pub mod connect;
 pub mod contacts;
 pub mod coverage;
 pub mod ctr;
+pub mod error;
 pub mod ledger;
 pub mod matching;
 pub mod message;

@@ -11,11 +11,13 @@ use serde::Deserialize;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::config::Config;
+use crate::connect::CONNECT_RETENTION;
 use crate::contacts::ContactKey;
+use crate::error::error_chain;
 use crate::ledger::{LedgerClass, LedgerError, LedgerRow, LedgerSink};
 use crate::matching::{self, Rules};
 use crate::message::{MESSAGE_VERSION, WorkMessage};
-use crate::orphans::Orphan;
+use crate::orphans::{CallTimes, Orphan, OrphanError, OrphanLookup};
 use crate::queue::{QueueError, WorkQueue};
 use crate::report::{
     CtrCounts, Mode, ReportWindow, RunReport, RunState, RunStatus, UnrecoverableEntry, WindowBy,
@@ -25,10 +27,6 @@ use crate::source::{CtrObject, CtrSource, Scanner, SourceError};
 use crate::state::{Checkpoint, HourDigest, RunStore, StateError, Version};
 use crate::time::{HOUR, Window, delta, floor_hour, format_ts};
 use crate::verint::{VerintClient, VerintError};
-use futures::future::BoxFuture;
-
-/// Connect keeps contacts for 24 months; a manual run cannot start earlier than this.
-pub const CONNECT_RETENTION: TimeDelta = TimeDelta::days(730);
 
 /// What to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,8 +74,8 @@ pub enum PlanError {
     State(#[from] StateError),
     #[error("the run's ledger could not be written")]
     Ledger(#[from] LedgerError),
-    #[error("orphan recordings could not be looked for: {0}")]
-    Orphans(String),
+    #[error("orphan recordings could not be looked for")]
+    Orphans(#[from] OrphanError),
 }
 
 impl ManualPayload {
@@ -216,27 +214,6 @@ pub fn automatic_hours(
     }
     hours
 }
-
-/// What looking for orphan recordings needs (DESIGN §9): the recordings of a window's days, Verint
-/// asked by id, and Connect's times of a contact. Boxed futures, so that a planner without it
-/// needs no type for it.
-pub trait OrphanLookup: Send + Sync {
-    /// The bucket the recordings are in.
-    fn bucket(&self) -> &str;
-    /// The keys of the recordings in the day folders of `window`.
-    fn recording_keys(&self, window: Window) -> BoxFuture<'_, Result<Vec<String>, PlanError>>;
-    /// Whether Verint holds the contact.
-    fn in_verint<'a>(&'a self, contact_id: &'a str) -> BoxFuture<'a, Result<bool, PlanError>>;
-    /// `(initiation, disconnect)` from `DescribeContact`; `None` when Connect does not know the
-    /// contact or it has not ended.
-    fn times<'a>(
-        &'a self,
-        contact_id: &'a str,
-    ) -> BoxFuture<'a, Result<Option<CallTimes>, PlanError>>;
-}
-
-/// A call's `(initiation, disconnect)`.
-pub type CallTimes = (DateTime<Utc>, DateTime<Utc>);
 
 /// Orphans looked up at once (Connect's rate limit paces them anyway).
 const ORPHAN_CONCURRENCY: usize = 8;
@@ -716,18 +693,6 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
         self.store.put_report(&report).await?;
         Ok(report)
     }
-}
-
-/// An error and its causes on one line.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 #[cfg(test)]

@@ -18,11 +18,12 @@ use tokio::time::Instant;
 use tokio_util::io::ReaderStream;
 use tracing::{Instrument, error, info, info_span, warn};
 
+use crate::connect::CONNECT_RETENTION;
 use crate::connect::{ConnectContacts, ConnectError, is_contact_id};
-use crate::matching::S3Location;
+use crate::ctr::S3Location;
+use crate::error::error_chain;
 use crate::message::WorkMessage;
 use crate::metrics::{Metrics, Unit, names};
-use crate::plan::{CONNECT_RETENTION, error_chain};
 use crate::queue::{QueueError, Received, SqsQueue};
 use crate::report::{Outcome, OutcomeStatus};
 use crate::state::{S3State, StateError};

@@ -9,9 +9,10 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use recovery::Config;
 use recovery::aws::{Clients, StartError};
 use recovery::connect::ConnectContacts;
+use recovery::error::error_chain;
 use recovery::metrics::{Metrics, Unit, names};
 use recovery::orphans::RecordingOrphans;
-use recovery::plan::{PlanError, Planner, Request, error_chain, parse_event};
+use recovery::plan::{PlanError, Planner, Request, parse_event};
 use recovery::queue::SqsQueue;
 use recovery::report::RunReport;
 use recovery::source::S3CtrSource;
@@ -104,7 +105,7 @@ impl App {
             orphans: self
                 .orphans
                 .as_ref()
-                .map(|o| o as &dyn recovery::plan::OrphanLookup),
+                .map(|o| o as &dyn recovery::orphans::OrphanLookup),
             deadline,
         };
         planner.run(request, Utc::now()).await
