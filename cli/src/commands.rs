@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use comfy_table::Table;
 use indicatif::{ProgressBar, ProgressStyle};
 use recovery::Config;
+use recovery::app::{PlannerApp, WorkerApp};
 use recovery::aws::Clients;
 use recovery::metrics::Metrics;
 use recovery::plan::{ManualPayload, Request};
@@ -91,7 +92,7 @@ async fn plan(
         };
         payload.validate(&config, chrono::Utc::now())?
     };
-    let app = planner::App::load(config, env).await?;
+    let app = PlannerApp::load(config, env).await?;
     let pb = progress(
         json,
         0,
@@ -184,7 +185,7 @@ struct WorkSummary {
 
 async fn work(json: bool, until_empty: bool) -> Result<()> {
     let config = config()?;
-    let app = worker::App::load(config, env).await?;
+    let app = WorkerApp::load(config, env).await?;
     let worker = app.worker();
     let mut summary = WorkSummary::default();
     let pb = progress(json, 0, "{spinner} {msg}");

@@ -2,6 +2,7 @@
 //! a run), the adapters at the edge (S3, SQS, Connect, Verint), and the two flows the functions
 //! and `recoveryctl` share: planning a run and working a message.
 
+pub mod app;
 pub mod aws;
 pub mod config;
 pub mod connect;
