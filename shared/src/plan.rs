@@ -784,7 +784,7 @@ mod tests {
         );
         assert!(
             invalid(
-                serde_json::json!({"start":"2026-10-01T00:00:00Z","end":"2026-11-02T00:00:00Z"})
+                serde_json::json!({"start":"2024-10-01T00:00:00Z","end":"2026-11-02T00:00:00Z"})
             )
             .contains("MAX_MANUAL_SPAN")
         );
