@@ -16,7 +16,7 @@ use futures::FutureExt;
 use futures::stream::{self, StreamExt};
 use tokio::time::Instant;
 use tokio_util::io::ReaderStream;
-use tracing::{Instrument, error, info, info_span, warn};
+use tracing::{Span, error, info, warn};
 
 use crate::connect::CONNECT_RETENTION;
 use crate::connect::{ConnectContacts, ConnectError, is_contact_id};
@@ -636,12 +636,19 @@ where
         let results: Vec<(usize, Disposition, Option<FailureKind>, Effort)> =
             stream::iter(messages.iter().enumerate())
                 .map(|(i, m)| async move {
-                    match AssertUnwindSafe(self.work(m, deadline)).catch_unwind().await {
+                    match AssertUnwindSafe(self.work(m, deadline))
+                        .catch_unwind()
+                        .await
+                    {
                         Ok((d, f, e)) => (i, d, f, e),
                         Err(panic) => {
                             let failure = Failure::new(FailureKind::Panicked)
                                 .with_detail(panic_message(panic.as_ref()));
-                            error!(message_id = %m.message_id, reason = %failure.reason(), "panic while settling a message; left for SQS to retry");
+                            error!(
+                                message_id = %m.message_id,
+                                reason = %failure.reason(),
+                                "panic while settling a message; left for SQS to retry"
+                            );
                             (
                                 i,
                                 Disposition::Retry(failure.reason()),
@@ -692,7 +699,12 @@ where
                 // A receipt handle gone stale (the message outlasted its visibility and was
                 // received again) fails this delete only: the message comes back, and the next
                 // receive finds the contact in Verint. The rest of the batch is still settled.
-                warn!(message_id = %m.message_id, error.message = %e, error.cause_chain = ?e, "a worked message could not be deleted; it will be received again");
+                warn!(
+                    message_id = %m.message_id,
+                    error.message = %e,
+                    error.cause_chain = ?e,
+                    "a worked message could not be deleted; it will be received again"
+                );
             }
         }
         Ok(dispositions)
@@ -701,6 +713,11 @@ where
     /// Works one message. Never drops a message: every path ends in success, a release with
     /// its retry delay, or the dead-letter queue. `deadline` is the invocation's: the work
     /// stops [`SETTLE_RESERVE`] before it, so the outcome and the message's settling still fit.
+    #[tracing::instrument(
+        name = "message",
+        skip_all,
+        fields(message_id = %incoming.message_id, contact_id, run_id)
+    )]
     async fn work(
         &self,
         incoming: &Incoming,
@@ -713,94 +730,112 @@ where
                     Ok(_) => "contact_id is not a UUID".to_owned(),
                     Err(e) => error_chain(&e),
                 };
-                let span = info_span!("message", message_id = %incoming.message_id, contact_id = tracing::field::Empty);
                 let failure = Failure::new(FailureKind::MalformedMessage).with_detail(detail);
-                let d = self
-                    .dead_letter(incoming, &failure, deadline)
-                    .instrument(span)
-                    .await;
+                let d = self.dead_letter(incoming, &failure, deadline).await;
                 return (d, Some(failure.kind), Effort::default());
             }
         };
-        let span = info_span!("message", message_id = %incoming.message_id, contact_id = %message.contact_id, run_id = %message.run_id);
-        async {
-            let mut effort = Effort::default();
-            let work_deadline = deadline.map(|d| d.checked_sub(SETTLE_RESERVE).unwrap_or(d));
-            let recovering = AssertUnwindSafe(self.recover(
-                &message,
-                incoming.receive_count,
-                work_deadline,
-                &mut effort,
+        let span = Span::current();
+        span.record("contact_id", message.contact_id.as_str());
+        span.record("run_id", message.run_id.as_str());
+        let mut effort = Effort::default();
+        let result = self
+            .recover_before(&message, incoming.receive_count, deadline, &mut effort)
+            .await;
+        let (disposition, kind, outcome) = self.settle(incoming, &message, result, deadline).await;
+        self.write_outcome(&message.run_id, &outcome, deadline)
+            .await;
+        (disposition, kind, effort)
+    }
+
+    /// [`Worker::recover`], cut short [`SETTLE_RESERVE`] before the deadline; a panic is a
+    /// transient failure of this message alone.
+    async fn recover_before(
+        &self,
+        message: &WorkMessage,
+        attempt: u32,
+        deadline: Option<Instant>,
+        effort: &mut Effort,
+    ) -> Result<(OutcomeStatus, String, u64), Failure> {
+        let work_deadline = deadline.map(|d| d.checked_sub(SETTLE_RESERVE).unwrap_or(d));
+        let recovering =
+            AssertUnwindSafe(self.recover(message, attempt, work_deadline, effort)).catch_unwind();
+        let cut_short = || {
+            Ok(Err(
+                Failure::new(FailureKind::Deadline).with_detail("the work was cut short")
             ))
-            .catch_unwind();
-            let result = match work_deadline {
-                Some(d) => tokio::time::timeout_at(d, recovering).await.unwrap_or_else(|_| {
-                    Ok(Err(Failure::new(FailureKind::Deadline)
-                        .with_detail("the work was cut short")))
-                }),
-                None => recovering.await,
-            }
-            .unwrap_or_else(|panic| {
-                Err(Failure::new(FailureKind::Panicked).with_detail(panic_message(panic.as_ref())))
-            });
-            let now = Utc::now();
-            let (disposition, kind, outcome) = match result {
-                Ok((status, interaction_id, bytes)) => {
-                    info!(status = ?status, bytes, "contact done");
-                    let outcome = Outcome {
-                        contact_id: message.contact_id.clone(),
-                        status,
-                        attempt: incoming.receive_count,
-                        reason: None,
-                        bytes,
-                        interaction_id: Some(interaction_id).filter(|s| !s.is_empty()),
-                        at: format_ts(now),
-                    };
-                    (Disposition::Done(status), None, outcome)
-                }
-                Err(failure) => {
-                    let outcome = Outcome {
-                        contact_id: message.contact_id.clone(),
-                        status: OutcomeStatus::Failed,
-                        attempt: incoming.receive_count,
-                        reason: Some(failure.reason()),
-                        bytes: 0,
-                        interaction_id: None,
-                        at: format_ts(now),
-                    };
-                    let last_receive = self
-                        .settings
-                        .max_receive_count
-                        .is_some_and(|max| incoming.receive_count >= max);
-                    let d = if failure.is_permanent() {
-                        self.dead_letter(incoming, &failure, deadline).await
-                    } else if last_receive {
-                        let gave_up = Failure {
-                            detail: Some(format!(
-                                "gave up after {} attempts: {}",
-                                incoming.receive_count,
-                                failure.detail.as_deref().unwrap_or("no detail")
-                            )),
-                            ..failure.clone()
-                        };
-                        self.dead_letter(incoming, &gave_up, deadline).await
-                    } else {
-                        self.release(incoming, &failure, deadline).await
-                    };
-                    (d, Some(failure.kind), outcome)
-                }
-            };
-            match bounded(deadline, self.outcomes.put_outcome(&message.run_id, &outcome)).await {
-                Some(Ok(())) => {}
-                Some(Err(e)) => {
-                    error!(error.message = %e, error.cause_chain = ?e, "outcome could not be written")
-                }
-                None => error!("outcome could not be written before the deadline"),
-            }
-            (disposition, kind, effort)
+        };
+        match work_deadline {
+            Some(d) => tokio::time::timeout_at(d, recovering)
+                .await
+                .unwrap_or_else(|_| cut_short()),
+            None => recovering.await,
         }
-        .instrument(span)
-        .await
+        .unwrap_or_else(|panic| {
+            Err(Failure::new(FailureKind::Panicked).with_detail(panic_message(panic.as_ref())))
+        })
+    }
+
+    /// Settles the message by the result of its work (done, released for a retry, or
+    /// dead-lettered) and says what the outcome records.
+    async fn settle(
+        &self,
+        incoming: &Incoming,
+        message: &WorkMessage,
+        result: Result<(OutcomeStatus, String, u64), Failure>,
+        deadline: Option<Instant>,
+    ) -> (Disposition, Option<FailureKind>, Outcome) {
+        let mut outcome = Outcome {
+            contact_id: message.contact_id.clone(),
+            status: OutcomeStatus::Failed,
+            attempt: incoming.receive_count,
+            reason: None,
+            bytes: 0,
+            interaction_id: None,
+            at: format_ts(Utc::now()),
+        };
+        let failure = match result {
+            Ok((status, interaction_id, bytes)) => {
+                info!(status = ?status, bytes, "contact done");
+                outcome.status = status;
+                outcome.bytes = bytes;
+                outcome.interaction_id = Some(interaction_id).filter(|s| !s.is_empty());
+                return (Disposition::Done(status), None, outcome);
+            }
+            Err(failure) => failure,
+        };
+        outcome.reason = Some(failure.reason());
+        let last_receive = self
+            .settings
+            .max_receive_count
+            .is_some_and(|max| incoming.receive_count >= max);
+        let d = if failure.is_permanent() {
+            self.dead_letter(incoming, &failure, deadline).await
+        } else if last_receive {
+            let gave_up = Failure {
+                detail: Some(format!(
+                    "gave up after {} attempts: {}",
+                    incoming.receive_count,
+                    failure.detail.as_deref().unwrap_or("no detail")
+                )),
+                ..failure.clone()
+            };
+            self.dead_letter(incoming, &gave_up, deadline).await
+        } else {
+            self.release(incoming, &failure, deadline).await
+        };
+        (d, Some(failure.kind), outcome)
+    }
+
+    /// Writes the message's outcome; a failure is logged, and the message stays settled.
+    async fn write_outcome(&self, run_id: &str, outcome: &Outcome, deadline: Option<Instant>) {
+        match bounded(deadline, self.outcomes.put_outcome(run_id, outcome)).await {
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
+                error!(error.message = %e, error.cause_chain = ?e, "outcome could not be written")
+            }
+            None => error!("outcome could not be written before the deadline"),
+        }
     }
 
     /// Sets the message's visibility to its retry delay and leaves it for SQS to retry. If the
@@ -818,7 +853,13 @@ where
             failure.retry_after,
             rand::random::<f64>(),
         );
-        warn!(reason = %failure.reason(), kind = failure.kind.metric_reason(), attempt = incoming.receive_count, retry_in_s = delay.as_secs_f64(), "transient failure; released for SQS to retry");
+        warn!(
+            reason = %failure.reason(),
+            kind = failure.kind.metric_reason(),
+            attempt = incoming.receive_count,
+            retry_in_s = delay.as_secs_f64(),
+            "transient failure; released for SQS to retry"
+        );
         if !incoming.receipt_handle.is_empty() {
             match bounded(
                 deadline,
@@ -828,7 +869,11 @@ where
             {
                 Some(Ok(())) => {}
                 Some(Err(e)) => {
-                    warn!(error.message = %e, error.cause_chain = ?e, "retry delay not set; SQS retries after the queue's visibility timeout")
+                    warn!(
+                        error.message = %e,
+                        error.cause_chain = ?e,
+                        "retry delay not set; SQS retries after the queue's visibility timeout"
+                    )
                 }
                 None => warn!("retry delay not set before the deadline"),
             }
@@ -845,11 +890,16 @@ where
         deadline: Option<Instant>,
     ) -> Disposition {
         let reason = failure.reason();
-        error!(reason = %reason, kind = failure.kind.metric_reason(), "permanent failure; sending to the dead-letter queue");
+        let kind = failure.kind.metric_reason();
+        error!(%reason, kind, "permanent failure; sending to the dead-letter queue");
         match bounded(deadline, self.queue.dead_letter(&incoming.body, &reason)).await {
             Some(Ok(())) => {}
             Some(Err(e)) => {
-                error!(error.message = %e, error.cause_chain = ?e, "dead-letter send failed; leaving the message for SQS to retry");
+                error!(
+                    error.message = %e,
+                    error.cause_chain = ?e,
+                    "dead-letter send failed; leaving the message for SQS to retry"
+                );
                 return Disposition::Retry(format!("dead-letter send failed: {reason}"));
             }
             None => {
@@ -863,7 +913,10 @@ where
             match bounded(deadline, self.queue.delete(&incoming.receipt_handle)).await {
                 Some(Ok(())) => {}
                 Some(Err(e)) => {
-                    warn!(error.message = %e, "delete after dead-lettering failed; the trigger deletes it on success")
+                    warn!(
+                        error.message = %e,
+                        "delete after dead-lettering failed; the trigger deletes it on success"
+                    )
                 }
                 None => warn!("delete after dead-lettering did not finish before the deadline"),
             }
@@ -871,6 +924,11 @@ where
         Disposition::DeadLettered(reason)
     }
 
+    /// Recovers one contact: unless it is past Connect's retention or already in Verint, its
+    /// recordings are uploaded with the metadata `DescribeContact` gives; an upload that fails
+    /// transiently is tried again in this invocation while Verint's retry policy and the
+    /// deadline allow, each time with fresh recordings (a stream cannot be replayed).
+    #[tracing::instrument(name = "recover", skip_all, fields(attempt = attempt))]
     async fn recover(
         &self,
         message: &WorkMessage,
@@ -878,84 +936,87 @@ where
         deadline: Option<Instant>,
         effort: &mut Effort,
     ) -> Result<(OutcomeStatus, String, u64), Failure> {
-        let now = Utc::now();
-        if parse_ts(&message.initiation_timestamp).is_some_and(|t| t < now - CONNECT_RETENTION) {
+        let oldest = Utc::now() - CONNECT_RETENTION;
+        if parse_ts(&message.initiation_timestamp).is_some_and(|t| t < oldest) {
             return Err(Failure::new(FailureKind::ConnectRetention));
         }
         check_time_left(deadline, 0)?;
-        match self.verint.holds(&message.contact_id, deadline).await {
-            Ok(Some(interaction_id)) => {
-                return Ok((OutcomeStatus::AlreadyPresent, interaction_id, 0));
-            }
-            Ok(None) => {}
-            Err(e) => return Err(Failure::from_verint(&e)),
+        if let Some(interaction_id) = self.already_held(message, deadline).await? {
+            return Ok((OutcomeStatus::AlreadyPresent, interaction_id, 0));
         }
         let contact = self
             .connect
             .describe(&message.instance_id, &message.contact_id, deadline)
             .await
             .map_err(|e| Failure::from_connect(&e))?;
-
         let policy = self.verint.retry_policy();
         let mut delays = policy.delays();
         loop {
-            let recordings = self.open_all(&message.recordings, deadline).await?;
-            let total: u64 = recordings.iter().map(|r| r.len).sum();
-            check_time_left(deadline, total)?;
-            let meta: Vec<(S3Location, u64)> = recordings
-                .iter()
-                .map(|r| (r.location.clone(), r.len))
-                .collect();
-            let metadata = build_metadata(&contact, message, &meta, Utc::now());
-            let parts = recordings
-                .into_iter()
-                .map(|r| AudioPart {
-                    len: r.len,
-                    body: r.body,
-                })
-                .collect();
-            let started = Instant::now();
-            let sent = match bounded(deadline, self.verint.ingest(&metadata, parts)).await {
-                Some(r) => r,
-                None => {
-                    effort.transfer += started.elapsed();
-                    return Err(Failure::new(FailureKind::Deadline)
-                        .with_detail("the deadline came during the upload"));
-                }
-            };
-            effort.transfer += started.elapsed();
-            let e = match sent {
-                Ok(Ingested::Created { interaction_id }) => {
-                    effort.bytes += total;
-                    return Ok((OutcomeStatus::Recovered, interaction_id, total));
-                }
-                Ok(Ingested::AlreadyPresent { interaction_id }) => {
-                    return Ok((OutcomeStatus::AlreadyPresent, interaction_id, 0));
-                }
+            let e = match self.upload(&contact, message, deadline, effort).await? {
+                Ok(done) => return Ok(done),
                 Err(e) => e,
             };
             let failure = Failure::from_verint(&e);
-            // A stall already cost STALL_TIMEOUT, and a long Retry-After is better waited out
-            // in the queue than in the invocation: both end this receive.
-            let in_process = !failure.is_permanent()
-                && !matches!(
-                    failure.kind,
-                    FailureKind::VerintStalled
-                        | FailureKind::VerintNoAnswer
-                        | FailureKind::RecordingStalled
-                        | FailureKind::Deadline
-                );
-            let Some(backoff) = delays.next().filter(|_| in_process) else {
+            let Some(wait) = retry_wait(&policy, delays.next(), &failure, &e, deadline) else {
                 return Err(failure);
             };
-            let wait = RetryPolicy::wait(backoff, &e);
-            if wait > policy.max_delay
-                || deadline.is_some_and(|d| Instant::now() + wait + MIN_TIME_LEFT > d)
-            {
-                return Err(failure);
-            }
-            warn!(reason = %failure.reason(), attempt, wait_ms = wait.as_millis() as u64, "ingest failed; retrying with fresh recordings");
+            let wait_ms = wait.as_millis() as u64;
+            let reason = failure.reason();
+            warn!(%reason, wait_ms, "ingest failed; retrying with fresh recordings");
             tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// The contact's interaction id when Verint already holds it.
+    async fn already_held(
+        &self,
+        message: &WorkMessage,
+        deadline: Option<Instant>,
+    ) -> Result<Option<String>, Failure> {
+        self.verint
+            .holds(&message.contact_id, deadline)
+            .await
+            .map_err(|e| Failure::from_verint(&e))
+    }
+
+    /// One upload of the contact's recordings, opened afresh; the outer error ends the work,
+    /// the inner one is Verint's answer, which may be worth another attempt.
+    async fn upload(
+        &self,
+        contact: &Contact,
+        message: &WorkMessage,
+        deadline: Option<Instant>,
+        effort: &mut Effort,
+    ) -> Result<Result<(OutcomeStatus, String, u64), VerintError>, Failure> {
+        let recordings = self.open_all(&message.recordings, deadline).await?;
+        let total: u64 = recordings.iter().map(|r| r.len).sum();
+        check_time_left(deadline, total)?;
+        let meta: Vec<(S3Location, u64)> = recordings
+            .iter()
+            .map(|r| (r.location.clone(), r.len))
+            .collect();
+        let metadata = build_metadata(contact, message, &meta, Utc::now());
+        let parts = recordings
+            .into_iter()
+            .map(|r| AudioPart {
+                len: r.len,
+                body: r.body,
+            })
+            .collect();
+        let started = Instant::now();
+        let sent = bounded(deadline, self.verint.ingest(&metadata, parts)).await;
+        effort.transfer += started.elapsed();
+        match sent {
+            None => Err(Failure::new(FailureKind::Deadline)
+                .with_detail("the deadline came during the upload")),
+            Some(Ok(Ingested::Created { interaction_id })) => {
+                effort.bytes += total;
+                Ok(Ok((OutcomeStatus::Recovered, interaction_id, total)))
+            }
+            Some(Ok(Ingested::AlreadyPresent { interaction_id })) => {
+                Ok(Ok((OutcomeStatus::AlreadyPresent, interaction_id, 0)))
+            }
+            Some(Err(e)) => Ok(Err(e)),
         }
     }
 
@@ -977,6 +1038,30 @@ where
         }
         Ok(out)
     }
+}
+
+/// How long to wait before trying a failed upload again in this invocation; `None` when the
+/// failure is better left to the queue: a permanent one, a stall (it already cost
+/// `STALL_TIMEOUT`), no answer, the deadline, a `Retry-After` longer than the policy's longest
+/// delay, a wait the deadline leaves no room for, or no attempt left (`backoff` is `None`).
+fn retry_wait(
+    policy: &RetryPolicy,
+    backoff: Option<Duration>,
+    failure: &Failure,
+    error: &VerintError,
+    deadline: Option<Instant>,
+) -> Option<Duration> {
+    let in_process = !failure.is_permanent()
+        && !matches!(
+            failure.kind,
+            FailureKind::VerintStalled
+                | FailureKind::VerintNoAnswer
+                | FailureKind::RecordingStalled
+                | FailureKind::Deadline
+        );
+    let wait = RetryPolicy::wait(backoff.filter(|_| in_process)?, error);
+    let too_late = deadline.is_some_and(|d| Instant::now() + wait + MIN_TIME_LEFT > d);
+    (wait <= policy.max_delay && !too_late).then_some(wait)
 }
 
 /// Runs `call` until `deadline`; `None` if the deadline came first.
