@@ -492,81 +492,97 @@ pub fn build_metadata(
     recordings: &[(S3Location, u64)],
     now: DateTime<Utc>,
 ) -> Metadata {
-    let ts = |t: Option<&aws_sdk_connect::primitives::DateTime>| {
-        t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
-            .map(format_ts)
-    };
-    let instance_arn = contact
-        .arn()
-        .and_then(|arn| {
-            arn.split_once("/contact/")
-                .map(|(instance, _)| instance.to_owned())
-        })
-        .unwrap_or_else(|| message.instance_id.clone());
-    let disconnect =
-        ts(contact.disconnect_timestamp()).unwrap_or_else(|| message.disconnect_timestamp.clone());
-    let disconnect_at = parse_ts(&disconnect);
-    let endpoint = |e: Option<&aws_sdk_connect::types::EndpointInfo>| {
-        e.and_then(|e| {
-            Some(Endpoint {
-                kind: e
-                    .r#type()
-                    .map(|t| t.as_str().to_owned())
-                    .unwrap_or_default(),
-                address: e.address()?.to_owned(),
-            })
-        })
-    };
+    let disconnect = connect_ts(contact.disconnect_timestamp())
+        .unwrap_or_else(|| message.disconnect_timestamp.clone());
+    let screens_expected = parse_ts(&disconnect).is_some_and(|d| now - d < SCREEN_CACHE);
     Metadata {
-        // The API's spelling of the id, unless it names another contact (ids compare
-        // case-insensitively): the message's id is the one being recovered.
-        amazon_contact_id: contact
-            .id()
-            .filter(|id| id.eq_ignore_ascii_case(&message.contact_id))
-            .unwrap_or(&message.contact_id)
-            .to_owned(),
-        instance_arn,
+        amazon_contact_id: contact_id_of(contact, message),
+        instance_arn: instance_arn_of(contact, message),
         channel: contact.channel().map_or("VOICE", |c| c.as_str()).to_owned(),
         initiation_method: contact
             .initiation_method()
             .map(|m| m.as_str().to_owned())
             .unwrap_or_default(),
-        initiation_timestamp: ts(contact.initiation_timestamp())
+        initiation_timestamp: connect_ts(contact.initiation_timestamp())
             .unwrap_or_else(|| message.initiation_timestamp.clone()),
         disconnect_timestamp: disconnect,
         agent: contact.agent_info().and_then(|a| {
             Some(Agent {
                 id: a.id()?.to_owned(),
-                connected_to_agent_timestamp: ts(a.connected_to_agent_timestamp()),
+                connected_to_agent_timestamp: connect_ts(a.connected_to_agent_timestamp()),
             })
         }),
         queue: contact.queue_info().and_then(|q| {
             Some(Queue {
                 id: q.id()?.to_owned(),
-                enqueue_timestamp: Some(ts(q.enqueue_timestamp())?),
+                enqueue_timestamp: Some(connect_ts(q.enqueue_timestamp())?),
             })
         }),
-        customer_endpoint: endpoint(contact.customer_endpoint()),
-        system_endpoint: endpoint(contact.system_endpoint()),
+        customer_endpoint: endpoint_of(contact.customer_endpoint()),
+        system_endpoint: endpoint_of(contact.system_endpoint()),
         attributes: contact
             .attributes()
             .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default(),
-        recordings: recordings
-            .iter()
-            .map(|(l, bytes)| RecordingMeta {
-                bucket: l.bucket.clone(),
-                key: l.key.clone(),
-                bytes: *bytes,
-                content_type: "audio/wav".into(),
-            })
-            .collect(),
+        recordings: recordings_meta(recordings),
         recovery: Recovery {
             run_id: message.run_id.clone(),
             recovered_at: format_ts(now),
-            screens_expected: disconnect_at.is_some_and(|d| now - d < SCREEN_CACHE),
+            screens_expected,
         },
     }
+}
+
+/// A Connect timestamp as the contract writes times.
+fn connect_ts(t: Option<&aws_sdk_connect::primitives::DateTime>) -> Option<String> {
+    t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+        .map(format_ts)
+}
+
+/// The API's spelling of the id, unless it names another contact (ids compare
+/// case-insensitively): the message's id is the one being recovered.
+fn contact_id_of(contact: &Contact, message: &WorkMessage) -> String {
+    contact
+        .id()
+        .filter(|id| id.eq_ignore_ascii_case(&message.contact_id))
+        .unwrap_or(&message.contact_id)
+        .to_owned()
+}
+
+/// The instance ARN: the contact's ARN up to `/contact/`, or the message's instance id.
+fn instance_arn_of(contact: &Contact, message: &WorkMessage) -> String {
+    contact
+        .arn()
+        .and_then(|arn| {
+            arn.split_once("/contact/")
+                .map(|(instance, _)| instance.to_owned())
+        })
+        .unwrap_or_else(|| message.instance_id.clone())
+}
+
+/// An endpoint with an address; `None` without one.
+fn endpoint_of(e: Option<&aws_sdk_connect::types::EndpointInfo>) -> Option<Endpoint> {
+    let e = e?;
+    Some(Endpoint {
+        kind: e
+            .r#type()
+            .map(|t| t.as_str().to_owned())
+            .unwrap_or_default(),
+        address: e.address()?.to_owned(),
+    })
+}
+
+/// Each recording's place and size, as the metadata lists them.
+fn recordings_meta(recordings: &[(S3Location, u64)]) -> Vec<RecordingMeta> {
+    recordings
+        .iter()
+        .map(|(l, bytes)| RecordingMeta {
+            bucket: l.bucket.clone(),
+            key: l.key.clone(),
+            bytes: *bytes,
+            content_type: "audio/wav".into(),
+        })
+        .collect()
 }
 
 /// How the worker works: concurrency and the retry delays (DESIGN §5, §7).
