@@ -5,5 +5,5 @@
 mod planner;
 mod worker;
 
-pub use planner::{PlannerApp, READ_CONCURRENCY, report_metrics};
-pub use worker::{CONCURRENCY, WorkerApp, WorkerOverAws};
+pub use planner::{PlannerApp, report_metrics};
+pub use worker::{WorkerApp, WorkerOverAws};

@@ -93,7 +93,7 @@ fn eligible_one(c: &ContactView<'_>, rules: &Rules) -> Option<Eligible> {
 /// `[initiation − margin, disconnect + margin)`; spans that overlap or lie less than `margin`
 /// apart are merged. Sorted, disjoint; empty when there is no eligible contact. One old contact
 /// adds its own short span, never the time between it and the others.
-pub fn das_spans(eligible: &[Eligible], margin: TimeDelta) -> Vec<Window> {
+pub(crate) fn das_spans(eligible: &[Eligible], margin: TimeDelta) -> Vec<Window> {
     let mut spans: Vec<Window> = eligible
         .iter()
         .map(|e| Window {
@@ -185,7 +185,7 @@ pub fn classify(
 
 /// The ledger rows of a classification (DESIGN §9): one per eligible contact, in the order of
 /// `eligible`, with its class and, for an unrecoverable one, its reason.
-pub fn ledger_rows<'a>(
+pub(crate) fn ledger_rows<'a>(
     contacts: &'a ContactSet,
     eligible: &'a [Eligible],
     class: &'a Classification,

@@ -20,14 +20,14 @@ use crate::verint::{VerintClient, VerintError};
 
 /// What a recording's object key says: whose it is, and when it was made (to the minute).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordingName {
+pub(crate) struct RecordingName {
     /// Lowercase, as contact ids are compared.
     pub contact_id: String,
     pub at: DateTime<Utc>,
 }
 
 /// Reads a recording's key; `None` for an object that is not named like a Connect recording.
-pub fn parse_recording_key(key: &str) -> Option<RecordingName> {
+pub(crate) fn parse_recording_key(key: &str) -> Option<RecordingName> {
     let name = key.rsplit('/').next()?;
     let (id, rest) = name.split_once('_')?;
     if id.len() != 36
@@ -48,7 +48,7 @@ pub fn parse_recording_key(key: &str) -> Option<RecordingName> {
 
 /// The day folders that can hold recordings of `window`: `{prefix}YYYY/MM/DD/` for every day the
 /// window touches.
-pub fn day_prefixes(prefix: &str, window: Window) -> Vec<String> {
+pub(crate) fn day_prefixes(prefix: &str, window: Window) -> Vec<String> {
     let mut out = Vec::new();
     let mut day = window.start.date_naive();
     while day.and_time(chrono::NaiveTime::MIN).and_utc() < window.end {
@@ -156,7 +156,7 @@ pub enum OrphanError {
 }
 
 /// A call's `(initiation, disconnect)`.
-pub type CallTimes = (DateTime<Utc>, DateTime<Utc>);
+pub(crate) type CallTimes = (DateTime<Utc>, DateTime<Utc>);
 
 /// What looking for orphan recordings needs (DESIGN §9): the recordings of a window's days, Verint
 /// asked by id, and Connect's times of a contact. Boxed futures, so that a planner without it

@@ -188,7 +188,11 @@ impl VerintContacts for VerintClient {
 
 /// The arrival hours a manual run reads: `floor_hour(start) ≤ H < end + ARRIVAL_SLACK`, and none
 /// after the current hour.
-pub fn manual_hours(window: Window, slack: TimeDelta, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+pub(crate) fn manual_hours(
+    window: Window,
+    slack: TimeDelta,
+    now: DateTime<Utc>,
+) -> Vec<DateTime<Utc>> {
     let mut hours = Vec::new();
     let mut h = floor_hour(window.start);
     while h < window.end + slack && h <= now {
@@ -200,7 +204,7 @@ pub fn manual_hours(window: Window, slack: TimeDelta, now: DateTime<Utc>) -> Vec
 
 /// The settled arrival hours an automatic run reads from `next`: `now ≥ H + 1h + SETTLE_DELAY`,
 /// at most `max` of them.
-pub fn automatic_hours(
+pub(crate) fn automatic_hours(
     next: DateTime<Utc>,
     settle: TimeDelta,
     max: u32,

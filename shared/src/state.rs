@@ -145,11 +145,11 @@ impl S3State {
         }
     }
 
-    pub fn checkpoint_key(&self) -> String {
+    pub(crate) fn checkpoint_key(&self) -> String {
         format!("{}checkpoint.json", self.prefix)
     }
 
-    pub fn run_key(&self, run_id: &str, name: &str) -> String {
+    pub(crate) fn run_key(&self, run_id: &str, name: &str) -> String {
         format!("{}runs/{run_id}/{name}", self.prefix)
     }
 
@@ -182,7 +182,7 @@ impl S3State {
     }
 
     /// Reads a JSON object; `None` when it does not exist.
-    pub async fn get_json<T: DeserializeOwned>(
+    pub(crate) async fn get_json<T: DeserializeOwned>(
         &self,
         key: &str,
     ) -> Result<Option<(T, Option<String>)>, StateError> {

@@ -34,14 +34,14 @@ use crate::verint::ingest::{
 use crate::verint::{RetryPolicy, VerintClient, VerintError};
 
 /// Screens are cached by Verint for this long after a call ends.
-pub const SCREEN_CACHE: TimeDelta = TimeDelta::hours(2);
+pub(crate) const SCREEN_CACHE: TimeDelta = TimeDelta::hours(2);
 /// No transfer starts with less time than this left in the invocation.
-pub const MIN_TIME_LEFT: Duration = Duration::from_secs(15);
+pub(crate) const MIN_TIME_LEFT: Duration = Duration::from_secs(15);
 /// The slowest transfer rate planned for when deciding whether a transfer fits the time left.
-pub const PLANNING_RATE_BYTES_PER_SEC: u64 = 8 * 1024 * 1024;
+pub(crate) const PLANNING_RATE_BYTES_PER_SEC: u64 = 8 * 1024 * 1024;
 /// Kept free at the end of an invocation to write the outcome and settle the message, so that a
 /// message that cannot finish is released with its retry delay, never killed with the invocation.
-pub const SETTLE_RESERVE: Duration = Duration::from_secs(5);
+pub(crate) const SETTLE_RESERVE: Duration = Duration::from_secs(5);
 
 // -------------------------------------------------------------------------------------------------
 // Ports
@@ -172,7 +172,7 @@ impl Disposition {
 /// Every way working a message can fail. Whether it is transient or permanent, the metric's
 /// `Reason` dimension and the start of the `failure_reason` text all come from here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FailureKind {
+pub(crate) enum FailureKind {
     /// The body is not a work message, or its `contact_id` is not a UUID.
     MalformedMessage,
     /// Older than Connect's 24-month retention.
@@ -207,7 +207,9 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
-    pub const ALL: [FailureKind; 15] = [
+    /// Every kind, for the tests that check each has its own metric reason and text.
+    #[cfg(test)]
+    const ALL: [FailureKind; 15] = [
         FailureKind::MalformedMessage,
         FailureKind::ConnectRetention,
         FailureKind::ConnectUnknownContact,
@@ -226,7 +228,7 @@ impl FailureKind {
     ];
 
     /// Permanent failures go to the dead-letter queue at once; the others are retried.
-    pub fn is_permanent(self) -> bool {
+    pub(crate) fn is_permanent(self) -> bool {
         matches!(
             self,
             FailureKind::MalformedMessage
@@ -238,7 +240,7 @@ impl FailureKind {
     }
 
     /// The metric's `Reason` dimension (low cardinality, stable: alarms may use it).
-    pub fn metric_reason(self) -> &'static str {
+    pub(crate) fn metric_reason(self) -> &'static str {
         match self {
             FailureKind::MalformedMessage => "malformed_message",
             FailureKind::ConnectRetention => "connect_retention",
@@ -285,7 +287,7 @@ impl FailureKind {
 
 /// Why a message failed: its kind, what the failing side said, and the wait it asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
+pub(crate) struct Failure {
     pub kind: FailureKind,
     /// The failing side's own words (an error chain, a status), if any.
     pub detail: Option<String>,
@@ -307,7 +309,7 @@ impl Failure {
         self
     }
 
-    pub fn is_permanent(&self) -> bool {
+    pub(crate) fn is_permanent(&self) -> bool {
         self.kind.is_permanent()
     }
 
@@ -319,7 +321,7 @@ impl Failure {
         }
     }
 
-    pub fn from_verint(e: &VerintError) -> Self {
+    pub(crate) fn from_verint(e: &VerintError) -> Self {
         let kind = match e {
             VerintError::Body(_) => FailureKind::RecordingStreamFailed,
             VerintError::BodyStalled(_) => FailureKind::RecordingStalled,
@@ -337,7 +339,7 @@ impl Failure {
         }
     }
 
-    pub fn from_connect(e: &ConnectError) -> Self {
+    pub(crate) fn from_connect(e: &ConnectError) -> Self {
         match e {
             ConnectError::NotFound => Failure::new(FailureKind::ConnectUnknownContact),
             ConnectError::Throttled(_) => Failure::new(FailureKind::ConnectThrottled),
@@ -350,7 +352,7 @@ impl Failure {
         }
     }
 
-    pub fn from_recording(e: &RecordingError) -> Self {
+    pub(crate) fn from_recording(e: &RecordingError) -> Self {
         let kind = match e {
             RecordingError::Gone { .. } => FailureKind::RecordingGone,
             RecordingError::Unreadable { .. } => FailureKind::RecordingUnreadable,
@@ -363,7 +365,7 @@ impl Failure {
 /// A transient failure's retry delay (DESIGN §5): full jitter over
 /// `min(max, base × 2^(receive−1))`, or the server's `Retry-After` if longer, never over `max`.
 /// `jitter` is uniform in `[0, 1)`.
-pub fn retry_delay(
+pub(crate) fn retry_delay(
     receive: u32,
     base: Duration,
     max: Duration,
@@ -380,7 +382,7 @@ pub fn retry_delay(
 }
 
 /// Fails (transiently) when the invocation has too little time left to move `bytes`.
-pub fn check_time_left(deadline: Option<Instant>, bytes: u64) -> Result<(), Failure> {
+pub(crate) fn check_time_left(deadline: Option<Instant>, bytes: u64) -> Result<(), Failure> {
     let Some(deadline) = deadline else {
         return Ok(());
     };
@@ -486,7 +488,7 @@ impl OpenRecording {
 }
 
 /// The `metadata` part, from `DescribeContact` (ids as the API gives them) and the message.
-pub fn build_metadata(
+pub(crate) fn build_metadata(
     contact: &Contact,
     message: &WorkMessage,
     recordings: &[(S3Location, u64)],

@@ -19,7 +19,7 @@ use crate::state::S3State;
 use crate::verint::VerintClient;
 
 /// CTR objects read at once: S3 latency dominates, parsing uses every core.
-pub const READ_CONCURRENCY: usize = 8;
+pub(crate) const READ_CONCURRENCY: usize = 8;
 
 /// Everything the planner builds once per process.
 #[derive(Debug)]

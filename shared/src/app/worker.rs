@@ -11,7 +11,7 @@ use crate::verint::VerintClient;
 use crate::work::{S3Recordings, SqsMessages, WorkSettings, Worker};
 
 /// Messages worked at once within one invocation.
-pub const CONCURRENCY: usize = 4;
+pub(crate) const CONCURRENCY: usize = 4;
 
 /// Everything the worker builds once per process.
 #[derive(Debug)]
