@@ -139,7 +139,7 @@ pub enum OrphanError {
         bucket: String,
         prefix: String,
         #[source]
-        source: aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Error,
+        source: Box<aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Error>,
     },
     #[error("Verint DAS could not be asked for {contact_id}")]
     Verint {
@@ -200,7 +200,7 @@ impl OrphanLookup for RecordingOrphans {
                 .map_err(|source| OrphanError::Listing {
                     bucket: bucket.clone(),
                     prefix: prefix.clone(),
-                    source,
+                    source: Box::new(source),
                 })
         })
     }
