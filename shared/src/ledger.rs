@@ -493,7 +493,7 @@ pub(crate) async fn fetch(
     }
 }
 
-/// Reads every row of a ledger held in memory (as [`fetch`] returns it).
+/// Reads every row of a ledger held in memory (as `fetch` returns it).
 pub fn rows_of(gz: &[u8]) -> impl Iterator<Item = Result<LedgerRow, LedgerError>> + '_ {
     read_rows(gz)
 }

@@ -168,7 +168,7 @@ pub trait RedriveQueues: Send + Sync {
     -> impl Future<Output = Result<Option<String>, MoveTaskError>> + Send;
     /// Visible messages in the DLQ.
     fn dead_letter_depth(&self) -> impl Future<Output = Result<u64, QueueError>> + Send;
-    /// Up to ten DLQ messages, hidden for [`FALLBACK_VISIBILITY`].
+    /// Up to ten DLQ messages, hidden for `FALLBACK_VISIBILITY`.
     fn receive_dead_letters(
         &self,
         max: u32,

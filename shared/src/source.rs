@@ -461,7 +461,7 @@ impl<R: Read> Read for Tracked<R> {
 }
 
 /// Lists every hour (four at a time) and reads every object of `hours` into one set (manual runs
-/// and benchmarks; automatic runs drive a [`Scanner`] hour by hour).
+/// and benchmarks; automatic runs drive a `Scanner` hour by hour).
 pub async fn scan<S: CtrSource>(
     source: &S,
     hours: &[DateTime<Utc>],

@@ -166,7 +166,7 @@ struct DasPage {
 /// DAS and the ingest use separate clients. The ingest's has no total or read timeout: reqwest's
 /// `read_timeout` starts when the request is sent and is not reset while the body uploads, so it
 /// would cut every upload longer than it. Uploads are bounded instead by progress (the stall
-/// watchdog, [`VerintClient::with_stall_timeout`]) and by the caller's deadline. Neither client
+/// watchdog, `VerintClient::with_stall_timeout`) and by the caller's deadline. Neither client
 /// follows redirects (a redirect would resend the signed request, and the body cannot be
 /// replayed); the ingest speaks HTTP/1.1, whose flow control is the TCP connection's own.
 #[derive(Debug, Clone)]
