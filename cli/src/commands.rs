@@ -5,9 +5,10 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use comfy_table::Table;
 use indicatif::{ProgressBar, ProgressStyle};
 use recovery::Config;
+use recovery::app::{PlannerApp, WorkerApp};
 use recovery::aws::Clients;
 use recovery::metrics::Metrics;
 use recovery::plan::{ManualPayload, Request};
@@ -19,6 +20,7 @@ use recovery::work::Disposition;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::table::table;
 use crate::{Cli, Command};
 
 fn env(name: &str) -> Option<String> {
@@ -43,13 +45,6 @@ fn progress(json: bool, len: u64, template: &str) -> ProgressBar {
 fn print_json<T: Serialize>(value: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
-}
-
-pub(crate) fn table(header: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED)
-        .set_header(header.to_vec());
-    t
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
@@ -97,7 +92,7 @@ async fn plan(
         };
         payload.validate(&config, chrono::Utc::now())?
     };
-    let app = planner::App::load(config, env).await?;
+    let app = PlannerApp::load(config, env).await?;
     let pb = progress(
         json,
         0,
@@ -190,7 +185,7 @@ struct WorkSummary {
 
 async fn work(json: bool, until_empty: bool) -> Result<()> {
     let config = config()?;
-    let app = worker::App::load(config, env).await?;
+    let app = WorkerApp::load(config, env).await?;
     let worker = app.worker();
     let mut summary = WorkSummary::default();
     let pb = progress(json, 0, "{spinner} {msg}");

@@ -73,7 +73,7 @@ fn percent(d: &DayCoverage) -> String {
 }
 
 fn print_table(from: NaiveDate, to: NaiveDate, days: &[DayCoverage]) {
-    let mut t = crate::commands::table(&[
+    let mut t = crate::table::table(&[
         "day",
         "runs",
         "eligible",

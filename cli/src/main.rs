@@ -3,6 +3,7 @@
 
 mod commands;
 mod coverage;
+mod table;
 
 use std::process::ExitCode;
 

@@ -270,7 +270,7 @@ async fn the_functions_emit_the_promised_emf_metrics() {
     let planner = stack.planner().await.expect("planner");
     let report = plan_manual(&planner, window).await.expect("plan");
     let mut m = Metrics::new("planner");
-    planner::report_metrics(&report, &mut m);
+    recovery::app::report_metrics(&report, &mut m);
     let docs = m.documents(0);
     let doc = &docs[0];
     assert_eq!(

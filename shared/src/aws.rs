@@ -45,22 +45,22 @@ fn timeouts(operation: u64, attempt: u64) -> TimeoutConfig {
 }
 
 /// S3: object reads and writes of reports and ledgers (a few MB at most) within the region.
-pub fn s3_timeouts() -> TimeoutConfig {
+pub(crate) fn s3_timeouts() -> TimeoutConfig {
     timeouts(60, 20)
 }
 
 /// SQS: an attempt must outlast a 20 s long poll (`ReceiveMessage`).
-pub fn sqs_timeouts() -> TimeoutConfig {
+pub(crate) fn sqs_timeouts() -> TimeoutConfig {
     timeouts(60, 30)
 }
 
 /// Connect: `DescribeContact`, with room for the SDK's retries of throttling.
-pub fn connect_timeouts() -> TimeoutConfig {
+pub(crate) fn connect_timeouts() -> TimeoutConfig {
     timeouts(30, 10)
 }
 
 /// Secrets Manager: one read at start.
-pub fn secrets_timeouts() -> TimeoutConfig {
+pub(crate) fn secrets_timeouts() -> TimeoutConfig {
     timeouts(30, 10)
 }
 
@@ -122,7 +122,7 @@ impl Clients {
     }
 
     /// The Verint API key, from the environment or from Secrets Manager (`{"keyId","key"}`).
-    pub async fn verint_key(&self, config: &Config) -> Result<ApiKey, StartError> {
+    pub(crate) async fn verint_key(&self, config: &Config) -> Result<ApiKey, StartError> {
         match &config.verint_key {
             VerintKeySource::Direct { key_id, key } => {
                 ApiKey::new(key_id.clone(), key).map_err(|reason| StartError::SecretFormat {

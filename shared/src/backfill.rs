@@ -228,7 +228,7 @@ where
         } else {
             RunState::Failed
         },
-        error: result.as_ref().err().map(|e| crate::plan::error_chain(e)),
+        error: result.as_ref().err().map(|e| crate::error::error_chain(e)),
     };
     store
         .put_run_json(

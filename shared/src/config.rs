@@ -67,17 +67,335 @@ pub struct RecordingsLocation {
     pub prefix: String,
 }
 
+/// One environment variable of DESIGN §7: its name, its default, and what it sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Variable {
+    pub name: &'static str,
+    /// The value an unset (or empty) variable takes; `None`: required, or optional with no value.
+    pub default: Option<&'static str>,
+    pub doc: &'static str,
+}
+
+const fn var(name: &'static str, default: Option<&'static str>, doc: &'static str) -> Variable {
+    Variable { name, default, doc }
+}
+
+pub const CTR_BUCKET: Variable = var("CTR_BUCKET", None, "where Firehose writes CTRs");
+pub const CTR_PREFIX: Variable = var("CTR_PREFIX", Some(""), "precedes `YYYY/MM/DD/HH/`");
+pub const CONNECT_INSTANCE_ID: Variable = var(
+    "CONNECT_INSTANCE_ID",
+    None,
+    "the Amazon Connect instance, as an id or an instance ARN",
+);
+pub const WORK_QUEUE_URL: Variable = var("WORK_QUEUE_URL", None, "the work queue");
+pub const DEAD_LETTER_QUEUE_URL: Variable = var(
+    "DEAD_LETTER_QUEUE_URL",
+    None,
+    "the work queue's dead-letter queue",
+);
+pub const STATE_BUCKET: Variable = var("STATE_BUCKET", None, "checkpoint, run reports, outcomes");
+pub const STATE_PREFIX: Variable = var(
+    "STATE_PREFIX",
+    Some("call-recovery/"),
+    "the folder of the run state; set empty, the bucket's root",
+);
+pub const VERINT_DAS_URL: Variable = var(
+    "VERINT_DAS_URL",
+    None,
+    "Verint's Data Access Services (https; http only to loopback)",
+);
+pub const VERINT_INGEST_URL: Variable = var(
+    "VERINT_INGEST_URL",
+    None,
+    "Verint's ingestion API (https; http only to loopback)",
+);
+pub const VERINT_API_KEY_SECRET_ID: Variable = var(
+    "VERINT_API_KEY_SECRET_ID",
+    None,
+    "a Secrets Manager secret `{\"keyId\",\"key\"}`",
+);
+pub const VERINT_API_KEY_ID: Variable = var(
+    "VERINT_API_KEY_ID",
+    None,
+    "the key id, given directly (local runs)",
+);
+pub const VERINT_API_KEY: Variable = var(
+    "VERINT_API_KEY",
+    None,
+    "the base64 key, given directly (local runs)",
+);
+pub const SETTLE_DELAY: Variable = var(
+    "SETTLE_DELAY",
+    Some("30m"),
+    "how long after an hour ends it is read (§4)",
+);
+pub const ARRIVAL_SLACK: Variable = var(
+    "ARRIVAL_SLACK",
+    Some("4h"),
+    "how late a CTR may arrive after its call (§4)",
+);
+pub const DAS_MARGIN: Variable = var(
+    "DAS_MARGIN",
+    Some("15m"),
+    "how much wider than the calls DAS is asked (§4)",
+);
+pub const MAX_HOURS_PER_RUN: Variable = var(
+    "MAX_HOURS_PER_RUN",
+    Some("24"),
+    "arrival hours an automatic run reads at most",
+);
+pub const INITIAL_LOOKBACK: Variable = var(
+    "INITIAL_LOOKBACK",
+    Some("24h"),
+    "where the first automatic run starts, before now",
+);
+pub const MAX_MANUAL_SPAN: Variable = var(
+    "MAX_MANUAL_SPAN",
+    Some("731d"),
+    "the longest window of a manual run",
+);
+pub const CONNECT_MAX_RPS: Variable = var(
+    "CONNECT_MAX_RPS",
+    Some("5"),
+    "client-side ceiling on Connect API calls per second",
+);
+pub const LATE_SWEEP: Variable = var(
+    "LATE_SWEEP",
+    Some("24h"),
+    "how far back automatic runs look for late objects (§4)",
+);
+pub const RETRY_BASE: Variable = var(
+    "RETRY_BASE",
+    Some("60s"),
+    "a transient failure's first retry delay (§5)",
+);
+pub const RETRY_MAX: Variable = var(
+    "RETRY_MAX",
+    Some("15m"),
+    "a transient failure's longest retry delay (§5)",
+);
+pub const STALL_TIMEOUT: Variable = var(
+    "STALL_TIMEOUT",
+    Some("60s"),
+    "a transfer with no progress for this long is abandoned (§5)",
+);
+pub const RECORDINGS_BUCKET: Variable = var(
+    "RECORDINGS_BUCKET",
+    None,
+    "where Connect writes call recordings (§9); unset: no orphan listing",
+);
+pub const RECORDINGS_PREFIX: Variable = var(
+    "RECORDINGS_PREFIX",
+    None,
+    "the folder before `YYYY/MM/DD/`; required with RECORDINGS_BUCKET",
+);
+pub const MAX_RECEIVE_COUNT: Variable = var(
+    "MAX_RECEIVE_COUNT",
+    None,
+    "the work queue's maxReceiveCount: the last receive dead-letters a transient failure",
+);
+pub const PLANNING_QUEUE_URL: Variable = var(
+    "PLANNING_QUEUE_URL",
+    None,
+    "the planning queue of backfill slices; unset: slices run in this process",
+);
+pub const BACKFILL_QUEUE_URL: Variable = var(
+    "BACKFILL_QUEUE_URL",
+    None,
+    "the work queue of backfill slices; unset: the work queue",
+);
+
+/// Every variable, in the order of DESIGN §7 (then those §7 does not list).
+pub const VARIABLES: [Variable; 28] = [
+    CTR_BUCKET,
+    CTR_PREFIX,
+    CONNECT_INSTANCE_ID,
+    WORK_QUEUE_URL,
+    DEAD_LETTER_QUEUE_URL,
+    STATE_BUCKET,
+    STATE_PREFIX,
+    VERINT_DAS_URL,
+    VERINT_INGEST_URL,
+    VERINT_API_KEY_SECRET_ID,
+    VERINT_API_KEY_ID,
+    VERINT_API_KEY,
+    SETTLE_DELAY,
+    ARRIVAL_SLACK,
+    DAS_MARGIN,
+    MAX_HOURS_PER_RUN,
+    INITIAL_LOOKBACK,
+    MAX_MANUAL_SPAN,
+    CONNECT_MAX_RPS,
+    LATE_SWEEP,
+    RETRY_BASE,
+    RETRY_MAX,
+    STALL_TIMEOUT,
+    RECORDINGS_BUCKET,
+    RECORDINGS_PREFIX,
+    MAX_RECEIVE_COUNT,
+    PLANNING_QUEUE_URL,
+    BACKFILL_QUEUE_URL,
+];
+
 /// No duration setting needs more; larger ones would overflow time arithmetic.
 const MAX_DURATION: Duration = Duration::from_secs(3650 * 86400);
 /// SQS's longest visibility timeout, and so the longest retry delay.
-pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(12 * 3600);
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(12 * 3600);
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum ConfigError {
+/// What is wrong with one variable.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum Problem {
     #[error("{0} is required but not set")]
     Missing(&'static str),
     #[error("{name} is malformed: {reason}")]
     Malformed { name: &'static str, reason: String },
+}
+
+/// Every variable that is missing or malformed, in the order of [`VARIABLES`]; displayed one
+/// per line, each line naming its variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub problems: Vec<Problem>,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, problem) in self.problems.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Reads variables through a lookup, noting every problem instead of stopping at the first.
+struct Reader<L> {
+    lookup: L,
+    problems: Vec<Problem>,
+}
+
+impl<L: Fn(&str) -> Option<String>> Reader<L> {
+    /// The variable's value as given, an empty one included.
+    fn raw(&self, var: Variable) -> Option<String> {
+        (self.lookup)(var.name)
+    }
+
+    /// The variable's value; an empty value counts as unset.
+    fn get(&self, var: Variable) -> Option<String> {
+        self.raw(var).filter(|v| !v.trim().is_empty())
+    }
+
+    /// The variable's value, or its default.
+    fn get_or_default(&self, var: Variable) -> String {
+        self.get(var)
+            .or_else(|| var.default.map(str::to_owned))
+            .unwrap_or_default()
+    }
+
+    fn missing(&mut self, name: &'static str) {
+        self.problems.push(Problem::Missing(name));
+    }
+
+    fn malformed(&mut self, var: Variable, reason: String) {
+        self.problems.push(Problem::Malformed {
+            name: var.name,
+            reason,
+        });
+    }
+
+    /// A required variable's value; empty (and noted) when missing.
+    fn required(&mut self, var: Variable) -> String {
+        let value = self.get(var);
+        if value.is_none() {
+            self.missing(var.name);
+        }
+        value.unwrap_or_default()
+    }
+
+    /// A variable parsed by `parse` (from its trimmed value, with the raw value for the reason),
+    /// or by its default when unset; `None` when unset with no default, or malformed (noted).
+    fn parsed<T>(
+        &mut self,
+        var: Variable,
+        parse: impl FnOnce(&str, &str) -> Result<T, String>,
+    ) -> Option<T> {
+        let raw = self.get(var).or_else(|| var.default.map(str::to_owned))?;
+        parse(raw.trim(), &raw)
+            .map_err(|reason| self.malformed(var, reason))
+            .ok()
+    }
+
+    /// A required variable parsed by `parse`; `None` when missing or malformed (noted).
+    fn required_parsed<T>(
+        &mut self,
+        var: Variable,
+        parse: impl FnOnce(&str, &str) -> Result<T, String>,
+    ) -> Option<T> {
+        if self.get(var).is_none() {
+            self.missing(var.name);
+            return None;
+        }
+        self.parsed(var, parse)
+    }
+
+    /// A setting with a default, parsed by `parse`; the type's default when malformed (noted),
+    /// never used since the configuration is then rejected.
+    fn setting<T: Default>(
+        &mut self,
+        var: Variable,
+        parse: impl FnOnce(&str, &str) -> Result<T, String>,
+    ) -> T {
+        self.parsed(var, parse).unwrap_or_default()
+    }
+
+    /// The configuration if nothing was noted.
+    fn finish(self, config: Option<Config>) -> Result<Config, ConfigError> {
+        match config {
+            Some(config) if self.problems.is_empty() => Ok(config),
+            _ => Err(ConfigError {
+                problems: self.problems,
+            }),
+        }
+    }
+}
+
+/// A duration like `30m`, `4h` or `31d`, at most ten years.
+fn duration(value: &str, raw: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(value)
+        .map_err(|e| format!("{raw:?} is not a duration like 30m, 4h or 31d ({e})"))?;
+    if d > MAX_DURATION {
+        return Err(format!(
+            "{raw:?} is longer than the 10 years any setting can use"
+        ));
+    }
+    Ok(d)
+}
+
+/// A whole number of at least 1.
+fn count(value: &str, raw: &str) -> Result<u32, String> {
+    match value.parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{raw:?} is not a whole number of at least 1")),
+    }
+}
+
+/// A finite number above 0.
+fn positive(value: &str, raw: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(n) if n.is_finite() && n > 0.0 => Ok(n),
+        _ => Err(format!("{raw:?} is not a positive number")),
+    }
+}
+
+/// A Verint base URL: https, or http to a loopback address.
+fn verint_url(value: &str, raw: &str) -> Result<Url, String> {
+    let url = Url::parse(value).map_err(|e| format!("{raw:?} is not a URL ({e})"))?;
+    check_verint_url(&url)?;
+    Ok(url)
 }
 
 impl Config {
@@ -86,157 +404,155 @@ impl Config {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// Parses the configuration from any lookup; an empty value counts as unset.
+    /// Parses the configuration from any lookup; an empty value counts as unset. Every missing
+    /// or malformed variable is reported, not only the first.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
-        let duration = |name: &'static str, default: &str| -> Result<Duration, ConfigError> {
-            let raw = get(name).unwrap_or_else(|| default.to_owned());
-            let d = humantime::parse_duration(raw.trim()).map_err(|e| ConfigError::Malformed {
-                name,
-                reason: format!("{raw:?} is not a duration like 30m, 4h or 31d ({e})"),
-            })?;
-            if d > MAX_DURATION {
-                return Err(ConfigError::Malformed {
-                    name,
-                    reason: format!("{raw:?} is longer than the 10 years any setting can use"),
-                });
-            }
-            Ok(d)
+        let mut r = Reader {
+            lookup,
+            problems: Vec::new(),
         };
-        let url = |name: &'static str| -> Result<Url, ConfigError> {
-            let raw = required(name)?;
-            let url = Url::parse(raw.trim()).map_err(|e| ConfigError::Malformed {
-                name,
-                reason: format!("{raw:?} is not a URL ({e})"),
-            })?;
-            check_verint_url(&url).map_err(|reason| ConfigError::Malformed { name, reason })?;
-            Ok(url)
-        };
+        let ctr_bucket = r.required(CTR_BUCKET);
+        let ctr_prefix = r.get_or_default(CTR_PREFIX);
+        let connect_instance_id = connect_instance(&mut r);
+        let work_queue_url = r.required(WORK_QUEUE_URL);
+        let dead_letter_queue_url = r.required(DEAD_LETTER_QUEUE_URL);
+        let state_bucket = r.required(STATE_BUCKET);
+        // Unlike the others, an explicitly empty STATE_PREFIX means the bucket's root.
+        let state_prefix = r
+            .raw(STATE_PREFIX)
+            .unwrap_or_else(|| r.get_or_default(STATE_PREFIX));
+        let verint_das_url = r.required_parsed(VERINT_DAS_URL, verint_url);
+        let verint_ingest_url = r.required_parsed(VERINT_INGEST_URL, verint_url);
+        let verint_key = verint_key(&mut r);
+        let timing = Timing::read(&mut r);
+        let recordings = recordings(&mut r);
+        let max_receive_count = r.parsed(MAX_RECEIVE_COUNT, count);
+        let planning_queue_url = r.get(PLANNING_QUEUE_URL);
+        let backfill_queue_url = r.get(BACKFILL_QUEUE_URL);
 
-        // Required variables first, in the order of DESIGN §7, so the first one missing is named.
-        let ctr_bucket = required("CTR_BUCKET")?;
-        let connect_instance_raw = required("CONNECT_INSTANCE_ID")?;
-        let work_queue_url = required("WORK_QUEUE_URL")?;
-        let dead_letter_queue_url = required("DEAD_LETTER_QUEUE_URL")?;
-        let state_bucket = required("STATE_BUCKET")?;
-        let verint_das_url = url("VERINT_DAS_URL")?;
-        let verint_ingest_url = url("VERINT_INGEST_URL")?;
+        let config = match (verint_das_url, verint_ingest_url, verint_key) {
+            (Some(verint_das_url), Some(verint_ingest_url), Some(verint_key)) => Some(Config {
+                ctr_bucket,
+                ctr_prefix,
+                connect_instance_id,
+                work_queue_url,
+                dead_letter_queue_url,
+                state_bucket,
+                state_prefix,
+                verint_das_url,
+                verint_ingest_url,
+                verint_key,
+                settle_delay: timing.settle_delay,
+                arrival_slack: timing.arrival_slack,
+                das_margin: timing.das_margin,
+                max_hours_per_run: timing.max_hours_per_run,
+                initial_lookback: timing.initial_lookback,
+                max_manual_span: timing.max_manual_span,
+                connect_max_rps: timing.connect_max_rps,
+                late_sweep: timing.late_sweep,
+                max_receive_count,
+                retry_base: timing.retry_base,
+                retry_max: timing.retry_max,
+                stall_timeout: timing.stall_timeout,
+                recordings,
+                planning_queue_url,
+                backfill_queue_url,
+            }),
+            _ => None,
+        };
+        r.finish(config)
+    }
+}
 
-        let verint_key = match get("VERINT_API_KEY_SECRET_ID") {
-            Some(id) => VerintKeySource::Secret(id),
-            None => {
-                let key_id = get("VERINT_API_KEY_ID").ok_or(ConfigError::Missing(
-                    "VERINT_API_KEY_SECRET_ID (or VERINT_API_KEY_ID with VERINT_API_KEY)",
-                ))?;
-                let key = required("VERINT_API_KEY")?;
-                crate::verint::auth::decode_key(&key).map_err(|reason| ConfigError::Malformed {
-                    name: "VERINT_API_KEY",
-                    reason,
-                })?;
-                VerintKeySource::Direct {
-                    key_id,
-                    key: SecretString::from(key),
-                }
-            }
-        };
+/// `CONNECT_INSTANCE_ID`, as an id or an instance ARN; empty (and noted) when missing or neither.
+fn connect_instance(r: &mut Reader<impl Fn(&str) -> Option<String>>) -> String {
+    let raw = r.required(CONNECT_INSTANCE_ID);
+    if raw.is_empty() {
+        return raw;
+    }
+    instance_id_of(&raw).unwrap_or_else(|| {
+        r.malformed(
+            CONNECT_INSTANCE_ID,
+            "expected an instance id or an instance ARN".into(),
+        );
+        String::new()
+    })
+}
 
-        let max_hours_per_run = match get("MAX_HOURS_PER_RUN") {
-            None => 24,
-            Some(raw) => match raw.trim().parse::<u32>() {
-                Ok(n) if n >= 1 => n,
-                _ => {
-                    return Err(ConfigError::Malformed {
-                        name: "MAX_HOURS_PER_RUN",
-                        reason: format!("{raw:?} is not a whole number of at least 1"),
-                    });
-                }
-            },
-        };
-        let connect_max_rps = match get("CONNECT_MAX_RPS") {
-            None => 5.0,
-            Some(raw) => match raw.trim().parse::<f64>() {
-                Ok(n) if n.is_finite() && n > 0.0 => n,
-                _ => {
-                    return Err(ConfigError::Malformed {
-                        name: "CONNECT_MAX_RPS",
-                        reason: format!("{raw:?} is not a positive number"),
-                    });
-                }
-            },
-        };
-        let max_receive_count = match get("MAX_RECEIVE_COUNT") {
-            None => None,
-            Some(raw) => match raw.trim().parse::<u32>() {
-                Ok(n) if n >= 1 => Some(n),
-                _ => {
-                    return Err(ConfigError::Malformed {
-                        name: "MAX_RECEIVE_COUNT",
-                        reason: format!("{raw:?} is not a whole number of at least 1"),
-                    });
-                }
-            },
-        };
-        let connect_instance_id =
-            instance_id_of(&connect_instance_raw).ok_or_else(|| ConfigError::Malformed {
-                name: "CONNECT_INSTANCE_ID",
-                reason: "expected an instance id or an instance ARN".into(),
-            })?;
+/// The Verint key: a secret's id, or the key id and key given directly.
+fn verint_key(r: &mut Reader<impl Fn(&str) -> Option<String>>) -> Option<VerintKeySource> {
+    if let Some(id) = r.get(VERINT_API_KEY_SECRET_ID) {
+        return Some(VerintKeySource::Secret(id));
+    }
+    let Some(key_id) = r.get(VERINT_API_KEY_ID) else {
+        r.missing("VERINT_API_KEY_SECRET_ID (or VERINT_API_KEY_ID with VERINT_API_KEY)");
+        return None;
+    };
+    let key = r.required_parsed(VERINT_API_KEY, |_, raw| {
+        crate::verint::auth::decode_key(raw)?;
+        Ok(raw.to_owned())
+    });
+    Some(VerintKeySource::Direct {
+        key_id,
+        key: SecretString::from(key?),
+    })
+}
 
-        let recordings = match (get("RECORDINGS_BUCKET"), lookup("RECORDINGS_PREFIX")) {
-            (None, _) => None,
-            (Some(bucket), Some(prefix)) => Some(RecordingsLocation { bucket, prefix }),
-            (Some(_), None) => {
-                return Err(ConfigError::Malformed {
-                    name: "RECORDINGS_PREFIX",
-                    reason: "must be set when RECORDINGS_BUCKET is (the folder before YYYY/MM/DD/, e.g. connect/acme/CallRecordings/)".into(),
-                });
-            }
-        };
-        let retry_base = duration("RETRY_BASE", "60s")?;
-        let retry_max = duration("RETRY_MAX", "15m")?;
-        if retry_max > MAX_RETRY_DELAY {
-            return Err(ConfigError::Malformed {
-                name: "RETRY_MAX",
-                reason: "is longer than 12h, SQS's longest visibility timeout".into(),
-            });
+/// `RECORDINGS_BUCKET` and `RECORDINGS_PREFIX`, set together or not at all.
+fn recordings(r: &mut Reader<impl Fn(&str) -> Option<String>>) -> Option<RecordingsLocation> {
+    let bucket = r.get(RECORDINGS_BUCKET)?;
+    let Some(prefix) = r.raw(RECORDINGS_PREFIX) else {
+        r.malformed(
+            RECORDINGS_PREFIX,
+            "must be set when RECORDINGS_BUCKET is (the folder before YYYY/MM/DD/, e.g. connect/acme/CallRecordings/)".into(),
+        );
+        return None;
+    };
+    Some(RecordingsLocation { bucket, prefix })
+}
+
+/// The numbers and durations of DESIGN §4 and §5, each with its default.
+struct Timing {
+    settle_delay: Duration,
+    arrival_slack: Duration,
+    das_margin: Duration,
+    max_hours_per_run: u32,
+    initial_lookback: Duration,
+    max_manual_span: Duration,
+    connect_max_rps: f64,
+    late_sweep: Duration,
+    retry_base: Duration,
+    retry_max: Duration,
+    stall_timeout: Duration,
+}
+
+impl Timing {
+    fn read(r: &mut Reader<impl Fn(&str) -> Option<String>>) -> Self {
+        Timing {
+            settle_delay: r.setting(SETTLE_DELAY, duration),
+            arrival_slack: r.setting(ARRIVAL_SLACK, duration),
+            das_margin: r.setting(DAS_MARGIN, duration),
+            max_hours_per_run: r.setting(MAX_HOURS_PER_RUN, count),
+            initial_lookback: r.setting(INITIAL_LOOKBACK, duration),
+            max_manual_span: r.setting(MAX_MANUAL_SPAN, duration),
+            connect_max_rps: r.setting(CONNECT_MAX_RPS, positive),
+            late_sweep: r.setting(LATE_SWEEP, duration),
+            retry_base: r.setting(RETRY_BASE, duration),
+            retry_max: r.setting(RETRY_MAX, |value, raw| {
+                let d = duration(value, raw)?;
+                if d > MAX_RETRY_DELAY {
+                    return Err("is longer than 12h, SQS's longest visibility timeout".into());
+                }
+                Ok(d)
+            }),
+            stall_timeout: r.setting(STALL_TIMEOUT, |value, raw| {
+                let d = duration(value, raw)?;
+                if d < Duration::from_secs(1) {
+                    return Err("must be at least 1s".into());
+                }
+                Ok(d)
+            }),
         }
-        let stall_timeout = duration("STALL_TIMEOUT", "60s")?;
-        if stall_timeout < Duration::from_secs(1) {
-            return Err(ConfigError::Malformed {
-                name: "STALL_TIMEOUT",
-                reason: "must be at least 1s".into(),
-            });
-        }
-
-        Ok(Config {
-            ctr_bucket,
-            ctr_prefix: get("CTR_PREFIX").unwrap_or_default(),
-            connect_instance_id,
-            work_queue_url,
-            dead_letter_queue_url,
-            state_bucket,
-            // Unlike the others, an explicitly empty STATE_PREFIX means the bucket's root.
-            state_prefix: lookup("STATE_PREFIX").unwrap_or_else(|| "call-recovery/".into()),
-            verint_das_url,
-            verint_ingest_url,
-            verint_key,
-            settle_delay: duration("SETTLE_DELAY", "30m")?,
-            arrival_slack: duration("ARRIVAL_SLACK", "4h")?,
-            das_margin: duration("DAS_MARGIN", "15m")?,
-            max_hours_per_run,
-            initial_lookback: duration("INITIAL_LOOKBACK", "24h")?,
-            max_manual_span: duration("MAX_MANUAL_SPAN", "731d")?,
-            connect_max_rps,
-            late_sweep: duration("LATE_SWEEP", "24h")?,
-            max_receive_count,
-            recordings,
-            retry_base,
-            retry_max,
-            stall_timeout,
-            planning_queue_url: get("PLANNING_QUEUE_URL"),
-            backfill_queue_url: get("BACKFILL_QUEUE_URL"),
-        })
     }
 }
 
@@ -334,7 +650,7 @@ mod tests {
             let mut vars = base();
             vars.remove(name);
             let err = parse(&vars).expect_err("must fail");
-            assert_eq!(err, ConfigError::Missing(name));
+            assert_eq!(err.problems, [Problem::Missing(name)]);
             assert!(err.to_string().contains(name));
         }
     }
@@ -359,8 +675,45 @@ mod tests {
             let err = parse(&vars).expect_err("must fail");
             let text = err.to_string();
             assert!(text.starts_with(name), "{text}");
-            assert!(matches!(err, ConfigError::Malformed { .. }), "{text}");
+            assert!(
+                matches!(err.problems[..], [Problem::Malformed { .. }]),
+                "{text}"
+            );
         }
+    }
+
+    #[test]
+    fn every_bad_variable_is_named_at_once_one_per_line() {
+        let mut vars = base();
+        vars.remove("STATE_BUCKET");
+        vars.insert("SETTLE_DELAY", "half an hour");
+        vars.insert("CONNECT_MAX_RPS", "-1");
+        let err = parse(&vars).expect_err("must fail");
+        let names: Vec<&str> = err
+            .problems
+            .iter()
+            .map(|p| match p {
+                Problem::Missing(name) | Problem::Malformed { name, .. } => *name,
+            })
+            .collect();
+        assert_eq!(names, ["STATE_BUCKET", "SETTLE_DELAY", "CONNECT_MAX_RPS"]);
+        let text = err.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        for (line, name) in lines.iter().zip(names) {
+            assert!(line.starts_with(name), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_variables_are_listed_once_each_with_the_defaults_of_design_section_7() {
+        let mut names: Vec<&str> = VARIABLES.iter().map(|v| v.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), VARIABLES.len());
+        assert_eq!(MAX_MANUAL_SPAN.default, Some("731d"));
+        assert_eq!(STATE_PREFIX.default, Some("call-recovery/"));
+        assert_eq!(CTR_BUCKET.default, None);
     }
 
     #[test]

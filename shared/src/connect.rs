@@ -4,12 +4,13 @@
 use std::time::Duration;
 
 use aws_sdk_connect::types::Contact;
+use chrono::TimeDelta;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 /// Spaces calls at least `1 / rps` apart across all tasks of the process.
 #[derive(Debug)]
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     interval: Duration,
     next: Mutex<Instant>,
 }
@@ -22,14 +23,9 @@ impl RateLimiter {
         }
     }
 
-    /// Waits for this caller's slot.
-    pub async fn acquire(&self) {
-        self.acquire_before(None).await;
-    }
-
     /// Waits for this caller's slot if it comes before `latest`; otherwise takes no slot and
     /// returns `false` at once.
-    pub async fn acquire_before(&self, latest: Option<Instant>) -> bool {
+    pub(crate) async fn acquire_before(&self, latest: Option<Instant>) -> bool {
         let at = {
             let mut next = self.next.lock().await;
             let at = (*next).max(Instant::now());
@@ -44,9 +40,12 @@ impl RateLimiter {
     }
 }
 
+/// Connect keeps contacts for 24 months; a manual run cannot start earlier than this.
+pub(crate) const CONNECT_RETENTION: TimeDelta = TimeDelta::days(730);
+
 /// Amazon Connect contact ids are UUIDs (`8-4-4-4-12` hex digits, either case). Anything else
 /// in a message is malformed, and is never put into a URL, a header or a filename.
-pub fn is_contact_id(s: &str) -> bool {
+pub(crate) fn is_contact_id(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() == 36
         && b.iter().enumerate().all(|(i, c)| match i {
@@ -56,7 +55,7 @@ pub fn is_contact_id(s: &str) -> bool {
 }
 
 /// A call is not started with less time than this before the deadline.
-pub const MIN_CALL_TIME: Duration = Duration::from_secs(2);
+pub(crate) const MIN_CALL_TIME: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -68,12 +67,6 @@ pub enum ConnectError {
     Other(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("the invocation's deadline left no time for DescribeContact")]
     OutOfTime,
-}
-
-impl ConnectError {
-    pub fn is_transient(&self) -> bool {
-        !matches!(self, ConnectError::NotFound)
-    }
 }
 
 #[derive(Debug)]
@@ -102,7 +95,7 @@ impl ConnectContacts {
 
     /// [`Self::describe`], waiting for its slot and calling (the SDK's retries included) only
     /// while `deadline` leaves time.
-    pub async fn describe_by(
+    pub(crate) async fn describe_by(
         &self,
         instance_id: &str,
         contact_id: &str,
@@ -162,7 +155,7 @@ mod tests {
             .map(|_| {
                 let l = limiter.clone();
                 tokio::spawn(async move {
-                    l.acquire().await;
+                    l.acquire_before(None).await;
                     Instant::now()
                 })
             })
@@ -179,7 +172,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_slot_after_the_deadline_is_refused_at_once_and_not_taken() {
         let limiter = RateLimiter::new(1.0);
-        limiter.acquire().await;
+        limiter.acquire_before(None).await;
         let start = Instant::now();
         assert!(
             !limiter

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use std::cmp::Ordering;
 
 use crate::ctr::CtrRecord;
-use crate::matching::S3Location;
+use crate::ctr::S3Location;
 use crate::time::parse_ts;
 
 /// A contact id: a canonical (lowercase) UUID packs into 16 bytes; anything else is kept as is.
@@ -129,7 +129,7 @@ pub struct ContactCopy {
 
 impl ContactCopy {
     /// Reduces a parsed record; `None` when it has no `ContactId`.
-    pub fn from_record(record: &CtrRecord<'_>, instance_id: &str) -> Option<Self> {
+    pub(crate) fn from_record(record: &CtrRecord<'_>, instance_id: &str) -> Option<Self> {
         let id = record.contact_id.as_deref()?;
         let ts = |v: &Option<std::borrow::Cow<'_, str>>| secs(v.as_deref().and_then(parse_ts));
         let voice = record.channel.as_deref() == Some("VOICE");
@@ -175,7 +175,7 @@ impl ContactCopy {
 impl ContactCopy {
     /// Whether the record's timestamps cannot be a real call's: a disconnect without an
     /// initiation, before it, or more than 7 days after it. Such a record is malformed.
-    pub fn implausible(&self) -> bool {
+    pub(crate) fn implausible(&self) -> bool {
         self.implausible
     }
 
@@ -183,7 +183,7 @@ impl ContactCopy {
     /// the same in every copy, so such a contact is never eligible in a manual run over the
     /// window, and its locations would only take memory. The copy itself stays, so duplicates
     /// and newest-copy selection are counted as before.
-    pub fn forget_recordings_outside(&mut self, window: crate::time::Window) {
+    pub(crate) fn forget_recordings_outside(&mut self, window: crate::time::Window) {
         let inside = time(self.initiation).is_some_and(|t| window.contains(t));
         if !inside && self.initiation != NONE {
             self.recordings = Vec::new();
@@ -271,7 +271,7 @@ impl ContactView<'_> {
         time(self.slot.disconnect)
     }
     /// How many S3 recordings it has.
-    pub fn recording_count(&self) -> usize {
+    pub(crate) fn recording_count(&self) -> usize {
         usize::from(self.slot.rec_len)
     }
     /// Whether every S3 recording has `Status` `DELETED` (false with none).
@@ -468,7 +468,7 @@ impl ContactSet {
     }
 
     /// The contact at `index`.
-    pub fn view(&self, index: u32) -> Option<ContactView<'_>> {
+    pub(crate) fn view(&self, index: u32) -> Option<ContactView<'_>> {
         self.slots.get(index as usize).map(|slot| ContactView {
             set: self,
             slot,

@@ -17,27 +17,8 @@ use serde::Serialize;
 use crate::contacts::ContactKey;
 use crate::ledger::{LedgerClass, LedgerRow};
 use crate::report::OutcomeStatus;
+use crate::state::WorkedState;
 use crate::time::Window;
-
-/// What the worker last achieved for a contact, across every run read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WorkedState {
-    pub status: OutcomeStatus,
-    /// The failure's reason; `None` for successes.
-    pub reason: Option<String>,
-}
-
-impl WorkedState {
-    /// Keeps the better of two states of one contact: a success beats a failure.
-    pub fn merge(into: &mut HashMap<ContactKey, WorkedState>, key: ContactKey, state: WorkedState) {
-        match into.get(&key) {
-            Some(have) if have.status.rank() >= state.status.rank() => {}
-            _ => {
-                into.insert(key, state);
-            }
-        }
-    }
-}
 
 /// A contact's final state, as the coverage report names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -136,7 +117,7 @@ struct Seen {
 /// Folds ledgers, in run order (oldest first), into per-contact final states for the days
 /// `[from, to]`.
 #[derive(Debug)]
-pub struct CoverageBuilder {
+pub(crate) struct CoverageBuilder {
     from: NaiveDate,
     to: NaiveDate,
     contacts: HashMap<ContactKey, Seen>,
@@ -185,14 +166,9 @@ impl CoverageBuilder {
         i
     }
 
-    /// Adds one row of the latest run's ledger. Rows of days outside `[from, to]` are ignored.
-    pub fn row(&mut self, row: LedgerRow) {
-        self.row_held(row, false);
-    }
-
     /// Adds a row; `held` says Verint held the contact when the run asked (an orphan the run
     /// did not queue), as `in_verint` says it of an eligible one.
-    pub fn row_held(&mut self, row: LedgerRow, held: bool) {
+    pub(crate) fn row_held(&mut self, row: LedgerRow, held: bool) {
         let Some(initiation) = row.initiation else {
             return;
         };
@@ -540,15 +516,27 @@ mod tests {
     fn a_day_sums_its_contacts_final_states_and_its_coverage() {
         let mut b = CoverageBuilder::new(day("2026-11-30"), day("2026-11-30"));
         b.run("r1", whole_day("2026-11-30"));
-        b.row(row(A, "2026-11-30T09:00:00Z", LedgerClass::InVerint, ""));
-        b.row(row(B, "2026-11-30T10:00:00Z", LedgerClass::Missing, ""));
-        b.row(row(C, "2026-11-30T11:00:00Z", LedgerClass::Missing, ""));
-        b.row(row(
-            D,
-            "2026-11-30T12:00:00Z",
-            LedgerClass::Unrecoverable,
-            "deleted",
-        ));
+        b.row_held(
+            row(A, "2026-11-30T09:00:00Z", LedgerClass::InVerint, ""),
+            false,
+        );
+        b.row_held(
+            row(B, "2026-11-30T10:00:00Z", LedgerClass::Missing, ""),
+            false,
+        );
+        b.row_held(
+            row(C, "2026-11-30T11:00:00Z", LedgerClass::Missing, ""),
+            false,
+        );
+        b.row_held(
+            row(
+                D,
+                "2026-11-30T12:00:00Z",
+                LedgerClass::Unrecoverable,
+                "deleted",
+            ),
+            false,
+        );
         let mut w = HashMap::new();
         WorkedState::merge(
             &mut w,
@@ -597,7 +585,10 @@ mod tests {
     fn a_day_no_run_covered_is_named_so_never_a_hundred_percent() {
         let mut b = CoverageBuilder::new(day("2026-11-29"), day("2026-11-30"));
         b.run("r1", whole_day("2026-11-30"));
-        b.row(row(A, "2026-11-30T09:00:00Z", LedgerClass::InVerint, ""));
+        b.row_held(
+            row(A, "2026-11-30T09:00:00Z", LedgerClass::InVerint, ""),
+            false,
+        );
         let (days, _) = b.finish(&HashMap::new(), false);
         assert_eq!(days.len(), 2);
         assert_eq!(days[0].covered_by_runs, DayCovered::NotCovered);
@@ -631,14 +622,20 @@ mod tests {
     fn a_later_run_that_finds_the_contact_in_verint_does_not_undo_a_recovery() {
         let mut b = CoverageBuilder::new(day("2026-11-30"), day("2026-11-30"));
         b.run("r1", whole_day("2026-11-30"));
-        b.row(row(A, "2026-11-30T09:00:00Z", LedgerClass::Missing, ""));
+        b.row_held(
+            row(A, "2026-11-30T09:00:00Z", LedgerClass::Missing, ""),
+            false,
+        );
         b.run("r2", whole_day("2026-11-30"));
-        b.row(row(
-            &A.to_uppercase(),
-            "2026-11-30T09:00:00Z",
-            LedgerClass::InVerint,
-            "",
-        ));
+        b.row_held(
+            row(
+                &A.to_uppercase(),
+                "2026-11-30T09:00:00Z",
+                LedgerClass::InVerint,
+                "",
+            ),
+            false,
+        );
         let mut w = HashMap::new();
         WorkedState::merge(
             &mut w,
@@ -657,10 +654,19 @@ mod tests {
     fn an_orphan_counts_outside_eligible_unless_its_ctr_arrives_later() {
         let mut b = CoverageBuilder::new(day("2026-11-30"), day("2026-11-30"));
         b.run("r1", whole_day("2026-11-30"));
-        b.row(row(A, "2026-11-30T09:00:00Z", LedgerClass::Orphan, ""));
-        b.row(row(B, "2026-11-30T09:00:00Z", LedgerClass::Orphan, ""));
+        b.row_held(
+            row(A, "2026-11-30T09:00:00Z", LedgerClass::Orphan, ""),
+            false,
+        );
+        b.row_held(
+            row(B, "2026-11-30T09:00:00Z", LedgerClass::Orphan, ""),
+            false,
+        );
         b.run("r2", whole_day("2026-11-30"));
-        b.row(row(B, "2026-11-30T09:00:00Z", LedgerClass::Missing, ""));
+        b.row_held(
+            row(B, "2026-11-30T09:00:00Z", LedgerClass::Missing, ""),
+            false,
+        );
         let mut w = HashMap::new();
         WorkedState::merge(
             &mut w,

@@ -7,10 +7,28 @@ use std::io::{self, BufRead, BufReader, Read};
 
 use serde::Deserialize;
 
+/// An S3 object named by a CTR `Location` (`bucket/key`; the key may hold `:`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct S3Location {
+    pub bucket: String,
+    pub key: String,
+}
+
+impl S3Location {
+    /// Splits a `Location` at its first `/`; never rebuilds or re-encodes the key.
+    pub fn parse(location: &str) -> Option<Self> {
+        let (bucket, key) = location.split_once('/')?;
+        (!bucket.is_empty() && !key.is_empty()).then(|| S3Location {
+            bucket: bucket.into(),
+            key: key.into(),
+        })
+    }
+}
+
 /// The fields of a CTR that matching needs; every other field is skipped while parsing.
 #[derive(Debug, Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
-pub struct CtrRecord<'a> {
+pub(crate) struct CtrRecord<'a> {
     #[serde(borrow)]
     pub contact_id: Option<Cow<'a, str>>,
     #[serde(borrow)]
@@ -32,7 +50,7 @@ pub struct CtrRecord<'a> {
 /// The legacy, singular `Recording`.
 #[derive(Debug, Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
-pub struct LegacyRecording<'a> {
+pub(crate) struct LegacyRecording<'a> {
     #[serde(borrow)]
     pub location: Option<Cow<'a, str>>,
     #[serde(borrow)]
@@ -42,7 +60,7 @@ pub struct LegacyRecording<'a> {
 /// One entry of `Recordings[]`.
 #[derive(Debug, Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
-pub struct RecordingEntry<'a> {
+pub(crate) struct RecordingEntry<'a> {
     #[serde(borrow)]
     pub location: Option<Cow<'a, str>>,
     #[serde(borrow)]
@@ -82,7 +100,7 @@ fn is_deleted(status: Option<&str>) -> bool {
 
 /// What reading one object found, besides its records.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct ReadStats {
+pub(crate) struct ReadStats {
     /// Records that parsed and carry a `ContactId`.
     pub records: u64,
     /// Lines, spans or whole objects that could not be read, and records without a `ContactId`.
@@ -98,7 +116,7 @@ impl std::ops::AddAssign for ReadStats {
 
 /// Why reading an object stopped early.
 #[derive(Debug, thiserror::Error)]
-pub enum ReadError {
+pub(crate) enum ReadError {
     /// The source failed underneath (network, permissions): the run cannot trust what it read.
     #[error("reading the object failed")]
     Source(#[source] io::Error),
@@ -111,7 +129,7 @@ const MAX_RECORD: usize = 4 * 1024 * 1024;
 
 /// Reads every record of one CTR object and hands each to `sink`. A corrupt gzip stream or a
 /// malformed record is counted and skipped; only a failure of the source itself is an error.
-pub fn read_object<R: Read>(
+pub(crate) fn read_object<R: Read>(
     reader: R,
     mut sink: impl FnMut(&CtrRecord<'_>),
 ) -> Result<ReadStats, ReadError> {
@@ -314,6 +332,20 @@ mod tests {
     use std::io::Write;
 
     use super::*;
+
+    #[test]
+    fn a_location_splits_at_the_first_slash_and_keeps_colons() {
+        let l = S3Location::parse(
+            "rec/connect/acme/CallRecordings/2024/05/14/id_20240514T14:03_UTC.wav",
+        )
+        .expect("valid");
+        assert_eq!(l.bucket, "rec");
+        assert_eq!(
+            l.key,
+            "connect/acme/CallRecordings/2024/05/14/id_20240514T14:03_UTC.wav"
+        );
+        assert!(S3Location::parse("no-key").is_none());
+    }
 
     fn record(id: &str, last_update: &str) -> String {
         format!(

@@ -17,7 +17,7 @@ use flate2::write::GzEncoder;
 use crate::time::{format_ts, parse_ts};
 
 /// The CSV header, exactly as the contract gives it.
-pub const HEADER: &str = "contact_id,initiation_timestamp,disconnect_timestamp,class,reason";
+pub(crate) const HEADER: &str = "contact_id,initiation_timestamp,disconnect_timestamp,class,reason";
 
 /// S3's smallest part (but the last) is 5 MiB; parts are cut at this much compressed data.
 const PART_BYTES: usize = 8 * 1024 * 1024;
@@ -93,7 +93,7 @@ fn s3_err<E: std::error::Error + Send + Sync + 'static>(
 
 /// Appends one CSV line for `row`. Fields holding a comma, a quote or a line break are quoted
 /// (RFC 4180); ids and timestamps never need it, a reason may.
-pub fn encode_row(out: &mut String, row: &LedgerRow) {
+pub(crate) fn encode_row(out: &mut String, row: &LedgerRow) {
     let ts = |t: Option<DateTime<Utc>>| t.map(format_ts).unwrap_or_default();
     out.push_str(&csv_field(&row.contact_id));
     let _ = write!(
@@ -159,7 +159,7 @@ fn csv_fields(line: &str) -> Option<Vec<String>> {
 }
 
 /// Parses one data line of a ledger (not the header).
-pub fn parse_row(line: &str, number: u64) -> Result<LedgerRow, LedgerError> {
+pub(crate) fn parse_row(line: &str, number: u64) -> Result<LedgerRow, LedgerError> {
     let bad = |problem: String| LedgerError::Malformed {
         line: number,
         problem,
@@ -186,7 +186,9 @@ pub fn parse_row(line: &str, number: u64) -> Result<LedgerRow, LedgerError> {
 }
 
 /// Reads a whole ledger (gzip CSV) from a reader, row by row; the header is checked.
-pub fn read_rows<R: std::io::Read>(gz: R) -> impl Iterator<Item = Result<LedgerRow, LedgerError>> {
+pub(crate) fn read_rows<R: std::io::Read>(
+    gz: R,
+) -> impl Iterator<Item = Result<LedgerRow, LedgerError>> {
     let reader =
         std::io::BufReader::with_capacity(256 * 1024, flate2::read::MultiGzDecoder::new(gz));
     let mut lines = reader.lines();
@@ -217,7 +219,7 @@ pub fn read_rows<R: std::io::Read>(gz: R) -> impl Iterator<Item = Result<LedgerR
 
 /// Compresses ledger rows and cuts the compressed stream into parts of about 8 MiB.
 #[derive(Debug)]
-pub struct LedgerEncoder {
+pub(crate) struct LedgerEncoder {
     gz: GzEncoder<Vec<u8>>,
     line: String,
     rows: u64,
@@ -236,7 +238,7 @@ impl LedgerEncoder {
     }
 
     /// An encoder that cuts parts at `part_bytes` of compressed data.
-    pub fn with_part_bytes(part_bytes: usize) -> Self {
+    pub(crate) fn with_part_bytes(part_bytes: usize) -> Self {
         let mut gz = GzEncoder::new(
             Vec::with_capacity(part_bytes + 64 * 1024),
             Compression::default(),
@@ -466,7 +468,7 @@ impl LedgerSink for MemoryLedger {
 }
 
 /// Reads a run's ledger from S3; `None` when the run wrote none (runs older than ledgers).
-pub async fn fetch(
+pub(crate) async fn fetch(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
@@ -491,7 +493,7 @@ pub async fn fetch(
     }
 }
 
-/// Reads every row of a ledger held in memory (as [`fetch`] returns it).
+/// Reads every row of a ledger held in memory (as `fetch` returns it).
 pub fn rows_of(gz: &[u8]) -> impl Iterator<Item = Result<LedgerRow, LedgerError>> + '_ {
     read_rows(gz)
 }

@@ -2,6 +2,7 @@
 //! a run), the adapters at the edge (S3, SQS, Connect, Verint), and the two flows the functions
 //! and `recoveryctl` share: planning a run and working a message.
 
+pub mod app;
 pub mod aws;
 pub mod backfill;
 pub mod config;
@@ -9,6 +10,7 @@ pub mod connect;
 pub mod contacts;
 pub mod coverage;
 pub mod ctr;
+pub mod error;
 pub mod ledger;
 pub mod matching;
 pub mod message;

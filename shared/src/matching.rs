@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::contacts::{ContactKey, ContactSet, ContactView};
+use crate::ctr::S3Location;
 use crate::ledger::{LedgerClass, LedgerRow};
 use crate::time::Window;
 
@@ -17,24 +18,6 @@ pub struct Rules {
     /// Manual runs: a contact that ended after this instant (less than `SETTLE_DELAY` ago) is not
     /// settled yet.
     pub settled_before: Option<DateTime<Utc>>,
-}
-
-/// An S3 object named by a CTR `Location` (`bucket/key`; the key may hold `:`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct S3Location {
-    pub bucket: String,
-    pub key: String,
-}
-
-impl S3Location {
-    /// Splits a `Location` at its first `/`; never rebuilds or re-encodes the key.
-    pub fn parse(location: &str) -> Option<Self> {
-        let (bucket, key) = location.split_once('/')?;
-        (!bucket.is_empty() && !key.is_empty()).then(|| S3Location {
-            bucket: bucket.into(),
-            key: key.into(),
-        })
-    }
 }
 
 /// An eligible contact: its place in the [`ContactSet`] and what the DAS window needs.
@@ -110,7 +93,7 @@ fn eligible_one(c: &ContactView<'_>, rules: &Rules) -> Option<Eligible> {
 /// `[initiation − margin, disconnect + margin)`; spans that overlap or lie less than `margin`
 /// apart are merged. Sorted, disjoint; empty when there is no eligible contact. One old contact
 /// adds its own short span, never the time between it and the others.
-pub fn das_spans(eligible: &[Eligible], margin: TimeDelta) -> Vec<Window> {
+pub(crate) fn das_spans(eligible: &[Eligible], margin: TimeDelta) -> Vec<Window> {
     let mut spans: Vec<Window> = eligible
         .iter()
         .map(|e| Window {
@@ -202,7 +185,7 @@ pub fn classify(
 
 /// The ledger rows of a classification (DESIGN §9): one per eligible contact, in the order of
 /// `eligible`, with its class and, for an unrecoverable one, its reason.
-pub fn ledger_rows<'a>(
+pub(crate) fn ledger_rows<'a>(
     contacts: &'a ContactSet,
     eligible: &'a [Eligible],
     class: &'a Classification,
@@ -607,20 +590,6 @@ mod tests {
         );
         assert_eq!(c.in_verint, 2, "{c:?}");
         assert!(c.missing.is_empty());
-    }
-
-    #[test]
-    fn a_location_splits_at_the_first_slash_and_keeps_colons() {
-        let l = S3Location::parse(
-            "rec/connect/acme/CallRecordings/2024/05/14/id_20240514T14:03_UTC.wav",
-        )
-        .expect("valid");
-        assert_eq!(l.bucket, "rec");
-        assert_eq!(
-            l.key,
-            "connect/acme/CallRecordings/2024/05/14/id_20240514T14:03_UTC.wav"
-        );
-        assert!(S3Location::parse("no-key").is_none());
     }
 
     fn arb_ctr() -> impl Strategy<Value = Ctr> {

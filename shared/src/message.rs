@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::matching::S3Location;
+use crate::ctr::S3Location;
 
 /// The only message version this code writes and reads.
 pub const MESSAGE_VERSION: u32 = 1;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-pub const NAMESPACE: &str = "CallRecovery";
+pub(crate) const NAMESPACE: &str = "CallRecovery";
 
 /// Every metric name the functions emit.
 pub mod names {
@@ -21,20 +21,20 @@ pub mod names {
     pub const ENQUEUED: &str = "Enqueued";
     pub const RUN_DURATION_MS: &str = "RunDurationMs";
     pub const RECOVERED: &str = "Recovered";
-    pub const ALREADY_PRESENT: &str = "AlreadyPresent";
+    pub(crate) const ALREADY_PRESENT: &str = "AlreadyPresent";
     pub const FAILED: &str = "Failed";
     pub const BYTES_STREAMED: &str = "BytesStreamed";
     pub const TRANSFER_SECONDS: &str = "TransferSeconds";
     pub const COLD_START: &str = "ColdStart";
     /// `in_verint / eligible` of a run, in percent (DESIGN §9).
-    pub const CAPTURE_RATE: &str = "CaptureRate";
-    pub const ORPHANS: &str = "Orphans";
+    pub(crate) const CAPTURE_RATE: &str = "CaptureRate";
+    pub(crate) const ORPHANS: &str = "Orphans";
     /// 1 per successful automatic run that was not a dry run: the heartbeat alarm's metric.
-    pub const AUTOMATIC_RUN_SUCCEEDED: &str = "AutomaticRunSucceeded";
+    pub(crate) const AUTOMATIC_RUN_SUCCEEDED: &str = "AutomaticRunSucceeded";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unit {
+pub(crate) enum Unit {
     Count,
     Bytes,
     Seconds,
@@ -70,7 +70,7 @@ impl Metrics {
         }
     }
 
-    pub fn add(&mut self, name: &'static str, value: f64, unit: Unit) {
+    pub(crate) fn add(&mut self, name: &'static str, value: f64, unit: Unit) {
         let entry = self.values.entry(name).or_insert((0.0, unit));
         entry.0 += value;
     }

@@ -11,20 +11,23 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use futures::future::BoxFuture;
 
+use crate::config::RecordingsLocation;
+use crate::connect::{ConnectContacts, ConnectError};
 use crate::contacts::ContactKey;
-use crate::matching::S3Location;
+use crate::ctr::S3Location;
 use crate::time::Window;
+use crate::verint::{VerintClient, VerintError};
 
 /// What a recording's object key says: whose it is, and when it was made (to the minute).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordingName {
+pub(crate) struct RecordingName {
     /// Lowercase, as contact ids are compared.
     pub contact_id: String,
     pub at: DateTime<Utc>,
 }
 
 /// Reads a recording's key; `None` for an object that is not named like a Connect recording.
-pub fn parse_recording_key(key: &str) -> Option<RecordingName> {
+pub(crate) fn parse_recording_key(key: &str) -> Option<RecordingName> {
     let name = key.rsplit('/').next()?;
     let (id, rest) = name.split_once('_')?;
     if id.len() != 36
@@ -45,7 +48,7 @@ pub fn parse_recording_key(key: &str) -> Option<RecordingName> {
 
 /// The day folders that can hold recordings of `window`: `{prefix}YYYY/MM/DD/` for every day the
 /// window touches.
-pub fn day_prefixes(prefix: &str, window: Window) -> Vec<String> {
+pub(crate) fn day_prefixes(prefix: &str, window: Window) -> Vec<String> {
     let mut out = Vec::new();
     let mut day = window.start.date_naive();
     while day.and_time(chrono::NaiveTime::MIN).and_utc() < window.end {
@@ -128,56 +131,96 @@ pub async fn list(
     Ok(keys)
 }
 
+/// Why orphan recordings could not be looked for.
+#[derive(Debug, thiserror::Error)]
+pub enum OrphanError {
+    #[error("listing s3://{bucket}/{prefix}")]
+    Listing {
+        bucket: String,
+        prefix: String,
+        #[source]
+        source: Box<aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Error>,
+    },
+    #[error("Verint DAS could not be asked for {contact_id}")]
+    Verint {
+        contact_id: String,
+        #[source]
+        source: VerintError,
+    },
+    #[error("DescribeContact of {contact_id}")]
+    Connect {
+        contact_id: String,
+        #[source]
+        source: ConnectError,
+    },
+}
+
+/// A call's `(initiation, disconnect)`.
+pub(crate) type CallTimes = (DateTime<Utc>, DateTime<Utc>);
+
+/// What looking for orphan recordings needs (DESIGN §9): the recordings of a window's days, Verint
+/// asked by id, and Connect's times of a contact. Boxed futures, so that a planner without it
+/// needs no type for it.
+pub trait OrphanLookup: Send + Sync {
+    /// The bucket the recordings are in.
+    fn bucket(&self) -> &str;
+    /// The keys of the recordings in the day folders of `window`.
+    fn recording_keys(&self, window: Window) -> BoxFuture<'_, Result<Vec<String>, OrphanError>>;
+    /// Whether Verint holds the contact.
+    fn in_verint<'a>(&'a self, contact_id: &'a str) -> BoxFuture<'a, Result<bool, OrphanError>>;
+    /// `(initiation, disconnect)` from `DescribeContact`; `None` when Connect does not know the
+    /// contact or it has not ended.
+    fn times<'a>(
+        &'a self,
+        contact_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<CallTimes>, OrphanError>>;
+}
+
 /// The orphan lookups against the real services: S3 for the listing, Verint's DAS by id, and
 /// Connect's `DescribeContact` under the process-wide rate limit.
 #[derive(Debug)]
 pub struct RecordingOrphans {
     pub s3: aws_sdk_s3::Client,
-    pub location: crate::config::RecordingsLocation,
-    pub verint: crate::verint::VerintClient,
-    pub connect: crate::connect::ConnectContacts,
+    pub location: RecordingsLocation,
+    pub verint: VerintClient,
+    pub connect: ConnectContacts,
     pub instance_id: String,
 }
 
-impl crate::plan::OrphanLookup for RecordingOrphans {
+impl OrphanLookup for RecordingOrphans {
     fn bucket(&self) -> &str {
         &self.location.bucket
     }
 
-    fn recording_keys(
-        &self,
-        window: Window,
-    ) -> BoxFuture<'_, Result<Vec<String>, crate::plan::PlanError>> {
+    fn recording_keys(&self, window: Window) -> BoxFuture<'_, Result<Vec<String>, OrphanError>> {
+        let RecordingsLocation { bucket, prefix } = &self.location;
         Box::pin(async move {
-            list(
-                &self.s3,
-                &self.location.bucket,
-                &self.location.prefix,
-                window,
-            )
-            .await
-            .map_err(|e| {
-                crate::plan::PlanError::Orphans(format!(
-                    "listing s3://{}/{}: {}",
-                    self.location.bucket,
-                    self.location.prefix,
-                    crate::plan::error_chain(&e)
-                ))
-            })
+            list(&self.s3, bucket, prefix, window)
+                .await
+                .map_err(|source| OrphanError::Listing {
+                    bucket: bucket.clone(),
+                    prefix: prefix.clone(),
+                    source: Box::new(source),
+                })
         })
     }
 
-    fn in_verint<'a>(
-        &'a self,
-        contact_id: &'a str,
-    ) -> BoxFuture<'a, Result<bool, crate::plan::PlanError>> {
-        Box::pin(async move { Ok(self.verint.holds(contact_id).await?.is_some()) })
+    fn in_verint<'a>(&'a self, contact_id: &'a str) -> BoxFuture<'a, Result<bool, OrphanError>> {
+        Box::pin(async move {
+            match self.verint.holds(contact_id).await {
+                Ok(held) => Ok(held.is_some()),
+                Err(source) => Err(OrphanError::Verint {
+                    contact_id: contact_id.to_owned(),
+                    source,
+                }),
+            }
+        })
     }
 
     fn times<'a>(
         &'a self,
         contact_id: &'a str,
-    ) -> BoxFuture<'a, Result<Option<crate::plan::CallTimes>, crate::plan::PlanError>> {
+    ) -> BoxFuture<'a, Result<Option<CallTimes>, OrphanError>> {
         Box::pin(async move {
             let ts = |t: Option<&aws_sdk_connect::primitives::DateTime>| {
                 t.and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos()))
@@ -186,11 +229,11 @@ impl crate::plan::OrphanLookup for RecordingOrphans {
                 Ok(c) => Ok(
                     ts(c.initiation_timestamp.as_ref()).zip(ts(c.disconnect_timestamp.as_ref()))
                 ),
-                Err(crate::connect::ConnectError::NotFound) => Ok(None),
-                Err(e) => Err(crate::plan::PlanError::Orphans(format!(
-                    "DescribeContact of {contact_id}: {}",
-                    crate::plan::error_chain(&e)
-                ))),
+                Err(ConnectError::NotFound) => Ok(None),
+                Err(source) => Err(OrphanError::Connect {
+                    contact_id: contact_id.to_owned(),
+                    source,
+                }),
             }
         })
     }

@@ -2,20 +2,22 @@
 //! one message per missing contact, move the checkpoint, write the report. Shared by the planner
 //! Lambda and `recoveryctl plan`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use futures::stream::{self, StreamExt as _, TryStreamExt as _};
 use serde::Deserialize;
-use tracing::{Instrument, error, info, info_span, warn};
+use tracing::{error, info, warn};
 
 use crate::config::Config;
-use crate::contacts::ContactKey;
+use crate::connect::CONNECT_RETENTION;
+use crate::contacts::{ContactKey, ContactSet};
+use crate::error::error_chain;
 use crate::ledger::{LedgerClass, LedgerError, LedgerRow, LedgerSink};
 use crate::matching::{self, Rules};
 use crate::message::{MESSAGE_VERSION, WorkMessage};
-use crate::orphans::Orphan;
+use crate::orphans::{CallTimes, Orphan, OrphanError, OrphanLookup};
 use crate::queue::{QueueError, WorkQueue};
 use crate::report::{
     CtrCounts, Mode, ReportWindow, RunReport, RunState, RunStatus, UnrecoverableEntry, WindowBy,
@@ -25,10 +27,6 @@ use crate::source::{CtrObject, CtrSource, Scanner, SourceError};
 use crate::state::{Checkpoint, HourDigest, RunStore, StateError, Version};
 use crate::time::{HOUR, Window, delta, floor_hour, format_ts};
 use crate::verint::{VerintClient, VerintError};
-use futures::future::BoxFuture;
-
-/// Connect keeps contacts for 24 months; a manual run cannot start earlier than this.
-pub const CONNECT_RETENTION: TimeDelta = TimeDelta::days(730);
 
 /// What to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,8 +74,8 @@ pub enum PlanError {
     State(#[from] StateError),
     #[error("the run's ledger could not be written")]
     Ledger(#[from] LedgerError),
-    #[error("orphan recordings could not be looked for: {0}")]
-    Orphans(String),
+    #[error("orphan recordings could not be looked for")]
+    Orphans(#[from] OrphanError),
 }
 
 impl ManualPayload {
@@ -190,7 +188,11 @@ impl VerintContacts for VerintClient {
 
 /// The arrival hours a manual run reads: `floor_hour(start) ≤ H < end + ARRIVAL_SLACK`, and none
 /// after the current hour.
-pub fn manual_hours(window: Window, slack: TimeDelta, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+pub(crate) fn manual_hours(
+    window: Window,
+    slack: TimeDelta,
+    now: DateTime<Utc>,
+) -> Vec<DateTime<Utc>> {
     let mut hours = Vec::new();
     let mut h = floor_hour(window.start);
     while h < window.end + slack && h <= now {
@@ -202,7 +204,7 @@ pub fn manual_hours(window: Window, slack: TimeDelta, now: DateTime<Utc>) -> Vec
 
 /// The settled arrival hours an automatic run reads from `next`: `now ≥ H + 1h + SETTLE_DELAY`,
 /// at most `max` of them.
-pub fn automatic_hours(
+pub(crate) fn automatic_hours(
     next: DateTime<Utc>,
     settle: TimeDelta,
     max: u32,
@@ -217,29 +219,19 @@ pub fn automatic_hours(
     hours
 }
 
-/// What looking for orphan recordings needs (DESIGN §9): the recordings of a window's days, Verint
-/// asked by id, and Connect's times of a contact. Boxed futures, so that a planner without it
-/// needs no type for it.
-pub trait OrphanLookup: Send + Sync {
-    /// The bucket the recordings are in.
-    fn bucket(&self) -> &str;
-    /// The keys of the recordings in the day folders of `window`.
-    fn recording_keys(&self, window: Window) -> BoxFuture<'_, Result<Vec<String>, PlanError>>;
-    /// Whether Verint holds the contact.
-    fn in_verint<'a>(&'a self, contact_id: &'a str) -> BoxFuture<'a, Result<bool, PlanError>>;
-    /// `(initiation, disconnect)` from `DescribeContact`; `None` when Connect does not know the
-    /// contact or it has not ended.
-    fn times<'a>(
-        &'a self,
-        contact_id: &'a str,
-    ) -> BoxFuture<'a, Result<Option<CallTimes>, PlanError>>;
-}
-
-/// A call's `(initiation, disconnect)`.
-pub type CallTimes = (DateTime<Utc>, DateTime<Utc>);
-
 /// Orphans looked up at once (Connect's rate limit paces them anyway).
 const ORPHAN_CONCURRENCY: usize = 8;
+
+/// What reading a run's hours gave: the rules of its kind, the window its report names, the
+/// hours read again for late objects, and (automatic runs) the checkpoint to write with the
+/// version it was read at.
+#[derive(Debug)]
+struct Read {
+    rules: Rules,
+    window: Option<ReportWindow>,
+    late_hours: Vec<DateTime<Utc>>,
+    moved: Option<(Version, Checkpoint)>,
+}
 
 /// An orphan the run found, and what became of it.
 #[derive(Debug)]
@@ -250,6 +242,31 @@ struct FoundOrphan {
 }
 
 impl FoundOrphan {
+    /// Asks Verint whether it holds the orphan's contact and, when it does not, Connect for the
+    /// call's times; an orphan Connect cannot time is not queued.
+    async fn look_up(lookup: &dyn OrphanLookup, orphan: Orphan) -> Result<Self, PlanError> {
+        if lookup.in_verint(&orphan.contact_id).await? {
+            return Ok(FoundOrphan {
+                orphan,
+                times: None,
+                in_verint: true,
+            });
+        }
+        let times = lookup.times(&orphan.contact_id).await?;
+        if times.is_none() {
+            let contact_id = &orphan.contact_id;
+            warn!(
+                %contact_id,
+                "orphan recording of a contact Connect does not describe (or not ended): not queued"
+            );
+        }
+        Ok(FoundOrphan {
+            orphan,
+            times,
+            in_verint: false,
+        })
+    }
+
     fn queued(&self) -> bool {
         !self.in_verint && self.times.is_some()
     }
@@ -291,7 +308,6 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
         window: Window,
         contacts: &crate::contacts::ContactSet,
     ) -> Result<Vec<FoundOrphan>, PlanError> {
-        use futures::{StreamExt, TryStreamExt};
         let keys = lookup.recording_keys(window).await?;
         let listed = keys.len();
         // The contact set has no index by id: find, in one pass, which listed contacts have a CTR.
@@ -307,30 +323,11 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
             .collect();
         let orphans: Vec<Orphan> =
             crate::orphans::find(lookup.bucket(), keys, window, |k| with_ctr.contains(k));
-        let found: Vec<FoundOrphan> = futures::stream::iter(orphans.into_iter().map(|orphan| async move {
-            if lookup.in_verint(&orphan.contact_id).await? {
-                return Ok::<_, PlanError>(FoundOrphan {
-                    orphan,
-                    times: None,
-                    in_verint: true,
-                });
-            }
-            let times = lookup.times(&orphan.contact_id).await?;
-            if times.is_none() {
-                tracing::warn!(
-                    contact_id = %orphan.contact_id,
-                    "orphan recording of a contact Connect does not describe (or not ended): not queued"
-                );
-            }
-            Ok(FoundOrphan {
-                orphan,
-                times,
-                in_verint: false,
-            })
-        }))
-        .buffered(ORPHAN_CONCURRENCY)
-        .try_collect()
-        .await?;
+        let found: Vec<FoundOrphan> = stream::iter(orphans)
+            .map(|orphan| FoundOrphan::look_up(lookup, orphan))
+            .buffered(ORPHAN_CONCURRENCY)
+            .try_collect()
+            .await?;
         info!(
             recordings = listed,
             orphans = found.len(),
@@ -349,63 +346,66 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
 
     /// [`Planner::run`] under a given run id: a backfill's slice runs under the id its parent
     /// gave it, so running it again (a retried message, a redrive) rewrites the same report.
+    #[tracing::instrument(
+        name = "run",
+        skip_all,
+        fields(run_id = %run_id, mode = ?request.mode(), dry_run = request.dry_run())
+    )]
     pub async fn run_as(
         &self,
         run_id: &str,
         request: Request,
         now: DateTime<Utc>,
     ) -> Result<RunReport, PlanError> {
-        let run_id = run_id.to_owned();
-        let span = info_span!("run", run_id = %run_id, mode = ?request.mode(), dry_run = request.dry_run());
-        async {
-            let checkpoint = match request {
-                Request::Automatic { .. } => match self.store.checkpoint().await {
-                    Ok(read) => Some(read),
-                    Err(e) => {
-                        error!(error.message = %e, error.cause_chain = ?e, "run failed before it started");
-                        return Err(e.into());
-                    }
-                },
-                Request::Manual { .. } => None,
-            };
-            let mut status = RunStatus {
-                run_id: run_id.clone(),
-                mode: request.mode(),
-                dry_run: request.dry_run(),
-                status: RunState::Running,
-                started_at: format_ts(now),
-                finished_at: None,
-                error: None,
-                slices: None,
-            };
-            self.store.put_status(&status).await?;
-            let result = self.run_inner(&run_id, request, checkpoint, now).await;
-            status.finished_at = Some(format_ts(Utc::now()));
-            match &result {
-                Ok(report) => {
-                    status.status = RunState::Completed;
-                    info!(
-                        eligible = report.eligible,
-                        in_verint = report.in_verint,
-                        missing = report.missing,
-                        enqueued = report.enqueued,
-                        late_hours = report.late_hours.len(),
-                        "run completed"
-                    );
-                }
+        let checkpoint = match request {
+            Request::Automatic { .. } => match self.store.checkpoint().await {
+                Ok(read) => Some(read),
                 Err(e) => {
-                    status.status = RunState::Failed;
-                    status.error = Some(error_chain(e));
-                    error!(error.message = %e, error.cause_chain = ?e, "run failed");
+                    error!(
+                        error.message = %e,
+                        error.cause_chain = ?e,
+                        "run failed before it started"
+                    );
+                    return Err(e.into());
                 }
+            },
+            Request::Manual { .. } => None,
+        };
+        let mut status = RunStatus {
+            run_id: run_id.to_owned(),
+            mode: request.mode(),
+            dry_run: request.dry_run(),
+            status: RunState::Running,
+            started_at: format_ts(now),
+            finished_at: None,
+            error: None,
+            slices: None,
+        };
+        self.store.put_status(&status).await?;
+        let result = self.run_inner(run_id, request, checkpoint, now).await;
+        status.finished_at = Some(format_ts(Utc::now()));
+        match &result {
+            Ok(report) => {
+                status.status = RunState::Completed;
+                info!(
+                    eligible = report.eligible,
+                    in_verint = report.in_verint,
+                    missing = report.missing,
+                    enqueued = report.enqueued,
+                    late_hours = report.late_hours.len(),
+                    "run completed"
+                );
             }
-            if let Err(e) = self.store.put_status(&status).await {
-                error!(error.message = %e, "run status could not be written");
+            Err(e) => {
+                status.status = RunState::Failed;
+                status.error = Some(error_chain(e));
+                error!(error.message = %e, error.cause_chain = ?e, "run failed");
             }
-            result
         }
-        .instrument(span)
-        .await
+        if let Err(e) = self.store.put_status(&status).await {
+            error!(error.message = %e, "run status could not be written");
+        }
+        result
     }
 
     fn out_of_time(&self) -> bool {
@@ -437,6 +437,8 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
             .collect())
     }
 
+    /// The run itself: read the hours, ask DAS, classify, look for orphans, queue, write the
+    /// ledger, move the checkpoint and write the report.
     async fn run_inner(
         &self,
         run_id: &str,
@@ -445,244 +447,50 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
         now: DateTime<Utc>,
     ) -> Result<RunReport, PlanError> {
         let started = Instant::now();
-        let config = self.config;
         let initiation_window = match request {
             Request::Manual { window, .. } => Some(window),
             Request::Automatic { .. } => None,
         };
         let mut scanner = Scanner::new(
             self.source,
-            &config.connect_instance_id,
+            &self.config.connect_instance_id,
             initiation_window,
             self.concurrency,
             self.progress,
         );
-        let mut late_hours: Vec<DateTime<Utc>> = Vec::new();
-        // Automatic runs: the checkpoint as read, and what it becomes.
-        let mut moved: Option<(Version, Checkpoint)> = None;
-        let (rules, window) = match request {
-            Request::Manual { window, .. } => {
-                let hours = manual_hours(window, delta(config.arrival_slack), now);
-                info!(hours = hours.len(), first_hour = ?hours.first().map(|h| format_ts(*h)), "reading ctr objects");
-                let listings: Vec<Vec<CtrObject>> =
-                    stream::iter(hours.iter().map(|h| self.source.list_hour(*h)))
-                        .buffered(4)
-                        .try_collect()
-                        .await?;
-                scanner
-                    .read(listings.into_iter().flatten().collect())
-                    .await?;
-                let rules = Rules {
-                    initiation_window: Some(window),
-                    settled_before: Some(now - delta(config.settle_delay)),
-                };
-                let report_window = ReportWindow {
-                    start: format_ts(window.start),
-                    end: format_ts(window.end),
-                    by: WindowBy::Initiation,
-                };
-                (rules, Some(report_window))
-            }
+        let read = match request {
+            Request::Manual { window, .. } => self.read_manual(&mut scanner, window, now).await?,
             Request::Automatic { .. } => {
                 let (checkpoint, version) = checkpoint.unwrap_or((None, Version::Absent));
-                let next = checkpoint
-                    .as_ref()
-                    .and_then(Checkpoint::next_hour)
-                    .unwrap_or_else(|| floor_hour(now - delta(config.initial_lookback)));
-                let sweep_from = next - delta(config.late_sweep);
-                let mut remembered: BTreeMap<DateTime<Utc>, HourDigest> = checkpoint
-                    .iter()
-                    .flat_map(|c| &c.hours)
-                    .filter_map(|d| d.hour().map(|h| (h, d.clone())))
-                    .filter(|(h, _)| *h >= sweep_from && *h < next)
-                    .collect();
-                let late = self.sweep(&remembered).await?;
-                let new_hours = automatic_hours(
-                    next,
-                    delta(config.settle_delay),
-                    config.max_hours_per_run,
-                    now,
-                );
-                info!(
-                    hours = new_hours.len(),
-                    first_hour = ?new_hours.first().map(|h| format_ts(*h)),
-                    late_hours = late.len(),
-                    "reading ctr objects"
-                );
-                let mut stopped = false;
-                for (hour, objects) in late {
-                    if self.out_of_time() {
-                        stopped = true;
-                        break;
-                    }
-                    let digest = HourDigest::of(hour, objects.iter().map(|o| o.key.as_str()));
-                    warn!(hour = %format_ts(hour), objects = digest.objects, "late objects: reading the hour again");
-                    scanner.read(objects).await?;
-                    remembered.insert(hour, digest);
-                    late_hours.push(hour);
-                }
-                let mut finished = Vec::new();
-                for &hour in &new_hours {
-                    if stopped || self.out_of_time() {
-                        stopped = true;
-                        break;
-                    }
-                    let objects = self.source.list_hour(hour).await?;
-                    let digest = HourDigest::of(hour, objects.iter().map(|o| o.key.as_str()));
-                    scanner.read(objects).await?;
-                    remembered.insert(hour, digest);
-                    finished.push(hour);
-                }
-                if stopped {
-                    warn!(
-                        hours_read = finished.len(),
-                        hours_left = new_hours.len() - finished.len(),
-                        "deadline near: stopped reading hours; the checkpoint moves past the hours read"
-                    );
-                }
-                let next_after = finished.last().map_or(next, |h| *h + HOUR);
-                let keep_from = next_after - delta(config.late_sweep);
-                if !finished.is_empty() || !late_hours.is_empty() {
-                    moved = Some((
-                        version,
-                        Checkpoint {
-                            next_hour: format_ts(next_after),
-                            updated_at: String::new(),
-                            run_id: run_id.to_owned(),
-                            hours: remembered
-                                .into_values()
-                                .filter(|d| d.hour().is_some_and(|h| h >= keep_from))
-                                .collect(),
-                        },
-                    ));
-                }
-                let first = late_hours.iter().chain(&finished).min();
-                let last = late_hours.iter().chain(&finished).max();
-                let report_window = match (first, last) {
-                    (Some(first), Some(last)) => Some(ReportWindow {
-                        start: format_ts(*first),
-                        end: format_ts(*last + HOUR),
-                        by: WindowBy::Arrival,
-                    }),
-                    _ => None,
-                };
-                (
-                    Rules {
-                        initiation_window: None,
-                        settled_before: None,
-                    },
-                    report_window,
-                )
+                self.read_automatic(&mut scanner, run_id, checkpoint, version, now)
+                    .await?
             }
         };
-
         let scanned = scanner.finish();
         let (contacts, stats) = (scanned.contacts, scanned.stats);
-        let eligible = matching::eligible(&contacts, &rules);
-        let spans = matching::das_spans(&eligible, delta(config.das_margin));
-        let held = if spans.is_empty() {
-            HashSet::new()
-        } else {
-            self.verint.completed_contacts(&spans).await?
-        };
-        let mut class = matching::classify(&contacts, &eligible, &held, &rules);
-        let duplicates = stats.records.saturating_sub(contacts.len() as u64);
+        let eligible = matching::eligible(&contacts, &read.rules);
+        let held = self.held(&eligible).await?;
+        let mut class = matching::classify(&contacts, &eligible, &held, &read.rules);
         let found = match (request, self.orphans) {
             (Request::Manual { window, .. }, Some(lookup)) => {
                 self.orphans(lookup, window, &contacts).await?
             }
             _ => Vec::new(),
         };
-
-        let enqueued_at = format_ts(Utc::now());
-        // One message per missing contact, then one per orphan to queue (DESIGN §5).
-        let message =
-            |contact_id: &str, (initiation, disconnect): CallTimes, recordings: &[_]| WorkMessage {
-                v: MESSAGE_VERSION,
-                run_id: run_id.to_owned(),
-                contact_id: contact_id.to_owned(),
-                instance_id: config.connect_instance_id.clone(),
-                initiation_timestamp: format_ts(initiation),
-                disconnect_timestamp: format_ts(disconnect),
-                recordings: recordings.to_vec(),
-                enqueued_at: enqueued_at.clone(),
-            };
-        let messages: Vec<WorkMessage> = class
-            .missing
-            .iter()
-            .map(|m| message(&m.contact_id, (m.initiation, m.disconnect), &m.recordings))
-            .chain(found.iter().filter(|f| f.queued()).filter_map(|f| {
-                Some(message(
-                    &f.orphan.contact_id,
-                    f.times?,
-                    &f.orphan.recordings,
-                ))
-            }))
-            .collect();
-        let mut rejected_ids: std::collections::HashMap<String, String> = Default::default();
-        let enqueued = if request.dry_run() {
-            0
-        } else {
-            let sent = self.queue.send_all(&messages).await?;
-            // An entry SQS rejects as the sender's fault would be rejected again by every later
-            // run: it is reported with its reason and the run goes on.
-            let mut rejected: Vec<(usize, String)> = sent.rejected;
-            rejected.sort_unstable_by_key(|r| std::cmp::Reverse(r.0));
-            rejected.dedup_by_key(|r| r.0);
-            for (i, reason) in rejected {
-                let reason = format!("sqs rejected the work message: {reason}");
-                if i < class.missing.len() {
-                    let m = class.missing.remove(i);
-                    error!(contact_id = %m.contact_id, reason = %reason, "sqs rejected the work message");
-                    rejected_ids.insert(m.contact_id.clone(), reason.clone());
-                    class.unrecoverable.push(matching::Unrecoverable {
-                        contact_id: m.contact_id,
-                        reason,
-                    });
-                } else if let Some(m) = messages.get(i) {
-                    // An orphan: it stays an orphan, reported as not queued.
-                    error!(contact_id = %m.contact_id, reason = %reason, "sqs rejected the work message of an orphan");
-                    rejected_ids.insert(m.contact_id.clone(), reason);
-                }
-            }
-            sent.accepted
-        };
-
-        // The ledger, once every class is final (an entry SQS rejected is unrecoverable).
-        let mut ledger = self.store.ledger(run_id);
-        for mut row in matching::ledger_rows(&contacts, &eligible, &class) {
-            if let Some(reason) = rejected_ids.get(&row.contact_id) {
-                row.class = LedgerClass::Unrecoverable;
-                row.reason = reason.clone();
-            }
-            ledger.push(row).await?;
-        }
-        for f in &found {
-            ledger
-                .push(LedgerRow {
-                    contact_id: f.orphan.contact_id.clone(),
-                    initiation: Some(f.times.map_or(f.orphan.at, |t| t.0)),
-                    disconnect: f.times.map(|t| t.1),
-                    class: LedgerClass::Orphan,
-                    reason: String::new(),
-                })
-                .await?;
-        }
-        let ledger_rows = ledger.finish().await?;
-        info!(rows = ledger_rows, "ledger written");
+        let messages = self.messages(run_id, &class, &found);
+        let (enqueued, rejected) = self.enqueue(request, &messages, &mut class).await?;
+        self.write_ledger(run_id, &contacts, &eligible, &class, &found, &rejected)
+            .await?;
+        let duplicates = stats.records.saturating_sub(contacts.len() as u64);
         drop(contacts);
-
-        if let (Some((version, mut checkpoint)), false) = (moved, request.dry_run()) {
-            checkpoint.updated_at = format_ts(Utc::now());
-            self.store.put_checkpoint(&checkpoint, &version).await?;
-            info!(next_hour = %checkpoint.next_hour, "checkpoint moved");
+        if let (Some((version, checkpoint)), false) = (read.moved, request.dry_run()) {
+            self.move_checkpoint(checkpoint, &version).await?;
         }
-
         let report = RunReport {
             run_id: run_id.to_owned(),
             mode: request.mode(),
             dry_run: request.dry_run(),
-            window,
+            window: read.window,
             ctr: CtrCounts {
                 objects: stats.objects,
                 records: stats.records,
@@ -703,12 +511,12 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
                     reason: u.reason,
                 })
                 .collect(),
-            late_hours: late_hours.iter().map(|h| format_ts(*h)).collect(),
+            late_hours: read.late_hours.iter().map(|h| format_ts(*h)).collect(),
             duration_ms: started.elapsed().as_millis() as u64,
             orphans: found.len() as u64,
             orphan_contact_ids: found
                 .iter()
-                .filter(|f| f.queued() && !rejected_ids.contains_key(&f.orphan.contact_id))
+                .filter(|f| f.queued() && !rejected.contains_key(&f.orphan.contact_id))
                 .map(|f| f.orphan.contact_id.clone())
                 .collect(),
             slices: None,
@@ -716,18 +524,289 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
         self.store.put_report(&report).await?;
         Ok(report)
     }
-}
 
-/// An error and its causes on one line.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
+    /// A manual run reads every hour its window's calls can have arrived in (DESIGN §4).
+    async fn read_manual(
+        &self,
+        scanner: &mut Scanner<'_, S>,
+        window: Window,
+        now: DateTime<Utc>,
+    ) -> Result<Read, PlanError> {
+        let hours = manual_hours(window, delta(self.config.arrival_slack), now);
+        let first_hour = hours.first().map(|h| format_ts(*h));
+        info!(hours = hours.len(), ?first_hour, "reading ctr objects");
+        let listings: Vec<Vec<CtrObject>> =
+            stream::iter(hours.iter().map(|h| self.source.list_hour(*h)))
+                .buffered(4)
+                .try_collect()
+                .await?;
+        scanner
+            .read(listings.into_iter().flatten().collect())
+            .await?;
+        Ok(Read {
+            rules: Rules {
+                initiation_window: Some(window),
+                settled_before: Some(now - delta(self.config.settle_delay)),
+            },
+            window: Some(ReportWindow {
+                start: format_ts(window.start),
+                end: format_ts(window.end),
+                by: WindowBy::Initiation,
+            }),
+            late_hours: Vec::new(),
+            moved: None,
+        })
     }
-    out
+
+    /// An automatic run reads again the remembered hours whose listing changed (late objects),
+    /// then the settled hours from its checkpoint, until its deadline; the checkpoint moves past
+    /// the hours read.
+    async fn read_automatic(
+        &self,
+        scanner: &mut Scanner<'_, S>,
+        run_id: &str,
+        checkpoint: Option<Checkpoint>,
+        version: Version,
+        now: DateTime<Utc>,
+    ) -> Result<Read, PlanError> {
+        let config = self.config;
+        let next = checkpoint
+            .as_ref()
+            .and_then(Checkpoint::next_hour)
+            .unwrap_or_else(|| floor_hour(now - delta(config.initial_lookback)));
+        let sweep_from = next - delta(config.late_sweep);
+        let mut remembered: BTreeMap<DateTime<Utc>, HourDigest> = checkpoint
+            .iter()
+            .flat_map(|c| &c.hours)
+            .filter_map(|d| d.hour().map(|h| (h, d.clone())))
+            .filter(|(h, _)| *h >= sweep_from && *h < next)
+            .collect();
+        let late = self.sweep(&remembered).await?;
+        let settle = delta(config.settle_delay);
+        let new_hours = automatic_hours(next, settle, config.max_hours_per_run, now);
+        let first_hour = new_hours.first().map(|h| format_ts(*h));
+        let late_count = late.len();
+        info!(
+            hours = new_hours.len(),
+            ?first_hour,
+            late_hours = late_count,
+            "reading ctr objects"
+        );
+        let late_hours = self.read_late(scanner, late, &mut remembered).await?;
+        let mut finished = Vec::new();
+        if late_hours.len() == late_count {
+            finished = self.read_new(scanner, &new_hours, &mut remembered).await?;
+        }
+        if late_hours.len() < late_count || finished.len() < new_hours.len() {
+            warn!(
+                hours_read = finished.len(),
+                hours_left = new_hours.len() - finished.len(),
+                "deadline near: stopped reading hours; the checkpoint moves past the hours read"
+            );
+        }
+        let next_after = finished.last().map_or(next, |h| *h + HOUR);
+        let keep_from = next_after - delta(config.late_sweep);
+        let moved = (!finished.is_empty() || !late_hours.is_empty()).then(|| {
+            let checkpoint = Checkpoint {
+                next_hour: format_ts(next_after),
+                updated_at: String::new(),
+                run_id: run_id.to_owned(),
+                hours: remembered
+                    .into_values()
+                    .filter(|d| d.hour().is_some_and(|h| h >= keep_from))
+                    .collect(),
+            };
+            (version, checkpoint)
+        });
+        let first = late_hours.iter().chain(&finished).min();
+        let last = late_hours.iter().chain(&finished).max();
+        let window = first.zip(last).map(|(first, last)| ReportWindow {
+            start: format_ts(*first),
+            end: format_ts(*last + HOUR),
+            by: WindowBy::Arrival,
+        });
+        let rules = Rules {
+            initiation_window: None,
+            settled_before: None,
+        };
+        Ok(Read {
+            rules,
+            window,
+            late_hours,
+            moved,
+        })
+    }
+
+    /// Reads again the hours with late objects, until the deadline; the hours read.
+    async fn read_late(
+        &self,
+        scanner: &mut Scanner<'_, S>,
+        late: Vec<(DateTime<Utc>, Vec<CtrObject>)>,
+        remembered: &mut BTreeMap<DateTime<Utc>, HourDigest>,
+    ) -> Result<Vec<DateTime<Utc>>, PlanError> {
+        let mut read = Vec::new();
+        for (hour, objects) in late {
+            if self.out_of_time() {
+                break;
+            }
+            let digest = HourDigest::of(hour, objects.iter().map(|o| o.key.as_str()));
+            let (at, objects_late) = (format_ts(hour), digest.objects);
+            warn!(hour = %at, objects = objects_late, "late objects: reading the hour again");
+            scanner.read(objects).await?;
+            remembered.insert(hour, digest);
+            read.push(hour);
+        }
+        Ok(read)
+    }
+
+    /// Reads the new settled hours in order, until the deadline; the hours read.
+    async fn read_new(
+        &self,
+        scanner: &mut Scanner<'_, S>,
+        hours: &[DateTime<Utc>],
+        remembered: &mut BTreeMap<DateTime<Utc>, HourDigest>,
+    ) -> Result<Vec<DateTime<Utc>>, PlanError> {
+        let mut read = Vec::new();
+        for &hour in hours {
+            if self.out_of_time() {
+                break;
+            }
+            let objects = self.source.list_hour(hour).await?;
+            let digest = HourDigest::of(hour, objects.iter().map(|o| o.key.as_str()));
+            scanner.read(objects).await?;
+            remembered.insert(hour, digest);
+            read.push(hour);
+        }
+        Ok(read)
+    }
+
+    /// The eligible contacts Verint holds, asked over the DAS spans they need.
+    async fn held(
+        &self,
+        eligible: &[matching::Eligible],
+    ) -> Result<HashSet<ContactKey>, PlanError> {
+        let spans = matching::das_spans(eligible, delta(self.config.das_margin));
+        if spans.is_empty() {
+            return Ok(HashSet::new());
+        }
+        Ok(self.verint.completed_contacts(&spans).await?)
+    }
+
+    /// One message per missing contact, then one per orphan to queue (DESIGN §5).
+    fn messages(
+        &self,
+        run_id: &str,
+        class: &matching::Classification,
+        found: &[FoundOrphan],
+    ) -> Vec<WorkMessage> {
+        let enqueued_at = format_ts(Utc::now());
+        let message =
+            |contact_id: &str, (initiation, disconnect): CallTimes, recordings: &[_]| WorkMessage {
+                v: MESSAGE_VERSION,
+                run_id: run_id.to_owned(),
+                contact_id: contact_id.to_owned(),
+                instance_id: self.config.connect_instance_id.clone(),
+                initiation_timestamp: format_ts(initiation),
+                disconnect_timestamp: format_ts(disconnect),
+                recordings: recordings.to_vec(),
+                enqueued_at: enqueued_at.clone(),
+            };
+        let missing = class
+            .missing
+            .iter()
+            .map(|m| message(&m.contact_id, (m.initiation, m.disconnect), &m.recordings));
+        let orphans = found.iter().filter(|f| f.queued()).filter_map(|f| {
+            Some(message(
+                &f.orphan.contact_id,
+                f.times?,
+                &f.orphan.recordings,
+            ))
+        });
+        missing.chain(orphans).collect()
+    }
+
+    /// Queues the messages (none in a dry run): how many SQS accepted, and the reason of each
+    /// contact whose message it rejected. An entry SQS rejects as the sender's fault would be
+    /// rejected again by every later run: a missing contact becomes unrecoverable with its
+    /// reason, an orphan stays an orphan, reported as not queued, and the run goes on.
+    async fn enqueue(
+        &self,
+        request: Request,
+        messages: &[WorkMessage],
+        class: &mut matching::Classification,
+    ) -> Result<(u64, HashMap<String, String>), PlanError> {
+        let mut rejected_ids = HashMap::new();
+        if request.dry_run() {
+            return Ok((0, rejected_ids));
+        }
+        let sent = self.queue.send_all(messages).await?;
+        let mut rejected: Vec<(usize, String)> = sent.rejected;
+        rejected.sort_unstable_by_key(|r| std::cmp::Reverse(r.0));
+        rejected.dedup_by_key(|r| r.0);
+        for (i, reason) in rejected {
+            let reason = format!("sqs rejected the work message: {reason}");
+            if i < class.missing.len() {
+                let m = class.missing.remove(i);
+                error!(contact_id = %m.contact_id, %reason, "sqs rejected the work message");
+                rejected_ids.insert(m.contact_id.clone(), reason.clone());
+                class.unrecoverable.push(matching::Unrecoverable {
+                    contact_id: m.contact_id,
+                    reason,
+                });
+            } else if let Some(m) = messages.get(i) {
+                let contact_id = &m.contact_id;
+                error!(%contact_id, %reason, "sqs rejected the work message of an orphan");
+                rejected_ids.insert(m.contact_id.clone(), reason);
+            }
+        }
+        Ok((sent.accepted, rejected_ids))
+    }
+
+    /// The ledger, once every class is final (an entry SQS rejected is unrecoverable).
+    async fn write_ledger(
+        &self,
+        run_id: &str,
+        contacts: &ContactSet,
+        eligible: &[matching::Eligible],
+        class: &matching::Classification,
+        found: &[FoundOrphan],
+        rejected: &HashMap<String, String>,
+    ) -> Result<(), PlanError> {
+        let mut ledger = self.store.ledger(run_id);
+        for mut row in matching::ledger_rows(contacts, eligible, class) {
+            if let Some(reason) = rejected.get(&row.contact_id) {
+                row.class = LedgerClass::Unrecoverable;
+                row.reason = reason.clone();
+            }
+            ledger.push(row).await?;
+        }
+        for f in found {
+            ledger
+                .push(LedgerRow {
+                    contact_id: f.orphan.contact_id.clone(),
+                    initiation: Some(f.times.map_or(f.orphan.at, |t| t.0)),
+                    disconnect: f.times.map(|t| t.1),
+                    class: LedgerClass::Orphan,
+                    reason: String::new(),
+                })
+                .await?;
+        }
+        let rows = ledger.finish().await?;
+        info!(rows, "ledger written");
+        Ok(())
+    }
+
+    /// Writes the checkpoint an automatic run moved, conditional on the version it read.
+    async fn move_checkpoint(
+        &self,
+        mut checkpoint: Checkpoint,
+        version: &Version,
+    ) -> Result<(), PlanError> {
+        checkpoint.updated_at = format_ts(Utc::now());
+        self.store.put_checkpoint(&checkpoint, version).await?;
+        info!(next_hour = %checkpoint.next_hour, "checkpoint moved");
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -819,7 +898,7 @@ mod tests {
         );
         assert!(
             invalid(
-                serde_json::json!({"start":"2026-10-01T00:00:00Z","end":"2026-11-02T00:00:00Z"})
+                serde_json::json!({"start":"2024-10-01T00:00:00Z","end":"2026-11-02T00:00:00Z"})
             )
             .contains("MAX_MANUAL_SPAN")
         );

@@ -14,7 +14,7 @@ use tracing::warn;
 use crate::message::WorkMessage;
 
 /// SQS takes at most ten entries per `SendMessageBatch`.
-pub const SQS_BATCH: usize = 10;
+pub(crate) const SQS_BATCH: usize = 10;
 const SEND_ATTEMPTS: usize = 5;
 
 #[derive(Debug, thiserror::Error)]
@@ -210,7 +210,7 @@ impl SqsQueue {
     /// Makes a received message visible again after `delay` (`ChangeMessageVisibility`, whole
     /// seconds, rounded up): how a transient failure waits its retry delay rather than the
     /// queue's whole visibility timeout.
-    pub async fn change_visibility(
+    pub(crate) async fn change_visibility(
         &self,
         receipt_handle: &str,
         delay: Duration,

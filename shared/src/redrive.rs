@@ -28,10 +28,10 @@ use crate::queue::{QueueError, Received, SqsQueue};
 
 /// Move-task statuses during which another redrive must not start (SQS's
 /// `ListMessageMoveTasksResultEntry.Status`).
-pub const ACTIVE_STATUSES: [&str; 3] = ["RUNNING", "SCHEDULED", "CANCELLING"];
+pub(crate) const ACTIVE_STATUSES: [&str; 3] = ["RUNNING", "SCHEDULED", "CANCELLING"];
 
 /// How long a message received by the fallback stays invisible in the DLQ while it is moved.
-pub const FALLBACK_VISIBILITY: Duration = Duration::from_secs(60);
+pub(crate) const FALLBACK_VISIBILITY: Duration = Duration::from_secs(60);
 
 /// One move task as `ListMessageMoveTasks` reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -46,7 +46,7 @@ pub struct MoveTask {
 }
 
 impl MoveTask {
-    pub fn is_active(&self) -> bool {
+    pub(crate) fn is_active(&self) -> bool {
         ACTIVE_STATUSES
             .iter()
             .any(|s| s.eq_ignore_ascii_case(&self.status))
@@ -81,7 +81,7 @@ pub enum MoveTaskError {
 
 impl MoveTaskError {
     /// Whether the receive → send → delete fallback may be used instead.
-    pub fn allows_fallback(&self) -> bool {
+    pub(crate) fn allows_fallback(&self) -> bool {
         matches!(
             self,
             MoveTaskError::Unsupported { .. } | MoveTaskError::Denied { .. }
@@ -168,7 +168,7 @@ pub trait RedriveQueues: Send + Sync {
     -> impl Future<Output = Result<Option<String>, MoveTaskError>> + Send;
     /// Visible messages in the DLQ.
     fn dead_letter_depth(&self) -> impl Future<Output = Result<u64, QueueError>> + Send;
-    /// Up to ten DLQ messages, hidden for [`FALLBACK_VISIBILITY`].
+    /// Up to ten DLQ messages, hidden for `FALLBACK_VISIBILITY`.
     fn receive_dead_letters(
         &self,
         max: u32,

@@ -118,7 +118,7 @@ impl OutcomeStatus {
 
     /// Which of two outcomes of one contact counts: a success beats a failure, and a recovery
     /// beats finding the call already present.
-    pub fn rank(self) -> u8 {
+    pub(crate) fn rank(self) -> u8 {
         match self {
             OutcomeStatus::Recovered => 3,
             OutcomeStatus::AlreadyPresent => 2,
@@ -167,7 +167,7 @@ pub struct RunStatus {
 }
 
 /// A new run id: sortable by start time, unique across concurrent runs.
-pub fn new_run_id(now: chrono::DateTime<chrono::Utc>) -> String {
+pub(crate) fn new_run_id(now: chrono::DateTime<chrono::Utc>) -> String {
     format!(
         "{}-{:08x}",
         now.format("%Y%m%dT%H%M%SZ"),

@@ -48,7 +48,7 @@ pub enum SourceError {
 impl SourceError {
     /// Whether reading the object again may succeed: a failed or short read may, a listing or
     /// a crashed parsing task is not retried here.
-    pub fn is_retryable(&self) -> bool {
+    pub(crate) fn is_retryable(&self) -> bool {
         matches!(
             self,
             SourceError::Read { .. } | SourceError::Truncated { .. }
@@ -209,7 +209,7 @@ pub struct ScanStats {
 
 /// How a failed or truncated object read is tried again before the run fails.
 #[derive(Debug, Clone, Copy)]
-pub struct ReadRetry {
+pub(crate) struct ReadRetry {
     /// Reads of one object in all, the first included.
     pub attempts: u32,
     /// The wait before the first retry; each later one waits four times longer.
@@ -227,7 +227,7 @@ impl Default for ReadRetry {
 
 /// Reads arrival hours into one [`ContactSet`], an hour or a batch of objects at a time, so a
 /// run can stop between hours (its deadline) and know which hours it finished.
-pub struct Scanner<'a, S> {
+pub(crate) struct Scanner<'a, S> {
     source: &'a S,
     instance_id: &'a str,
     initiation_window: Option<Window>,
@@ -251,11 +251,9 @@ impl<S> std::fmt::Debug for Scanner<'_, S> {
 
 /// What a scanner read, once finished.
 #[derive(Debug)]
-pub struct Scanned {
+pub(crate) struct Scanned {
     pub contacts: ContactSet,
     pub stats: ScanStats,
-    /// Objects whose first read failed or came back short and that were read again.
-    pub retried_objects: u64,
 }
 
 impl<'a, S: CtrSource> Scanner<'a, S> {
@@ -326,7 +324,6 @@ impl<'a, S: CtrSource> Scanner<'a, S> {
         Scanned {
             contacts: self.set,
             stats: self.stats,
-            retried_objects: self.retried,
         }
     }
 }
@@ -464,7 +461,7 @@ impl<R: Read> Read for Tracked<R> {
 }
 
 /// Lists every hour (four at a time) and reads every object of `hours` into one set (manual runs
-/// and benchmarks; automatic runs drive a [`Scanner`] hour by hour).
+/// and benchmarks; automatic runs drive a `Scanner` hour by hour).
 pub async fn scan<S: CtrSource>(
     source: &S,
     hours: &[DateTime<Utc>],
@@ -652,19 +649,21 @@ mod tests {
         }
     }
 
-    async fn read_all(source: &Faulty) -> Result<Scanned, SourceError> {
+    /// What the scanner read, and how many objects it read again.
+    async fn read_all(source: &Faulty) -> Result<(Scanned, u64), SourceError> {
         let hour = parse_ts("2024-05-14T10:00:00Z").expect("valid");
         let mut scanner = Scanner::new(source, "i", None, 2, &|_, _| {});
         scanner.retry.first_delay = Duration::from_millis(1);
         scanner.read(source.list_hour(hour).await?).await?;
-        Ok(scanner.finish())
+        let retried = scanner.retried;
+        Ok((scanner.finish(), retried))
     }
 
     #[tokio::test]
     async fn an_object_whose_first_read_fails_mid_body_is_read_again_whole() {
         let source = faulty(false, 1);
-        let scanned = read_all(&source).await.expect("read");
-        assert_eq!(scanned.retried_objects, 2);
+        let (scanned, retried) = read_all(&source).await.expect("read");
+        assert_eq!(retried, 2);
         assert_eq!(
             scanned.stats,
             ScanStats {
@@ -680,8 +679,8 @@ mod tests {
     #[tokio::test]
     async fn an_object_whose_first_read_ends_short_is_read_again_whole() {
         let source = faulty(true, 1);
-        let scanned = read_all(&source).await.expect("read");
-        assert_eq!(scanned.retried_objects, 2);
+        let (scanned, retried) = read_all(&source).await.expect("read");
+        assert_eq!(retried, 2);
         assert_eq!(scanned.stats.records, 400);
         assert_eq!(scanned.stats.malformed, 0);
     }
@@ -710,7 +709,7 @@ mod tests {
             failures_per_object: 0,
             opened: Default::default(),
         };
-        let scanned = read_all(&source).await.expect("read");
+        let (scanned, _) = read_all(&source).await.expect("read");
         assert_eq!(
             scanned.stats,
             ScanStats {

@@ -2,11 +2,14 @@
 //! with a conditional write on its ETag so two runs cannot overwrite each other; run reports,
 //! run status and worker outcomes.
 
+use std::collections::HashMap;
+
 use aws_sdk_s3::primitives::ByteStream;
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
+use crate::contacts::ContactKey;
 use crate::report::{Outcome, OutcomeStatus, RunReport, RunStatus};
 
 /// `{STATE_PREFIX}checkpoint.json`: the next arrival hour an automatic run reads, and what the
@@ -142,11 +145,11 @@ impl S3State {
         }
     }
 
-    pub fn checkpoint_key(&self) -> String {
+    pub(crate) fn checkpoint_key(&self) -> String {
         format!("{}checkpoint.json", self.prefix)
     }
 
-    pub fn run_key(&self, run_id: &str, name: &str) -> String {
+    pub(crate) fn run_key(&self, run_id: &str, name: &str) -> String {
         format!("{}runs/{run_id}/{name}", self.prefix)
     }
 
@@ -179,7 +182,7 @@ impl S3State {
     }
 
     /// Reads a JSON object; `None` when it does not exist.
-    pub async fn get_json<T: DeserializeOwned>(
+    pub(crate) async fn get_json<T: DeserializeOwned>(
         &self,
         key: &str,
     ) -> Result<Option<(T, Option<String>)>, StateError> {
@@ -414,15 +417,10 @@ impl S3State {
     pub async fn worked(
         &self,
         run_id: &str,
-        into: &mut std::collections::HashMap<
-            crate::contacts::ContactKey,
-            crate::coverage::WorkedState,
-        >,
+        into: &mut HashMap<ContactKey, WorkedState>,
     ) -> Result<(), StateError> {
-        use crate::contacts::ContactKey;
-        use crate::coverage::WorkedState;
         let index = self.run_key(run_id, "outcome-index/");
-        let mut indexed: std::collections::HashMap<String, OutcomeStatus> = Default::default();
+        let mut indexed: HashMap<String, OutcomeStatus> = Default::default();
         for object in crate::aws::list_objects(&self.s3, &self.bucket, &index)
             .await
             .map_err(s3_err(format!("list {index}")))?
@@ -561,6 +559,26 @@ impl S3State {
                 .try_collect()
                 .await?;
         Ok(read.into_iter().flatten().map(|(v, _)| v).collect())
+    }
+}
+
+/// What the worker last achieved for a contact, across every run read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkedState {
+    pub status: OutcomeStatus,
+    /// The failure's reason; `None` for successes.
+    pub reason: Option<String>,
+}
+
+impl WorkedState {
+    /// Keeps the better of two states of one contact: a success beats a failure.
+    pub fn merge(into: &mut HashMap<ContactKey, WorkedState>, key: ContactKey, state: WorkedState) {
+        match into.get(&key) {
+            Some(have) if have.status.rank() >= state.status.rank() => {}
+            _ => {
+                into.insert(key, state);
+            }
+        }
     }
 }
 

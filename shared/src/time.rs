@@ -4,7 +4,7 @@
 use chrono::{DateTime, DurationRound, NaiveDateTime, TimeDelta, Utc};
 
 /// One hour, the unit Firehose partitions CTR objects by.
-pub const HOUR: TimeDelta = TimeDelta::hours(1);
+pub(crate) const HOUR: TimeDelta = TimeDelta::hours(1);
 
 /// Formats a timestamp the way CTRs and every contract document carry it: `2024-05-14T14:03:00Z`.
 pub fn format_ts(t: DateTime<Utc>) -> String {
@@ -28,7 +28,7 @@ pub fn floor_hour(t: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// Converts a `std::time::Duration` from the configuration into chrono's delta, saturating.
-pub fn delta(d: std::time::Duration) -> TimeDelta {
+pub(crate) fn delta(d: std::time::Duration) -> TimeDelta {
     TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
 }
 
@@ -46,7 +46,7 @@ impl Window {
 
     /// Splits the window into consecutive pieces of at most `max` each (DAS answers at most
     /// 24 hours per request).
-    pub fn pieces(&self, max: TimeDelta) -> Vec<Window> {
+    pub(crate) fn pieces(&self, max: TimeDelta) -> Vec<Window> {
         let mut out = Vec::new();
         let mut start = self.start;
         while start < self.end {

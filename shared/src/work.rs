@@ -16,13 +16,14 @@ use futures::FutureExt;
 use futures::stream::{self, StreamExt};
 use tokio::time::Instant;
 use tokio_util::io::ReaderStream;
-use tracing::{Instrument, error, info, info_span, warn};
+use tracing::{Span, error, info, warn};
 
+use crate::connect::CONNECT_RETENTION;
 use crate::connect::{ConnectContacts, ConnectError, is_contact_id};
-use crate::matching::S3Location;
+use crate::ctr::S3Location;
+use crate::error::error_chain;
 use crate::message::WorkMessage;
 use crate::metrics::{Metrics, Unit, names};
-use crate::plan::{CONNECT_RETENTION, error_chain};
 use crate::queue::{QueueError, Received, SqsQueue};
 use crate::report::{Outcome, OutcomeStatus};
 use crate::state::{S3State, StateError};
@@ -33,14 +34,14 @@ use crate::verint::ingest::{
 use crate::verint::{RetryPolicy, VerintClient, VerintError};
 
 /// Screens are cached by Verint for this long after a call ends.
-pub const SCREEN_CACHE: TimeDelta = TimeDelta::hours(2);
+pub(crate) const SCREEN_CACHE: TimeDelta = TimeDelta::hours(2);
 /// No transfer starts with less time than this left in the invocation.
-pub const MIN_TIME_LEFT: Duration = Duration::from_secs(15);
+pub(crate) const MIN_TIME_LEFT: Duration = Duration::from_secs(15);
 /// The slowest transfer rate planned for when deciding whether a transfer fits the time left.
-pub const PLANNING_RATE_BYTES_PER_SEC: u64 = 8 * 1024 * 1024;
+pub(crate) const PLANNING_RATE_BYTES_PER_SEC: u64 = 8 * 1024 * 1024;
 /// Kept free at the end of an invocation to write the outcome and settle the message, so that a
 /// message that cannot finish is released with its retry delay, never killed with the invocation.
-pub const SETTLE_RESERVE: Duration = Duration::from_secs(5);
+pub(crate) const SETTLE_RESERVE: Duration = Duration::from_secs(5);
 
 // -------------------------------------------------------------------------------------------------
 // Ports
@@ -171,7 +172,7 @@ impl Disposition {
 /// Every way working a message can fail. Whether it is transient or permanent, the metric's
 /// `Reason` dimension and the start of the `failure_reason` text all come from here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FailureKind {
+pub(crate) enum FailureKind {
     /// The body is not a work message, or its `contact_id` is not a UUID.
     MalformedMessage,
     /// Older than Connect's 24-month retention.
@@ -206,7 +207,9 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
-    pub const ALL: [FailureKind; 15] = [
+    /// Every kind, for the tests that check each has its own metric reason and text.
+    #[cfg(test)]
+    const ALL: [FailureKind; 15] = [
         FailureKind::MalformedMessage,
         FailureKind::ConnectRetention,
         FailureKind::ConnectUnknownContact,
@@ -225,7 +228,7 @@ impl FailureKind {
     ];
 
     /// Permanent failures go to the dead-letter queue at once; the others are retried.
-    pub fn is_permanent(self) -> bool {
+    pub(crate) fn is_permanent(self) -> bool {
         matches!(
             self,
             FailureKind::MalformedMessage
@@ -237,7 +240,7 @@ impl FailureKind {
     }
 
     /// The metric's `Reason` dimension (low cardinality, stable: alarms may use it).
-    pub fn metric_reason(self) -> &'static str {
+    pub(crate) fn metric_reason(self) -> &'static str {
         match self {
             FailureKind::MalformedMessage => "malformed_message",
             FailureKind::ConnectRetention => "connect_retention",
@@ -284,7 +287,7 @@ impl FailureKind {
 
 /// Why a message failed: its kind, what the failing side said, and the wait it asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
+pub(crate) struct Failure {
     pub kind: FailureKind,
     /// The failing side's own words (an error chain, a status), if any.
     pub detail: Option<String>,
@@ -306,7 +309,7 @@ impl Failure {
         self
     }
 
-    pub fn is_permanent(&self) -> bool {
+    pub(crate) fn is_permanent(&self) -> bool {
         self.kind.is_permanent()
     }
 
@@ -318,7 +321,7 @@ impl Failure {
         }
     }
 
-    pub fn from_verint(e: &VerintError) -> Self {
+    pub(crate) fn from_verint(e: &VerintError) -> Self {
         let kind = match e {
             VerintError::Body(_) => FailureKind::RecordingStreamFailed,
             VerintError::BodyStalled(_) => FailureKind::RecordingStalled,
@@ -336,7 +339,7 @@ impl Failure {
         }
     }
 
-    pub fn from_connect(e: &ConnectError) -> Self {
+    pub(crate) fn from_connect(e: &ConnectError) -> Self {
         match e {
             ConnectError::NotFound => Failure::new(FailureKind::ConnectUnknownContact),
             ConnectError::Throttled(_) => Failure::new(FailureKind::ConnectThrottled),
@@ -349,7 +352,7 @@ impl Failure {
         }
     }
 
-    pub fn from_recording(e: &RecordingError) -> Self {
+    pub(crate) fn from_recording(e: &RecordingError) -> Self {
         let kind = match e {
             RecordingError::Gone { .. } => FailureKind::RecordingGone,
             RecordingError::Unreadable { .. } => FailureKind::RecordingUnreadable,
@@ -362,7 +365,7 @@ impl Failure {
 /// A transient failure's retry delay (DESIGN §5): full jitter over
 /// `min(max, base × 2^(receive−1))`, or the server's `Retry-After` if longer, never over `max`.
 /// `jitter` is uniform in `[0, 1)`.
-pub fn retry_delay(
+pub(crate) fn retry_delay(
     receive: u32,
     base: Duration,
     max: Duration,
@@ -379,7 +382,7 @@ pub fn retry_delay(
 }
 
 /// Fails (transiently) when the invocation has too little time left to move `bytes`.
-pub fn check_time_left(deadline: Option<Instant>, bytes: u64) -> Result<(), Failure> {
+pub(crate) fn check_time_left(deadline: Option<Instant>, bytes: u64) -> Result<(), Failure> {
     let Some(deadline) = deadline else {
         return Ok(());
     };
@@ -485,87 +488,103 @@ impl OpenRecording {
 }
 
 /// The `metadata` part, from `DescribeContact` (ids as the API gives them) and the message.
-pub fn build_metadata(
+pub(crate) fn build_metadata(
     contact: &Contact,
     message: &WorkMessage,
     recordings: &[(S3Location, u64)],
     now: DateTime<Utc>,
 ) -> Metadata {
-    let ts = |t: Option<&aws_sdk_connect::primitives::DateTime>| {
-        t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
-            .map(format_ts)
-    };
-    let instance_arn = contact
-        .arn()
-        .and_then(|arn| {
-            arn.split_once("/contact/")
-                .map(|(instance, _)| instance.to_owned())
-        })
-        .unwrap_or_else(|| message.instance_id.clone());
-    let disconnect =
-        ts(contact.disconnect_timestamp()).unwrap_or_else(|| message.disconnect_timestamp.clone());
-    let disconnect_at = parse_ts(&disconnect);
-    let endpoint = |e: Option<&aws_sdk_connect::types::EndpointInfo>| {
-        e.and_then(|e| {
-            Some(Endpoint {
-                kind: e
-                    .r#type()
-                    .map(|t| t.as_str().to_owned())
-                    .unwrap_or_default(),
-                address: e.address()?.to_owned(),
-            })
-        })
-    };
+    let disconnect = connect_ts(contact.disconnect_timestamp())
+        .unwrap_or_else(|| message.disconnect_timestamp.clone());
+    let screens_expected = parse_ts(&disconnect).is_some_and(|d| now - d < SCREEN_CACHE);
     Metadata {
-        // The API's spelling of the id, unless it names another contact (ids compare
-        // case-insensitively): the message's id is the one being recovered.
-        amazon_contact_id: contact
-            .id()
-            .filter(|id| id.eq_ignore_ascii_case(&message.contact_id))
-            .unwrap_or(&message.contact_id)
-            .to_owned(),
-        instance_arn,
+        amazon_contact_id: contact_id_of(contact, message),
+        instance_arn: instance_arn_of(contact, message),
         channel: contact.channel().map_or("VOICE", |c| c.as_str()).to_owned(),
         initiation_method: contact
             .initiation_method()
             .map(|m| m.as_str().to_owned())
             .unwrap_or_default(),
-        initiation_timestamp: ts(contact.initiation_timestamp())
+        initiation_timestamp: connect_ts(contact.initiation_timestamp())
             .unwrap_or_else(|| message.initiation_timestamp.clone()),
         disconnect_timestamp: disconnect,
         agent: contact.agent_info().and_then(|a| {
             Some(Agent {
                 id: a.id()?.to_owned(),
-                connected_to_agent_timestamp: ts(a.connected_to_agent_timestamp()),
+                connected_to_agent_timestamp: connect_ts(a.connected_to_agent_timestamp()),
             })
         }),
         queue: contact.queue_info().and_then(|q| {
             Some(Queue {
                 id: q.id()?.to_owned(),
-                enqueue_timestamp: Some(ts(q.enqueue_timestamp())?),
+                enqueue_timestamp: Some(connect_ts(q.enqueue_timestamp())?),
             })
         }),
-        customer_endpoint: endpoint(contact.customer_endpoint()),
-        system_endpoint: endpoint(contact.system_endpoint()),
+        customer_endpoint: endpoint_of(contact.customer_endpoint()),
+        system_endpoint: endpoint_of(contact.system_endpoint()),
         attributes: contact
             .attributes()
             .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default(),
-        recordings: recordings
-            .iter()
-            .map(|(l, bytes)| RecordingMeta {
-                bucket: l.bucket.clone(),
-                key: l.key.clone(),
-                bytes: *bytes,
-                content_type: "audio/wav".into(),
-            })
-            .collect(),
+        recordings: recordings_meta(recordings),
         recovery: Recovery {
             run_id: message.run_id.clone(),
             recovered_at: format_ts(now),
-            screens_expected: disconnect_at.is_some_and(|d| now - d < SCREEN_CACHE),
+            screens_expected,
         },
     }
+}
+
+/// A Connect timestamp as the contract writes times.
+fn connect_ts(t: Option<&aws_sdk_connect::primitives::DateTime>) -> Option<String> {
+    t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+        .map(format_ts)
+}
+
+/// The API's spelling of the id, unless it names another contact (ids compare
+/// case-insensitively): the message's id is the one being recovered.
+fn contact_id_of(contact: &Contact, message: &WorkMessage) -> String {
+    contact
+        .id()
+        .filter(|id| id.eq_ignore_ascii_case(&message.contact_id))
+        .unwrap_or(&message.contact_id)
+        .to_owned()
+}
+
+/// The instance ARN: the contact's ARN up to `/contact/`, or the message's instance id.
+fn instance_arn_of(contact: &Contact, message: &WorkMessage) -> String {
+    contact
+        .arn()
+        .and_then(|arn| {
+            arn.split_once("/contact/")
+                .map(|(instance, _)| instance.to_owned())
+        })
+        .unwrap_or_else(|| message.instance_id.clone())
+}
+
+/// An endpoint with an address; `None` without one.
+fn endpoint_of(e: Option<&aws_sdk_connect::types::EndpointInfo>) -> Option<Endpoint> {
+    let e = e?;
+    Some(Endpoint {
+        kind: e
+            .r#type()
+            .map(|t| t.as_str().to_owned())
+            .unwrap_or_default(),
+        address: e.address()?.to_owned(),
+    })
+}
+
+/// Each recording's place and size, as the metadata lists them.
+fn recordings_meta(recordings: &[(S3Location, u64)]) -> Vec<RecordingMeta> {
+    recordings
+        .iter()
+        .map(|(l, bytes)| RecordingMeta {
+            bucket: l.bucket.clone(),
+            key: l.key.clone(),
+            bytes: *bytes,
+            content_type: "audio/wav".into(),
+        })
+        .collect()
 }
 
 /// How the worker works: concurrency and the retry delays (DESIGN §5, §7).
@@ -635,12 +654,19 @@ where
         let results: Vec<(usize, Disposition, Option<FailureKind>, Effort)> =
             stream::iter(messages.iter().enumerate())
                 .map(|(i, m)| async move {
-                    match AssertUnwindSafe(self.work(m, deadline)).catch_unwind().await {
+                    match AssertUnwindSafe(self.work(m, deadline))
+                        .catch_unwind()
+                        .await
+                    {
                         Ok((d, f, e)) => (i, d, f, e),
                         Err(panic) => {
                             let failure = Failure::new(FailureKind::Panicked)
                                 .with_detail(panic_message(panic.as_ref()));
-                            error!(message_id = %m.message_id, reason = %failure.reason(), "panic while settling a message; left for SQS to retry");
+                            error!(
+                                message_id = %m.message_id,
+                                reason = %failure.reason(),
+                                "panic while settling a message; left for SQS to retry"
+                            );
                             (
                                 i,
                                 Disposition::Retry(failure.reason()),
@@ -691,7 +717,12 @@ where
                 // A receipt handle gone stale (the message outlasted its visibility and was
                 // received again) fails this delete only: the message comes back, and the next
                 // receive finds the contact in Verint. The rest of the batch is still settled.
-                warn!(message_id = %m.message_id, error.message = %e, error.cause_chain = ?e, "a worked message could not be deleted; it will be received again");
+                warn!(
+                    message_id = %m.message_id,
+                    error.message = %e,
+                    error.cause_chain = ?e,
+                    "a worked message could not be deleted; it will be received again"
+                );
             }
         }
         Ok(dispositions)
@@ -700,6 +731,11 @@ where
     /// Works one message. Never drops a message: every path ends in success, a release with
     /// its retry delay, or the dead-letter queue. `deadline` is the invocation's: the work
     /// stops [`SETTLE_RESERVE`] before it, so the outcome and the message's settling still fit.
+    #[tracing::instrument(
+        name = "message",
+        skip_all,
+        fields(message_id = %incoming.message_id, contact_id, run_id)
+    )]
     async fn work(
         &self,
         incoming: &Incoming,
@@ -712,94 +748,112 @@ where
                     Ok(_) => "contact_id is not a UUID".to_owned(),
                     Err(e) => error_chain(&e),
                 };
-                let span = info_span!("message", message_id = %incoming.message_id, contact_id = tracing::field::Empty);
                 let failure = Failure::new(FailureKind::MalformedMessage).with_detail(detail);
-                let d = self
-                    .dead_letter(incoming, &failure, deadline)
-                    .instrument(span)
-                    .await;
+                let d = self.dead_letter(incoming, &failure, deadline).await;
                 return (d, Some(failure.kind), Effort::default());
             }
         };
-        let span = info_span!("message", message_id = %incoming.message_id, contact_id = %message.contact_id, run_id = %message.run_id);
-        async {
-            let mut effort = Effort::default();
-            let work_deadline = deadline.map(|d| d.checked_sub(SETTLE_RESERVE).unwrap_or(d));
-            let recovering = AssertUnwindSafe(self.recover(
-                &message,
-                incoming.receive_count,
-                work_deadline,
-                &mut effort,
+        let span = Span::current();
+        span.record("contact_id", message.contact_id.as_str());
+        span.record("run_id", message.run_id.as_str());
+        let mut effort = Effort::default();
+        let result = self
+            .recover_before(&message, incoming.receive_count, deadline, &mut effort)
+            .await;
+        let (disposition, kind, outcome) = self.settle(incoming, &message, result, deadline).await;
+        self.write_outcome(&message.run_id, &outcome, deadline)
+            .await;
+        (disposition, kind, effort)
+    }
+
+    /// [`Worker::recover`], cut short [`SETTLE_RESERVE`] before the deadline; a panic is a
+    /// transient failure of this message alone.
+    async fn recover_before(
+        &self,
+        message: &WorkMessage,
+        attempt: u32,
+        deadline: Option<Instant>,
+        effort: &mut Effort,
+    ) -> Result<(OutcomeStatus, String, u64), Failure> {
+        let work_deadline = deadline.map(|d| d.checked_sub(SETTLE_RESERVE).unwrap_or(d));
+        let recovering =
+            AssertUnwindSafe(self.recover(message, attempt, work_deadline, effort)).catch_unwind();
+        let cut_short = || {
+            Ok(Err(
+                Failure::new(FailureKind::Deadline).with_detail("the work was cut short")
             ))
-            .catch_unwind();
-            let result = match work_deadline {
-                Some(d) => tokio::time::timeout_at(d, recovering).await.unwrap_or_else(|_| {
-                    Ok(Err(Failure::new(FailureKind::Deadline)
-                        .with_detail("the work was cut short")))
-                }),
-                None => recovering.await,
-            }
-            .unwrap_or_else(|panic| {
-                Err(Failure::new(FailureKind::Panicked).with_detail(panic_message(panic.as_ref())))
-            });
-            let now = Utc::now();
-            let (disposition, kind, outcome) = match result {
-                Ok((status, interaction_id, bytes)) => {
-                    info!(status = ?status, bytes, "contact done");
-                    let outcome = Outcome {
-                        contact_id: message.contact_id.clone(),
-                        status,
-                        attempt: incoming.receive_count,
-                        reason: None,
-                        bytes,
-                        interaction_id: Some(interaction_id).filter(|s| !s.is_empty()),
-                        at: format_ts(now),
-                    };
-                    (Disposition::Done(status), None, outcome)
-                }
-                Err(failure) => {
-                    let outcome = Outcome {
-                        contact_id: message.contact_id.clone(),
-                        status: OutcomeStatus::Failed,
-                        attempt: incoming.receive_count,
-                        reason: Some(failure.reason()),
-                        bytes: 0,
-                        interaction_id: None,
-                        at: format_ts(now),
-                    };
-                    let last_receive = self
-                        .settings
-                        .max_receive_count
-                        .is_some_and(|max| incoming.receive_count >= max);
-                    let d = if failure.is_permanent() {
-                        self.dead_letter(incoming, &failure, deadline).await
-                    } else if last_receive {
-                        let gave_up = Failure {
-                            detail: Some(format!(
-                                "gave up after {} attempts: {}",
-                                incoming.receive_count,
-                                failure.detail.as_deref().unwrap_or("no detail")
-                            )),
-                            ..failure.clone()
-                        };
-                        self.dead_letter(incoming, &gave_up, deadline).await
-                    } else {
-                        self.release(incoming, &failure, deadline).await
-                    };
-                    (d, Some(failure.kind), outcome)
-                }
-            };
-            match bounded(deadline, self.outcomes.put_outcome(&message.run_id, &outcome)).await {
-                Some(Ok(())) => {}
-                Some(Err(e)) => {
-                    error!(error.message = %e, error.cause_chain = ?e, "outcome could not be written")
-                }
-                None => error!("outcome could not be written before the deadline"),
-            }
-            (disposition, kind, effort)
+        };
+        match work_deadline {
+            Some(d) => tokio::time::timeout_at(d, recovering)
+                .await
+                .unwrap_or_else(|_| cut_short()),
+            None => recovering.await,
         }
-        .instrument(span)
-        .await
+        .unwrap_or_else(|panic| {
+            Err(Failure::new(FailureKind::Panicked).with_detail(panic_message(panic.as_ref())))
+        })
+    }
+
+    /// Settles the message by the result of its work (done, released for a retry, or
+    /// dead-lettered) and says what the outcome records.
+    async fn settle(
+        &self,
+        incoming: &Incoming,
+        message: &WorkMessage,
+        result: Result<(OutcomeStatus, String, u64), Failure>,
+        deadline: Option<Instant>,
+    ) -> (Disposition, Option<FailureKind>, Outcome) {
+        let mut outcome = Outcome {
+            contact_id: message.contact_id.clone(),
+            status: OutcomeStatus::Failed,
+            attempt: incoming.receive_count,
+            reason: None,
+            bytes: 0,
+            interaction_id: None,
+            at: format_ts(Utc::now()),
+        };
+        let failure = match result {
+            Ok((status, interaction_id, bytes)) => {
+                info!(status = ?status, bytes, "contact done");
+                outcome.status = status;
+                outcome.bytes = bytes;
+                outcome.interaction_id = Some(interaction_id).filter(|s| !s.is_empty());
+                return (Disposition::Done(status), None, outcome);
+            }
+            Err(failure) => failure,
+        };
+        outcome.reason = Some(failure.reason());
+        let last_receive = self
+            .settings
+            .max_receive_count
+            .is_some_and(|max| incoming.receive_count >= max);
+        let d = if failure.is_permanent() {
+            self.dead_letter(incoming, &failure, deadline).await
+        } else if last_receive {
+            let gave_up = Failure {
+                detail: Some(format!(
+                    "gave up after {} attempts: {}",
+                    incoming.receive_count,
+                    failure.detail.as_deref().unwrap_or("no detail")
+                )),
+                ..failure.clone()
+            };
+            self.dead_letter(incoming, &gave_up, deadline).await
+        } else {
+            self.release(incoming, &failure, deadline).await
+        };
+        (d, Some(failure.kind), outcome)
+    }
+
+    /// Writes the message's outcome; a failure is logged, and the message stays settled.
+    async fn write_outcome(&self, run_id: &str, outcome: &Outcome, deadline: Option<Instant>) {
+        match bounded(deadline, self.outcomes.put_outcome(run_id, outcome)).await {
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
+                error!(error.message = %e, error.cause_chain = ?e, "outcome could not be written")
+            }
+            None => error!("outcome could not be written before the deadline"),
+        }
     }
 
     /// Sets the message's visibility to its retry delay and leaves it for SQS to retry. If the
@@ -817,7 +871,13 @@ where
             failure.retry_after,
             rand::random::<f64>(),
         );
-        warn!(reason = %failure.reason(), kind = failure.kind.metric_reason(), attempt = incoming.receive_count, retry_in_s = delay.as_secs_f64(), "transient failure; released for SQS to retry");
+        warn!(
+            reason = %failure.reason(),
+            kind = failure.kind.metric_reason(),
+            attempt = incoming.receive_count,
+            retry_in_s = delay.as_secs_f64(),
+            "transient failure; released for SQS to retry"
+        );
         if !incoming.receipt_handle.is_empty() {
             match bounded(
                 deadline,
@@ -827,7 +887,11 @@ where
             {
                 Some(Ok(())) => {}
                 Some(Err(e)) => {
-                    warn!(error.message = %e, error.cause_chain = ?e, "retry delay not set; SQS retries after the queue's visibility timeout")
+                    warn!(
+                        error.message = %e,
+                        error.cause_chain = ?e,
+                        "retry delay not set; SQS retries after the queue's visibility timeout"
+                    )
                 }
                 None => warn!("retry delay not set before the deadline"),
             }
@@ -844,11 +908,16 @@ where
         deadline: Option<Instant>,
     ) -> Disposition {
         let reason = failure.reason();
-        error!(reason = %reason, kind = failure.kind.metric_reason(), "permanent failure; sending to the dead-letter queue");
+        let kind = failure.kind.metric_reason();
+        error!(%reason, kind, "permanent failure; sending to the dead-letter queue");
         match bounded(deadline, self.queue.dead_letter(&incoming.body, &reason)).await {
             Some(Ok(())) => {}
             Some(Err(e)) => {
-                error!(error.message = %e, error.cause_chain = ?e, "dead-letter send failed; leaving the message for SQS to retry");
+                error!(
+                    error.message = %e,
+                    error.cause_chain = ?e,
+                    "dead-letter send failed; leaving the message for SQS to retry"
+                );
                 return Disposition::Retry(format!("dead-letter send failed: {reason}"));
             }
             None => {
@@ -862,7 +931,10 @@ where
             match bounded(deadline, self.queue.delete(&incoming.receipt_handle)).await {
                 Some(Ok(())) => {}
                 Some(Err(e)) => {
-                    warn!(error.message = %e, "delete after dead-lettering failed; the trigger deletes it on success")
+                    warn!(
+                        error.message = %e,
+                        "delete after dead-lettering failed; the trigger deletes it on success"
+                    )
                 }
                 None => warn!("delete after dead-lettering did not finish before the deadline"),
             }
@@ -870,6 +942,11 @@ where
         Disposition::DeadLettered(reason)
     }
 
+    /// Recovers one contact: unless it is past Connect's retention or already in Verint, its
+    /// recordings are uploaded with the metadata `DescribeContact` gives; an upload that fails
+    /// transiently is tried again in this invocation while Verint's retry policy and the
+    /// deadline allow, each time with fresh recordings (a stream cannot be replayed).
+    #[tracing::instrument(name = "recover", skip_all, fields(attempt = attempt))]
     async fn recover(
         &self,
         message: &WorkMessage,
@@ -877,84 +954,87 @@ where
         deadline: Option<Instant>,
         effort: &mut Effort,
     ) -> Result<(OutcomeStatus, String, u64), Failure> {
-        let now = Utc::now();
-        if parse_ts(&message.initiation_timestamp).is_some_and(|t| t < now - CONNECT_RETENTION) {
+        let oldest = Utc::now() - CONNECT_RETENTION;
+        if parse_ts(&message.initiation_timestamp).is_some_and(|t| t < oldest) {
             return Err(Failure::new(FailureKind::ConnectRetention));
         }
         check_time_left(deadline, 0)?;
-        match self.verint.holds(&message.contact_id, deadline).await {
-            Ok(Some(interaction_id)) => {
-                return Ok((OutcomeStatus::AlreadyPresent, interaction_id, 0));
-            }
-            Ok(None) => {}
-            Err(e) => return Err(Failure::from_verint(&e)),
+        if let Some(interaction_id) = self.already_held(message, deadline).await? {
+            return Ok((OutcomeStatus::AlreadyPresent, interaction_id, 0));
         }
         let contact = self
             .connect
             .describe(&message.instance_id, &message.contact_id, deadline)
             .await
             .map_err(|e| Failure::from_connect(&e))?;
-
         let policy = self.verint.retry_policy();
         let mut delays = policy.delays();
         loop {
-            let recordings = self.open_all(&message.recordings, deadline).await?;
-            let total: u64 = recordings.iter().map(|r| r.len).sum();
-            check_time_left(deadline, total)?;
-            let meta: Vec<(S3Location, u64)> = recordings
-                .iter()
-                .map(|r| (r.location.clone(), r.len))
-                .collect();
-            let metadata = build_metadata(&contact, message, &meta, Utc::now());
-            let parts = recordings
-                .into_iter()
-                .map(|r| AudioPart {
-                    len: r.len,
-                    body: r.body,
-                })
-                .collect();
-            let started = Instant::now();
-            let sent = match bounded(deadline, self.verint.ingest(&metadata, parts)).await {
-                Some(r) => r,
-                None => {
-                    effort.transfer += started.elapsed();
-                    return Err(Failure::new(FailureKind::Deadline)
-                        .with_detail("the deadline came during the upload"));
-                }
-            };
-            effort.transfer += started.elapsed();
-            let e = match sent {
-                Ok(Ingested::Created { interaction_id }) => {
-                    effort.bytes += total;
-                    return Ok((OutcomeStatus::Recovered, interaction_id, total));
-                }
-                Ok(Ingested::AlreadyPresent { interaction_id }) => {
-                    return Ok((OutcomeStatus::AlreadyPresent, interaction_id, 0));
-                }
+            let e = match self.upload(&contact, message, deadline, effort).await? {
+                Ok(done) => return Ok(done),
                 Err(e) => e,
             };
             let failure = Failure::from_verint(&e);
-            // A stall already cost STALL_TIMEOUT, and a long Retry-After is better waited out
-            // in the queue than in the invocation: both end this receive.
-            let in_process = !failure.is_permanent()
-                && !matches!(
-                    failure.kind,
-                    FailureKind::VerintStalled
-                        | FailureKind::VerintNoAnswer
-                        | FailureKind::RecordingStalled
-                        | FailureKind::Deadline
-                );
-            let Some(backoff) = delays.next().filter(|_| in_process) else {
+            let Some(wait) = retry_wait(&policy, delays.next(), &failure, &e, deadline) else {
                 return Err(failure);
             };
-            let wait = RetryPolicy::wait(backoff, &e);
-            if wait > policy.max_delay
-                || deadline.is_some_and(|d| Instant::now() + wait + MIN_TIME_LEFT > d)
-            {
-                return Err(failure);
-            }
-            warn!(reason = %failure.reason(), attempt, wait_ms = wait.as_millis() as u64, "ingest failed; retrying with fresh recordings");
+            let wait_ms = wait.as_millis() as u64;
+            let reason = failure.reason();
+            warn!(%reason, wait_ms, "ingest failed; retrying with fresh recordings");
             tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// The contact's interaction id when Verint already holds it.
+    async fn already_held(
+        &self,
+        message: &WorkMessage,
+        deadline: Option<Instant>,
+    ) -> Result<Option<String>, Failure> {
+        self.verint
+            .holds(&message.contact_id, deadline)
+            .await
+            .map_err(|e| Failure::from_verint(&e))
+    }
+
+    /// One upload of the contact's recordings, opened afresh; the outer error ends the work,
+    /// the inner one is Verint's answer, which may be worth another attempt.
+    async fn upload(
+        &self,
+        contact: &Contact,
+        message: &WorkMessage,
+        deadline: Option<Instant>,
+        effort: &mut Effort,
+    ) -> Result<Result<(OutcomeStatus, String, u64), VerintError>, Failure> {
+        let recordings = self.open_all(&message.recordings, deadline).await?;
+        let total: u64 = recordings.iter().map(|r| r.len).sum();
+        check_time_left(deadline, total)?;
+        let meta: Vec<(S3Location, u64)> = recordings
+            .iter()
+            .map(|r| (r.location.clone(), r.len))
+            .collect();
+        let metadata = build_metadata(contact, message, &meta, Utc::now());
+        let parts = recordings
+            .into_iter()
+            .map(|r| AudioPart {
+                len: r.len,
+                body: r.body,
+            })
+            .collect();
+        let started = Instant::now();
+        let sent = bounded(deadline, self.verint.ingest(&metadata, parts)).await;
+        effort.transfer += started.elapsed();
+        match sent {
+            None => Err(Failure::new(FailureKind::Deadline)
+                .with_detail("the deadline came during the upload")),
+            Some(Ok(Ingested::Created { interaction_id })) => {
+                effort.bytes += total;
+                Ok(Ok((OutcomeStatus::Recovered, interaction_id, total)))
+            }
+            Some(Ok(Ingested::AlreadyPresent { interaction_id })) => {
+                Ok(Ok((OutcomeStatus::AlreadyPresent, interaction_id, 0)))
+            }
+            Some(Err(e)) => Ok(Err(e)),
         }
     }
 
@@ -976,6 +1056,30 @@ where
         }
         Ok(out)
     }
+}
+
+/// How long to wait before trying a failed upload again in this invocation; `None` when the
+/// failure is better left to the queue: a permanent one, a stall (it already cost
+/// `STALL_TIMEOUT`), no answer, the deadline, a `Retry-After` longer than the policy's longest
+/// delay, a wait the deadline leaves no room for, or no attempt left (`backoff` is `None`).
+fn retry_wait(
+    policy: &RetryPolicy,
+    backoff: Option<Duration>,
+    failure: &Failure,
+    error: &VerintError,
+    deadline: Option<Instant>,
+) -> Option<Duration> {
+    let in_process = !failure.is_permanent()
+        && !matches!(
+            failure.kind,
+            FailureKind::VerintStalled
+                | FailureKind::VerintNoAnswer
+                | FailureKind::RecordingStalled
+                | FailureKind::Deadline
+        );
+    let wait = RetryPolicy::wait(backoff.filter(|_| in_process)?, error);
+    let too_late = deadline.is_some_and(|d| Instant::now() + wait + MIN_TIME_LEFT > d);
+    (wait <= policy.max_delay && !too_late).then_some(wait)
 }
 
 /// Runs `call` until `deadline`; `None` if the deadline came first.

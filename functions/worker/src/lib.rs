@@ -3,84 +3,15 @@
 //! ignores them unless the event source mapping has `ReportBatchItemFailures` on, and then
 //! retries the whole batch. `main` is wiring only.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
-use recovery::Config;
-use recovery::aws::{Clients, StartError};
-use recovery::connect::ConnectContacts;
 use recovery::metrics::{Metrics, names};
-use recovery::queue::SqsQueue;
-use recovery::state::S3State;
-use recovery::verint::VerintClient;
-use recovery::work::{Disposition, Incoming, S3Recordings, SqsMessages, WorkSettings, Worker};
+use recovery::work::{Disposition, Incoming};
 use tokio::time::Instant;
 use tracing::error;
 
-/// Messages worked at once within one invocation.
-pub const CONCURRENCY: usize = 4;
-
-/// Everything the worker builds once per process.
-#[derive(Debug)]
-pub struct App {
-    pub config: Config,
-    pub verint: VerintClient,
-    pub connect: ConnectContacts,
-    pub s3: aws_sdk_s3::Client,
-    pub recordings: S3Recordings,
-    pub store: S3State,
-    pub work_queue: SqsQueue,
-    pub dead_letter_queue: SqsQueue,
-    pub queues: SqsMessages,
-    cold: AtomicBool,
-}
-
-/// The worker over the deployed adapters.
-pub type AppWorker<'a> =
-    Worker<'a, VerintClient, ConnectContacts, S3Recordings, SqsMessages, S3State>;
-
-impl App {
-    pub async fn load(
-        config: Config,
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, StartError> {
-        let clients = Clients::load(lookup).await;
-        let verint = clients.verint(&config).await?;
-        let work_queue = SqsQueue::new(clients.sqs.clone(), &config.work_queue_url);
-        let dead_letter_queue = SqsQueue::new(clients.sqs.clone(), &config.dead_letter_queue_url);
-        Ok(App {
-            connect: ConnectContacts::new(clients.connect.clone(), config.connect_max_rps),
-            s3: clients.s3.clone(),
-            recordings: S3Recordings(clients.s3.clone()),
-            store: S3State::new(
-                clients.s3.clone(),
-                &config.state_bucket,
-                &config.state_prefix,
-            ),
-            queues: SqsMessages {
-                work: work_queue.clone(),
-                dead_letter: dead_letter_queue.clone(),
-            },
-            work_queue,
-            dead_letter_queue,
-            verint,
-            config,
-            cold: AtomicBool::new(true),
-        })
-    }
-
-    pub fn worker(&self) -> AppWorker<'_> {
-        Worker {
-            verint: &self.verint,
-            connect: &self.connect,
-            recordings: &self.recordings,
-            queue: &self.queues,
-            outcomes: &self.store,
-            settings: WorkSettings::new(&self.config, CONCURRENCY),
-        }
-    }
-}
+/// The worker's wiring, built once per process by `main`.
+pub use recovery::app::WorkerApp as App;
 
 /// The records of an SQS event as messages to work.
 pub fn incoming(event: &SqsEvent) -> Vec<Incoming> {
@@ -131,7 +62,7 @@ pub async fn handle(
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
     let mut metrics = Metrics::new("worker");
-    if app.cold.swap(false, Ordering::Relaxed) {
+    if app.cold_start() {
         metrics.count(names::COLD_START, 1);
     }
     let messages = incoming(&event.payload);

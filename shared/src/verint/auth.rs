@@ -25,7 +25,7 @@ impl std::fmt::Debug for ApiKey {
 }
 
 /// Decodes a base64url API key (padding tolerated); the error never repeats the key.
-pub fn decode_key(key: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn decode_key(key: &str) -> Result<Vec<u8>, String> {
     let trimmed = key.trim().trim_end_matches('=');
     match URL_SAFE_NO_PAD.decode(trimmed) {
         Ok(bytes) if !bytes.is_empty() => Ok(bytes),
@@ -95,7 +95,7 @@ pub fn string_to_sign(
 }
 
 /// 16 random bytes for a request's salt.
-pub fn new_salt() -> [u8; 16] {
+pub(crate) fn new_salt() -> [u8; 16] {
     rand::random()
 }
 

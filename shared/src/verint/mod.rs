@@ -21,11 +21,11 @@ use crate::time::{Window, format_ts};
 pub use auth::ApiKey;
 
 /// DAS answers at most this span per request.
-pub const DAS_MAX_SPAN: TimeDelta = TimeDelta::hours(24);
+pub(crate) const DAS_MAX_SPAN: TimeDelta = TimeDelta::hours(24);
 /// DAS pieces asked at once.
-pub const DAS_CONCURRENCY: usize = 4;
+pub(crate) const DAS_CONCURRENCY: usize = 4;
 /// Contacts asked for per DAS page.
-pub const DAS_PAGE_LIMIT: u32 = 500;
+pub(crate) const DAS_PAGE_LIMIT: u32 = 500;
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +66,7 @@ impl VerintError {
     /// Whether trying again later can succeed. Only `400` and `422` are rejections of the call
     /// (DESIGN §6); every other answer, connection problems, stalls and timeouts are transient,
     /// so a fixed key, route or Verint plus a redrive recovers them.
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         match self {
             VerintError::Transport(_)
             | VerintError::Body(_)
@@ -79,15 +79,6 @@ impl VerintError {
                 StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY
             ),
             VerintError::Decode(_) | VerintError::Url(_) | VerintError::BadContactId(_) => false,
-        }
-    }
-
-    /// Whether the failure is the recording's (S3's) side of the stream, not Verint's.
-    pub fn is_recording_side(&self) -> bool {
-        match self {
-            VerintError::Body(_) | VerintError::BodyStalled(_) => true,
-            VerintError::OutOfTime { last: Some(e) } => e.is_recording_side(),
-            _ => false,
         }
     }
 
@@ -158,7 +149,7 @@ impl RetryPolicy {
 /// A contact Verint reports.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct DasContact {
+pub(crate) struct DasContact {
     pub amazon_contact_id: Option<String>,
     pub interaction_id: Option<String>,
 }
@@ -175,7 +166,7 @@ struct DasPage {
 /// DAS and the ingest use separate clients. The ingest's has no total or read timeout: reqwest's
 /// `read_timeout` starts when the request is sent and is not reset while the body uploads, so it
 /// would cut every upload longer than it. Uploads are bounded instead by progress (the stall
-/// watchdog, [`VerintClient::with_stall_timeout`]) and by the caller's deadline. Neither client
+/// watchdog, `VerintClient::with_stall_timeout`) and by the caller's deadline. Neither client
 /// follows redirects (a redirect would resend the signed request, and the body cannot be
 /// replayed); the ingest speaks HTTP/1.1, whose flow control is the TCP connection's own.
 #[derive(Debug, Clone)]
@@ -191,9 +182,9 @@ pub struct VerintClient {
 }
 
 /// The default stall timeout (DESIGN §7 `STALL_TIMEOUT`).
-pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// A Verint attempt is not started with less time than this before the deadline.
-pub const MIN_ATTEMPT_TIME: Duration = Duration::from_secs(5);
+pub(crate) const MIN_ATTEMPT_TIME: Duration = Duration::from_secs(5);
 
 impl VerintClient {
     /// Both URLs must be https (plain http only to a loopback address).
@@ -232,7 +223,7 @@ impl VerintClient {
 
     /// Sets how long an upload may go without Verint accepting a byte (or answering once the
     /// body is sent) before it is abandoned.
-    pub fn with_stall_timeout(mut self, stall: Duration) -> Self {
+    pub(crate) fn with_stall_timeout(mut self, stall: Duration) -> Self {
         self.stall_timeout = stall.max(Duration::from_millis(1));
         self
     }
@@ -248,7 +239,7 @@ impl VerintClient {
         self
     }
 
-    pub fn retry_policy(&self) -> RetryPolicy {
+    pub(crate) fn retry_policy(&self) -> RetryPolicy {
         self.retry
     }
 
@@ -293,7 +284,7 @@ impl VerintClient {
     /// Every completed contact Verint holds whose start time is in one of `spans`, as Connect
     /// ids (lowercased: DESIGN §4 compares ids case-insensitively). Each span is asked for in
     /// pieces of at most 24 hours, [`DAS_CONCURRENCY`] pieces at once, each read page by page.
-    pub async fn completed_contacts(
+    pub(crate) async fn completed_contacts(
         &self,
         spans: &[Window],
     ) -> Result<HashSet<ContactKey>, VerintError> {
@@ -359,7 +350,7 @@ impl VerintClient {
 
     /// [`Self::holds`], with every attempt and every wait before `deadline`: retries (including
     /// a `Retry-After` wait) stop when the time left cannot cover another attempt.
-    pub async fn holds_by(
+    pub(crate) async fn holds_by(
         &self,
         contact_id: &str,
         deadline: Option<Instant>,
@@ -488,7 +479,7 @@ pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Durati
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters.
-pub fn percent_encode(s: &str) -> String {
+pub(crate) fn percent_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {

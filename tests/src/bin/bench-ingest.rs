@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use clap::Parser;
-use recovery::matching::S3Location;
+use recovery::ctr::S3Location;
 use recovery::time::format_ts;
 use recovery::verint::ingest::{Ingested, Metadata, RecordingMeta, Recovery};
 use recovery::verint::{ApiKey, VerintClient};

@@ -16,7 +16,7 @@ use clap::Parser;
 use futures::StreamExt as _;
 use local_stack::sim::{ConnectContact, Faults, SimConfig, Simulator};
 use local_stack::stack::{create_buckets, create_work_queues};
-use recovery::matching::S3Location;
+use recovery::ctr::S3Location;
 use recovery::message::{MESSAGE_VERSION, WorkMessage};
 use recovery::metrics::Metrics;
 use recovery::queue::SqsQueue;

@@ -1,0 +1,83 @@
+//! The worker's side: Verint, Connect, the recordings in S3, the run state and the two queues.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::aws::{Clients, StartError};
+use crate::config::Config;
+use crate::connect::ConnectContacts;
+use crate::queue::SqsQueue;
+use crate::state::S3State;
+use crate::verint::VerintClient;
+use crate::work::{S3Recordings, SqsMessages, WorkSettings, Worker};
+
+/// Messages worked at once within one invocation.
+pub(crate) const CONCURRENCY: usize = 4;
+
+/// Everything the worker builds once per process.
+#[derive(Debug)]
+pub struct WorkerApp {
+    pub config: Config,
+    pub verint: VerintClient,
+    pub connect: ConnectContacts,
+    pub s3: aws_sdk_s3::Client,
+    pub recordings: S3Recordings,
+    pub store: S3State,
+    pub work_queue: SqsQueue,
+    pub dead_letter_queue: SqsQueue,
+    pub queues: SqsMessages,
+    cold: AtomicBool,
+}
+
+/// The worker over the deployed adapters.
+pub type WorkerOverAws<'a> =
+    Worker<'a, VerintClient, ConnectContacts, S3Recordings, SqsMessages, S3State>;
+
+impl WorkerApp {
+    /// Builds the clients from `lookup` (the SDK's endpoint variables) and the adapters from
+    /// `config`; fails only when the Verint key cannot be read.
+    pub async fn load(
+        config: Config,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, StartError> {
+        let clients = Clients::load(lookup).await;
+        let verint = clients.verint(&config).await?;
+        let work_queue = SqsQueue::new(clients.sqs.clone(), &config.work_queue_url);
+        let dead_letter_queue = SqsQueue::new(clients.sqs.clone(), &config.dead_letter_queue_url);
+        Ok(WorkerApp {
+            connect: ConnectContacts::new(clients.connect.clone(), config.connect_max_rps),
+            s3: clients.s3.clone(),
+            recordings: S3Recordings(clients.s3.clone()),
+            store: S3State::new(
+                clients.s3.clone(),
+                &config.state_bucket,
+                &config.state_prefix,
+            ),
+            queues: SqsMessages {
+                work: work_queue.clone(),
+                dead_letter: dead_letter_queue.clone(),
+            },
+            work_queue,
+            dead_letter_queue,
+            verint,
+            config,
+            cold: AtomicBool::new(true),
+        })
+    }
+
+    /// True the first time it is asked in this process: the invocation is a cold start.
+    pub fn cold_start(&self) -> bool {
+        self.cold.swap(false, Ordering::Relaxed)
+    }
+
+    /// The flow of one message over this process's adapters.
+    pub fn worker(&self) -> WorkerOverAws<'_> {
+        Worker {
+            verint: &self.verint,
+            connect: &self.connect,
+            recordings: &self.recordings,
+            queue: &self.queues,
+            outcomes: &self.store,
+            settings: WorkSettings::new(&self.config, CONCURRENCY),
+        }
+    }
+}
