@@ -100,9 +100,37 @@ impl Backfill {
             .collect()
     }
 
+    /// What starting the backfill answers: the parent, its window, and every slice queued.
+    pub fn started(&self) -> Started {
+        Started {
+            run_id: self.run_id.clone(),
+            mode: Mode::Manual,
+            dry_run: self.dry_run,
+            window: ReportWindow {
+                start: self.start.clone(),
+                end: self.end.clone(),
+                by: WindowBy::Initiation,
+            },
+            status: RunState::Running,
+            slices: slice_entries(self, &[]),
+        }
+    }
+
     fn total(&self) -> u32 {
         self.slices.len() as u32
     }
+}
+
+/// The answer of a planner invocation that started a backfill: its report comes later, at
+/// `runs/{run_id}/report.json`, once every slice completed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Started {
+    pub run_id: String,
+    pub mode: Mode,
+    pub dry_run: bool,
+    pub window: ReportWindow,
+    pub status: RunState,
+    pub slices: Vec<SliceEntry>,
 }
 
 /// A planning-queue message: run one slice of a backfill.

@@ -1,15 +1,17 @@
 //! The planner Lambda: an EventBridge scheduled event runs an automatic run, a `{start, end}`
-//! payload a manual one (DESIGN §4). The handler returns the run report; `main` is wiring only.
+//! payload a manual one (DESIGN §4), a window over 24 hours a backfill and a planning-queue
+//! record one of its slices (DESIGN §4.8). `main` is wiring only.
 
 use std::time::{Duration, Instant};
 
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::Utc;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use recovery::app::report_metrics;
+use recovery::backfill::{SliceMessage, is_backfill};
 use recovery::error::error_chain;
 use recovery::metrics::{Metrics, names};
-use recovery::plan::{PlanError, parse_event};
-use recovery::report::RunReport;
+use recovery::plan::{PlanError, Request, parse_event};
 
 /// The planner's wiring, built once per process by `main`.
 pub use recovery::app::PlannerApp as App;
@@ -41,32 +43,98 @@ pub fn diagnostic(e: &PlanError) -> Diagnostic {
     }
 }
 
-/// The Lambda handler. An invalid event is rejected before any work, with the reason.
+/// The Lambda handler. Three kinds of event arrive:
+/// - an EventBridge scheduled event: an automatic run, answered with its report;
+/// - a manual payload: a manual run answered with its report, or, for a window over 24 hours, a
+///   backfill (DESIGN §4.8) answered with its parent run and slices, once they are queued;
+/// - an SQS event from the planning queue: one slice of a backfill per record, answered with the
+///   records to retry (a slice that failed, or a body that is not a slice message).
+///
+/// An invalid event is rejected before any work, with the reason.
 pub async fn handle(
     app: &App,
     event: LambdaEvent<serde_json::Value>,
-) -> Result<RunReport, Diagnostic> {
+) -> Result<serde_json::Value, Diagnostic> {
     let mut metrics = Metrics::new("planner");
     if app.cold_start() {
         metrics.count(names::COLD_START, 1);
     }
-    let result = async {
-        let request = parse_event(&event.payload, &app.config, Utc::now())?;
-        let deadline = reading_deadline(event.context.deadline);
-        app.run_until(request, deadline, &|_, _| {}).await
+    let deadline = reading_deadline(event.context.deadline);
+    let answer = match slices_of(&event.payload) {
+        Some(slices) => to_json(&plan_slices(app, slices, deadline, &mut metrics).await),
+        None => plan(app, &event.payload, deadline, &mut metrics).await,
+    };
+    metrics.flush();
+    answer
+}
+
+/// A manual or automatic run, or the start of a backfill.
+async fn plan(
+    app: &App,
+    payload: &serde_json::Value,
+    deadline: Option<Instant>,
+    metrics: &mut Metrics,
+) -> Result<serde_json::Value, Diagnostic> {
+    let request = parse_event(payload, &app.config, Utc::now()).map_err(|e| diagnostic(&e))?;
+    if let Request::Manual { window, dry_run } = request
+        && is_backfill(&window)
+    {
+        let started = app
+            .start_backfill(window, dry_run)
+            .await
+            .map_err(|e| diagnostic(&e))?;
+        return to_json(&started.started());
     }
-    .await;
-    match result {
-        Ok(report) => {
-            report_metrics(&report, &mut metrics);
-            metrics.flush();
-            Ok(report)
-        }
-        Err(e) => {
-            metrics.flush();
-            Err(diagnostic(&e))
+    let report = app
+        .run_until(request, deadline, &|_, _| {})
+        .await
+        .map_err(|e| diagnostic(&e))?;
+    report_metrics(&report, metrics);
+    to_json(&report)
+}
+
+/// The planning queue's records, when the event is an SQS event.
+fn slices_of(payload: &serde_json::Value) -> Option<SqsEvent> {
+    let records = payload.get("Records")?.as_array()?;
+    let from_sqs = records
+        .iter()
+        .all(|r| r.get("eventSource").and_then(|s| s.as_str()) == Some("aws:sqs"));
+    if !from_sqs || records.is_empty() {
+        return None;
+    }
+    serde_json::from_value(payload.clone()).ok()
+}
+
+/// Plans each slice of the batch (one, as the template sets it) and names the ones to retry.
+async fn plan_slices(
+    app: &App,
+    event: SqsEvent,
+    deadline: Option<Instant>,
+    metrics: &mut Metrics,
+) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for record in event.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        let result = match SliceMessage::parse(record.body.as_deref().unwrap_or_default()) {
+            Ok(message) => app.run_slice(&message, deadline).await,
+            Err(why) => Err(PlanError::Invalid(format!("message {id}: {why}"))),
+        };
+        match result {
+            Ok(report) => report_metrics(&report, metrics),
+            Err(e) => {
+                tracing::error!(message_id = %id, error.message = %error_chain(&e), "slice failed; SQS will retry it");
+                response.add_failure(id);
+            }
         }
     }
+    response
+}
+
+fn to_json(value: &impl serde::Serialize) -> Result<serde_json::Value, Diagnostic> {
+    serde_json::to_value(value).map_err(|e| Diagnostic {
+        error_type: "RunFailed".into(),
+        error_message: format!("the answer could not be serialised: {e}"),
+    })
 }
 
 #[cfg(test)]

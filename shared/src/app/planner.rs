@@ -6,9 +6,14 @@ use std::time::Instant;
 
 use chrono::Utc;
 
+use futures::StreamExt as _;
+use futures::stream;
+
 use crate::aws::{Clients, StartError};
+use crate::backfill::{self, Backfill, Settled, SliceMessage};
 use crate::config::Config;
 use crate::connect::ConnectContacts;
+use crate::error::error_chain;
 use crate::metrics::{Metrics, Unit, names};
 use crate::orphans::{OrphanLookup, RecordingOrphans};
 use crate::plan::{PlanError, Planner, Request};
@@ -16,6 +21,7 @@ use crate::queue::SqsQueue;
 use crate::report::{Mode, RunReport};
 use crate::source::S3CtrSource;
 use crate::state::S3State;
+use crate::time::Window;
 use crate::verint::VerintClient;
 
 /// CTR objects read at once: S3 latency dominates, parsing uses every core.
@@ -28,6 +34,10 @@ pub struct PlannerApp {
     pub source: S3CtrSource,
     pub verint: VerintClient,
     pub queue: SqsQueue,
+    /// Where a backfill's slices queue their calls (`BACKFILL_QUEUE_URL`, else the work queue).
+    pub backfill_queue: SqsQueue,
+    /// Where a backfill's slices are sent, one message each (`PLANNING_QUEUE_URL`).
+    pub planning_queue: Option<SqsQueue>,
     pub store: S3State,
     /// Set when `RECORDINGS_BUCKET` is: manual runs look for orphan recordings (DESIGN §9).
     pub orphans: Option<RecordingOrphans>,
@@ -54,6 +64,17 @@ impl PlannerApp {
             orphans,
             source: S3CtrSource::new(clients.s3.clone(), &config.ctr_bucket, &config.ctr_prefix),
             queue: SqsQueue::new(clients.sqs.clone(), &config.work_queue_url),
+            backfill_queue: SqsQueue::new(
+                clients.sqs.clone(),
+                config
+                    .backfill_queue_url
+                    .as_deref()
+                    .unwrap_or(&config.work_queue_url),
+            ),
+            planning_queue: config
+                .planning_queue_url
+                .as_deref()
+                .map(|url| SqsQueue::new(clients.sqs.clone(), url)),
             store: S3State::new(
                 clients.s3.clone(),
                 &config.state_bucket,
@@ -97,17 +118,101 @@ impl PlannerApp {
         deadline: Option<Instant>,
         progress: &'a (dyn Fn(u64, u64) + Send + Sync),
     ) -> Planner<'a, S3CtrSource, VerintClient, SqsQueue, S3State> {
+        self.planner_on(&self.queue, deadline, progress)
+    }
+
+    /// [`PlannerApp::planner`], queueing its missing calls on `queue`.
+    fn planner_on<'a>(
+        &'a self,
+        queue: &'a SqsQueue,
+        deadline: Option<Instant>,
+        progress: &'a (dyn Fn(u64, u64) + Send + Sync),
+    ) -> Planner<'a, S3CtrSource, VerintClient, SqsQueue, S3State> {
         Planner {
             config: &self.config,
             source: &self.source,
             verint: &self.verint,
-            queue: &self.queue,
+            queue,
             store: &self.store,
             concurrency: READ_CONCURRENCY,
             progress,
             orphans: self.orphans.as_ref().map(|o| o as &dyn OrphanLookup),
             deadline,
         }
+    }
+}
+
+/// Backfills (DESIGN §4.8): a manual window over 24 hours, planned as 24-hour slices.
+impl PlannerApp {
+    /// Plans one slice under its own run id, queueing its calls on the backfill queue, then
+    /// settles its parent. A slice that fails is named in its parent's status and returned as
+    /// an error, so that whoever ran it (SQS, the operator) runs it again.
+    pub async fn run_slice(
+        &self,
+        message: &SliceMessage,
+        deadline: Option<Instant>,
+    ) -> Result<RunReport, PlanError> {
+        backfill::run_slice(&self.store, message, |run_id, request| async move {
+            self.planner_on(&self.backfill_queue, deadline, &|_, _| {})
+                .run_as(&run_id, request, Utc::now())
+                .await
+        })
+        .await
+    }
+
+    /// Starts a backfill in AWS: writes its plan and sends one planning-queue message per
+    /// slice, each of which triggers one planner invocation. If the slices cannot all be sent,
+    /// the parent is marked failed with the reason, and the error returned.
+    pub async fn start_backfill(
+        &self,
+        window: Window,
+        dry_run: bool,
+    ) -> Result<Backfill, PlanError> {
+        let Some(planning) = &self.planning_queue else {
+            return Err(PlanError::Invalid(
+                "a window over 24 hours is a backfill, sent as one message per 24-hour slice to \
+                 the planning queue, and PLANNING_QUEUE_URL is not set"
+                    .into(),
+            ));
+        };
+        let backfill = Backfill::new(window, dry_run, Utc::now());
+        backfill::begin(&self.store, &backfill).await?;
+        let bodies = backfill
+            .messages()
+            .iter()
+            .map(|m| serde_json::to_string(m).map(|body| (body, None)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| PlanError::Invalid(format!("a slice message: {e}")))?;
+        if let Err(e) = planning.send_bodies(&bodies).await {
+            let why = format!("its slices could not be queued: {}", error_chain(&e));
+            if let Err(abandon) = backfill::abandon(&self.store, &backfill, &why).await {
+                tracing::error!(error.message = %abandon, "the failed backfill's status could not be written");
+            }
+            return Err(e.into());
+        }
+        Ok(backfill)
+    }
+
+    /// Runs a backfill here, as `recoveryctl plan` does: its slices `jobs` at a time, each as
+    /// the planning queue's consumer would run it; `on_end` is told of each slice as it ends.
+    pub async fn backfill_here(
+        &self,
+        window: Window,
+        dry_run: bool,
+        jobs: usize,
+        on_end: &(dyn Fn(&SliceMessage, &Result<RunReport, PlanError>) + Send + Sync),
+    ) -> Result<Settled, PlanError> {
+        let backfill = Backfill::new(window, dry_run, Utc::now());
+        backfill::begin(&self.store, &backfill).await?;
+        stream::iter(backfill.messages())
+            .map(|message| async move {
+                let result = self.run_slice(&message, None).await;
+                on_end(&message, &result);
+            })
+            .buffer_unordered(jobs.max(1))
+            .collect::<Vec<()>>()
+            .await;
+        backfill::settle(&self.store, &backfill.run_id).await
     }
 }
 
