@@ -116,7 +116,10 @@ impl Drop for Watch {
     fn drop(&mut self) {
         let group = format!("-{}", self.child.id());
         let signal = |s: &str| {
-            let _ = Command::new("kill").args([s, "--", &group]).status();
+            let _ = Command::new("kill")
+                .args([s, "--", &group])
+                .stderr(Stdio::null())
+                .status();
         };
         signal("-TERM");
         for _ in 0..50 {
@@ -130,7 +133,8 @@ impl Drop for Watch {
     }
 }
 
-/// Receives up to `want` messages of `queue` (several rounds), with their system attributes.
+/// Receives up to `want` messages of `queue` (several rounds), with their system attributes,
+/// hidden for a minute (the stack's queues hide a message for 2 s only).
 async fn receive(
     sqs: &aws_sdk_sqs::Client,
     queue: &str,
@@ -148,6 +152,7 @@ async fn receive(
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .message_attribute_names("All")
             .wait_time_seconds(1)
+            .visibility_timeout(60)
             .send()
             .await?;
         got.extend(batch.messages.unwrap_or_default());
