@@ -9,11 +9,11 @@
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-MODE=loopback UNIT=MiB SIZE="${1:-1024}"
-[[ "${1:-}" == link ]] && MODE=link UNIT=MB SIZE="${2:-500}" RATE="${3:-2}"
+MODE=loopback UNIT=MiB SIZE="${1:-1024}" PER=1048576
+[[ "${1:-}" == link ]] && MODE=link UNIT=MB SIZE="${2:-500}" RATE="${3:-2}" PER=1000000
 [[ "$SIZE" =~ ^[1-9][0-9]*$ ]] || die "the size must be a positive integer, not '$SIZE'"
 [[ -x /usr/bin/time ]] || die "/usr/bin/time is required: apt-get install -y time"
-BYTES=$(( SIZE * (MODE == link ? 1000000 : 1048576) ))
+BYTES=$(( SIZE * PER ))
 MOTO_URL="${MOTO_URL:-http://127.0.0.1:5055}"
 BUCKET=bench-ingest
 KEY="connect/bench/CallRecordings/2024/05/14/bench-${SIZE}${UNIT}_20240514T14:03_UTC.wav" # a ':', as Connect's
@@ -27,9 +27,9 @@ moto_curl() { curl --aws-sigv4 "aws:amz:us-east-1:s3" --user testing:testing "$@
 BIN="$(build_bins "${BENCH_PROFILE:-release}" local-stack:bench-ingest local-stack:simulator)"
 answers "$MOTO_URL/moto-api/" || stack_env
 SIM="http://127.0.0.1:$(free_port)"
-bench() { "$BIN/bench-ingest" --s3-endpoint "$MOTO_URL" --bucket "$BUCKET" --key "$KEY" \
-  --ingest-url "$SIM/ingest" --key-id bench-key --api-key F1P18Q-GPSiB4aApMQ2NslylM4i9lPBRCdqHv5YUk5w "$@"; }
-bench --prepare-bytes "$BYTES"
+BENCH=("$BIN/bench-ingest" --s3-endpoint "$MOTO_URL" --bucket "$BUCKET" --key "$KEY" \
+  --ingest-url "$SIM/ingest" --key-id bench-key --api-key F1P18Q-GPSiB4aApMQ2NslylM4i9lPBRCdqHv5YUk5w)
+"${BENCH[@]}" --prepare-bytes "$BYTES"
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
 RUST_LOG=warn "$BIN/simulator" --listen "${SIM#http://}" --key-id bench-key \
@@ -40,7 +40,7 @@ answers "$SIM/_admin/health" || die "the simulator did not start (log: $WORK/sim
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 field() { awk -F': *' -v k="$1" '$1 == k { split($2, a, " "); print a[1] }' "$WORK/$MODE.out"; }
 measure() { # runs bench-ingest under time -v; sets WALL_S, HWM_MIB, RSS_MIB
-  /usr/bin/time -v -o "$WORK/time-$MODE" bench | tee "$WORK/$MODE.out" || die "bench-ingest failed"
+  /usr/bin/time -v -o "$WORK/time-$MODE" "${BENCH[@]}" | tee "$WORK/$MODE.out" || die "bench-ingest failed"
   WALL_S="$(field wall)" HWM_MIB="$(field 'peak rss (VmHWM)')"
   RSS_MIB="$(calc "$(awk -F': *' '/Maximum resident set size/ { print $2 }' "$WORK/time-$MODE") / 1024" 0)"
 }
@@ -63,7 +63,7 @@ if [[ "$MODE" == link ]]; then
 fi
 
 SINK="http://127.0.0.1:$(free_port)"
-bench --sink-port "${SINK##*:}" &
+"${BENCH[@]}" --sink-port "${SINK##*:}" &
 PIDS+=($!)
 for _ in $(seq 1 100); do [[ "$(curl -s -T - "$SINK/" <<<"" 2>/dev/null)" == 1 ]] && break; sleep 0.1; done
 read -r MOTO_BYTES MOTO_S < <(moto_curl -fsS -o /dev/null -w '%{size_download} %{time_total}\n' "$MOTO_URL/$BUCKET/$KEY")
