@@ -7,135 +7,80 @@
 #   scripts/bench-planner.sh [N]     N defaults to 1000000
 # The corpus is generated once with bench-corpus under $CALL_RECOVERY_HOME/bench-corpus-N.
 set -euo pipefail
-
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-HOME_DIR="$CALL_RECOVERY_HOME"
 N="${1:-1000000}"
-CORPUS="$HOME_DIR/bench-corpus-$N"
-INSTANCE_ID="${CONNECT_INSTANCE_ID:-5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b}"
-# The jq pipeline runs on a subset and is extrapolated when the whole would take longer.
-JQ_LIMIT_SECS="${JQ_LIMIT_SECS:-600}"
-export LC_ALL=C # sort and comm in byte order, as verint_ids.txt is written
-
-log() { echo "bench-planner: $*" >&2; }
-die() { log "$*"; exit 1; }
+CORPUS="$CALL_RECOVERY_HOME/bench-corpus-$N"
+IID="${CONNECT_INSTANCE_ID:-5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b}"
+JQ_LIMIT_SECS="${JQ_LIMIT_SECS:-600}" # the jq pipeline runs on a subset, extrapolated, beyond this
+export LC_ALL=C                        # sort and comm in byte order, as verint_ids.txt is written
 now() { date +%s.%N; }
 calc() { awk "BEGIN { printf \"%.${2:-3}f\", $1 }"; }
+ok() { if awk "BEGIN { exit !($1) }"; then echo yes; else echo NO; fi; }
+[[ "$N" =~ ^[1-9][0-9]*$ ]] || die "N must be a positive integer, not '$N'"
+for tool in gzip jq /usr/bin/time; do command -v "$tool" >/dev/null || die "$tool is required: apt-get install -y ${tool##*/}"; done
 
-[[ "$N" =~ ^[0-9]+$ ]] && (( N > 0 )) || die "N must be a positive integer, not '$N'"
-command -v gzip >/dev/null || die "gzip is required: apt-get install -y gzip"
-command -v jq >/dev/null || die "jq is required: apt-get install -y jq"
-[[ -x /usr/bin/time ]] || die "/usr/bin/time is required: apt-get install -y time"
-
-log "building bench-planner and bench-corpus (release)"
 BIN="$(build_bins release local-stack:bench-planner local-stack:bench-corpus)"
-
 if [[ ! -f "$CORPUS/.complete" ]]; then
-  log "generating $N CTRs under $CORPUS (once)"
-  rm -rf "$CORPUS"
-  mkdir -p "$CORPUS"
-  "$BIN/bench-corpus" --dir "$CORPUS" --n "$N" --instance-id "$INSTANCE_ID" >"$CORPUS/corpus.json"
+  rm -rf "$CORPUS" && mkdir -p "$CORPUS"
+  "$BIN/bench-corpus" --dir "$CORPUS" --n "$N" --instance-id "$IID" >"$CORPUS/corpus.json"
   touch "$CORPUS/.complete"
 fi
-
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/bench-planner.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 find "$CORPUS/ctr" -type f | sort >"$WORK/files"
-OBJECTS="$(wc -l <"$WORK/files")"
-GZ_MB="$(du -sm "$CORPUS/ctr" | cut -f1)"
+OBJECTS="$(wc -l <"$WORK/files")" GZ_MB="$(du -sm "$CORPUS/ctr" | cut -f1)"
 JSON_MB="$(jq '.uncompressed_bytes / 1e6 | floor' "$CORPUS/corpus.json")"
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
-log "corpus: $OBJECTS objects, ${GZ_MB} MB gzip, ${JSON_MB} MB JSON; load average $LOAD_BEFORE"
-# Warm the page cache so that no contender pays for the disk.
-xargs -a "$WORK/files" cat >/dev/null
+xargs -a "$WORK/files" cat >/dev/null # warm the page cache, so no contender pays for the disk
 
-# (a) + (d)
-log "(a) bench-planner"
-/usr/bin/time -v -o "$WORK/time-a" "$BIN/bench-planner" --dir "$CORPUS" --instance-id "$INSTANCE_ID" | tee "$WORK/planner.out"
+echo "(a) bench-planner" >&2
+/usr/bin/time -v -o "$WORK/time-a" "$BIN/bench-planner" --dir "$CORPUS" --instance-id "$IID" | tee "$WORK/planner.out"
 field() { awk -F': *' -v k="$1" '$1 == k { split($2, a, " "); print a[1] }' "$WORK/planner.out"; }
-PLANNER_S="$(field wall)"
-PLANNER_MISSING="$(field missing)"
-PLANNER_RECORDS="$(field records)"
-RSS_KIB="$(awk -F': *' '/Maximum resident set size/ { print $2 }' "$WORK/time-a")"
-RSS_MIB="$(calc "$RSS_KIB / 1024" 0)"
+PLANNER_S="$(field wall)" PLANNER_MISSING="$(field missing)" PLANNER_RECORDS="$(field records)"
+RSS_MIB="$(calc "$(awk -F': *' '/Maximum resident set size/ { print $2 }' "$WORK/time-a") / 1024" 0)"
 CPU_PCT="$(awk -F': *' '/Percent of CPU/ { print $2 }' "$WORK/time-a")"
 
-# (b)
-log "(b) gzip -dc (single-threaded) > /dev/null"
-t0="$(now)"
-xargs -a "$WORK/files" gzip -dc >/dev/null
-ZCAT_S="$(calc "$(now) - $t0")"
-log "gzip -dc: $ZCAT_S s"
+echo "(b) gzip -dc (single-threaded) > /dev/null" >&2
+t0="$(now)"; xargs -a "$WORK/files" gzip -dc >/dev/null; ZCAT_S="$(calc "$(now) - $t0")"
 
-# (c) The rules of DESIGN §4 in jq: VOICE, disconnected, our instance, an S3 audio recording
-# (Recordings[] entry with StorageType S3, a Location, MediaStreamType AUDIO or absent, or the
-# legacy Recording's Location), and not every recording DELETED. No "latest copy wins": the
-# bench corpus has one copy per contact (sort -u only removes exact repeats of an id).
-JQ_FILTER='
-  select(.Channel == "VOICE" and .DisconnectTimestamp != null
+# (c) DESIGN §4 in jq: VOICE, disconnected, our instance, an S3 audio recording (Recordings[]
+# with StorageType S3, a Location, MediaStreamType AUDIO or absent, or the legacy Recording's
+# Location), not every recording DELETED. One copy per contact in the corpus (sort -u).
+JQ_FILTER='select(.Channel == "VOICE" and .DisconnectTimestamp != null
     and ((.InstanceARN // "") | endswith("instance/" + $iid)))
-  | ([ (.Recordings // [])[]
-         | select(.StorageType == "S3" and .Location != null
-                  and ((.MediaStreamType // "AUDIO") == "AUDIO")) | .Status ]
-     + (if .Recording.Location != null then [.Recording.Status] else [] end))
-    as $st
-  | select(($st | length) > 0 and ($st | any(. != "DELETED")))
-  | .ContactId'
-jq_pipeline() { # FILES IDS -> count of missing contacts
-  xargs -a "$1" gzip -dc | jq -r --arg iid "$INSTANCE_ID" "$JQ_FILTER" | sort -u | comm -23 - "$2" | wc -l
-}
-
-# Time a sample first to decide whether the whole fits in JQ_LIMIT_SECS.
-SAMPLE_N=$(( OBJECTS < 4 ? OBJECTS : 4 ))
-head -n "$SAMPLE_N" "$WORK/files" >"$WORK/sample"
-t0="$(now)"
-jq_pipeline "$WORK/sample" "$CORPUS/verint_ids.txt" >/dev/null
-SAMPLE_S="$(calc "$(now) - $t0")"
-PROJECTED_S="$(calc "$SAMPLE_S * $OBJECTS / $SAMPLE_N" 1)"
-JQ_NOTE="whole corpus"
+  | ([ (.Recordings // [])[] | select(.StorageType == "S3" and .Location != null
+         and ((.MediaStreamType // "AUDIO") == "AUDIO")) | .Status ]
+     + (if .Recording.Location != null then [.Recording.Status] else [] end)) as $st
+  | select(($st | length) > 0 and ($st | any(. != "DELETED"))) | .ContactId'
+jq_pipeline() { xargs -a "$1" gzip -dc | jq -r --arg iid "$IID" "$JQ_FILTER" | sort -u | comm -23 - "$CORPUS/verint_ids.txt" | wc -l; }
+head -n 4 "$WORK/files" >"$WORK/sample" # a sample decides whether the whole fits in JQ_LIMIT_SECS
+SAMPLE_N="$(wc -l <"$WORK/sample")"
+t0="$(now)"; jq_pipeline "$WORK/sample" >/dev/null
+PROJECTED_S="$(calc "($(now) - $t0) * $OBJECTS / $SAMPLE_N" 1)"
 if awk "BEGIN { exit !($PROJECTED_S <= $JQ_LIMIT_SECS) }"; then
-  log "(c) gzip -dc | jq | sort -u | comm -23 | wc -l over all $OBJECTS objects (projected ${PROJECTED_S} s)"
-  t0="$(now)"
-  JQ_MISSING="$(jq_pipeline "$WORK/files" "$CORPUS/verint_ids.txt")"
-  JQ_S="$(calc "$(now) - $t0")"
-  CHECK_MISSING="$PLANNER_MISSING"
-else
-  # A subset: every k-th object, linked into a corpus of its own, so the planner can be run
-  # on exactly the same objects for the count check; the time is extrapolated by object count.
-  SUB_N=$(( OBJECTS * JQ_LIMIT_SECS / 2 / ${PROJECTED_S%.*} ))
-  (( SUB_N >= 1 )) || SUB_N=1
+  echo "(c) jq pipeline over all $OBJECTS objects (projected ${PROJECTED_S} s)" >&2
+  t0="$(now)"; JQ_MISSING="$(jq_pipeline "$WORK/files")"; JQ_S="$(calc "$(now) - $t0")"
+  CHECK_MISSING="$PLANNER_MISSING" JQ_NOTE="whole corpus"
+else # every k-th object, linked into a corpus of its own for the planner's count; time extrapolated
+  SUB_N=$(( OBJECTS * JQ_LIMIT_SECS / 2 / ${PROJECTED_S%.*} )); (( SUB_N >= 1 )) || SUB_N=1
   STEP=$(( (OBJECTS + SUB_N - 1) / SUB_N ))
   awk -v s="$STEP" 'NR % s == 1 || s == 1' "$WORK/files" >"$WORK/subset"
-  SUB_N="$(wc -l <"$WORK/subset")"
-  SUB="$WORK/subset-corpus"
-  while read -r f; do
-    rel="${f#"$CORPUS"/}"
-    mkdir -p "$SUB/$(dirname "$rel")"
-    ln -s "$f" "$SUB/$rel"
-  done <"$WORK/subset"
+  SUB_N="$(wc -l <"$WORK/subset")" SUB="$WORK/subset-corpus"
+  while read -r f; do rel="${f#"$CORPUS"/}"; mkdir -p "$SUB/$(dirname "$rel")"; ln -s "$f" "$SUB/$rel"; done <"$WORK/subset"
   ln -s "$CORPUS/verint_ids.txt" "$SUB/verint_ids.txt"
-  log "(c) projected ${PROJECTED_S} s > ${JQ_LIMIT_SECS} s: jq over $SUB_N of $OBJECTS objects (every ${STEP}th), extrapolated"
-  t0="$(now)"
-  JQ_MISSING="$(jq_pipeline "$WORK/subset" "$CORPUS/verint_ids.txt")"
-  JQ_SUB_S="$(calc "$(now) - $t0")"
+  echo "(c) projected ${PROJECTED_S} s > ${JQ_LIMIT_SECS} s: jq over $SUB_N of $OBJECTS objects, extrapolated" >&2
+  t0="$(now)"; JQ_MISSING="$(jq_pipeline "$WORK/subset")"; JQ_SUB_S="$(calc "$(now) - $t0")"
   JQ_S="$(calc "$JQ_SUB_S * $OBJECTS / $SUB_N")"
-  CHECK_MISSING="$("$BIN/bench-planner" --dir "$SUB" --instance-id "$INSTANCE_ID" | awk -F': *' '$1 == "missing" { print $2 }')"
+  CHECK_MISSING="$("$BIN/bench-planner" --dir "$SUB" --instance-id "$IID" | awk -F': *' '$1 == "missing" { print $2 }')"
   JQ_NOTE="EXTRAPOLATED from $SUB_N of $OBJECTS objects ($JQ_SUB_S s measured); counts compared on that subset"
 fi
-log "jq pipeline: $JQ_S s ($JQ_NOTE), missing $JQ_MISSING"
-LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
-
-ok() { if awk "BEGIN { exit !($1) }"; then echo yes; else echo NO; fi; }
-SPEED_VS_ZCAT="$(calc "$ZCAT_S / $PLANNER_S" 2)"
-JQ_VS_PLANNER="$(calc "$JQ_S / $PLANNER_S" 1)"
-COUNTS_OK=NO
-[[ "$JQ_MISSING" == "$CHECK_MISSING" ]] && COUNTS_OK=yes
-
+SPEED_VS_ZCAT="$(calc "$ZCAT_S / $PLANNER_S" 2)" JQ_VS_PLANNER="$(calc "$JQ_S / $PLANNER_S" 1)"
+COUNTS_OK=NO; [[ "$JQ_MISSING" == "$CHECK_MISSING" ]] && COUNTS_OK=yes
 cat <<SUMMARY
 
 == bench-planner summary: N=$N, $OBJECTS objects, ${GZ_MB} MB gzip / ${JSON_MB} MB JSON, $(nproc) cores ==
-load average before $LOAD_BEFORE, after $LOAD_AFTER (other work on the machine shows here)
+load average before $LOAD_BEFORE, after $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine shows here)
 | measure                              | value            | target        | met |
 |--------------------------------------|------------------|---------------|-----|
 | (a) planner wall (scan+match)        | ${PLANNER_S} s ($(calc "$JSON_MB / $PLANNER_S" 0) MB/s JSON, ${CPU_PCT} CPU) |  |  |

@@ -3,30 +3,38 @@
 #   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # It sets ROOT (the checkout) and CALL_RECOVERY_HOME (tools, venvs and benchmark data, outside
 # the clone: /var/tmp/call-recovery unless set), and cds to ROOT.
-
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CALL_RECOVERY_HOME="${CALL_RECOVERY_HOME:-/var/tmp/call-recovery}"
 cd "$ROOT"
 
-# say TEXT: a step heading.
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }     # a step heading
+die() { echo "$(basename "$0"): $*" >&2; exit 1; }
+answers() { curl -fsS -o /dev/null --max-time 2 "$1" 2>/dev/null; } # URL answers 2xx
 
-# target_dir: where cargo writes this workspace's builds (`./target` by default, or
-# CARGO_TARGET_DIR, or whatever cargo's own configuration says), as cargo itself reports it.
-target_dir() {
-  cargo metadata --format-version 1 --no-deps |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])'
-}
-
-# build_bins PROFILE PACKAGE:BIN...: builds each named binary in PROFILE (debug|release) and
-# prints the directory they are in. One cargo invocation per package, because `--bin` filters the
-# targets of every package selected on the same command line.
+# build_bins PROFILE PACKAGE:BIN...: builds each binary in PROFILE (debug|release) and prints the
+# directory they are in (cargo's own target directory). One cargo call per package: `--bin`
+# filters the targets of every package on the same command line.
 build_bins() {
   local profile=$1 spec flags=()
   shift
   [[ "$profile" == release ]] && flags=(--release)
-  for spec in "$@"; do
-    cargo build --quiet "${flags[@]}" -p "${spec%%:*}" --bin "${spec#*:}" >&2
-  done
-  echo "$(target_dir)/$profile"
+  for spec in "$@"; do cargo build --quiet "${flags[@]}" -p "${spec%%:*}" --bin "${spec#*:}" >&2; done
+  local dir
+  dir="$(cargo metadata --format-version 1 --no-deps | sed 's/.*"target_directory":"\([^"]*\)".*/\1/')"
+  echo "$dir/$profile"
+}
+
+# ensure_cargo_lambda: the pinned cargo-lambda (infra/tools.sh) installed and on PATH.
+ensure_cargo_lambda() {
+  # shellcheck source=../infra/tools.sh
+  source "$ROOT/infra/tools.sh"
+  ensure_venv cargo-lambda cargo-lambda "$CARGO_LAMBDA_VERSION"
+  export PATH="$TOOLS_DIR/cargo-lambda/bin:$PATH"
+}
+
+# stack_env: the local stack up (scripts/stack.sh up) and its environment exported.
+stack_env() {
+  "$ROOT/scripts/stack.sh" up
+  # shellcheck disable=SC1091
+  source "$ROOT/.stack/env"
 }

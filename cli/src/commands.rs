@@ -308,6 +308,64 @@ async fn run_row(
     Ok((row, report, outcomes))
 }
 
+/// One run in a few plain sentences, for an operator: what was detected, what Verint already had,
+/// what was queued and what became of it, failures by reason, and the dead-letter queue's depth
+/// (all runs', when it could be read).
+fn plain_words(
+    report: &RunReport,
+    row: &RunRow,
+    outcomes: &[recovery::report::Outcome],
+    dead_letters: Option<u64>,
+) -> String {
+    let mut lines = vec![format!(
+        "In plain words: of the {} recorded calls of the window, Verint already held {}. \
+         It had missed {}; {} were queued for recovery.",
+        report.eligible, report.in_verint, report.missing, report.enqueued
+    )];
+    if report.orphans > 0 {
+        lines.push(format!(
+            "{} recording(s) had no CTR (orphans); {} of them were queued.",
+            report.orphans,
+            report.orphan_contact_ids.len()
+        ));
+    }
+    lines.push(format!(
+        "Recovered into Verint: {}; found there already: {}; failed: {}.",
+        row.recovered, row.already_present, row.failed
+    ));
+    let mut reasons = std::collections::BTreeMap::<&str, u64>::new();
+    for o in outcomes
+        .iter()
+        .filter(|o| o.status == OutcomeStatus::Failed)
+    {
+        *reasons
+            .entry(o.reason.as_deref().unwrap_or("no reason given"))
+            .or_default() += 1;
+    }
+    for (reason, n) in reasons {
+        lines.push(format!("  failed ({n}): {reason}"));
+    }
+    if !report.unrecoverable.is_empty() {
+        lines.push(format!(
+            "{} missed call(s) cannot be recovered: every recording was deleted in S3.",
+            report.unrecoverable.len()
+        ));
+    }
+    if report.not_settled > 0 {
+        lines.push(format!(
+            "{} call(s) ended less than SETTLE_DELAY ago and are left for a later run.",
+            report.not_settled
+        ));
+    }
+    if let Some(n) = dead_letters {
+        lines.push(format!(
+            "The dead-letter queue holds {n} message(s) (of every run); `recoveryctl redrive` \
+             moves them back to the work queue."
+        ));
+    }
+    lines.join("\n")
+}
+
 fn runs_table(rows: &[RunRow]) -> Table {
     let mut t = table(&[
         "run",
@@ -359,7 +417,7 @@ async fn state() -> Result<(Config, Clients, S3State)> {
 }
 
 async fn runs(json: bool, run_id: Option<String>, limit: usize) -> Result<()> {
-    let (_, _, store) = state().await?;
+    let (config, clients, store) = state().await?;
     if let Some(id) = run_id {
         let (row, report, outcomes) = run_row(&store, &id, true).await?;
         if row.status.is_none() && report.is_none() {
@@ -387,6 +445,14 @@ async fn runs(json: bool, run_id: Option<String>, limit: usize) -> Result<()> {
                 ]);
             }
             println!("{t}");
+        }
+        if let Some(report) = &report {
+            let dead_letters = SqsQueue::new(clients.sqs.clone(), &config.dead_letter_queue_url)
+                .depth()
+                .await
+                .ok()
+                .map(|d| d.visible + d.in_flight);
+            println!("\n{}", plain_words(report, &row, &outcomes, dead_letters));
         }
         return Ok(());
     }

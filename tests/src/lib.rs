@@ -18,3 +18,21 @@ pub fn peak_rss_kib() -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// The 1, 5 and 15 minute load averages (`/proc/loadavg`), for a benchmark's summary: other work
+/// on the machine shows there.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// A benchmark summary's "met" column.
+pub fn met(ok: bool) -> &'static str {
+    if ok { "yes" } else { "NO" }
+}
+
+/// The number of CPUs this process may use, for a benchmark's summary.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}

@@ -17,6 +17,11 @@ use recovery::verint::RetryPolicy;
 use recovery::work::Disposition;
 
 pub const INSTANCE: &str = "5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b";
+/// The Verint API key of the long-running local stack (`scripts/stack.sh`): the simulator's
+/// default and what `.stack/env` holds.
+pub const LOCAL_KEY_ID: &str = "local-key";
+/// base64url (no padding) of 32 fixed bytes: a local key, not a secret.
+pub const LOCAL_KEY: &str = "F1P18Q-GPSiB4aApMQ2NslylM4i9lPBRCdqHv5YUk5w";
 const KEY_ID: &str = "test-key";
 const KEY: &str = "F1P18Q-GPSiB4aApMQ2NslylM4i9lPBRCdqHv5YUk5w";
 
@@ -37,20 +42,80 @@ pub struct Stack {
     pub dead_letter_queue: SqsQueue,
 }
 
-/// Creates buckets in moto (at `moto`, named in the error).
+/// Creates buckets in moto (at `moto`, named in the error); a bucket that already exists is kept.
 pub async fn create_buckets(s3: &aws_sdk_s3::Client, moto: &str, buckets: &[&str]) -> Result<()> {
     for b in buckets {
-        s3.create_bucket()
-            .bucket(*b)
-            .send()
-            .await
-            .with_context(|| {
-                format!(
-                    "creating bucket {b} in moto at {moto}: is the stack up (scripts/stack.sh up)?"
-                )
-            })?;
+        match s3.create_bucket().bucket(*b).send().await {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error().is_some_and(|e| {
+                    e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists()
+                }) => {}
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "creating bucket {b} in moto at {moto}: is the stack up (scripts/stack.sh up)?"
+                    )
+                });
+            }
+        }
     }
     Ok(())
+}
+
+/// A queue whose messages move to a dead-letter queue after `max_receive_count` receives.
+#[derive(Debug, Clone, Copy)]
+pub struct RedrivenQueue<'a> {
+    pub name: &'a str,
+    pub dead_letter_name: &'a str,
+    pub visibility_secs: u32,
+    pub max_receive_count: u32,
+}
+
+impl RedrivenQueue<'_> {
+    /// Creates the dead-letter queue, then the queue (both idempotent, as SQS's `CreateQueue` is
+    /// with the same attributes); returns their URLs `(queue, dead-letter)`.
+    pub async fn create(&self, sqs: &aws_sdk_sqs::Client) -> Result<(String, String)> {
+        use aws_sdk_sqs::types::QueueAttributeName;
+        let dlq_url = sqs
+            .create_queue()
+            .queue_name(self.dead_letter_name)
+            .send()
+            .await
+            .with_context(|| format!("creating queue {}", self.dead_letter_name))?
+            .queue_url
+            .context("dlq url")?;
+        let dlq_arn = sqs
+            .get_queue_attributes()
+            .queue_url(&dlq_url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await?
+            .attributes
+            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+            .context("dlq arn")?;
+        let url = sqs
+            .create_queue()
+            .queue_name(self.name)
+            .attributes(
+                QueueAttributeName::VisibilityTimeout,
+                self.visibility_secs.to_string(),
+            )
+            .attributes(
+                QueueAttributeName::RedrivePolicy,
+                serde_json::json!({
+                    "deadLetterTargetArn": dlq_arn,
+                    "maxReceiveCount": self.max_receive_count.to_string(),
+                })
+                .to_string(),
+            )
+            .send()
+            .await
+            .with_context(|| format!("creating queue {}", self.name))?
+            .queue_url
+            .context("queue url")?;
+        Ok((url, dlq_url))
+    }
 }
 
 /// Creates a dead-letter queue `dlq-{name}` and a work queue `work-{name}` that moves a message
@@ -61,32 +126,14 @@ pub async fn create_work_queues(
     visibility_secs: u32,
     max_receive_count: u32,
 ) -> Result<(String, String)> {
-    let dlq_url = sqs
-        .create_queue()
-        .queue_name(format!("dlq-{name}"))
-        .send()
-        .await?
-        .queue_url
-        .context("dlq url")?;
-    let dlq_arn = format!("arn:aws:sqs:us-east-1:123456789012:dlq-{name}");
-    let work_url = sqs
-        .create_queue()
-        .queue_name(format!("work-{name}"))
-        .attributes(
-            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
-            visibility_secs.to_string(),
-        )
-        .attributes(
-            aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
-            format!(
-                r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{max_receive_count}"}}"#
-            ),
-        )
-        .send()
-        .await?
-        .queue_url
-        .context("work queue url")?;
-    Ok((work_url, dlq_url))
+    RedrivenQueue {
+        name: &format!("work-{name}"),
+        dead_letter_name: &format!("dlq-{name}"),
+        visibility_secs,
+        max_receive_count,
+    }
+    .create(sqs)
+    .await
 }
 
 impl Stack {

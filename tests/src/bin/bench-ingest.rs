@@ -34,11 +34,64 @@ struct Args {
     /// The contact id sent (default: a fresh one, so the simulator never answers 409).
     #[arg(long)]
     contact_id: Option<String>,
+    /// Instead of the benchmark: puts a WAV recording of this many bytes (the generator's) at
+    /// `--bucket`/`--key`, creating the bucket, unless an object of that size is there already.
+    #[arg(long)]
+    prepare_bytes: Option<u64>,
+    /// Instead of the benchmark: serves a sink on this local port that reads every request
+    /// body, discards it and answers its length (the baseline's `curl -T -` target).
+    #[arg(long)]
+    sink_port: Option<u16>,
+}
+
+/// The baseline's sink: reads each body in the pieces it arrives in and answers its length.
+async fn sink(port: u16) -> anyhow::Result<()> {
+    use futures::StreamExt as _;
+    let app = axum::Router::new().fallback(|body: axum::body::Body| async move {
+        let mut stream = body.into_data_stream();
+        let mut n = 0usize;
+        while let Some(Ok(chunk)) = stream.next().await {
+            n += chunk.len();
+        }
+        n.to_string()
+    });
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+/// The recording the benchmark reads, written once (a second run finds it in place).
+async fn prepare(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    bytes: u64,
+) -> anyhow::Result<()> {
+    let have = s3.head_object().bucket(bucket).key(key).send().await;
+    if have.is_ok_and(|h| h.content_length() == Some(bytes as i64)) {
+        return Ok(());
+    }
+    local_stack::stack::create_buckets(s3, "the S3 endpoint", &[bucket]).await?;
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(1);
+    eprintln!("bench-ingest: putting a {bytes}-byte WAV at s3://{bucket}/{key}");
+    let wav = local_stack::generate::wav(&mut rng, bytes);
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_type("audio/wav")
+        .body(wav.into())
+        .send()
+        .await
+        .context("putting the recording")?;
+    Ok(())
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(port) = args.sink_port {
+        return sink(port).await;
+    }
     let vars: HashMap<&str, String> = [
         ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
         ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
@@ -48,6 +101,9 @@ async fn main() -> anyhow::Result<()> {
     .into_iter()
     .collect();
     let clients = recovery::aws::Clients::load(|k| vars.get(k).cloned()).await;
+    if let Some(bytes) = args.prepare_bytes {
+        return prepare(&clients.s3, &args.bucket, &args.key, bytes).await;
+    }
     let key = ApiKey::new(
         args.key_id.clone(),
         &SecretString::from(args.api_key.clone()),

@@ -37,6 +37,10 @@ struct Args {
     /// Share of eligible calls Verint lacks.
     #[arg(long, default_value_t = 0.08)]
     miss_rate: f64,
+    /// Makes the simulator's Verint reject one of the day's missing calls (the first by id), as
+    /// a misconfigured Verint would; prints its id.
+    #[arg(long, requires = "sim_url")]
+    reject_one_missing: bool,
 }
 
 #[tokio::main]
@@ -74,5 +78,21 @@ async fn main() -> anyhow::Result<()> {
             .with_context(|| format!("write {}", path.display()))?;
     }
     println!("{date}: {}", generate::summary(&day));
+    if let (true, Some(url)) = (args.reject_one_missing, &args.sim_url) {
+        let reject = day
+            .truth
+            .iter()
+            .filter(|t| t.missing() && t.initiation.date_naive() == date)
+            .map(|t| t.contact_id.as_str())
+            .min()
+            .context("the day has no missing call to reject")?;
+        reqwest::Client::new()
+            .post(format!("{url}/_admin/faults"))
+            .json(&serde_json::json!({ "reject_contact_ids": [reject] }))
+            .send()
+            .await?
+            .error_for_status()?;
+        println!("Verint will reject contact {reject}");
+    }
     Ok(())
 }

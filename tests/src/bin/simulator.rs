@@ -15,10 +15,15 @@ struct Args {
     #[arg(long, env = "SIM_LISTEN", default_value = "127.0.0.1:5056")]
     listen: SocketAddr,
     /// The one Verint API key id accepted.
-    #[arg(long, env = "VERINT_API_KEY_ID")]
+    #[arg(long, env = "VERINT_API_KEY_ID", default_value = local_stack::stack::LOCAL_KEY_ID)]
     key_id: String,
     /// The API key, base64url without padding.
-    #[arg(long, env = "VERINT_API_KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "VERINT_API_KEY",
+        hide_env_values = true,
+        default_value = local_stack::stack::LOCAL_KEY
+    )]
     api_key: String,
     /// The largest DAS page.
     #[arg(long, default_value_t = 500)]

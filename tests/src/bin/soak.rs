@@ -83,6 +83,7 @@ fn uuid(rng: &mut impl rand::Rng) -> String {
 async fn main() -> anyhow::Result<()> {
     use rand::{Rng as _, SeedableRng as _};
     let args = Args::parse();
+    let load_before = local_stack::load_average();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -381,6 +382,32 @@ async fn main() -> anyhow::Result<()> {
         "peak rss (VmHWM):    {} MiB",
         local_stack::peak_rss_kib() / 1024
     );
+    let ratio = drain / floor;
+    println!(
+        "\n== bench-soak summary: {} calls, {} cores ==",
+        args.calls,
+        local_stack::cores()
+    );
+    println!(
+        "load average before {load_before}, after {} (other work on the machine shows here)",
+        local_stack::load_average()
+    );
+    println!("| measure                 | value | target | met |");
+    println!("|-------------------------|-------|--------|-----|");
+    println!(
+        "| lost                    | {lost} | 0 | {} |",
+        local_stack::met(lost == 0)
+    );
+    println!(
+        "| ingested twice          | {twice} | 0 | {} |",
+        local_stack::met(twice == 0)
+    );
+    println!(
+        "| drain wall / (CALLS/{}) | {ratio:.2}x ({drain:.1} s against {floor:.1} s) | <= 1.3x | {} |",
+        args.connect_max_rps,
+        local_stack::met(ratio <= 1.3)
+    );
+    println!("| dead-lettered           | {} | | |", dead.len());
     sim.stop().await;
     Ok(())
 }
