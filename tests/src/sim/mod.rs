@@ -219,10 +219,72 @@ pub struct SimStats {
     pub ingest_conflicts: BTreeMap<String, u32>,
     /// 4xx rejections of ingest bodies (422/411), with the reason, in order.
     pub ingest_rejections: Vec<String>,
+    /// Every answer to an ingest request that carried an `Idempotency-Key`, per key (the contact
+    /// id), in order of arrival: one entry per attempt, so a call sent again after Verint
+    /// answered is visible here even though it is stored only once.
+    #[serde(default)]
+    pub ingest_answers: BTreeMap<String, Vec<IngestAnswer>>,
     /// DAS list requests' `(from, to)` as sent, in order of arrival: one per piece asked (the
     /// pages after a piece's first, with a cursor, are not logged again).
     #[serde(default)]
     pub das_queries: Vec<(String, String)>,
+}
+
+/// How the simulator answered one ingest attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IngestAnswer {
+    /// 201: stored, and the client was told so.
+    Created,
+    /// Stored, then the connection closed unanswered (the `lost_response` fault).
+    CreatedButLost,
+    /// 409: already stored (a success for the client).
+    Conflict,
+    /// 400/411/422: rejected, permanently.
+    Rejected,
+    /// An injected 429, 500 or 503.
+    Transient(u16),
+    /// The connection closed mid-body (the `drop_mid_body` fault).
+    Dropped,
+    /// The body stopped being read (the `stall` faults); the client must give up.
+    Stalled,
+}
+
+impl IngestAnswer {
+    /// The client was told the call is in Verint (201 or 409).
+    pub fn is_success(self) -> bool {
+        matches!(self, IngestAnswer::Created | IngestAnswer::Conflict)
+    }
+
+    /// The call was stored by this attempt, told or not.
+    pub fn stored(self) -> bool {
+        matches!(self, IngestAnswer::Created | IngestAnswer::CreatedButLost)
+    }
+
+    /// An injected fault the client must retry after (transient, DESIGN §6).
+    pub fn is_fault(self) -> bool {
+        matches!(
+            self,
+            IngestAnswer::CreatedButLost
+                | IngestAnswer::Transient(_)
+                | IngestAnswer::Dropped
+                | IngestAnswer::Stalled
+        )
+    }
+}
+
+impl SimStats {
+    /// Ingest requests that carried `contact_id` as their `Idempotency-Key`.
+    pub fn ingest_attempts(&self, contact_id: &str) -> usize {
+        self.ingest_answers.get(contact_id).map_or(0, Vec::len)
+    }
+
+    /// 201 answers the client received for `contact_id`.
+    pub fn created_answers(&self, contact_id: &str) -> usize {
+        self.ingest_answers.get(contact_id).map_or(0, |a| {
+            a.iter().filter(|x| **x == IngestAnswer::Created).count()
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -382,6 +444,15 @@ impl SimState {
 
     fn count_unauthorized(&self) {
         self.data().stats.unauthorized += 1;
+    }
+
+    fn count_answer(&self, contact_id: &str, answer: IngestAnswer) {
+        self.data()
+            .stats
+            .ingest_answers
+            .entry(contact_id.to_owned())
+            .or_default()
+            .push(answer);
     }
 
     fn count_rejection(&self, reason: &str) {
