@@ -180,6 +180,9 @@ pub struct Faults {
     pub drop_mid_body: f64,
     /// Ingest: store the call, then close the connection unanswered (the retry gets 409).
     pub lost_response: f64,
+    /// Ingest: lose the response of the next this-many requests (as `lost_response`), whatever
+    /// the draw, so that a test is sure to see the 409 path however few calls its day has.
+    pub lose_first: u32,
     /// Ingest: delay before answering, in milliseconds (every request).
     pub slow_ms: u64,
     /// Ingest: a slow link. Request bodies are read at most this fast, in bytes per second
@@ -323,6 +326,8 @@ struct Data {
     throttle_flip: bool,
     /// What is left of `Faults::stall_first`.
     stalls_left: u32,
+    /// What is left of `Faults::lose_first`.
+    losses_left: u32,
 }
 
 impl Data {
@@ -338,6 +343,7 @@ impl Data {
             next_interaction: 1,
             throttle_flip: false,
             stalls_left: 0,
+            losses_left: 0,
         }
     }
 
@@ -414,6 +420,7 @@ impl SimState {
         let mut d = self.data();
         d.rng = StdRng::seed_from_u64(faults.seed);
         d.stalls_left = faults.stall_first;
+        d.losses_left = faults.lose_first;
         d.faults = faults;
     }
 
@@ -479,6 +486,10 @@ impl SimState {
             d.stalls_left -= 1;
             d.count_fault("stall");
             plan.fault = Some(IngestFault::Stall);
+        } else if d.losses_left > 0 {
+            d.losses_left -= 1;
+            d.count_fault("lost_response");
+            plan.fault = Some(IngestFault::LostResponse);
         }
         let total = f.status_503
             + f.status_429

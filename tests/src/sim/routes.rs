@@ -24,8 +24,8 @@ use tower::ServiceExt as _;
 use tracing::{debug, info, warn};
 
 use super::{
-    ConnectContact, Faults, IngestAnswer, IngestFault, IngestPlan, IngestedAudio, IngestedCall, SimState,
-    VerintContact, auth, ts,
+    ConnectContact, Faults, IngestAnswer, IngestFault, IngestPlan, IngestedAudio, IngestedCall,
+    SimState, VerintContact, auth, ts,
 };
 
 /// Closes the connection the request came on, without an answer.
