@@ -2,6 +2,13 @@
 //! one HTTP server that tests start in-process on an ephemeral port, and that the
 //! `simulator` binary serves for the local stack. State is seeded and inspected through
 //! [`SimState`] (in-process) or the `/_admin` routes (over HTTP).
+//!
+//! Written from the contract (`shared/DESIGN.md` §6: the signature, DAS's pages, ingest's parts
+//! and answers), not from the production code: the simulator is an independent reading of the
+//! contract, so that a misreading in the library's Verint adapter shows up as a disagreement
+//! here instead of being copied. It records what the client did as well as what it stored
+//! ([`SimStats::ingest_answers`]): it answers 409 to a repeated `Idempotency-Key`, so only the
+//! attempts can show a call sent twice.
 
 pub mod auth;
 mod routes;
