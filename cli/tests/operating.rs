@@ -11,6 +11,7 @@ use recovery::metrics::{Metrics, names};
 use recovery::time::format_ts;
 use serde_json::Value;
 
+use local_stack::claims::*;
 use local_stack::stack::*;
 
 /// Runs `recoveryctl` without blocking the runtime the in-process simulator serves on.
@@ -39,60 +40,119 @@ fn json_of(out: &Output) -> Value {
     })
 }
 
-#[tokio::test]
-async fn an_operator_plans_works_inspects_and_redrives_a_rejected_call() {
+/// An operator's day: a manual run over a past day planned and worked with `recoveryctl`, while
+/// Verint rejects one call (`rejected`).
+struct Operated {
+    stack: Stack,
+    expected: HashSet<String>,
+    rejected: String,
+    run_id: String,
+    planned: Value,
+    worked: Value,
+}
+
+async fn plan_and_work_with_one_call_rejected() -> Operated {
     let stack = Stack::new(&[]).await.expect("stack");
     let date = past_day();
     let day = stack.day(31, date, 60).await.expect("day");
-    let (start, end) = (midnight(date), midnight(date) + TimeDelta::days(1));
-    let expected = expected_missing(&day, start, end);
-    let ids = sorted(&expected);
-    let rejected = ids[0].clone();
+    let window = day_window(date);
+    let expected = expected_missing(&day, window.start, window.end);
+    let rejected = sorted(&expected)[0].clone();
     stack.sim.state().set_faults(Faults {
         reject_contact_ids: vec![rejected.clone()],
         ..Faults::default()
     });
+    let planned = plan_json(&stack, window).await;
+    let run_id = planned["run_id"].as_str().expect("run id").to_owned();
+    let worked = work_json(&stack).await;
+    Operated {
+        stack,
+        expected,
+        rejected,
+        run_id,
+        planned,
+        worked,
+    }
+}
 
-    let report = json_of(
+/// `recoveryctl plan --json` over `window`.
+async fn plan_json(stack: &Stack, window: recovery::time::Window) -> Value {
+    let (from, to) = (format_ts(window.start), format_ts(window.end));
+    json_of(
         &ctl(
-            &stack,
-            &[
-                "plan",
-                "--from",
-                &format_ts(start),
-                "--to",
-                &format_ts(end),
-                "--json",
-            ],
+            stack,
+            &["plan", "--from", &from, "--to", &to, "--json"],
             "error",
         )
         .await,
+    )
+}
+
+/// `recoveryctl work --until-empty --json`.
+async fn work_json(stack: &Stack) -> Value {
+    json_of(&ctl(stack, &["work", "--until-empty", "--json"], "error").await)
+}
+
+#[tokio::test]
+async fn plan_reports_every_missing_call_as_missing_and_queued() {
+    let o = plan_and_work_with_one_call_rejected().await;
+
+    let n = o.expected.len() as u64;
+    assert_eq!(
+        (
+            o.planned["missing"].as_u64(),
+            o.planned["enqueued"].as_u64()
+        ),
+        (Some(n), Some(n))
     );
-    let run_id = report["run_id"].as_str().expect("run id").to_owned();
-    assert_eq!(report["missing"], expected.len());
-    assert_eq!(report["enqueued"], expected.len());
+}
 
-    let worked = json_of(&ctl(&stack, &["work", "--until-empty", "--json"], "error").await);
-    assert_eq!(worked["dead_lettered"], 1);
-    assert_eq!(worked["recovered"], expected.len() - 1);
+#[tokio::test]
+async fn work_recovers_every_call_but_the_rejected_one_which_it_dead_letters() {
+    let o = plan_and_work_with_one_call_rejected().await;
 
-    let status = json_of(&ctl(&stack, &["status", "--json"], "error").await);
+    assert_eq!(o.worked["dead_lettered"], 1);
+    assert_eq!(o.worked["recovered"], o.expected.len() - 1);
+}
+
+#[tokio::test]
+async fn status_shows_the_rejected_call_in_the_dead_letter_queue_and_the_run_completed() {
+    let o = plan_and_work_with_one_call_rejected().await;
+
+    let status = json_of(&ctl(&o.stack, &["status", "--json"], "error").await);
+
     assert_eq!(status["dead_letter_queue"]["visible"], 1);
     assert_eq!(status["work_queue"]["visible"], 0);
-    assert_eq!(status["latest_runs"][0]["run_id"], run_id.as_str());
+    assert_eq!(status["latest_runs"][0]["run_id"], o.run_id.as_str());
     assert_eq!(status["latest_runs"][0]["status"], "completed");
+}
 
-    let runs = json_of(&ctl(&stack, &["runs", "--json"], "error").await);
+#[tokio::test]
+async fn runs_lists_the_run_with_its_calls_counted_by_state() {
+    let o = plan_and_work_with_one_call_rejected().await;
+
+    let runs = json_of(&ctl(&o.stack, &["runs", "--json"], "error").await);
+
     let row = &runs[0];
+    let n = o.expected.len();
     assert_eq!(
         (row["run_id"].as_str(), row["mode"].as_str()),
-        (Some(run_id.as_str()), Some("manual"))
+        (Some(o.run_id.as_str()), Some("manual"))
     );
-    assert_eq!(row["detected"], expected.len());
-    assert_eq!(row["queued"], expected.len());
-    assert_eq!(row["recovered"], expected.len() - 1);
-    assert_eq!(row["failed"], 1);
-    let one = json_of(&ctl(&stack, &["runs", &run_id, "--json"], "error").await);
+    let counts = ["detected", "queued", "recovered", "failed"].map(|k| row[k].as_u64());
+    assert_eq!(
+        counts,
+        [n, n, n - 1, 1].map(|c| Some(c as u64)),
+        "detected, queued, recovered, failed"
+    );
+}
+
+#[tokio::test]
+async fn runs_of_one_run_names_the_rejected_call_and_verints_answer() {
+    let o = plan_and_work_with_one_call_rejected().await;
+
+    let one = json_of(&ctl(&o.stack, &["runs", &o.run_id, "--json"], "error").await);
+
     let failed: Vec<&Value> = one["outcomes"]
         .as_array()
         .expect("outcomes")
@@ -100,46 +160,17 @@ async fn an_operator_plans_works_inspects_and_redrives_a_rejected_call() {
         .filter(|o| o["status"] == "failed")
         .collect();
     assert_eq!(failed.len(), 1);
-    assert_eq!(failed[0]["contact_id"], rejected.as_str());
-    assert!(
-        failed[0]["reason"]
-            .as_str()
-            .expect("reason")
-            .contains("422"),
-        "{}",
-        failed[0]["reason"]
-    );
+    assert_eq!(failed[0]["contact_id"], o.rejected.as_str());
+    let reason = failed[0]["reason"].as_str().expect("reason");
+    assert!(reason.contains("422"), "{reason}");
+}
 
-    // Verint is fixed; the operator redrives and works the queue again.
-    stack.sim.state().set_faults(Faults::default());
-    let redrive = json_of(&ctl(&stack, &["redrive", "--json"], "error").await);
-    assert_eq!(redrive["moved"], 1, "{redrive}");
-    assert_eq!(
-        stack
-            .dead_letter_queue
-            .depth()
-            .await
-            .expect("depth")
-            .visible,
-        0
-    );
-    let again = json_of(&ctl(&stack, &["work", "--until-empty", "--json"], "error").await);
-    assert_eq!(again["recovered"], 1);
-    let runs = json_of(&ctl(&stack, &["runs", "--json"], "error").await);
-    assert_eq!(
-        (runs[0]["recovered"].as_u64(), runs[0]["failed"].as_u64()),
-        (Some(expected.len() as u64), Some(0))
-    );
-    let held: HashSet<String> = stack
-        .sim
-        .state()
-        .ingested()
-        .into_iter()
-        .map(|c| c.contact_id)
-        .collect();
-    assert_eq!(held, expected);
+#[tokio::test]
+async fn runs_of_one_run_as_a_table_has_a_column_per_state() {
+    let o = plan_and_work_with_one_call_rejected().await;
 
-    let tables = ctl(&stack, &["runs", &run_id], "error").await;
+    let tables = ctl(&o.stack, &["runs", &o.run_id], "error").await;
+
     let text = String::from_utf8_lossy(&tables.stdout);
     for column in [
         "Detected",
@@ -150,6 +181,40 @@ async fn an_operator_plans_works_inspects_and_redrives_a_rejected_call() {
     ] {
         assert!(text.contains(column), "{column} in {text}");
     }
+}
+
+/// Verint fixed, the operator redrives the dead letters and works the queue again.
+async fn redrive_and_work_again(o: &Operated) -> (Value, Value) {
+    o.stack.sim.state().set_faults(Faults::default());
+    let redrive = json_of(&ctl(&o.stack, &["redrive", "--json"], "error").await);
+    let again = work_json(&o.stack).await;
+    (redrive, again)
+}
+
+#[tokio::test]
+async fn once_verint_is_fixed_a_redrive_moves_the_rejected_call_back_and_work_recovers_it() {
+    let o = plan_and_work_with_one_call_rejected().await;
+
+    let (redrive, again) = redrive_and_work_again(&o).await;
+
+    assert_eq!(redrive["moved"], 1, "{redrive}");
+    assert_eq!(again["recovered"], 1);
+    assert_dead_letter_queue_empty(&o.stack).await;
+    assert_in_verint_once(&o.stack.sim, &o.rejected);
+}
+
+#[tokio::test]
+async fn after_the_redrive_the_run_counts_every_call_recovered_and_verint_holds_them_all() {
+    let o = plan_and_work_with_one_call_rejected().await;
+    redrive_and_work_again(&o).await;
+
+    let runs = json_of(&ctl(&o.stack, &["runs", "--json"], "error").await);
+
+    assert_eq!(
+        (runs[0]["recovered"].as_u64(), runs[0]["failed"].as_u64()),
+        (Some(o.expected.len() as u64), Some(0))
+    );
+    assert_in_verint_exactly(&o.stack.sim, &o.expected);
 }
 
 #[tokio::test]

@@ -1,7 +1,8 @@
 //! The local stack: the Verint + Amazon Connect simulator ([`sim`]) and the generator of
 //! realistic CTR days and benchmark corpora ([`generate`]), and a corner of the running stack for
-//! end-to-end tests ([`stack`]).
+//! end-to-end tests ([`stack`]), and the claims those tests make ([`claims`]).
 
+pub mod claims;
 pub mod generate;
 pub mod sim;
 pub mod stack;

@@ -2,6 +2,13 @@
 //! one HTTP server that tests start in-process on an ephemeral port, and that the
 //! `simulator` binary serves for the local stack. State is seeded and inspected through
 //! [`SimState`] (in-process) or the `/_admin` routes (over HTTP).
+//!
+//! Written from the contract (`shared/DESIGN.md` §6: the signature, DAS's pages, ingest's parts
+//! and answers), not from the production code: the simulator is an independent reading of the
+//! contract, so that a misreading in the library's Verint adapter shows up as a disagreement
+//! here instead of being copied. It records what the client did as well as what it stored
+//! ([`SimStats::ingest_answers`]): it answers 409 to a repeated `Idempotency-Key`, so only the
+//! attempts can show a call sent twice.
 
 pub mod auth;
 mod routes;
@@ -180,6 +187,9 @@ pub struct Faults {
     pub drop_mid_body: f64,
     /// Ingest: store the call, then close the connection unanswered (the retry gets 409).
     pub lost_response: f64,
+    /// Ingest: lose the response of the next this-many requests (as `lost_response`), whatever
+    /// the draw, so that a test is sure to see the 409 path however few calls its day has.
+    pub lose_first: u32,
     /// Ingest: delay before answering, in milliseconds (every request).
     pub slow_ms: u64,
     /// Ingest: a slow link. Request bodies are read at most this fast, in bytes per second
@@ -219,10 +229,72 @@ pub struct SimStats {
     pub ingest_conflicts: BTreeMap<String, u32>,
     /// 4xx rejections of ingest bodies (422/411), with the reason, in order.
     pub ingest_rejections: Vec<String>,
+    /// Every answer to an ingest request that carried an `Idempotency-Key`, per key (the contact
+    /// id), in order of arrival: one entry per attempt, so a call sent again after Verint
+    /// answered is visible here even though it is stored only once.
+    #[serde(default)]
+    pub ingest_answers: BTreeMap<String, Vec<IngestAnswer>>,
     /// DAS list requests' `(from, to)` as sent, in order of arrival: one per piece asked (the
     /// pages after a piece's first, with a cursor, are not logged again).
     #[serde(default)]
     pub das_queries: Vec<(String, String)>,
+}
+
+/// How the simulator answered one ingest attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IngestAnswer {
+    /// 201: stored, and the client was told so.
+    Created,
+    /// Stored, then the connection closed unanswered (the `lost_response` fault).
+    CreatedButLost,
+    /// 409: already stored (a success for the client).
+    Conflict,
+    /// 400/411/422: rejected, permanently.
+    Rejected,
+    /// An injected 429, 500 or 503.
+    Transient(u16),
+    /// The connection closed mid-body (the `drop_mid_body` fault).
+    Dropped,
+    /// The body stopped being read (the `stall` faults); the client must give up.
+    Stalled,
+}
+
+impl IngestAnswer {
+    /// The client was told the call is in Verint (201 or 409).
+    pub fn is_success(self) -> bool {
+        matches!(self, IngestAnswer::Created | IngestAnswer::Conflict)
+    }
+
+    /// The call was stored by this attempt, told or not.
+    pub fn stored(self) -> bool {
+        matches!(self, IngestAnswer::Created | IngestAnswer::CreatedButLost)
+    }
+
+    /// An injected fault the client must retry after (transient, DESIGN §6).
+    pub fn is_fault(self) -> bool {
+        matches!(
+            self,
+            IngestAnswer::CreatedButLost
+                | IngestAnswer::Transient(_)
+                | IngestAnswer::Dropped
+                | IngestAnswer::Stalled
+        )
+    }
+}
+
+impl SimStats {
+    /// Ingest requests that carried `contact_id` as their `Idempotency-Key`.
+    pub fn ingest_attempts(&self, contact_id: &str) -> usize {
+        self.ingest_answers.get(contact_id).map_or(0, Vec::len)
+    }
+
+    /// 201 answers the client received for `contact_id`.
+    pub fn created_answers(&self, contact_id: &str) -> usize {
+        self.ingest_answers.get(contact_id).map_or(0, |a| {
+            a.iter().filter(|x| **x == IngestAnswer::Created).count()
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -261,6 +333,8 @@ struct Data {
     throttle_flip: bool,
     /// What is left of `Faults::stall_first`.
     stalls_left: u32,
+    /// What is left of `Faults::lose_first`.
+    losses_left: u32,
 }
 
 impl Data {
@@ -276,6 +350,7 @@ impl Data {
             next_interaction: 1,
             throttle_flip: false,
             stalls_left: 0,
+            losses_left: 0,
         }
     }
 
@@ -352,6 +427,7 @@ impl SimState {
         let mut d = self.data();
         d.rng = StdRng::seed_from_u64(faults.seed);
         d.stalls_left = faults.stall_first;
+        d.losses_left = faults.lose_first;
         d.faults = faults;
     }
 
@@ -384,6 +460,15 @@ impl SimState {
         self.data().stats.unauthorized += 1;
     }
 
+    fn count_answer(&self, contact_id: &str, answer: IngestAnswer) {
+        self.data()
+            .stats
+            .ingest_answers
+            .entry(contact_id.to_owned())
+            .or_default()
+            .push(answer);
+    }
+
     fn count_rejection(&self, reason: &str) {
         self.data().stats.ingest_rejections.push(reason.to_owned());
     }
@@ -408,6 +493,10 @@ impl SimState {
             d.stalls_left -= 1;
             d.count_fault("stall");
             plan.fault = Some(IngestFault::Stall);
+        } else if d.losses_left > 0 {
+            d.losses_left -= 1;
+            d.count_fault("lost_response");
+            plan.fault = Some(IngestFault::LostResponse);
         }
         let total = f.status_503
             + f.status_429

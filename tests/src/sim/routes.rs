@@ -24,8 +24,8 @@ use tower::ServiceExt as _;
 use tracing::{debug, info, warn};
 
 use super::{
-    ConnectContact, Faults, IngestFault, IngestPlan, IngestedAudio, IngestedCall, SimState,
-    VerintContact, auth, ts,
+    ConnectContact, Faults, IngestAnswer, IngestFault, IngestPlan, IngestedAudio, IngestedCall,
+    SimState, VerintContact, auth, ts,
 };
 
 /// Closes the connection the request came on, without an answer.
@@ -300,6 +300,7 @@ async fn ingest(State(st): State<SimState>, req: Request) -> Response {
         .and_then(|ct| multer::parse_boundary(ct).ok());
     let Some(boundary) = boundary else {
         drain(body).await;
+        st.count_answer(&key, IngestAnswer::Rejected);
         return reject(
             StatusCode::UNPROCESSABLE_ENTITY,
             "Content-Type must be multipart/form-data with a boundary".into(),
@@ -318,6 +319,7 @@ async fn ingest(State(st): State<SimState>, req: Request) -> Response {
     }
     if rejected {
         drain(body).await;
+        st.count_answer(&key, IngestAnswer::Rejected);
         return reject(
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("contact {key} is rejected"),
@@ -325,6 +327,7 @@ async fn ingest(State(st): State<SimState>, req: Request) -> Response {
     }
     if let Some(IngestFault::Status(code)) = fault {
         drain(body).await;
+        st.count_answer(&key, IngestAnswer::Transient(code));
         let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return if code == 500 {
             error(status, "internal error")
@@ -335,14 +338,22 @@ async fn ingest(State(st): State<SimState>, req: Request) -> Response {
 
     let stall_after = (fault == Some(IngestFault::Stall)).then_some(stall_after);
     if let Some(n) = stall_after {
+        // Counted now: a stalled request never gets to answer.
+        st.count_answer(&key, IngestAnswer::Stalled);
         info!(contact_id = %key, after_bytes = n, "ingest will stall");
     }
     let mut mp = multer::Multipart::new(paced(body, read_rate, stall_after), boundary);
     let parsed = read_call(&mut mp, &key, fault, kill.as_ref()).await;
     let (metadata, audio) = match parsed {
         Ok(x) => x,
-        Err(Abort::Dropped) => return std::future::pending::<Response>().await,
+        Err(Abort::Dropped) => {
+            st.count_answer(&key, IngestAnswer::Dropped);
+            return std::future::pending::<Response>().await;
+        }
         Err(Abort::Reject(reason)) => {
+            if stall_after.is_none() {
+                st.count_answer(&key, IngestAnswer::Rejected);
+            }
             // Read what is left, so the client sees the answer rather than a broken pipe.
             while let Ok(Some(mut f)) = mp.next_field().await {
                 while let Ok(Some(_)) = f.chunk().await {}
@@ -357,6 +368,7 @@ async fn ingest(State(st): State<SimState>, req: Request) -> Response {
             let existing = d.ingested[i].interaction_id.clone();
             *d.stats.ingest_conflicts.entry(key.clone()).or_default() += 1;
             drop(d);
+            st.count_answer(&key, IngestAnswer::Conflict);
             info!(contact_id = %key, interaction_id = %existing, "409 already stored");
             return (
                 StatusCode::CONFLICT,
@@ -398,9 +410,11 @@ async fn ingest(State(st): State<SimState>, req: Request) -> Response {
     if fault == Some(IngestFault::LostResponse)
         && let Some(k) = &kill
     {
+        st.count_answer(&key, IngestAnswer::CreatedButLost);
         k.0.cancel();
         return std::future::pending::<Response>().await;
     }
+    st.count_answer(&key, IngestAnswer::Created);
     (
         StatusCode::CREATED,
         axum::Json(json!({ "interactionId": interaction_id })),

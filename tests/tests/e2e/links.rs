@@ -9,6 +9,8 @@ use local_stack::sim::Faults;
 use recovery::report::OutcomeStatus;
 use sha2::{Digest, Sha256};
 
+use local_stack::claims::*;
+
 use crate::support::*;
 
 const INGEST_ROUTE: &str = "POST /ingest/recovered-calls";
@@ -109,15 +111,7 @@ async fn a_call_whose_upload_outlasts_a_minute_on_a_slow_link_is_recovered_on_it
         secs >= bytes as u64 / rate * 9 / 10,
         "the link really held it back ({secs} s)"
     );
-    assert_eq!(
-        stack
-            .dead_letter_queue
-            .depth()
-            .await
-            .expect("depth")
-            .visible,
-        0
-    );
+    assert_dead_letter_queue_empty(&stack).await;
 }
 
 #[tokio::test]

@@ -10,6 +10,8 @@ use recovery::state::{Checkpoint, RunStore, S3State, StateError, Version};
 use recovery::time::{Window, format_ts, parse_ts};
 use serde_json::Value;
 
+use local_stack::claims::*;
+
 use crate::support::*;
 
 fn manual(start: chrono::DateTime<Utc>, end: chrono::DateTime<Utc>, dry_run: bool) -> Request {
@@ -28,81 +30,162 @@ async fn stored_report(stack: &Stack, run_id: &str) -> RunReport {
         .expect("the report was written")
 }
 
-#[tokio::test]
-async fn a_manual_run_queues_exactly_the_missing_calls_of_its_window() {
+/// A manual run over a whole past day, and the day it ran over.
+struct Planned {
+    stack: Stack,
+    day: local_stack::generate::Day,
+    window: Window,
+    /// The calls the run must queue, from the generator's ground truth.
+    expected: HashSet<String>,
+    report: RunReport,
+}
+
+async fn plan_a_day() -> Planned {
     let stack = Stack::new(&[]).await.expect("stack");
     let date = past_day();
     let day = stack.day(11, date, 160).await.expect("day");
-    let (start, end) = (midnight(date), midnight(date) + TimeDelta::days(1));
+    let window = day_window(date);
     let app = stack.planner().await.expect("planner");
-
     let report = app
-        .run(manual(start, end, false), &|_, _| {})
+        .run(manual(window.start, window.end, false), &|_, _| {})
         .await
         .expect("run succeeds");
-
-    let expected = expected_missing(&day, start, end);
+    let expected = expected_missing(&day, window.start, window.end);
     assert!(!expected.is_empty(), "the generated day has missing calls");
-    let reported: HashSet<String> = report.missing_contact_ids.iter().cloned().collect();
-    assert_eq!(reported, expected);
-    assert_eq!(report.missing, expected.len() as u64);
-    assert_eq!(report.enqueued, expected.len() as u64);
-    let eligible: Vec<_> = day
-        .truth
-        .iter()
-        .filter(|t| t.eligible() && start <= t.initiation && t.initiation < end)
-        .collect();
-    assert_eq!(report.eligible, eligible.len() as u64);
+    Planned {
+        stack,
+        day,
+        window,
+        expected,
+        report,
+    }
+}
+
+impl Planned {
+    /// The ground truth of the eligible contacts that started in the window.
+    fn eligible(&self) -> Vec<&local_stack::generate::Truth> {
+        self.day
+            .truth
+            .iter()
+            .filter(|t| {
+                t.eligible() && self.window.start <= t.initiation && t.initiation < self.window.end
+            })
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_manual_run_reports_exactly_the_missing_calls_of_its_window_as_queued() {
+    let p = plan_a_day().await;
+
+    let reported: HashSet<String> = p.report.missing_contact_ids.iter().cloned().collect();
+    assert_eq!(reported, p.expected);
     assert_eq!(
-        report.in_verint,
+        (p.report.missing, p.report.enqueued),
+        (p.expected.len() as u64, p.expected.len() as u64)
+    );
+}
+
+#[tokio::test]
+async fn a_manual_run_counts_the_eligible_calls_and_those_in_verint() {
+    let p = plan_a_day().await;
+
+    let eligible = p.eligible();
+    assert_eq!(p.report.eligible, eligible.len() as u64);
+    assert_eq!(
+        p.report.in_verint,
         eligible.iter().filter(|t| t.in_verint).count() as u64
     );
-    let unrecoverable: BTreeSet<&str> = eligible
-        .iter()
+}
+
+#[tokio::test]
+async fn a_manual_run_reports_calls_whose_recordings_are_all_deleted_as_unrecoverable() {
+    let p = plan_a_day().await;
+
+    let unrecoverable: BTreeSet<&str> = p
+        .eligible()
+        .into_iter()
         .filter(|t| !t.in_verint && t.all_deleted())
         .map(|t| t.contact_id.as_str())
         .collect();
-    assert_eq!(
-        report
-            .unrecoverable
-            .iter()
-            .map(|u| u.contact_id.as_str())
-            .collect::<BTreeSet<_>>(),
-        unrecoverable
-    );
+    let reported: BTreeSet<&str> = p
+        .report
+        .unrecoverable
+        .iter()
+        .map(|u| u.contact_id.as_str())
+        .collect();
+    assert_eq!(reported, unrecoverable);
     assert!(
-        report
+        p.report
             .unrecoverable
             .iter()
             .all(|u| u.reason.contains("DELETED"))
     );
+}
+
+#[tokio::test]
+async fn a_manual_runs_eligible_calls_are_in_verint_unrecoverable_not_settled_or_missing() {
+    let p = plan_a_day().await;
+
+    let r = &p.report;
     assert_eq!(
-        report.eligible,
-        report.in_verint + report.unrecoverable.len() as u64 + report.not_settled + report.missing
+        r.eligible,
+        r.in_verint + r.unrecoverable.len() as u64 + r.not_settled + r.missing
     );
+}
+
+#[tokio::test]
+async fn a_manual_run_counts_every_ctr_object_malformed_record_and_duplicate_copy() {
+    let p = plan_a_day().await;
+
     assert_eq!(
-        report.ctr.objects,
-        day.ctr_objects.len() as u64,
+        p.report.ctr.objects,
+        p.day.ctr_objects.len() as u64,
         "every object of the hours read is counted"
     );
-    assert_eq!(report.ctr.malformed, day.malformed_records as u64);
-    assert!(report.ctr.duplicates > 0, "the day has duplicate copies");
+    assert_eq!(p.report.ctr.malformed, p.day.malformed_records as u64);
+    assert!(p.report.ctr.duplicates > 0, "the day has duplicate copies");
+}
+
+#[tokio::test]
+async fn a_manual_run_reports_its_window_by_initiation() {
+    let p = plan_a_day().await;
+
     assert_eq!(
-        report
+        p.report
             .window
             .as_ref()
             .map(|w| (w.start.clone(), w.end.clone(), w.by)),
-        Some((format_ts(start), format_ts(end), WindowBy::Initiation))
+        Some((
+            format_ts(p.window.start),
+            format_ts(p.window.end),
+            WindowBy::Initiation
+        ))
     );
-    assert_eq!(stored_report(&stack, &report.run_id).await, report);
+}
 
-    // One message per missing call, exactly as DESIGN §5 has it.
-    let messages = Stack::all_messages(&stack.work_queue)
+#[tokio::test]
+async fn a_manual_run_writes_the_report_it_returns() {
+    let p = plan_a_day().await;
+
+    assert_eq!(stored_report(&p.stack, &p.report.run_id).await, p.report);
+}
+
+#[tokio::test]
+async fn a_manual_run_queues_one_message_per_missing_call() {
+    let p = plan_a_day().await;
+
+    assert_queued_exactly(&p.stack.work_queue, &p.expected).await;
+}
+
+#[tokio::test]
+async fn a_manual_runs_messages_are_exactly_as_design_5_has_them() {
+    let p = plan_a_day().await;
+
+    for m in Stack::all_messages(&p.stack.work_queue)
         .await
-        .expect("queue readable");
-    assert_eq!(messages.len(), expected.len());
-    let mut seen = HashSet::new();
-    for m in &messages {
+        .expect("queue readable")
+    {
         let body: Value = serde_json::from_str(&m.body).expect("json body");
         let keys: BTreeSet<&str> = body
             .as_object()
@@ -124,10 +207,11 @@ async fn a_manual_run_queues_exactly_the_missing_calls_of_its_window() {
             ])
         );
         assert_eq!(body["v"], 1);
-        assert_eq!(body["run_id"], report.run_id.as_str());
+        assert_eq!(body["run_id"], p.report.run_id.as_str());
         assert_eq!(body["instance_id"], INSTANCE);
-        let id = body["contact_id"].as_str().expect("id").to_owned();
-        let truth = day
+        let id = body["contact_id"].as_str().expect("id");
+        let truth = p
+            .day
             .truth
             .iter()
             .find(|t| t.contact_id == id)
@@ -155,7 +239,6 @@ async fn a_manual_run_queues_exactly_the_missing_calls_of_its_window() {
             .collect();
         assert_eq!(recordings, truth.recordings_to_ingest());
         assert!(parse_ts(body["enqueued_at"].as_str().expect("enqueued_at")).is_some());
-        assert!(seen.insert(id), "one message per contact");
     }
 }
 

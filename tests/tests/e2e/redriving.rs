@@ -10,6 +10,8 @@ use local_stack::sim::Faults;
 use recovery::queue::{QueueError, Received};
 use recovery::redrive::{self, MoveTask, MoveTaskError, Redrive, RedriveQueues, SqsRedrive, Stop};
 
+use local_stack::claims::*;
+
 use crate::support::*;
 
 /// The real queues, with a worker alongside that takes each copy as soon as it is sent and, Verint
@@ -81,12 +83,7 @@ async fn a_call_dead_lettered_again_during_the_fallback_is_not_moved_twice() {
         .await
         .expect("drained");
     assert_eq!(
-        stack
-            .dead_letter_queue
-            .depth()
-            .await
-            .expect("depth")
-            .visible,
+        dead_letter_depth(&stack).await,
         ids.len() as u64,
         "Verint rejected every call"
     );
@@ -126,12 +123,7 @@ async fn a_call_dead_lettered_again_during_the_fallback_is_not_moved_twice() {
     assert_eq!(sent.len(), ids.len());
     assert!(sent.values().all(|n| *n == 1), "{sent:?}");
     assert_eq!(
-        stack
-            .dead_letter_queue
-            .depth()
-            .await
-            .expect("depth")
-            .visible,
+        dead_letter_depth(&stack).await,
         ids.len() as u64,
         "every call is back in the DLQ, none lost"
     );
