@@ -40,6 +40,10 @@ pub struct Stack {
     pub state_bucket: String,
     pub work_queue: SqsQueue,
     pub dead_letter_queue: SqsQueue,
+    /// Where backfill slices queue their calls (DESIGN §4.8); shares the dead-letter queue.
+    pub backfill_queue: SqsQueue,
+    /// One message per backfill slice, as the planner sends them in AWS.
+    pub planning_queue: SqsQueue,
 }
 
 /// Creates buckets in moto (at `moto`, named in the error); a bucket that already exists is kept.
@@ -189,6 +193,24 @@ impl Stack {
         let (work_url, dlq_url) = create_work_queues(&sqs, &suffix, 2, 3).await?;
         vars.insert("WORK_QUEUE_URL".into(), work_url.clone());
         vars.insert("DEAD_LETTER_QUEUE_URL".into(), dlq_url.clone());
+        let (backfill_url, _) = RedrivenQueue {
+            name: &format!("backfill-{suffix}"),
+            dead_letter_name: &format!("dlq-{suffix}"),
+            visibility_secs: 2,
+            max_receive_count: 3,
+        }
+        .create(&sqs)
+        .await?;
+        let (planning_url, _) = RedrivenQueue {
+            name: &format!("planning-{suffix}"),
+            dead_letter_name: &format!("planning-dlq-{suffix}"),
+            visibility_secs: 30,
+            max_receive_count: 3,
+        }
+        .create(&sqs)
+        .await?;
+        vars.insert("BACKFILL_QUEUE_URL".into(), backfill_url.clone());
+        vars.insert("PLANNING_QUEUE_URL".into(), planning_url.clone());
         for (k, v) in extra {
             vars.insert((*k).into(), (*v).into());
         }
@@ -197,6 +219,8 @@ impl Stack {
             state_bucket: vars["STATE_BUCKET"].clone(),
             work_queue: SqsQueue::new(sqs.clone(), work_url),
             dead_letter_queue: SqsQueue::new(sqs.clone(), dlq_url),
+            backfill_queue: SqsQueue::new(sqs.clone(), backfill_url),
+            planning_queue: SqsQueue::new(sqs.clone(), planning_url),
             recordings_bucket,
             sim,
             vars,

@@ -66,8 +66,14 @@ pub async fn handle(
         metrics.count(names::COLD_START, 1);
     }
     let messages = incoming(&event.payload);
+    // One event source mapping per queue, so every record of a batch comes from one queue.
+    let queue_arn = event
+        .payload
+        .records
+        .first()
+        .and_then(|r| r.event_source_arn.as_deref());
     let dispositions = app
-        .worker()
+        .worker_for(queue_arn)
         .work_batch(&messages, deadline_of(event.context.deadline), &mut metrics)
         .await;
     metrics.flush();

@@ -25,6 +25,9 @@ pub struct WorkerApp {
     pub work_queue: SqsQueue,
     pub dead_letter_queue: SqsQueue,
     pub queues: SqsMessages,
+    /// The backfill queue and the same dead-letter queue (DESIGN §4.8), when
+    /// `BACKFILL_QUEUE_URL` is set: its messages are deleted and retried there.
+    pub backfill_queues: Option<SqsMessages>,
     cold: AtomicBool,
 }
 
@@ -56,6 +59,10 @@ impl WorkerApp {
                 work: work_queue.clone(),
                 dead_letter: dead_letter_queue.clone(),
             },
+            backfill_queues: config.backfill_queue_url.as_deref().map(|url| SqsMessages {
+                work: SqsQueue::new(clients.sqs.clone(), url),
+                dead_letter: dead_letter_queue.clone(),
+            }),
             work_queue,
             dead_letter_queue,
             verint,
@@ -69,13 +76,30 @@ impl WorkerApp {
         self.cold.swap(false, Ordering::Relaxed)
     }
 
-    /// The flow of one message over this process's adapters.
+    /// The flow of one message over this process's adapters, for messages of the work queue.
     pub fn worker(&self) -> WorkerOverAws<'_> {
+        self.worker_on(&self.queues)
+    }
+
+    /// The flow for messages of the queue `queue_arn` names (an SQS record's
+    /// `eventSourceARN`): the backfill queue's own, or else the work queue's.
+    pub fn worker_for(&self, queue_arn: Option<&str>) -> WorkerOverAws<'_> {
+        let name = |url: &str| url.rsplit('/').next().map(str::to_owned);
+        let from = queue_arn.and_then(|arn| arn.rsplit(':').next());
+        match &self.backfill_queues {
+            Some(backfill) if from.is_some() && from == name(backfill.work.url()).as_deref() => {
+                self.worker_on(backfill)
+            }
+            _ => self.worker(),
+        }
+    }
+
+    fn worker_on<'a>(&'a self, queues: &'a SqsMessages) -> WorkerOverAws<'a> {
         Worker {
             verint: &self.verint,
             connect: &self.connect,
             recordings: &self.recordings,
-            queue: &self.queues,
+            queue: queues,
             outcomes: &self.store,
             settings: WorkSettings::new(&self.config, CONCURRENCY),
         }

@@ -19,20 +19,44 @@ const SECRET_ID: &str = "call-recovery/verint-api-key";
 struct LocalQueue {
     queue: RedrivenQueue<'static>,
     url_var: &'static str,
-    dead_letter_url_var: &'static str,
+    dead_letter_url_var: Option<&'static str>,
 }
 
 /// Every queue of the stack. Queues may share a dead-letter queue (the same `dead_letter_name`).
-const QUEUES: &[LocalQueue] = &[LocalQueue {
-    queue: RedrivenQueue {
-        name: "call-recovery-work",
-        dead_letter_name: "call-recovery-dlq",
-        visibility_secs: 30,
-        max_receive_count: 3,
+const QUEUES: &[LocalQueue] = &[
+    LocalQueue {
+        queue: RedrivenQueue {
+            name: "call-recovery-work",
+            dead_letter_name: "call-recovery-dlq",
+            visibility_secs: 30,
+            max_receive_count: 3,
+        },
+        url_var: "WORK_QUEUE_URL",
+        dead_letter_url_var: Some("DEAD_LETTER_QUEUE_URL"),
     },
-    url_var: "WORK_QUEUE_URL",
-    dead_letter_url_var: "DEAD_LETTER_QUEUE_URL",
-}];
+    // Backfills (DESIGN §4.8): the calls of long windows, beside the work queue, same DLQ.
+    LocalQueue {
+        queue: RedrivenQueue {
+            name: "call-recovery-backfill",
+            dead_letter_name: "call-recovery-dlq",
+            visibility_secs: 30,
+            max_receive_count: 3,
+        },
+        url_var: "BACKFILL_QUEUE_URL",
+        dead_letter_url_var: None,
+    },
+    // One message per backfill slice; a slice that failed three times waits in its own DLQ.
+    LocalQueue {
+        queue: RedrivenQueue {
+            name: "call-recovery-planning",
+            dead_letter_name: "call-recovery-planning-dlq",
+            visibility_secs: 900,
+            max_receive_count: 3,
+        },
+        url_var: "PLANNING_QUEUE_URL",
+        dead_letter_url_var: Some("PLANNING_DEAD_LETTER_QUEUE_URL"),
+    },
+];
 
 #[derive(Debug, Parser)]
 #[command(about = "Creates the local stack's buckets, queues and secret; prints its environment")]
@@ -87,7 +111,9 @@ async fn main() -> Result<()> {
     for q in QUEUES {
         let (url, dead_letter_url) = q.queue.create(&clients.sqs).await?;
         env.push((q.url_var, url));
-        env.push((q.dead_letter_url_var, dead_letter_url));
+        if let Some(var) = q.dead_letter_url_var {
+            env.push((var, dead_letter_url));
+        }
     }
     let secret = serde_json::json!({ "keyId": KEY_ID, "key": KEY }).to_string();
     match clients
