@@ -10,11 +10,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use recovery::Config;
 use recovery::app::{PlannerApp, WorkerApp};
 use recovery::aws::Clients;
+use recovery::backfill::is_backfill;
 use recovery::metrics::Metrics;
 use recovery::plan::{ManualPayload, Request};
 use recovery::queue::SqsQueue;
 use recovery::redrive::{self, Redrive, SqsRedrive};
-use recovery::report::{OutcomeStatus, RunReport, RunStatus};
+use recovery::report::{OutcomeStatus, RunReport, RunState, RunStatus, SliceEntry};
 use recovery::state::{RunStore, S3State};
 use recovery::work::Disposition;
 use serde::Serialize;
@@ -55,7 +56,14 @@ pub async fn run(cli: Cli) -> Result<()> {
             auto,
             dry_run,
             deadline,
-        } => plan(cli.json, from, to, auto, dry_run, deadline).await,
+            jobs,
+        } => {
+            let jobs = jobs.map_or_else(
+                || std::thread::available_parallelism().map_or(2, |n| n.get()),
+                usize::from,
+            );
+            plan(cli.json, from, to, auto, dry_run, deadline, jobs).await
+        }
         Command::Work { until_empty } => work(cli.json, until_empty).await,
         Command::Status => status(cli.json).await,
         Command::Runs { run_id, limit } => runs(cli.json, run_id, limit).await,
@@ -79,6 +87,7 @@ async fn plan(
     auto: bool,
     dry_run: bool,
     deadline: Option<std::time::Duration>,
+    jobs: usize,
 ) -> Result<()> {
     let deadline = deadline.map(|d| std::time::Instant::now() + d);
     let config = config()?;
@@ -93,6 +102,11 @@ async fn plan(
         payload.validate(&config, chrono::Utc::now())?
     };
     let app = PlannerApp::load(config, env).await?;
+    if let Request::Manual { window, dry_run } = request
+        && is_backfill(&window)
+    {
+        return plan_backfill(json, &app, window, dry_run, jobs).await;
+    }
     let pb = progress(
         json,
         0,
@@ -111,6 +125,70 @@ async fn plan(
     }
     print_report(&report);
     Ok(())
+}
+
+/// A backfill here (design §4.8): its 24-hour slices, `jobs` at a time, one progress bar for the
+/// slices; prints the parent report, and fails naming each slice that failed.
+async fn plan_backfill(
+    json: bool,
+    app: &PlannerApp,
+    window: recovery::time::Window,
+    dry_run: bool,
+    jobs: usize,
+) -> Result<()> {
+    let slices = recovery::backfill::slices(&window).len() as u64;
+    let pb = progress(
+        json,
+        slices,
+        "{spinner} planning 24-hour slices {pos}/{len} {wide_bar} {eta}",
+    );
+    let settled = app
+        .backfill_here(window, dry_run, jobs, &|message, result| {
+            if let Err(e) = result {
+                pb.println(format!(
+                    "slice {} [{}, {}) failed: {}",
+                    message.run_id,
+                    message.start,
+                    message.end,
+                    recovery::error::error_chain(e)
+                ));
+            }
+            pb.inc(1);
+        })
+        .await;
+    pb.finish_and_clear();
+    let settled = settled?;
+    if json {
+        print_json(&settled.report)?;
+    } else {
+        print_report(&settled.report);
+        print_slices(settled.report.slices.as_deref().unwrap_or_default());
+    }
+    if settled.status.status != RunState::Completed {
+        bail!(
+            "backfill {} is incomplete: {}. Run a failed slice again with `recoveryctl plan --from START --to END`",
+            settled.status.run_id,
+            settled
+                .status
+                .error
+                .as_deref()
+                .unwrap_or("not every slice completed")
+        );
+    }
+    Ok(())
+}
+
+fn print_slices(slices: &[SliceEntry]) {
+    let mut t = table(&["slice", "window", "status", "error"]);
+    for s in slices {
+        t.add_row(vec![
+            s.run_id.clone(),
+            format!("{} .. {}", s.start, s.end),
+            format!("{:?}", s.status).to_lowercase(),
+            s.error.clone().unwrap_or_default(),
+        ]);
+    }
+    println!("{t}");
 }
 
 fn print_report(r: &RunReport) {
@@ -187,6 +265,7 @@ async fn work(json: bool, until_empty: bool) -> Result<()> {
     let config = config()?;
     let app = WorkerApp::load(config, env).await?;
     let worker = app.worker();
+    let backfill = app.backfill_worker();
     let mut summary = WorkSummary::default();
     let pb = progress(json, 0, "{spinner} {msg}");
     pb.enable_steady_tick(Duration::from_millis(200));
@@ -197,7 +276,21 @@ async fn work(json: bool, until_empty: bool) -> Result<()> {
         } else {
             Duration::from_secs(20)
         };
-        let received = app.work_queue.receive(10, wait, None).await?;
+        // Live recovery first: the backfill queue is worked only when the work queue is empty.
+        let received = match &backfill {
+            None => app.work_queue.receive(10, wait, None).await?,
+            Some(_) => {
+                app.work_queue
+                    .receive(10, Duration::from_secs(1), None)
+                    .await?
+            }
+        };
+        let (received, worker) = match &backfill {
+            Some((queue, backfill_worker)) if received.is_empty() => {
+                (queue.receive(10, wait, None).await?, backfill_worker)
+            }
+            _ => (received, &worker),
+        };
         if received.is_empty() {
             if until_empty {
                 break;
@@ -419,14 +512,40 @@ async fn state() -> Result<(Config, Clients, S3State)> {
 async fn runs(json: bool, run_id: Option<String>, limit: usize) -> Result<()> {
     let (config, clients, store) = state().await?;
     if let Some(id) = run_id {
-        let (row, report, outcomes) = run_row(&store, &id, true).await?;
+        let (mut row, report, mut outcomes) = run_row(&store, &id, true).await?;
         if row.status.is_none() && report.is_none() {
             bail!("no run {id} in the state bucket");
         }
+        let backfill = recovery::backfill::read(&store, &id).await?;
+        let slices = backfill.as_ref().map(|(_, entries)| entries.clone());
+        if let Some(entries) = &slices {
+            // A backfill's calls were queued by its slices, and their outcomes are theirs.
+            for e in entries {
+                outcomes.extend(store.outcomes(&e.run_id).await?);
+            }
+            let count = |s| outcomes.iter().filter(|o| o.status == s).count() as u64;
+            row.recovered = count(OutcomeStatus::Recovered);
+            row.already_present = count(OutcomeStatus::AlreadyPresent);
+            row.failed = count(OutcomeStatus::Failed);
+        }
         if json {
-            return print_json(&json!({"run": row, "report": report, "outcomes": outcomes}));
+            return print_json(
+                &json!({"run": row, "report": report, "outcomes": outcomes, "slices": slices}),
+            );
         }
         println!("{}", runs_table(std::slice::from_ref(&row)));
+        if let Some((plan, entries)) = &backfill {
+            let ended = |state| entries.iter().filter(|e| e.status == state).count();
+            println!(
+                "backfill of [{}, {}): {} of {} slices completed, {} failed",
+                plan.start,
+                plan.end,
+                ended(RunState::Completed),
+                entries.len(),
+                ended(RunState::Failed)
+            );
+            print_slices(entries);
+        }
         if let Some(e) = &row.error {
             println!("error: {e}");
         }

@@ -30,7 +30,7 @@ pub struct Cli {
 pub enum Command {
     /// Run a recovery here and now: manual (--from/--to) or automatic (--auto).
     #[command(
-        after_help = "Examples:\n  recoveryctl plan --from 2026-11-26T00:00:00Z --to 2026-11-27T00:00:00Z --dry-run\n  recoveryctl plan --auto --json\n  recoveryctl plan --auto --deadline 10m"
+        after_help = "Examples:\n  recoveryctl plan --from 2026-11-26T00:00:00Z --to 2026-11-27T00:00:00Z --dry-run\n  recoveryctl plan --auto --json\n  recoveryctl plan --auto --deadline 10m\n  recoveryctl plan --from 2026-03-01T00:00:00Z --to 2026-06-01T00:00:00Z --jobs 4"
     )]
     Plan {
         /// Start of the window (RFC 3339), by contact initiation time.
@@ -49,8 +49,13 @@ pub enum Command {
         /// and queue what was read and move the checkpoint past it; no deadline when absent.
         #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
         deadline: Option<std::time::Duration>,
+        /// A window over 24 hours is a backfill of 24-hour slices: plan this many at once
+        /// (default: the number of cores).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: Option<u16>,
     },
-    /// Work the queue with the worker's code, as the Lambda trigger would.
+    /// Work the queue with the worker's code, as the Lambda trigger would (then the backfill queue,
+    /// when the work queue is empty).
     #[command(
         after_help = "Examples:\n  recoveryctl work --until-empty\n  recoveryctl work --until-empty --json"
     )]

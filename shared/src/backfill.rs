@@ -41,6 +41,12 @@ pub fn is_backfill(window: &Window) -> bool {
     window.end - window.start > SLICE
 }
 
+/// The slices of a window: `[start, start+24h)`, `[start+24h, start+48h)`, …, the last ending
+/// at `end`.
+pub fn slices(window: &Window) -> Vec<Window> {
+    window.pieces(SLICE)
+}
+
 /// One slice as the plan names it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlicePlan {
@@ -65,8 +71,7 @@ impl Backfill {
     /// last ending at `end`, named `{parent}-s0001`, `{parent}-s0002`, … so they sort in order.
     pub fn new(window: Window, dry_run: bool, now: DateTime<Utc>) -> Self {
         let run_id = new_run_id(now);
-        let slices = window
-            .pieces(SLICE)
+        let slices = slices(&window)
             .into_iter()
             .enumerate()
             .map(|(n, w)| SlicePlan {
@@ -267,6 +272,19 @@ where
         .await?;
     settle(store, &message.parent_run_id).await?;
     result
+}
+
+/// A backfill's plan and where each of its slices stands; `None` when the run is not one.
+pub async fn read(
+    store: &S3State,
+    parent: &str,
+) -> Result<Option<(Backfill, Vec<SliceEntry>)>, StateError> {
+    let Some((backfill, _)) = store.run_json::<Backfill>(parent, PLAN).await? else {
+        return Ok(None);
+    };
+    let ends: Vec<SliceEntry> = store.run_folder(parent, ENDS).await?;
+    let entries = slice_entries(&backfill, &ends);
+    Ok(Some((backfill, entries)))
 }
 
 /// Where a backfill stands after [`settle`].

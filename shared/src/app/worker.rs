@@ -94,6 +94,13 @@ impl WorkerApp {
         }
     }
 
+    /// The flow for messages of the backfill queue, when there is one.
+    pub fn backfill_worker(&self) -> Option<(&SqsQueue, WorkerOverAws<'_>)> {
+        self.backfill_queues
+            .as_ref()
+            .map(|queues| (&queues.work, self.worker_on(queues)))
+    }
+
     fn worker_on<'a>(&'a self, queues: &'a SqsMessages) -> WorkerOverAws<'a> {
         Worker {
             verint: &self.verint,
