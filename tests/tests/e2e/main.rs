@@ -1,6 +1,7 @@
 //! End-to-end tests against the local stack: moto (S3, SQS) started by `scripts/stack.sh up`,
 //! and a Verint + Connect simulator started in each test. One binary, a module per area.
 
+mod backfilling;
 mod coverage;
 mod links;
 mod planning;
