@@ -515,3 +515,61 @@ async fn a_redrive_run_twice_moves_each_dead_letter_once() {
         0
     );
 }
+
+/// A 40-hour window over two generated days, planned with `recoveryctl plan --jobs 2` and
+/// worked with `recoveryctl work`: the operator's way through a backfill (design §4.8).
+#[tokio::test]
+async fn plan_over_40_hours_is_a_backfill_of_two_slices_whose_calls_work_recovers() {
+    let stack = Stack::new(&[]).await.expect("stack");
+    let second = past_day();
+    let first = second - TimeDelta::days(1);
+    let days = [
+        stack.day(51, first, 25).await.expect("first day"),
+        stack.day(52, second, 25).await.expect("second day"),
+    ];
+    let start = midnight(first) + TimeDelta::hours(4);
+    let end = start + TimeDelta::hours(40);
+    let expected: HashSet<String> = days
+        .iter()
+        .flat_map(|d| expected_missing(d, start, end))
+        .collect();
+    let (from, to) = (format_ts(start), format_ts(end));
+    let parent = json_of(
+        &ctl(
+            &stack,
+            &[
+                "plan", "--from", &from, "--to", &to, "--jobs", "2", "--json",
+            ],
+            "error",
+        )
+        .await,
+    );
+    let slices = parent["slices"]
+        .as_array()
+        .expect("the parent names its slices");
+    assert_eq!(slices.len(), 2);
+    assert!(
+        slices.iter().all(|s| s["status"] == "completed"),
+        "{slices:?}"
+    );
+    assert_eq!(parent["missing"].as_u64(), Some(expected.len() as u64));
+    let found: HashSet<String> = parent["missing_contact_ids"]
+        .as_array()
+        .expect("ids")
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(found, expected);
+
+    let worked = work_json(&stack).await;
+    assert_eq!(worked["recovered"].as_u64(), Some(expected.len() as u64));
+    assert_in_verint_exactly(&stack.sim, &expected);
+
+    let run_id = parent["run_id"].as_str().expect("run id");
+    let runs = json_of(&ctl(&stack, &["runs", run_id, "--json"], "error").await);
+    assert_eq!(runs["slices"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        runs["run"]["recovered"].as_u64(),
+        Some(expected.len() as u64)
+    );
+}
