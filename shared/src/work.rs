@@ -207,26 +207,6 @@ pub(crate) enum FailureKind {
 }
 
 impl FailureKind {
-    /// Every kind, for the tests that check each has its own metric reason and text.
-    #[cfg(test)]
-    const ALL: [FailureKind; 15] = [
-        FailureKind::MalformedMessage,
-        FailureKind::ConnectRetention,
-        FailureKind::ConnectUnknownContact,
-        FailureKind::ConnectThrottled,
-        FailureKind::ConnectUnavailable,
-        FailureKind::RecordingGone,
-        FailureKind::RecordingUnreadable,
-        FailureKind::RecordingStreamFailed,
-        FailureKind::RecordingStalled,
-        FailureKind::VerintRejected,
-        FailureKind::VerintUnavailable,
-        FailureKind::VerintStalled,
-        FailureKind::VerintNoAnswer,
-        FailureKind::Deadline,
-        FailureKind::Panicked,
-    ];
-
     /// Permanent failures go to the dead-letter queue at once; the others are retried.
     pub(crate) fn is_permanent(self) -> bool {
         matches!(
@@ -1207,6 +1187,25 @@ mod tests {
 
     use super::*;
 
+    /// Every kind, for the tests that check each has its own metric reason and text.
+    const ALL: [FailureKind; 15] = [
+        FailureKind::MalformedMessage,
+        FailureKind::ConnectRetention,
+        FailureKind::ConnectUnknownContact,
+        FailureKind::ConnectThrottled,
+        FailureKind::ConnectUnavailable,
+        FailureKind::RecordingGone,
+        FailureKind::RecordingUnreadable,
+        FailureKind::RecordingStreamFailed,
+        FailureKind::RecordingStalled,
+        FailureKind::VerintRejected,
+        FailureKind::VerintUnavailable,
+        FailureKind::VerintStalled,
+        FailureKind::VerintNoAnswer,
+        FailureKind::Deadline,
+        FailureKind::Panicked,
+    ];
+
     fn message() -> WorkMessage {
         WorkMessage::parse(r#"{"v":1,"run_id":"run-1","contact_id":"c-1","instance_id":"inst","initiation_timestamp":"2024-05-14T10:00:00Z","disconnect_timestamp":"2024-05-14T10:05:00Z","recordings":[{"bucket":"rec","key":"a:b.wav"}],"enqueued_at":"2024-05-14T11:00:00Z"}"#).expect("valid")
     }
@@ -1362,13 +1361,11 @@ mod tests {
 
     #[test]
     fn every_failure_kind_has_its_own_metric_reason_and_text() {
-        let reasons: std::collections::HashSet<_> =
-            FailureKind::ALL.iter().map(|k| k.metric_reason()).collect();
-        let texts: std::collections::HashSet<_> =
-            FailureKind::ALL.iter().map(|k| k.describe()).collect();
-        assert_eq!(reasons.len(), FailureKind::ALL.len());
-        assert_eq!(texts.len(), FailureKind::ALL.len());
-        for k in FailureKind::ALL {
+        let reasons: std::collections::HashSet<_> = ALL.iter().map(|k| k.metric_reason()).collect();
+        let texts: std::collections::HashSet<_> = ALL.iter().map(|k| k.describe()).collect();
+        assert_eq!(reasons.len(), ALL.len());
+        assert_eq!(texts.len(), ALL.len());
+        for k in ALL {
             let r = k.metric_reason();
             assert!(
                 r.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
