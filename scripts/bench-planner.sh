@@ -44,7 +44,7 @@ CPU_PCT="$(awk -F': *' '/Percent of CPU/ { print $2 }' "$WORK/time-a")"
 echo "(b) gzip -dc (single-threaded) > /dev/null" >&2
 t0="$(now)"; xargs -a "$WORK/files" gzip -dc >/dev/null; ZCAT_S="$(calc "$(now) - $t0")"
 
-# (c) DESIGN §4 in jq: VOICE, disconnected, our instance, an S3 audio recording (Recordings[]
+# (c) design §4 in jq: VOICE, disconnected, our instance, an S3 audio recording (Recordings[]
 # with StorageType S3, a Location, MediaStreamType AUDIO or absent, or the legacy Recording's
 # Location), not every recording DELETED. One copy per contact in the corpus (sort -u).
 JQ_FILTER='select(.Channel == "VOICE" and .DisconnectTimestamp != null

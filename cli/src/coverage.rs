@@ -1,4 +1,4 @@
-//! `recoveryctl coverage --from DATE --to DATE [--json|--csv]` (DESIGN §9): per day, where every
+//! `recoveryctl coverage --from DATE --to DATE [--json|--csv]` (design §9): per day, where every
 //! recorded call is, from the ledgers of the runs that covered it and the worker's outcomes.
 
 use std::io::Write;

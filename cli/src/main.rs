@@ -1,4 +1,4 @@
-//! `recoveryctl`: the operator's CLI (DESIGN §8). It reads the same configuration and runs the
+//! `recoveryctl`: the operator's CLI (design §8). It reads the same configuration and runs the
 //! same code as the functions.
 
 mod commands;

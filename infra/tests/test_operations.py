@@ -19,7 +19,7 @@ How it works:
 3. Operations become IAM actions (OPERATIONS), plus what they imply (IMPLIED: kms:Decrypt to read
    SSE-KMS objects through S3, s3:ListBucket so that a missing key is a 404 and not a 403), what
    the Lambda runtime needs (logs), what an SQS event source mapping polls with the function's
-   role, and operations DESIGN.md requires of a function before its code may have them
+   role, and operations docs/design.md requires of a function before its code may have them
    (CONTRACT).
 4. Each function's role (its inline policies, the AWS::IAM::Policy resources attached to it,
    conditional ones included) must Allow every needed action and no other.
@@ -87,7 +87,7 @@ SQS_EVENT_SOURCE = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttr
 # Operations a function's contract requires, counted as called even before its code has them.
 CONTRACT = {
     "worker": {
-        "change_message_visibility": "DESIGN.md section 5: before reporting a transient failure, the "
+        "change_message_visibility": "docs/design.md section 5: before reporting a transient failure, the "
                                      "worker sets the message's visibility timeout to the retry delay",
     },
 }
@@ -97,7 +97,7 @@ CONTRACT = {
 # a subset of what reachability finds (test_overrides_only_narrow).
 OVERRIDES = {
     # S3Ledger (multipart upload of runs/{run_id}/ledger.csv.gz): the planner writes every run's
-    # ledger (DESIGN.md section 9). Reachability also finds these from the worker, through other
+    # ledger (docs/design.md section 9). Reachability also finds these from the worker, through other
     # fns named finish (an encoder's, a hasher's) and upload_part/abort.
     ("shared/src/ledger.rs", "upload_part"): {"planner"},
     ("shared/src/ledger.rs", "finish"): {"planner"},

@@ -21,7 +21,7 @@ import cfnlint.decode
 
 TEMPLATE = Path(os.environ.get("INFRA_TEMPLATE", Path(__file__).resolve().parent.parent / "template.yaml"))
 
-# DESIGN.md section 7 (the functions' configuration) plus RECORDINGS_BUCKET.
+# docs/design.md section 7 (the functions' configuration) plus RECORDINGS_BUCKET.
 REQUIRED_ENV = {
     "CTR_BUCKET", "CTR_PREFIX", "CONNECT_INSTANCE_ID", "WORK_QUEUE_URL", "DEAD_LETTER_QUEUE_URL",
     "STATE_BUCKET", "STATE_PREFIX", "VERINT_DAS_URL", "VERINT_INGEST_URL",

@@ -1,4 +1,4 @@
-//! Backfills (DESIGN §4): a manual window longer than 24 hours is planned as consecutive slices
+//! Backfills (design §4): a manual window longer than 24 hours is planned as consecutive slices
 //! of at most 24 hours, each an ordinary manual run under its own id, so that no invocation's
 //! memory or time grows with the window. The window's own run id names a parent:
 //!
@@ -9,7 +9,7 @@
 //! - `runs/{parent}/report.json`: the slices' reports summed, written once every slice completed.
 //!
 //! In AWS the slices are messages on the planning queue, one invocation each; `recoveryctl plan`
-//! runs them here, a bounded number at once. Either way each slice ends by [`settle`]-ing the
+//! runs them here, a bounded number at once. Either way each slice ends by [`settle_parent`]-ing the
 //! parent, and whichever slice sees the last end writes the parent report: no coordinator.
 
 use std::future::Future;
@@ -270,7 +270,7 @@ where
             &end,
         )
         .await?;
-    settle(store, &message.parent_run_id).await?;
+    settle_parent(store, &message.parent_run_id).await?;
     result
 }
 
@@ -287,7 +287,7 @@ pub async fn read(
     Ok(Some((backfill, entries)))
 }
 
-/// Where a backfill stands after [`settle`].
+/// Where a backfill stands after [`settle_parent`].
 #[derive(Debug, Clone)]
 pub struct Settled {
     pub status: RunStatus,
@@ -298,7 +298,7 @@ pub struct Settled {
 /// Brings the parent's status (and, once every slice completed, its report) up to date with
 /// the slices' end markers. Any number of slices may settle at once: the status only moves
 /// forward (more slices ended, more completed), by writes conditional on its ETag.
-pub async fn settle(store: &S3State, parent: &str) -> Result<Settled, PlanError> {
+pub async fn settle_parent(store: &S3State, parent: &str) -> Result<Settled, PlanError> {
     let Some((backfill, _)) = store.run_json::<Backfill>(parent, PLAN).await? else {
         return Err(PlanError::Invalid(format!(
             "run {parent} is not a backfill (it has no {PLAN})"
@@ -426,7 +426,7 @@ fn moves_forward(stored: &RunStatus, next: &RunStatus) -> bool {
         || stored.status == RunState::Running && next.status != RunState::Running
 }
 
-/// The parent report (DESIGN §4, backfills): the report fields of the slices that completed,
+/// The parent report (design §4, backfills): the report fields of the slices that completed,
 /// counts summed and lists concatenated in window order, plus every slice with its state.
 pub fn parent_report(
     backfill: &Backfill,

@@ -1,4 +1,4 @@
-//! The typed configuration (DESIGN §7), parsed once at start from a lookup function so that
+//! The typed configuration (design §7), parsed once at start from a lookup function so that
 //! tests never touch the process environment.
 
 use std::time::Duration;
@@ -36,22 +36,22 @@ pub struct Config {
     pub initial_lookback: Duration,
     pub max_manual_span: Duration,
     pub connect_max_rps: f64,
-    /// How far back automatic runs look for late objects (DESIGN §4).
+    /// How far back automatic runs look for late objects (design §4).
     pub late_sweep: Duration,
     /// Optional (`MAX_RECEIVE_COUNT`, the work queue's `maxReceiveCount`): on its last receive, a
     /// transient failure is dead-lettered by the worker itself, with its `failure_reason`, rather
     /// than moved there by SQS without one.
     pub max_receive_count: Option<u32>,
-    /// A transient failure's retry delay (DESIGN §5): `min(retry_max, retry_base × 2^(receive−1))`
+    /// A transient failure's retry delay (design §5): `min(retry_max, retry_base × 2^(receive−1))`
     /// with full jitter, or Verint's `Retry-After` if longer (up to `retry_max`).
     pub retry_base: Duration,
     pub retry_max: Duration,
-    /// A transfer that moves no byte for this long is abandoned as transient (DESIGN §5).
+    /// A transfer that moves no byte for this long is abandoned as transient (design §5).
     pub stall_timeout: Duration,
-    /// Where Connect writes call recordings (`RECORDINGS_BUCKET`, `RECORDINGS_PREFIX`, DESIGN
+    /// Where Connect writes call recordings (`RECORDINGS_BUCKET`, `RECORDINGS_PREFIX`, design
     /// §9); unset: manual runs list no recordings and find no orphans.
     pub recordings: Option<RecordingsLocation>,
-    /// The planning queue (`PLANNING_QUEUE_URL`, DESIGN §4 backfills): a manual window over 24
+    /// The planning queue (`PLANNING_QUEUE_URL`, design §4 backfills): a manual window over 24
     /// hours is sent there as one message per slice; unset, the slices run in this process.
     pub planning_queue_url: Option<String>,
     /// The backfill work queue (`BACKFILL_QUEUE_URL`): slices of a backfill queue their missing
@@ -67,7 +67,7 @@ pub struct RecordingsLocation {
     pub prefix: String,
 }
 
-/// One environment variable of DESIGN §7: its name, its default, and what it sets.
+/// One environment variable of design §7: its name, its default, and what it sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Variable {
     pub name: &'static str,
@@ -205,7 +205,7 @@ pub const BACKFILL_QUEUE_URL: Variable = var(
     "the work queue of backfill slices; unset: the work queue",
 );
 
-/// Every variable, in the order of DESIGN §7 (then those §7 does not list).
+/// Every variable, in the order of design §7 (then those §7 does not list).
 pub const VARIABLES: [Variable; 28] = [
     CTR_BUCKET,
     CTR_PREFIX,
@@ -511,7 +511,7 @@ fn recordings(r: &mut Reader<impl Fn(&str) -> Option<String>>) -> Option<Recordi
     Some(RecordingsLocation { bucket, prefix })
 }
 
-/// The numbers and durations of DESIGN §4 and §5, each with its default.
+/// The numbers and durations of design §4 and §5, each with its default.
 struct Timing {
     settle_delay: Duration,
     arrival_slack: Duration,

@@ -25,7 +25,7 @@ impl ContactKey {
         parse_uuid(id).map_or_else(|| ContactKey::Other(id.into()), ContactKey::Uuid)
     }
 
-    /// The key of an id compared case-insensitively (DAS's ids, DESIGN §4): lowercased first.
+    /// The key of an id compared case-insensitively (DAS's ids, design §4): lowercased first.
     pub fn folded(id: &str) -> Self {
         if id.bytes().any(|b| b.is_ascii_uppercase()) {
             Self::new(&id.to_ascii_lowercase())
@@ -223,7 +223,7 @@ struct Rec {
 
 /// The contacts read from CTRs: every copy is appended while reading; [`ContactSet::finish`]
 /// sorts them and keeps, per contact, the copy with the greatest `LastUpdateTimestamp`
-/// (DESIGN §3). A sorted vector costs a third of a hash map for a million contacts.
+/// (design §3). A sorted vector costs a third of a hash map for a million contacts.
 #[derive(Debug, Default)]
 pub struct ContactSet {
     slots: Vec<Slot>,
@@ -279,7 +279,7 @@ impl ContactView<'_> {
         let recs = self.set.recs_of(self.slot);
         !recs.is_empty() && recs.iter().all(|r| r.deleted)
     }
-    /// Its S3 recordings, in DESIGN §4 order.
+    /// Its S3 recordings, in design §4 order.
     pub fn recordings(&self) -> Vec<RecordingRef> {
         self.set.recordings_of(self.slot)
     }

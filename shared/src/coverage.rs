@@ -1,4 +1,4 @@
-//! Proof of coverage (DESIGN §9): for each day (by initiation), where every recorded call is,
+//! Proof of coverage (design §9): for each day (by initiation), where every recorded call is,
 //! from the ledgers of the runs that covered it and the worker's outcomes. Pure: the caller
 //! reads the ledgers and outcomes, this module folds them.
 //!

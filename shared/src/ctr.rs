@@ -72,7 +72,7 @@ pub(crate) struct RecordingEntry<'a> {
 }
 
 impl CtrRecord<'_> {
-    /// The contact's S3 recordings in the order of DESIGN §4: the `Recordings[]` entries with
+    /// The contact's S3 recordings in the order of design §4: the `Recordings[]` entries with
     /// `StorageType` S3, a `Location` and `MediaStreamType` AUDIO or absent; then the legacy
     /// `Recording` when its `Location` is not already among them. Yields `(location, deleted)`.
     pub fn s3_recordings(&self) -> Vec<(&str, bool)> {

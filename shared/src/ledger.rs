@@ -1,4 +1,4 @@
-//! The ledger of a run (DESIGN §9): `{STATE_PREFIX}runs/{run_id}/ledger.csv.gz`, one row per
+//! The ledger of a run (design §9): `{STATE_PREFIX}runs/{run_id}/ledger.csv.gz`, one row per
 //! eligible contact with its class, plus one per orphan recording. It is what `recoveryctl
 //! coverage` reads to show, for any day, where every recorded call is.
 //!

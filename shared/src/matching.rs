@@ -1,4 +1,4 @@
-//! The rules of a run (DESIGN §4) as pure functions: which contacts are eligible, which window
+//! The rules of a run (design §4) as pure functions: which contacts are eligible, which window
 //! DAS is asked for, and the class of every eligible contact. No I/O, no clock.
 
 use std::collections::HashSet;
@@ -55,7 +55,7 @@ pub struct Classification {
     /// Sorted by initiation time, then id.
     pub missing: Vec<Missing>,
     /// The class of each eligible contact, in the order of the `eligible` slice classified (what
-    /// the run's ledger writes, DESIGN §9).
+    /// the run's ledger writes, design §9).
     pub classes: Vec<LedgerClass>,
 }
 
@@ -89,7 +89,7 @@ fn eligible_one(c: &ContactView<'_>, rules: &Rules) -> Option<Eligible> {
     })
 }
 
-/// Where DAS is asked (DESIGN §4): each eligible contact lived in
+/// Where DAS is asked (design §4): each eligible contact lived in
 /// `[initiation − margin, disconnect + margin)`; spans that overlap or lie less than `margin`
 /// apart are merged. Sorted, disjoint; empty when there is no eligible contact. One old contact
 /// adds its own short span, never the time between it and the others.
@@ -122,7 +122,7 @@ fn held_by_verint(in_verint: &HashSet<ContactKey>, key: &ContactKey) -> bool {
         }
 }
 
-/// Classifies every eligible contact, in the order of DESIGN §4: in Verint, unrecoverable, not
+/// Classifies every eligible contact, in the order of design §4: in Verint, unrecoverable, not
 /// settled, missing. Recording locations are materialised only for the missing ones.
 pub fn classify(
     contacts: &ContactSet,
@@ -183,7 +183,7 @@ pub fn classify(
     out
 }
 
-/// The ledger rows of a classification (DESIGN §9): one per eligible contact, in the order of
+/// The ledger rows of a classification (design §9): one per eligible contact, in the order of
 /// `eligible`, with its class and, for an unrecoverable one, its reason.
 pub(crate) fn ledger_rows<'a>(
     contacts: &'a ContactSet,

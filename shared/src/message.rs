@@ -1,4 +1,4 @@
-//! The work-queue message (DESIGN §5): one per missing contact, written by the planner and read
+//! The work-queue message (design §5): one per missing contact, written by the planner and read
 //! by the worker. Both sides use this type, so they cannot drift apart.
 
 use serde::{Deserialize, Serialize};
@@ -16,7 +16,7 @@ pub struct WorkMessage {
     pub instance_id: String,
     pub initiation_timestamp: String,
     pub disconnect_timestamp: String,
-    /// The contact's S3 recordings that are not `DELETED`, in DESIGN §4 order.
+    /// The contact's S3 recordings that are not `DELETED`, in design §4 order.
     pub recordings: Vec<S3Location>,
     pub enqueued_at: String,
 }

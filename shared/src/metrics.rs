@@ -26,7 +26,7 @@ pub mod names {
     pub const BYTES_STREAMED: &str = "BytesStreamed";
     pub const TRANSFER_SECONDS: &str = "TransferSeconds";
     pub const COLD_START: &str = "ColdStart";
-    /// `in_verint / eligible` of a run, in percent (DESIGN §9).
+    /// `in_verint / eligible` of a run, in percent (design §9).
     pub(crate) const CAPTURE_RATE: &str = "CaptureRate";
     pub(crate) const ORPHANS: &str = "Orphans";
     /// 1 per successful automatic run that was not a dry run: the heartbeat alarm's metric.

@@ -1,4 +1,4 @@
-//! Orphan recordings (DESIGN §9): a second source of truth beside the CTR stream. When Firehose
+//! Orphan recordings (design §9): a second source of truth beside the CTR stream. When Firehose
 //! delivery breaks (a KMS permission, a deleted stream), Connect goes on recording calls into S3
 //! while no CTR says so, and the CTR diff cannot see them. A manual run lists the recordings of
 //! its window's days and finds those whose contact has no CTR among the hours it read.
@@ -158,7 +158,7 @@ pub enum OrphanError {
 /// A call's `(initiation, disconnect)`.
 pub(crate) type CallTimes = (DateTime<Utc>, DateTime<Utc>);
 
-/// What looking for orphan recordings needs (DESIGN §9): the recordings of a window's days, Verint
+/// What looking for orphan recordings needs (design §9): the recordings of a window's days, Verint
 /// asked by id, and Connect's times of a contact. Boxed futures, so that a planner without it
 /// needs no type for it.
 pub trait OrphanLookup: Send + Sync {

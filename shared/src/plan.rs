@@ -1,4 +1,4 @@
-//! One recovery run (DESIGN §4): pick the arrival hours, read the CTRs, ask DAS, classify, queue
+//! One recovery run (design §4): pick the arrival hours, read the CTRs, ask DAS, classify, queue
 //! one message per missing contact, move the checkpoint, write the report. Shared by the planner
 //! Lambda and `recoveryctl plan`.
 
@@ -79,7 +79,7 @@ pub enum PlanError {
 }
 
 impl ManualPayload {
-    /// Checks the payload against the rules of DESIGN §4, before any work.
+    /// Checks the payload against the rules of design §4, before any work.
     pub fn validate(&self, config: &Config, now: DateTime<Utc>) -> Result<Request, PlanError> {
         let parse = |name: &str, value: &str| {
             DateTime::parse_from_rfc3339(value.trim())
@@ -299,7 +299,7 @@ impl<S, V, Q, R> std::fmt::Debug for Planner<'_, S, V, Q, R> {
 }
 
 impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, V, Q, R> {
-    /// The orphan recordings of a manual run's window (DESIGN §9): recordings whose time lies in
+    /// The orphan recordings of a manual run's window (design §9): recordings whose time lies in
     /// the window and whose contact has no CTR among the hours read; each asked of Verint by id,
     /// and, when Verint lacks it, of Connect for its times.
     async fn orphans(
@@ -412,7 +412,7 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
         self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
-    /// Lists every remembered hour again (DESIGN §4, late objects): the hours whose listing
+    /// Lists every remembered hour again (design §4, late objects): the hours whose listing
     /// differs from their digest, with that listing, oldest first.
     async fn sweep(
         &self,
@@ -525,7 +525,7 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
         Ok(report)
     }
 
-    /// A manual run reads every hour its window's calls can have arrived in (DESIGN §4).
+    /// A manual run reads every hour its window's calls can have arrived in (design §4).
     async fn read_manual(
         &self,
         scanner: &mut Scanner<'_, S>,
@@ -692,7 +692,7 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
         Ok(self.verint.completed_contacts(&spans).await?)
     }
 
-    /// One message per missing contact, then one per orphan to queue (DESIGN §5).
+    /// One message per missing contact, then one per orphan to queue (design §5).
     fn messages(
         &self,
         run_id: &str,

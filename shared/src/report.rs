@@ -1,4 +1,4 @@
-//! The run report and the worker's outcome (DESIGN §5), plus the run status object that lets an
+//! The run report and the worker's outcome (design §5), plus the run status object that lets an
 //! operator see a run that is still going or failed.
 
 use serde::{Deserialize, Serialize};
@@ -53,17 +53,17 @@ pub struct RunReport {
     pub enqueued: u64,
     pub missing_contact_ids: Vec<String>,
     pub unrecoverable: Vec<UnrecoverableEntry>,
-    /// Arrival hours read again because their listing changed since a run read them (DESIGN §4,
+    /// Arrival hours read again because their listing changed since a run read them (design §4,
     /// late objects): `YYYY-MM-DDTHH:00:00Z`; always `[]` for manual runs.
     #[serde(default)]
     pub late_hours: Vec<String>,
     pub duration_ms: u64,
-    /// Orphan recordings found (DESIGN §9): recordings of the window without a CTR among the
+    /// Orphan recordings found (design §9): recordings of the window without a CTR among the
     /// hours read; 0 when the listing is off and for automatic runs.
     pub orphans: u64,
     /// The orphans queued (those Verint lacked and Connect describes).
     pub orphan_contact_ids: Vec<String>,
-    /// A backfill's parent report only (DESIGN §4 backfills): its slices, in window order.
+    /// A backfill's parent report only (design §4 backfills): its slices, in window order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slices: Option<Vec<SliceEntry>>,
 }

@@ -13,7 +13,7 @@ use crate::contacts::ContactKey;
 use crate::report::{Outcome, OutcomeStatus, RunReport, RunStatus};
 
 /// `{STATE_PREFIX}checkpoint.json`: the next arrival hour an automatic run reads, and what the
-/// last `LATE_SWEEP` hours read held when they were read (DESIGN §4, late objects).
+/// last `LATE_SWEEP` hours read held when they were read (design §4, late objects).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
     pub next_hour: String,
@@ -85,7 +85,7 @@ pub enum StateError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// The checkpoint exists but cannot be used; never silently replaced (DESIGN §4).
+    /// The checkpoint exists but cannot be used; never silently replaced (design §4).
     #[error("the checkpoint s3://{object} cannot be parsed ({reason}); fix or delete it")]
     Unparsable { object: String, reason: String },
     #[error("{key} is not valid JSON")]
@@ -110,7 +110,7 @@ pub trait RunStore: Send + Sync {
     -> impl Future<Output = Result<(), StateError>> + Send;
     fn put_status(&self, status: &RunStatus)
     -> impl Future<Output = Result<(), StateError>> + Send;
-    /// Where the run's ledger goes (DESIGN §9).
+    /// Where the run's ledger goes (design §9).
     type Ledger: crate::ledger::LedgerSink;
     fn ledger(&self, run_id: &str) -> Self::Ledger;
 }
@@ -397,7 +397,7 @@ impl RunStore for S3State {
     }
 }
 
-/// What coverage (DESIGN §9) reads: ledgers and what the worker achieved.
+/// What coverage (design §9) reads: ledgers and what the worker achieved.
 impl S3State {
     pub fn ledger_key(&self, run_id: &str) -> String {
         self.run_key(run_id, "ledger.csv.gz")
@@ -485,7 +485,7 @@ impl S3State {
     }
 }
 
-/// What a backfill keeps beside its parent run (DESIGN §4, backfills): its plan, one end marker
+/// What a backfill keeps beside its parent run (design §4, backfills): its plan, one end marker
 /// per slice, and its status, moved forward only by conditional writes.
 impl S3State {
     /// Writes any JSON object of a run, `runs/{run_id}/{name}`.

@@ -1,4 +1,4 @@
-//! Working one message (DESIGN §5, §6): re-check Verint, describe the contact in Connect, stream
+//! Working one message (design §5, §6): re-check Verint, describe the contact in Connect, stream
 //! its recordings from S3 into Verint's ingest endpoint, record the outcome, and settle the
 //! message (delete it, release it with its retry delay, or dead-letter it). Shared by the worker
 //! Lambda and `recoveryctl work`.
@@ -342,7 +342,7 @@ impl Failure {
     }
 }
 
-/// A transient failure's retry delay (DESIGN §5): full jitter over
+/// A transient failure's retry delay (design §5): full jitter over
 /// `min(max, base × 2^(receive−1))`, or the server's `Retry-After` if longer, never over `max`.
 /// `jitter` is uniform in `[0, 1)`.
 pub(crate) fn retry_delay(
@@ -567,7 +567,7 @@ fn recordings_meta(recordings: &[(S3Location, u64)]) -> Vec<RecordingMeta> {
         .collect()
 }
 
-/// How the worker works: concurrency and the retry delays (DESIGN §5, §7).
+/// How the worker works: concurrency and the retry delays (design §5, §7).
 #[derive(Debug, Clone, Copy)]
 pub struct WorkSettings {
     /// Messages worked at once.

@@ -43,7 +43,7 @@ pub fn assert_in_verint_once(sim: &Simulator, contact_id: &str) {
     assert_eq!(held, vec![1], "{contact_id} is in Verint, stored once");
 }
 
-/// Every ingested call carries one audio part per recording of `day`'s ground truth, in DESIGN
+/// Every ingested call carries one audio part per recording of `day`'s ground truth, in design
 /// §4 order, named `<contactId>-<n>.wav` and byte-identical to the S3 object.
 pub fn assert_audio_byte_for_byte(sim: &Simulator, day: &Day) {
     let bodies: HashMap<(String, String), &Vec<u8>> = day
@@ -80,7 +80,7 @@ pub fn assert_audio_byte_for_byte(sim: &Simulator, day: &Day) {
 }
 
 /// Every ingested call's metadata names its contact and, its day long over, expects no screen
-/// recording (DESIGN §6 `screensExpected`).
+/// recording (design §6 `screensExpected`).
 pub fn assert_metadata_names_the_contact_and_expects_no_screens(sim: &Simulator) {
     for call in sim.state().ingested() {
         assert_eq!(call.metadata["amazonContactId"], call.contact_id.as_str());
@@ -127,7 +127,7 @@ pub fn assert_sent_once_each(stats: &SimStats, ids: &HashSet<String>) {
 
 /// Each contact in `ids` was stored by exactly one attempt, and sent again only after a fault:
 /// every attempt but the last met an injected fault, and the last was a fault too (the next
-/// receive then found the call in Verint, DESIGN §5) or the one success answer (201, or 409 after
+/// receive then found the call in Verint, design §5) or the one success answer (201, or 409 after
 /// a response lost once the call was stored).
 pub fn assert_stored_once_and_sent_again_only_after_faults(
     stats: &SimStats,

@@ -40,7 +40,7 @@ pub struct Stack {
     pub state_bucket: String,
     pub work_queue: SqsQueue,
     pub dead_letter_queue: SqsQueue,
-    /// Where backfill slices queue their calls (DESIGN §4.8); shares the dead-letter queue.
+    /// Where backfill slices queue their calls (design §4.8); shares the dead-letter queue.
     pub backfill_queue: SqsQueue,
     /// One message per backfill slice, as the planner sends them in AWS.
     pub planning_queue: SqsQueue,

@@ -1,6 +1,6 @@
 //! The planner Lambda: an EventBridge scheduled event runs an automatic run, a `{start, end}`
-//! payload a manual one (DESIGN §4), a window over 24 hours a backfill and a planning-queue
-//! record one of its slices (DESIGN §4.8). `main` is wiring only.
+//! payload a manual one (design §4), a window over 24 hours a backfill and a planning-queue
+//! record one of its slices (design §4.8). `main` is wiring only.
 
 use std::time::{Duration, Instant};
 
@@ -46,7 +46,7 @@ pub fn diagnostic(e: &PlanError) -> Diagnostic {
 /// The Lambda handler. Three kinds of event arrive:
 /// - an EventBridge scheduled event: an automatic run, answered with its report;
 /// - a manual payload: a manual run answered with its report, or, for a window over 24 hours, a
-///   backfill (DESIGN §4.8) answered with its parent run and slices, once they are queued;
+///   backfill (design §4.8) answered with its parent run and slices, once they are queued;
 /// - an SQS event from the planning queue: one slice of a backfill per record, answered with the
 ///   records to retry (a slice that failed, or a body that is not a slice message).
 ///

@@ -1,5 +1,5 @@
 //! The planner's side: the CTR source, Verint, the work queue, the run state and, when
-//! `RECORDINGS_BUCKET` is set, the orphan lookups (DESIGN §9).
+//! `RECORDINGS_BUCKET` is set, the orphan lookups (design §9).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -39,7 +39,7 @@ pub struct PlannerApp {
     /// Where a backfill's slices are sent, one message each (`PLANNING_QUEUE_URL`).
     pub planning_queue: Option<SqsQueue>,
     pub store: S3State,
-    /// Set when `RECORDINGS_BUCKET` is: manual runs look for orphan recordings (DESIGN §9).
+    /// Set when `RECORDINGS_BUCKET` is: manual runs look for orphan recordings (design §9).
     pub orphans: Option<RecordingOrphans>,
     cold: AtomicBool,
 }
@@ -100,7 +100,7 @@ impl PlannerApp {
         self.run_until(request, None, progress).await
     }
 
-    /// Runs once; an automatic run stops reading further hours at `deadline` (DESIGN §4).
+    /// Runs once; an automatic run stops reading further hours at `deadline` (design §4).
     pub async fn run_until(
         &self,
         request: Request,
@@ -142,7 +142,7 @@ impl PlannerApp {
     }
 }
 
-/// Backfills (DESIGN §4.8): a manual window over 24 hours, planned as 24-hour slices.
+/// Backfills (design §4.8): a manual window over 24 hours, planned as 24-hour slices.
 impl PlannerApp {
     /// Plans one slice under its own run id, queueing its calls on the backfill queue, then
     /// settles its parent. A slice that fails is named in its parent's status and returned as
@@ -212,7 +212,7 @@ impl PlannerApp {
             .buffer_unordered(jobs.max(1))
             .collect::<Vec<()>>()
             .await;
-        backfill::settle(&self.store, &backfill.run_id).await
+        backfill::settle_parent(&self.store, &backfill.run_id).await
     }
 }
 

@@ -25,7 +25,7 @@ pub struct WorkerApp {
     pub work_queue: SqsQueue,
     pub dead_letter_queue: SqsQueue,
     pub queues: SqsMessages,
-    /// The backfill queue and the same dead-letter queue (DESIGN §4.8), when
+    /// The backfill queue and the same dead-letter queue (design §4.8), when
     /// `BACKFILL_QUEUE_URL` is set: its messages are deleted and retried there.
     pub backfill_queues: Option<SqsMessages>,
     cold: AtomicBool,

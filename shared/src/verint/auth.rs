@@ -1,4 +1,4 @@
-//! Verint's API-key authentication (DESIGN §6): `Vrnt-1-HMAC-SHA256` over the salt, method,
+//! Verint's API-key authentication (design §6): `Vrnt-1-HMAC-SHA256` over the salt, method,
 //! path and query, issue time and the `verint-` headers.
 
 use base64::Engine;

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use super::{VerintClient, VerintError, check};
 
-/// The `metadata` part (DESIGN §6).
+/// The `metadata` part (design §6).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Metadata {

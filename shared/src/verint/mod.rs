@@ -1,4 +1,4 @@
-//! The Verint adapter (DESIGN §6): Data Access Services (which contacts Verint holds) and the
+//! The Verint adapter (design §6): Data Access Services (which contacts Verint holds) and the
 //! ingest endpoint (recovered calls), both signed with the API key. The only module that knows
 //! Verint's HTTP shapes, so a site's real endpoint can be mapped here.
 
@@ -64,7 +64,7 @@ pub enum VerintError {
 
 impl VerintError {
     /// Whether trying again later can succeed. Only `400` and `422` are rejections of the call
-    /// (DESIGN §6); every other answer, connection problems, stalls and timeouts are transient,
+    /// (design §6); every other answer, connection problems, stalls and timeouts are transient,
     /// so a fixed key, route or Verint plus a redrive recovers them.
     pub(crate) fn is_transient(&self) -> bool {
         match self {
@@ -181,7 +181,7 @@ pub struct VerintClient {
     stall_timeout: Duration,
 }
 
-/// The default stall timeout (DESIGN §7 `STALL_TIMEOUT`).
+/// The default stall timeout (design §7 `STALL_TIMEOUT`).
 pub(crate) const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// A Verint attempt is not started with less time than this before the deadline.
 pub(crate) const MIN_ATTEMPT_TIME: Duration = Duration::from_secs(5);
@@ -282,7 +282,7 @@ impl VerintClient {
     }
 
     /// Every completed contact Verint holds whose start time is in one of `spans`, as Connect
-    /// ids (lowercased: DESIGN §4 compares ids case-insensitively). Each span is asked for in
+    /// ids (lowercased: design §4 compares ids case-insensitively). Each span is asked for in
     /// pieces of at most 24 hours, [`DAS_CONCURRENCY`] pieces at once, each read page by page.
     pub(crate) async fn completed_contacts(
         &self,

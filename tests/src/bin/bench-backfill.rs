@@ -1,4 +1,4 @@
-//! Benchmarks a backfill (DESIGN §4, backfills): DAYS days of PER_DAY calls each, written once
+//! Benchmarks a backfill (design §4, backfills): DAYS days of PER_DAY calls each, written once
 //! by the corpus generator with Verint holding 97 % of the voice calls, planned as 24-hour slices
 //! by the planner's own code (`Planner::run_as` per slice, `backfill::parent_report` for the
 //! parent). Each slice runs in a child process, as each runs in its own Lambda invocation, so

@@ -34,7 +34,7 @@ const QUEUES: &[LocalQueue] = &[
         url_var: "WORK_QUEUE_URL",
         dead_letter_url_var: Some("DEAD_LETTER_QUEUE_URL"),
     },
-    // Backfills (DESIGN §4.8): the calls of long windows, beside the work queue, same DLQ.
+    // Backfills (design §4.8): the calls of long windows, beside the work queue, same DLQ.
     LocalQueue {
         queue: RedrivenQueue {
             name: "call-recovery-backfill",

@@ -1,5 +1,5 @@
 //! A day put together: contacts drawn per kind, their CTR copies written into Firehose's hour
-//! objects (with the malformed lines and objects DESIGN §4 counts), their recordings, what Verint
+//! objects (with the malformed lines and objects design §4 counts), their recordings, what Verint
 //! holds and what `DescribeContact` answers, and the ground truth.
 
 use super::*;

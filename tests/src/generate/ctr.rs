@@ -1,4 +1,4 @@
-//! CTR records as Firehose writes them (DESIGN §3): the JSON of one copy, its recordings in
+//! CTR records as Firehose writes them (design §3): the JSON of one copy, its recordings in
 //! both the array and the legacy field, the `YYYY/MM/DD/HH/` object keys, gzip.
 
 use super::*;
@@ -165,7 +165,7 @@ pub(super) fn ctr_json(ctx: &Ctx<'_>, c: &Contact, cp: &Copy) -> Value {
     v
 }
 
-/// DESIGN §4's S3 recordings of one CTR, in order: (bucket, key, status).
+/// design §4's S3 recordings of one CTR, in order: (bucket, key, status).
 pub fn s3_recordings(ctr: &Value) -> Vec<(String, String, String)> {
     let split = |loc: &str| {
         loc.split_once('/')

@@ -1,8 +1,8 @@
 //! A seeded generator of a realistic contact-centre day: the CTR objects Firehose writes
-//! (DESIGN §3), the recordings in S3, what Verint holds and what `DescribeContact` answers,
+//! (design §3), the recordings in S3, what Verint holds and what `DescribeContact` answers,
 //! plus the ground truth the end-to-end tests assert against. Also the benchmark corpus.
 //!
-//! Written from the contract (`shared/DESIGN.md`: the CTRs of §3, the rules of §4, Verint's
+//! Written from the contract (`docs/design.md`: the CTRs of §3, the rules of §4, Verint's
 //! interface of §6), not from the production code: the generator is an independent reading of
 //! the contract, so that where the library and the generator disagree, one of them misread it.
 //!
@@ -107,7 +107,7 @@ pub struct Day {
     pub verint: Vec<VerintContact>,
     pub connect: Vec<ConnectContact>,
     pub truth: Vec<Truth>,
-    /// Malformed inputs planted, as DESIGN §4 counts them in `ctr.malformed`: one per bad
+    /// Malformed inputs planted, as design §4 counts them in `ctr.malformed`: one per bad
     /// NDJSON line (truncated, non-JSON, or a record without `ContactId`) and one per
     /// unreadable (corrupt gzip) object.
     pub malformed_records: usize,
@@ -132,7 +132,7 @@ pub struct Truth {
     pub disconnect: Option<DateTime<Utc>>,
     /// The arrival hour (object key hour) of each copy, in copy order.
     pub arrival_hours: Vec<DateTime<Utc>>,
-    /// The S3 recordings of the latest copy, in DESIGN §4 order: (bucket, key, status).
+    /// The S3 recordings of the latest copy, in design §4 order: (bucket, key, status).
     pub s3_recordings: Vec<(String, String, String)>,
     pub in_verint: bool,
     /// The scenario: `voice`, `outbound`, `callback`, `abandoned`, `chat`, `task`,
@@ -142,7 +142,7 @@ pub struct Truth {
 }
 
 impl Truth {
-    /// DESIGN §4: voice, ended, ours, with at least one S3 recording.
+    /// design §4: voice, ended, ours, with at least one S3 recording.
     pub fn eligible(&self) -> bool {
         self.ours
             && self.channel == "VOICE"

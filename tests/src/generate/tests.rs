@@ -29,7 +29,7 @@ fn the_same_seed_gives_the_same_day_and_another_seed_another() {
     assert_ne!(fingerprint(&day(&spec(7))), fingerprint(&day(&spec(8))));
 }
 
-/// Reads objects the way DESIGN §4 says; returns (records with a ContactId, malformed).
+/// Reads objects the way design §4 says; returns (records with a ContactId, malformed).
 fn read_objects(prefix: &str, objects: &[Object]) -> (Vec<(DateTime<Utc>, Value)>, usize) {
     let mut records = Vec::new();
     let mut malformed = 0;

@@ -1,4 +1,4 @@
-//! Verint's API-key authentication (DESIGN §6), both sides: the simulator verifies with
+//! Verint's API-key authentication (design §6), both sides: the simulator verifies with
 //! [`verify`], tests and tools sign with [`authorization`].
 
 use base64::Engine as _;

@@ -1,9 +1,9 @@
-//! The Verint (DAS + ingest, DESIGN §6) and Amazon Connect (`DescribeContact`) simulator:
+//! The Verint (DAS + ingest, design §6) and Amazon Connect (`DescribeContact`) simulator:
 //! one HTTP server that tests start in-process on an ephemeral port, and that the
 //! `simulator` binary serves for the local stack. State is seeded and inspected through
 //! [`SimState`] (in-process) or the `/_admin` routes (over HTTP).
 //!
-//! Written from the contract (`shared/DESIGN.md` §6: the signature, DAS's pages, ingest's parts
+//! Written from the contract (`docs/design.md` §6: the signature, DAS's pages, ingest's parts
 //! and answers), not from the production code: the simulator is an independent reading of the
 //! contract, so that a misreading in the library's Verint adapter shows up as a disagreement
 //! here instead of being copied. It records what the client did as well as what it stored
@@ -28,7 +28,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// Timestamps as DESIGN §3 writes them: RFC 3339 UTC with `Z`, fractions only when present.
+/// Timestamps as design §3 writes them: RFC 3339 UTC with `Z`, fractions only when present.
 pub mod ts {
     use chrono::{DateTime, SecondsFormat, Utc};
     use serde::{Deserialize, Deserializer, Serializer};
@@ -79,7 +79,7 @@ pub mod ts {
     }
 }
 
-/// A contact as DAS lists it (the JSON shape of DESIGN §6).
+/// A contact as DAS lists it (the JSON shape of design §6).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VerintContact {
@@ -271,7 +271,7 @@ impl IngestAnswer {
         matches!(self, IngestAnswer::Created | IngestAnswer::CreatedButLost)
     }
 
-    /// An injected fault the client must retry after (transient, DESIGN §6).
+    /// An injected fault the client must retry after (transient, design §6).
     pub fn is_fault(self) -> bool {
         matches!(
             self,

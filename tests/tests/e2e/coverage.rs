@@ -1,4 +1,4 @@
-//! Proof of coverage (DESIGN §9): a run's ledger against the generator's truth, orphan
+//! Proof of coverage (design §9): a run's ledger against the generator's truth, orphan
 //! recordings (recorded calls whose CTRs were never written) found and recovered, and the
 //! coverage of a day against what was recovered.
 

@@ -1,5 +1,5 @@
 //! The planner against moto and the simulator: manual and automatic runs, the checkpoint, dry
-//! runs, and the report and messages exactly as DESIGN §5 has them.
+//! runs, and the report and messages exactly as design §5 has them.
 
 use std::collections::{BTreeSet, HashSet};
 
