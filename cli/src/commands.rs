@@ -601,6 +601,15 @@ async fn status(json: bool) -> Result<()> {
         .depth()
         .await
         .context("dead-letter queue")?;
+    let backfill = match &config.backfill_queue_url {
+        Some(url) => Some(
+            SqsQueue::new(clients.sqs.clone(), url)
+                .depth()
+                .await
+                .context("backfill queue")?,
+        ),
+        None => None,
+    };
     let (checkpoint, _) = store.checkpoint().await?;
     let mut rows = Vec::new();
     for id in store.run_ids().await?.iter().take(5) {
@@ -608,7 +617,7 @@ async fn status(json: bool) -> Result<()> {
     }
     if json {
         return print_json(&json!({
-            "work_queue": work, "dead_letter_queue": dlq,
+            "work_queue": work, "dead_letter_queue": dlq, "backfill_queue": backfill,
             "checkpoint": checkpoint, "latest_runs": rows,
         }));
     }
@@ -618,6 +627,13 @@ async fn status(json: bool) -> Result<()> {
         work.visible.to_string(),
         work.in_flight.to_string(),
     ]);
+    if let Some(b) = backfill {
+        t.add_row(vec![
+            "backfill".to_owned(),
+            b.visible.to_string(),
+            b.in_flight.to_string(),
+        ]);
+    }
     t.add_row(vec![
         "dead-letter".to_owned(),
         dlq.visible.to_string(),
