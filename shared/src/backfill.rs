@@ -1,4 +1,4 @@
-//! Backfills (design §4): a manual window longer than 24 hours is planned as consecutive slices
+//! Backfills (design §4.8): a manual window longer than 24 hours is planned as consecutive slices
 //! of at most 24 hours, each an ordinary manual run under its own id, so that no invocation's
 //! memory or time grows with the window. The window's own run id names a parent:
 //!
