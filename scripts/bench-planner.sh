@@ -4,7 +4,7 @@
 #   (b) bare single-threaded gunzip of the same objects (`gzip -dc`, i.e. `zcat -f`)
 #   (c) a gzip | jq | sort | comm pipeline whose count must equal (a)'s missing count
 #   (d) (a)'s peak RSS by /usr/bin/time -v
-#   scripts/bench-planner.sh [N]     N defaults to 1000000
+#   scripts/bench-planner.sh [N]     N defaults to 1000000; BENCH_PROFILE=debug|release
 # The corpus is generated once with bench-corpus under $CALL_RECOVERY_HOME/bench-corpus-N.
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -20,7 +20,7 @@ ok() { if awk "BEGIN { exit !($1) }"; then echo yes; else echo NO; fi; }
 [[ "$N" =~ ^[1-9][0-9]*$ ]] || die "N must be a positive integer, not '$N'"
 for tool in gzip jq /usr/bin/time; do command -v "$tool" >/dev/null || die "$tool is required: apt-get install -y ${tool##*/}"; done
 
-BIN="$(build_bins release local-stack:bench-planner local-stack:bench-corpus)"
+BIN="$(build_bins "${BENCH_PROFILE:-release}" local-stack:bench-planner local-stack:bench-corpus)"
 if [[ ! -f "$CORPUS/.complete" ]]; then
   rm -rf "$CORPUS" && mkdir -p "$CORPUS"
   "$BIN/bench-corpus" --dir "$CORPUS" --n "$N" --instance-id "$IID" >"$CORPUS/corpus.json"
