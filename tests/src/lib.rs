@@ -2,6 +2,7 @@
 //! realistic CTR days and benchmark corpora ([`generate`]), and a corner of the running stack for
 //! end-to-end tests ([`stack`]), and the claims those tests make ([`claims`]).
 
+pub mod bench;
 pub mod claims;
 pub mod generate;
 pub mod sim;
