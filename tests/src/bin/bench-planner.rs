@@ -183,7 +183,7 @@ fn fmt(d: Duration) -> String {
     format!("{:.3} s", d.as_secs_f64())
 }
 
-/// DESIGN §4 in jq: VOICE, disconnected, our instance, an S3 audio recording (Recordings[] with
+/// design §4 in jq: VOICE, disconnected, our instance, an S3 audio recording (Recordings[] with
 /// StorageType S3, a Location, MediaStreamType AUDIO or absent, or the legacy Recording's
 /// Location), not every recording DELETED. One copy per contact in the corpus (`sort -u`).
 const JQ_FILTER: &str = r#"select(.Channel == "VOICE" and .DisconnectTimestamp != null
