@@ -291,20 +291,8 @@ impl S3State {
 
     /// Every outcome of a run.
     pub async fn outcomes(&self, run_id: &str) -> Result<Vec<Outcome>, StateError> {
-        let prefix = self.run_key(run_id, "outcomes/");
-        let keys: Vec<String> = crate::aws::list_objects(&self.s3, &self.bucket, &prefix)
-            .await
-            .map_err(s3_err(format!("list {prefix}")))?
-            .into_iter()
-            .filter_map(|o| o.key)
-            .collect();
-        // One object per contact: read them sixteen at a time.
-        let read: Vec<Option<(Outcome, Option<String>)>> =
-            futures::stream::iter(keys.iter().map(|key| self.get_json::<Outcome>(key)))
-                .buffer_unordered(16)
-                .try_collect()
-                .await?;
-        let mut out: Vec<Outcome> = read.into_iter().flatten().map(|(o, _)| o).collect();
+        // One object per contact, read sixteen at a time.
+        let mut out: Vec<Outcome> = self.run_folder(run_id, "outcomes").await?;
         out.sort_by(|a, b| a.contact_id.cmp(&b.contact_id));
         Ok(out)
     }
