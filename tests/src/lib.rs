@@ -6,6 +6,7 @@ pub mod bench;
 pub mod claims;
 pub mod generate;
 pub mod sim;
+pub mod sqs;
 pub mod stack;
 
 /// The process's peak resident set (`VmHWM`), in KiB; 0 when /proc is unavailable. Used by the
