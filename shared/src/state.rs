@@ -181,6 +181,34 @@ impl S3State {
         Ok(())
     }
 
+    /// Writes `value` at `key` only if the object is still at `expected` (`If-Match` its ETag,
+    /// or `If-None-Match: *` while absent); `false` when S3 answers 412 (or 409): another
+    /// writer got there first, and the caller reads again and decides.
+    async fn put_json_if<T: Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+        expected: &Version,
+    ) -> Result<bool, StateError> {
+        let request = self.put_json_request(key, value)?;
+        let request = match expected {
+            Version::Absent => request.if_none_match("*"),
+            Version::ETag(etag) => request.if_match(etag),
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.raw_response().map(|r| r.status().as_u16()),
+                    Some(412 | 409)
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(s3_err(format!("put {key}"))(e.into_service_error())),
+        }
+    }
+
     /// Reads a JSON object; `None` when it does not exist.
     pub(crate) async fn get_json<T: DeserializeOwned>(
         &self,
@@ -246,17 +274,11 @@ impl S3State {
     }
 
     pub async fn report(&self, run_id: &str) -> Result<Option<RunReport>, StateError> {
-        Ok(self
-            .get_json(&self.run_key(run_id, "report.json"))
-            .await?
-            .map(|(r, _)| r))
+        Ok(self.run_json(run_id, "report.json").await?.map(|(r, _)| r))
     }
 
     pub async fn status(&self, run_id: &str) -> Result<Option<RunStatus>, StateError> {
-        Ok(self
-            .get_json(&self.run_key(run_id, "status.json"))
-            .await?
-            .map(|(r, _)| r))
+        Ok(self.run_json(run_id, "status.json").await?.map(|(r, _)| r))
     }
 
     /// Run ids, newest first (run ids sort by start time).
@@ -337,35 +359,23 @@ impl RunStore for S3State {
         expected: &Version,
     ) -> Result<(), StateError> {
         let key = self.checkpoint_key();
-        let request = self.put_json_request(&key, checkpoint)?;
-        let request = match expected {
-            Version::Absent => request.if_none_match("*"),
-            Version::ETag(etag) => request.if_match(etag),
-        };
-        match request.send().await {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let status = e.raw_response().map(|r| r.status().as_u16());
-                if matches!(status, Some(412) | Some(409)) {
-                    // The SDK retries a PUT whose response was lost; if the first attempt was
-                    // stored, the retry gets 412 although this run moved the checkpoint.
-                    match self.get_json::<Checkpoint>(&key).await {
-                        Ok(Some((stored, _)))
-                            if stored.run_id == checkpoint.run_id
-                                && stored.next_hour == checkpoint.next_hour =>
-                        {
-                            tracing::info!(
-                                run_id = %checkpoint.run_id,
-                                "412 on the checkpoint write, but the stored checkpoint is this run's: written"
-                            );
-                            Ok(())
-                        }
-                        _ => Err(StateError::Conflict),
-                    }
-                } else {
-                    Err(s3_err(format!("put {key}"))(e.into_service_error()))
-                }
+        if self.put_json_if(&key, checkpoint, expected).await? {
+            return Ok(());
+        }
+        // The SDK retries a PUT whose response was lost; if the first attempt was stored, the
+        // retry gets 412 although this run moved the checkpoint.
+        match self.get_json::<Checkpoint>(&key).await {
+            Ok(Some((stored, _)))
+                if stored.run_id == checkpoint.run_id
+                    && stored.next_hour == checkpoint.next_hour =>
+            {
+                tracing::info!(
+                    run_id = %checkpoint.run_id,
+                    "412 on the checkpoint write, but the stored checkpoint is this run's: written"
+                );
+                Ok(())
             }
+            _ => Err(StateError::Conflict),
         }
     }
 
@@ -507,24 +517,8 @@ impl S3State {
         value: &T,
         expected: &Version,
     ) -> Result<bool, StateError> {
-        let key = self.run_key(run_id, name);
-        let request = self.put_json_request(&key, value)?;
-        let request = match expected {
-            Version::Absent => request.if_none_match("*"),
-            Version::ETag(etag) => request.if_match(etag),
-        };
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if matches!(
-                    e.raw_response().map(|r| r.status().as_u16()),
-                    Some(412 | 409)
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(s3_err(format!("put {key}"))(e.into_service_error())),
-        }
+        self.put_json_if(&self.run_key(run_id, name), value, expected)
+            .await
     }
 
     /// Every JSON object under `runs/{run_id}/{folder}/`, read sixteen at a time; objects that
