@@ -157,19 +157,18 @@ async fn plan_backfill(
         })
         .await;
     pb.finish_and_clear();
-    let settled = settled?;
+    let (status, report) = settled?;
     if json {
-        print_json(&settled.report)?;
+        print_json(&report)?;
     } else {
-        print_report(&settled.report);
-        print_slices(settled.report.slices.as_deref().unwrap_or_default());
+        print_report(&report);
+        print_slices(report.slices.as_deref().unwrap_or_default());
     }
-    if settled.status.status != RunState::Completed {
+    if status.status != RunState::Completed {
         bail!(
             "backfill {} is incomplete: {}. Run a failed slice again with `recoveryctl plan --from START --to END`",
-            settled.status.run_id,
-            settled
-                .status
+            status.run_id,
+            status
                 .error
                 .as_deref()
                 .unwrap_or("not every slice completed")

@@ -121,6 +121,34 @@ impl Backfill {
         }
     }
 
+    /// The parent's `status.json` in `state`.
+    fn status(
+        &self,
+        state: RunState,
+        progress: SliceProgress,
+        finished_at: Option<String>,
+        error: Option<String>,
+    ) -> RunStatus {
+        RunStatus {
+            run_id: self.run_id.clone(),
+            mode: Mode::Manual,
+            dry_run: self.dry_run,
+            status: state,
+            started_at: self.started_at.clone(),
+            finished_at,
+            error,
+            slices: Some(progress),
+        }
+    }
+
+    /// No slice ended yet.
+    fn none_ended(&self) -> SliceProgress {
+        SliceProgress {
+            total: self.total(),
+            ..SliceProgress::default()
+        }
+    }
+
     fn total(&self) -> u32 {
         self.slices.len() as u32
     }
@@ -203,38 +231,19 @@ impl SliceMessage {
 /// Starts a backfill: writes its plan, then its status (queued, none of its slices ended).
 pub async fn begin(store: &S3State, backfill: &Backfill) -> Result<(), StateError> {
     store.put_run_json(&backfill.run_id, PLAN, backfill).await?;
-    let status = RunStatus {
-        run_id: backfill.run_id.clone(),
-        mode: Mode::Manual,
-        dry_run: backfill.dry_run,
-        status: RunState::Running,
-        started_at: backfill.started_at.clone(),
-        finished_at: None,
-        error: None,
-        slices: Some(SliceProgress {
-            total: backfill.total(),
-            ..SliceProgress::default()
-        }),
-    };
+    let status = backfill.status(RunState::Running, backfill.none_ended(), None, None);
     store.put_run_json(&backfill.run_id, STATUS, &status).await
 }
 
 /// Marks a backfill failed before its slices could all be handed out (the planning queue
 /// refused them): its status names why, so it is never left running forever.
 pub async fn abandon(store: &S3State, backfill: &Backfill, why: &str) -> Result<(), StateError> {
-    let status = RunStatus {
-        run_id: backfill.run_id.clone(),
-        mode: Mode::Manual,
-        dry_run: backfill.dry_run,
-        status: RunState::Failed,
-        started_at: backfill.started_at.clone(),
-        finished_at: Some(format_ts(Utc::now())),
-        error: Some(why.to_owned()),
-        slices: Some(SliceProgress {
-            total: backfill.total(),
-            ..SliceProgress::default()
-        }),
-    };
+    let status = backfill.status(
+        RunState::Failed,
+        backfill.none_ended(),
+        Some(format_ts(Utc::now())),
+        Some(why.to_owned()),
+    );
     store.put_run_json(&backfill.run_id, STATUS, &status).await
 }
 
@@ -291,8 +300,8 @@ pub async fn read(
 #[derive(Debug, Clone)]
 pub struct Settled {
     pub status: RunStatus,
-    /// The parent report, summing the slices that completed; stored only once all did.
-    pub report: RunReport,
+    /// The parent report, once every slice completed (it is then stored too).
+    pub report: Option<RunReport>,
 }
 
 /// Brings the parent's status (and, once every slice completed, its report) up to date with
@@ -307,24 +316,16 @@ pub async fn settle_parent(store: &S3State, parent: &str) -> Result<Settled, Pla
     let ends: Vec<SliceEntry> = store.run_folder(parent, ENDS).await?;
     let entries = slice_entries(&backfill, &ends);
     let progress = progress_of(&entries);
-    let reports: Vec<RunReport> = stream::iter(
-        entries
-            .iter()
-            .filter(|e| e.status == RunState::Completed)
-            .map(|e| store.report(&e.run_id)),
-    )
-    .buffered(16)
-    .try_collect::<Vec<_>>()
-    .await?
-    .into_iter()
-    .flatten()
-    .collect();
     let now = Utc::now();
-    let report = parent_report(&backfill, &entries, &reports, now);
-    let all_completed = progress.done == progress.total;
-    if all_completed {
+    // The slices' reports are read once, by the settle that sees the last slice complete; an
+    // earlier settle only counts end markers, so a backfill of N slices reads N reports, not N².
+    let report = if progress.done == progress.total {
+        let report = summed(store, &backfill, &entries, now).await?;
         store.put_run_json(parent, "report.json", &report).await?;
-    }
+        Some(report)
+    } else {
+        None
+    };
     let status = parent_status(&backfill, &entries, progress, now);
     for _ in 0..8 {
         let current = store.run_json::<RunStatus>(parent, STATUS).await?;
@@ -341,6 +342,39 @@ pub async fn settle_parent(store: &S3State, parent: &str) -> Result<Settled, Pla
         }
     }
     Ok(Settled { status, report })
+}
+
+/// The parent report of what has completed so far, stored or not: for an operator looking at a
+/// backfill some of whose slices failed.
+pub async fn report_so_far(store: &S3State, parent: &str) -> Result<RunReport, PlanError> {
+    let Some((backfill, entries)) = read(store, parent).await? else {
+        return Err(PlanError::Invalid(format!(
+            "run {parent} is not a backfill (it has no {PLAN})"
+        )));
+    };
+    Ok(summed(store, &backfill, &entries, Utc::now()).await?)
+}
+
+/// Reads the completed slices' reports and sums them into the parent report.
+async fn summed(
+    store: &S3State,
+    backfill: &Backfill,
+    entries: &[SliceEntry],
+    now: DateTime<Utc>,
+) -> Result<RunReport, StateError> {
+    let reports: Vec<RunReport> = stream::iter(
+        entries
+            .iter()
+            .filter(|e| e.status == RunState::Completed)
+            .map(|e| store.report(&e.run_id)),
+    )
+    .buffered(16)
+    .try_collect::<Vec<_>>()
+    .await?
+    .into_iter()
+    .flatten()
+    .collect();
+    Ok(parent_report(backfill, entries, &reports, now))
 }
 
 /// Every slice of the plan with how it ended, or queued.
@@ -397,16 +431,12 @@ fn parent_status(
         (true, false) => RunState::Failed,
         (false, _) => RunState::Running,
     };
-    RunStatus {
-        run_id: backfill.run_id.clone(),
-        mode: Mode::Manual,
-        dry_run: backfill.dry_run,
-        status: state,
-        started_at: backfill.started_at.clone(),
-        finished_at: ended.then(|| format_ts(now)),
-        error: (!failed.is_empty()).then(|| failed.join("; ")),
-        slices: Some(progress),
-    }
+    backfill.status(
+        state,
+        progress,
+        ended.then(|| format_ts(now)),
+        (!failed.is_empty()).then(|| failed.join("; ")),
+    )
 }
 
 /// Whether `next` says more than `stored`: more slices ended, or more of them completed (a

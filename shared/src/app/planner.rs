@@ -10,7 +10,7 @@ use futures::StreamExt as _;
 use futures::stream;
 
 use crate::aws::{Clients, StartError};
-use crate::backfill::{self, Backfill, Settled, SliceMessage};
+use crate::backfill::{self, Backfill, SliceMessage};
 use crate::config::Config;
 use crate::connect::ConnectContacts;
 use crate::error::error_chain;
@@ -18,7 +18,7 @@ use crate::metrics::{Metrics, Unit, names};
 use crate::orphans::{OrphanLookup, RecordingOrphans};
 use crate::plan::{PlanError, Planner, Request};
 use crate::queue::SqsQueue;
-use crate::report::{Mode, RunReport};
+use crate::report::{Mode, RunReport, RunStatus};
 use crate::source::S3CtrSource;
 use crate::state::S3State;
 use crate::time::Window;
@@ -195,13 +195,15 @@ impl PlannerApp {
 
     /// Runs a backfill here, as `recoveryctl plan` does: its slices `jobs` at a time, each as
     /// the planning queue's consumer would run it; `on_end` is told of each slice as it ends.
+    /// Returns the parent's status and its report: the stored one once every slice completed,
+    /// else what the completed slices sum to.
     pub async fn backfill_here(
         &self,
         window: Window,
         dry_run: bool,
         jobs: usize,
         on_end: &(dyn Fn(&SliceMessage, &Result<RunReport, PlanError>) + Send + Sync),
-    ) -> Result<Settled, PlanError> {
+    ) -> Result<(RunStatus, RunReport), PlanError> {
         let backfill = Backfill::new(window, dry_run, Utc::now());
         backfill::begin(&self.store, &backfill).await?;
         stream::iter(backfill.messages())
@@ -212,7 +214,12 @@ impl PlannerApp {
             .buffer_unordered(jobs.max(1))
             .collect::<Vec<()>>()
             .await;
-        backfill::settle_parent(&self.store, &backfill.run_id).await
+        let settled = backfill::settle_parent(&self.store, &backfill.run_id).await?;
+        let report = match settled.report {
+            Some(report) => report,
+            None => backfill::report_so_far(&self.store, &backfill.run_id).await?,
+        };
+        Ok((settled.status, report))
     }
 }
 
