@@ -253,10 +253,16 @@ impl Queues {
         let mut moved = Vec::new();
         let mut kept = VecDeque::with_capacity(queue.order.len());
         while let Some(id) = queue.order.pop_front() {
+            if out.len() == max {
+                // Enough: the rest keep their place, deleted ones are dropped on a later scan.
+                kept.push_back(id);
+                kept.append(&mut queue.order);
+                break;
+            }
             let Some(m) = queue.messages.get_mut(&id) else {
                 continue; // deleted
             };
-            if out.len() < max && m.visible_at <= now {
+            if m.visible_at <= now {
                 if let Some((_, limit)) = &redrive
                     && m.receives >= *limit
                 {
