@@ -9,6 +9,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 CALLS="${1:-10000}"
 shift || true
 BIN="$(build_bins "${BENCH_PROFILE:-release}" local-stack:soak)"
-answers "${MOTO_URL:-http://127.0.0.1:5055}/moto-api/" || stack_env
+# S3 and SQS are in the soak's own process unless `--s3 moto` or `--sqs moto` asks for the stack.
+if [[ " $* " == *" moto "* ]]; then answers "${MOTO_URL:-http://127.0.0.1:5055}/moto-api/" || stack_env; fi
 "$BIN/soak" --moto-url "${MOTO_URL:-http://127.0.0.1:5055}" --calls "$CALLS" --connect-max-rps 50 \
   --verint-faults 0.20 --connect-throttle 0.10 "$@"

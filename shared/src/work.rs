@@ -14,6 +14,7 @@ use aws_sdk_connect::types::Contact;
 use chrono::{DateTime, TimeDelta, Utc};
 use futures::FutureExt;
 use futures::stream::{self, StreamExt};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::io::ReaderStream;
 use tracing::{Span, error, info, warn};
@@ -570,8 +571,12 @@ fn recordings_meta(recordings: &[(S3Location, u64)]) -> Vec<RecordingMeta> {
 /// How the worker works: concurrency and the retry delays (design §5, §7).
 #[derive(Debug, Clone, Copy)]
 pub struct WorkSettings {
-    /// Messages worked at once.
+    /// Messages worked at once: the Verint look-up, `DescribeContact` (under its rate ceiling)
+    /// and the retry waits of every message of a batch overlap.
     pub concurrency: usize,
+    /// Uploads at once within a batch: they share the link to Verint, so a batch of long calls
+    /// on a slow line does not split it so thin that none finishes before the deadline.
+    pub uploads: usize,
     /// The work queue's `maxReceiveCount`, when known: see [`crate::Config::max_receive_count`].
     pub max_receive_count: Option<u32>,
     pub retry_base: Duration,
@@ -579,9 +584,10 @@ pub struct WorkSettings {
 }
 
 impl WorkSettings {
-    pub fn new(config: &crate::Config, concurrency: usize) -> Self {
+    pub fn new(config: &crate::Config, concurrency: usize, uploads: usize) -> Self {
         WorkSettings {
             concurrency,
+            uploads,
             max_receive_count: config.max_receive_count,
             retry_base: config.retry_base,
             retry_max: config.retry_max,
@@ -622,19 +628,21 @@ where
     Q: MessageQueue,
     O: OutcomeStore,
 {
-    /// Works a batch with bounded concurrency; returns each message's disposition, in input
-    /// order. A panic while working one message fails that message only (transient): the others
-    /// finish and get their outcomes.
+    /// Works a batch with bounded concurrency (at most `settings.uploads` of its uploads at
+    /// once); returns each message's disposition, in input order. A panic while working one
+    /// message fails that message only (transient): the others finish and get their outcomes.
     pub async fn work_batch(
         &self,
         messages: &[Incoming],
         deadline: Option<Instant>,
         metrics: &mut Metrics,
     ) -> Vec<Disposition> {
+        let uploads = Semaphore::new(self.settings.uploads.max(1));
+        let uploads = &uploads;
         let results: Vec<(usize, Disposition, Option<FailureKind>, Effort)> =
             stream::iter(messages.iter().enumerate())
                 .map(|(i, m)| async move {
-                    match AssertUnwindSafe(self.work(m, deadline))
+                    match AssertUnwindSafe(self.work(m, deadline, uploads))
                         .catch_unwind()
                         .await
                     {
@@ -720,6 +728,7 @@ where
         &self,
         incoming: &Incoming,
         deadline: Option<Instant>,
+        uploads: &Semaphore,
     ) -> (Disposition, Option<FailureKind>, Effort) {
         let message = match WorkMessage::parse(&incoming.body) {
             Ok(m) if is_contact_id(&m.contact_id) => m,
@@ -738,7 +747,13 @@ where
         span.record("run_id", message.run_id.as_str());
         let mut effort = Effort::default();
         let result = self
-            .recover_before(&message, incoming.receive_count, deadline, &mut effort)
+            .recover_before(
+                &message,
+                incoming.receive_count,
+                deadline,
+                uploads,
+                &mut effort,
+            )
             .await;
         let (disposition, kind, outcome) = self.settle(incoming, &message, result, deadline).await;
         self.write_outcome(&message.run_id, &outcome, deadline)
@@ -753,11 +768,13 @@ where
         message: &WorkMessage,
         attempt: u32,
         deadline: Option<Instant>,
+        uploads: &Semaphore,
         effort: &mut Effort,
     ) -> Result<(OutcomeStatus, String, u64), Failure> {
         let work_deadline = deadline.map(|d| d.checked_sub(SETTLE_RESERVE).unwrap_or(d));
         let recovering =
-            AssertUnwindSafe(self.recover(message, attempt, work_deadline, effort)).catch_unwind();
+            AssertUnwindSafe(self.recover(message, attempt, work_deadline, uploads, effort))
+                .catch_unwind();
         let cut_short = || {
             Ok(Err(
                 Failure::new(FailureKind::Deadline).with_detail("the work was cut short")
@@ -932,6 +949,7 @@ where
         message: &WorkMessage,
         attempt: u32,
         deadline: Option<Instant>,
+        uploads: &Semaphore,
         effort: &mut Effort,
     ) -> Result<(OutcomeStatus, String, u64), Failure> {
         let oldest = Utc::now() - CONNECT_RETENTION;
@@ -950,7 +968,11 @@ where
         let policy = self.verint.retry_policy();
         let mut delays = policy.delays();
         loop {
-            let e = match self.upload(&contact, message, deadline, effort).await? {
+            let upload = async {
+                let _turn = uploads.acquire().await;
+                self.upload(&contact, message, deadline, effort).await
+            };
+            let e = match upload.await? {
                 Ok(done) => return Ok(done),
                 Err(e) => e,
             };

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod claims;
 pub mod generate;
+pub mod s3;
 pub mod sim;
 pub mod sqs;
 pub mod stack;

@@ -59,6 +59,10 @@ struct FakeVerint {
     /// Contact ids and bytes of the uploads Verint stored.
     stored: Mutex<Vec<(String, u64)>>,
     uploads: AtomicUsize,
+    /// How long each upload takes (a slow line), and the most that ran at once.
+    upload_time: Option<Duration>,
+    uploading: AtomicUsize,
+    most_uploading: AtomicUsize,
 }
 
 impl VerintIngest for FakeVerint {
@@ -86,6 +90,12 @@ impl VerintIngest for FakeVerint {
         audio: Vec<AudioPart>,
     ) -> Result<Ingested, VerintError> {
         self.uploads.fetch_add(1, Ordering::SeqCst);
+        if let Some(t) = self.upload_time {
+            let now = self.uploading.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most_uploading.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(t).await;
+            self.uploading.fetch_sub(1, Ordering::SeqCst);
+        }
         let answer = lock(&self.answers).pop_front().unwrap_or(Answer::Created);
         if let Answer::Hang = answer {
             return std::future::pending().await;
@@ -126,6 +136,10 @@ struct FakeConnect {
     /// The id DescribeContact answers with, when not the one asked.
     spelled: Option<&'static str>,
     calls: AtomicUsize,
+    /// How long each call takes, and the most that were waiting at once.
+    latency: Option<Duration>,
+    describing: AtomicUsize,
+    most_describing: AtomicUsize,
 }
 
 impl ContactDirectory for FakeConnect {
@@ -136,6 +150,12 @@ impl ContactDirectory for FakeConnect {
         _deadline: Option<Instant>,
     ) -> Result<Contact, ConnectError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        if let Some(t) = self.latency {
+            let now = self.describing.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most_describing.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(t).await;
+            self.describing.fetch_sub(1, Ordering::SeqCst);
+        }
         if self.unknown.contains(contact_id) {
             return Err(ConnectError::NotFound);
         }
@@ -263,7 +283,8 @@ impl Fakes {
             queue: &self.queue,
             outcomes: &self.outcomes,
             settings: WorkSettings {
-                concurrency: 4,
+                concurrency: 10,
+                uploads: 4,
                 max_receive_count: Some(3),
                 retry_base: Duration::from_secs(10),
                 retry_max: Duration::from_secs(600),
@@ -586,6 +607,36 @@ async fn a_message_without_time_to_finish_is_released_untouched() {
     assert!(retry_reason(&d[0]).starts_with("the invocation's deadline"));
     assert_eq!(fakes.verint.holds_calls.load(Ordering::SeqCst), 0);
     assert!(fakes.delay_of(ID).is_some());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_is_looked_up_all_at_once_but_shares_the_line_four_uploads_at_a_time() {
+    let fakes = Fakes {
+        verint: FakeVerint {
+            upload_time: Some(Duration::from_secs(60)),
+            ..Default::default()
+        },
+        connect: FakeConnect {
+            latency: Some(Duration::from_secs(1)),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let ids: Vec<String> = (0..10)
+        .map(|i| format!("5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a{i:02}"))
+        .collect();
+    let batch: Vec<Incoming> = ids.iter().map(|id| incoming(id, 1)).collect();
+    let started = Instant::now();
+    let d = fakes.work(&batch, None).await;
+    assert!(
+        d.iter()
+            .all(|d| *d == Disposition::Done(OutcomeStatus::Recovered)),
+        "{d:?}"
+    );
+    assert_eq!(fakes.connect.most_describing.load(Ordering::SeqCst), 10);
+    assert_eq!(fakes.verint.most_uploading.load(Ordering::SeqCst), 4);
+    // One second of look-ups for all ten, then three rounds of uploads (4 + 4 + 2).
+    assert_eq!(started.elapsed().as_secs(), 181);
 }
 
 #[tokio::test]

@@ -1,8 +1,9 @@
 //! The worker's soak (issue 9): N missing calls queued at once, drained by concurrent
-//! "invocations" of the worker's code against moto and an in-process simulator that injects
-//! transient Verint faults (statuses, connections dropped mid-body, lost responses) and Connect
-//! throttling. Reports calls lost, calls ingested twice, and the drain's wall time against the
-//! Connect rate limit's floor (N / CONNECT_MAX_RPS).
+//! "invocations" of the worker's code against an in-process simulator that injects transient
+//! Verint faults (statuses, connections dropped mid-body, lost responses) and Connect throttling,
+//! with S3 and SQS in this process too (`local_stack::s3`, `local_stack::sqs`; `--s3 moto`,
+//! `--sqs moto` use moto instead). Reports calls lost, calls ingested twice, and the drain's wall
+//! time against the Connect rate limit's floor (N / CONNECT_MAX_RPS).
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -31,7 +32,7 @@ const KEY: &str = "F1P18Q-GPSiB4aApMQ2NslylM4i9lPBRCdqHv5YUk5w";
 #[derive(Debug, Parser)]
 #[command(about = "Soaks the worker: N missing calls through transient faults and throttling")]
 struct Args {
-    /// moto (S3, SQS).
+    /// moto, for `--s3 moto` or `--sqs moto` (scripts/stack.sh up starts it).
     #[arg(long, env = "MOTO_URL", default_value = "http://127.0.0.1:5055")]
     moto_url: String,
     /// Where the queues are: `local` (`local_stack::sqs`, in this process) or `moto`. moto's
@@ -39,6 +40,11 @@ struct Args {
     /// 10,000 calls on it measures moto.
     #[arg(long, default_value = "local", value_parser = ["local", "moto"])]
     sqs: String,
+    /// Where the recordings and outcomes are: `local` (`local_stack::s3`, in this process) or
+    /// `moto`. The worker makes four S3 requests per call, and moto's S3 held the drain near
+    /// 34 calls a second on this machine, so a soak on it measures moto.
+    #[arg(long, default_value = "local", value_parser = ["local", "moto"])]
+    s3: String,
     /// Missing calls queued.
     #[arg(long, default_value_t = 10_000)]
     calls: usize,
@@ -109,12 +115,16 @@ async fn main() -> anyhow::Result<()> {
         "local" => local_stack::sqs::LocalSqs::start().await?.url,
         _ => args.moto_url.clone(),
     };
+    let s3_url = match args.s3.as_str() {
+        "local" => local_stack::s3::LocalS3::start().await?.url,
+        _ => args.moto_url.clone(),
+    };
     let suffix = format!("{:08x}", rand::random::<u32>());
     let mut vars: HashMap<String, String> = [
         ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
         ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
         ("AWS_REGION", "us-east-1".to_owned()),
-        ("AWS_ENDPOINT_URL_S3", args.moto_url.clone()),
+        ("AWS_ENDPOINT_URL_S3", s3_url.clone()),
         ("AWS_ENDPOINT_URL_SQS", sqs_url),
         ("AWS_ENDPOINT_URL_CONNECT", sim.base_url()),
         ("CTR_BUCKET", format!("soak-ctr-{suffix}")),
@@ -139,7 +149,7 @@ async fn main() -> anyhow::Result<()> {
     let recordings = format!("soak-rec-{suffix}");
     create_buckets(
         &s3,
-        &args.moto_url,
+        &s3_url,
         &[&vars["CTR_BUCKET"], &vars["STATE_BUCKET"], &recordings],
     )
     .await?;
