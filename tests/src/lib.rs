@@ -10,6 +10,17 @@ pub mod sim;
 pub mod sqs;
 pub mod stack;
 
+/// Binds a free loopback port, builds `app` for its URL (`http://127.0.0.1:PORT`) and serves it
+/// until the process ends; returns the URL. The soak's stand-ins ([`s3`], [`sqs`]) run this way.
+pub async fn serve_on_loopback(app: impl FnOnce(&str) -> axum::Router) -> anyhow::Result<String> {
+    let listener =
+        tokio::net::TcpListener::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let app = app(&url);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(url)
+}
+
 /// The process's peak resident set (`VmHWM`), in KiB; 0 when /proc is unavailable. Used by the
 /// benchmark binaries.
 pub fn peak_rss_kib() -> u64 {

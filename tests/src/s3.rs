@@ -9,7 +9,6 @@
 //! serve fails loudly. Written from S3's documentation, not from the worker.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -37,8 +36,6 @@ impl LocalS3 {
     /// Serves on a free loopback port until the process ends.
     pub async fn start() -> anyhow::Result<LocalS3> {
         let buckets = Arc::new(Mutex::new(Buckets::new()));
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-        let url = format!("http://{}", listener.local_addr()?);
         let app = Router::new().fallback(
             move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
                 let buckets = buckets.clone();
@@ -48,7 +45,7 @@ impl LocalS3 {
                 }
             },
         );
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let url = crate::serve_on_loopback(|_| app).await?;
         Ok(LocalS3 { url })
     }
 }

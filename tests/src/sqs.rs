@@ -8,7 +8,6 @@
 //! Written from SQS's documentation (design §5 names the behaviour), not from the worker.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -51,10 +50,9 @@ impl LocalSqs {
     /// Serves on a free loopback port until the process ends.
     pub async fn start() -> anyhow::Result<LocalSqs> {
         let state = Arc::new(Mutex::new(Queues::default()));
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let base = url.clone();
-        let app = Router::new().route(
+        let url = crate::serve_on_loopback(|url| {
+            let base = url.to_owned();
+            Router::new().route(
             "/",
             post(move |headers: HeaderMap, body: String| {
                 let (state, base) = (state.clone(), base.clone());
@@ -81,8 +79,9 @@ impl LocalSqs {
                     )
                 }
             }),
-        );
-        tokio::spawn(async move { axum::serve(listener, app).await });
+            )
+        })
+        .await?;
         Ok(LocalSqs { url })
     }
 }
