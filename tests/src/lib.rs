@@ -21,6 +21,12 @@ pub async fn serve_on_loopback(app: impl FnOnce(&str) -> axum::Router) -> anyhow
     Ok(url)
 }
 
+/// The MD5 of `bytes` in hex: S3's ETag of a simple object, SQS's `MD5OfMessageBody`.
+pub(crate) fn md5_hex(bytes: &[u8]) -> String {
+    use md5::Digest as _;
+    hex::encode(md5::Md5::digest(bytes))
+}
+
 /// The process's peak resident set (`VmHWM`), in KiB; 0 when /proc is unavailable. Used by the
 /// benchmark binaries.
 pub fn peak_rss_kib() -> u64 {

@@ -17,6 +17,8 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 
+use crate::md5_hex;
+
 #[derive(Debug, Clone)]
 struct Object {
     bytes: Bytes,
@@ -57,7 +59,9 @@ fn serve(
     headers: &HeaderMap,
     body: Bytes,
 ) -> Response {
-    let path = percent_decode(uri.path().trim_start_matches('/'));
+    let path = percent_encoding::percent_decode_str(uri.path().trim_start_matches('/'))
+        .decode_utf8_lossy()
+        .into_owned();
     let (bucket, key) = match path.split_once('/') {
         Some((b, k)) if !k.is_empty() => (b.to_owned(), Some(k.to_owned())),
         _ => (path.trim_end_matches('/').to_owned(), None),
@@ -208,35 +212,6 @@ fn decode_aws_chunked(body: &[u8]) -> Option<Bytes> {
     }
 }
 
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        match (
-            b[i],
-            b.get(i + 1).copied().and_then(hex),
-            b.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (c, _, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn md5_hex(bytes: &[u8]) -> String {
-    use md5::Digest as _;
-    hex::encode(md5::Md5::digest(bytes))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,7 +237,33 @@ mod tests {
     }
 
     #[test]
-    fn keys_are_percent_decoded() {
-        assert_eq!(percent_decode("b/a%3Ab%20c"), "b/a:b c");
+    fn keys_are_percent_decoded_and_a_head_gives_the_length() {
+        let mut buckets = Buckets::new();
+        let call = |b: &mut Buckets, method: Method, uri: &str, body: &'static [u8]| {
+            let uri: Uri = uri.parse().expect("a uri");
+            serve(
+                b,
+                &method,
+                &uri,
+                &HeaderMap::new(),
+                Bytes::from_static(body),
+            )
+        };
+        assert_eq!(
+            call(&mut buckets, Method::PUT, "/b", b"").status(),
+            StatusCode::OK
+        );
+        let put = call(
+            &mut buckets,
+            Method::PUT,
+            "/b/a%3Ab%20c?x-id=PutObject",
+            b"abc",
+        );
+        assert_eq!(put.status(), StatusCode::OK);
+        let head = call(&mut buckets, Method::HEAD, "/b/a:b%20c", b"");
+        assert_eq!(head.status(), StatusCode::OK);
+        assert_eq!(head.headers()[header::CONTENT_LENGTH], "3");
+        let missing = call(&mut buckets, Method::GET, "/b/a%3Ab", b"");
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     }
 }

@@ -16,6 +16,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use serde_json::{Value, json};
 
+use crate::md5_hex;
+
 #[derive(Debug)]
 struct Message {
     body: String,
@@ -53,37 +55,44 @@ impl LocalSqs {
         let url = crate::serve_on_loopback(|url| {
             let base = url.to_owned();
             Router::new().route(
-            "/",
-            post(move |headers: HeaderMap, body: String| {
-                let (state, base) = (state.clone(), base.clone());
-                async move {
-                    let action = headers
-                        .get("x-amz-target")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|t| t.strip_prefix("AmazonSQS."))
-                        .unwrap_or("")
-                        .to_owned();
-                    let request: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-                    let mut queues = state.lock().unwrap_or_else(|e| e.into_inner());
-                    let (status, answer) = match queues.act(&base, &action, &request) {
-                        Ok(answer) => (StatusCode::OK, answer),
-                        Err((kind, message)) => (
-                            StatusCode::BAD_REQUEST,
-                            json!({"__type": format!("com.amazonaws.sqs#{kind}"), "message": message}),
-                        ),
-                    };
-                    (
-                        status,
-                        [("content-type", "application/x-amz-json-1.0")],
-                        answer.to_string(),
-                    )
-                }
-            }),
+                "/",
+                post(move |headers: HeaderMap, body: String| {
+                    let (state, base) = (state.clone(), base.clone());
+                    async move { respond(&state, &base, &headers, &body) }
+                }),
             )
         })
         .await?;
         Ok(LocalSqs { url })
     }
+}
+
+/// One request of the JSON protocol: the action `X-Amz-Target` names, and its answer or error.
+fn respond(
+    state: &Mutex<Queues>,
+    base: &str,
+    headers: &HeaderMap,
+    body: &str,
+) -> (StatusCode, [(&'static str, &'static str); 1], String) {
+    let action = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.strip_prefix("AmazonSQS."))
+        .unwrap_or("");
+    let request: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let mut queues = state.lock().unwrap_or_else(|e| e.into_inner());
+    let (status, answer) = match queues.act(base, action, &request) {
+        Ok(answer) => (StatusCode::OK, answer),
+        Err((kind, message)) => (
+            StatusCode::BAD_REQUEST,
+            json!({"__type": format!("com.amazonaws.sqs#{kind}"), "message": message}),
+        ),
+    };
+    (
+        status,
+        [("content-type", "application/x-amz-json-1.0")],
+        answer.to_string(),
+    )
 }
 
 type Answer = Result<Value, (&'static str, String)>;
@@ -92,11 +101,6 @@ fn text<'a>(request: &'a Value, field: &str) -> Result<&'a str, (&'static str, S
     request[field]
         .as_str()
         .ok_or(("MissingParameter", format!("{field} is required")))
-}
-
-fn md5_hex(text: &str) -> String {
-    use md5::Digest as _;
-    hex::encode(md5::Md5::digest(text.as_bytes()))
 }
 
 impl Queues {
@@ -111,7 +115,7 @@ impl Queues {
                     &request["MessageAttributes"],
                 )?;
                 Ok(
-                    json!({"MessageId": id, "MD5OfMessageBody": md5_hex(text(request, "MessageBody")?)}),
+                    json!({"MessageId": id, "MD5OfMessageBody": md5_hex(text(request, "MessageBody")?.as_bytes())}),
                 )
             }
             "SendMessageBatch" => {
@@ -120,7 +124,7 @@ impl Queues {
                 for entry in request["Entries"].as_array().into_iter().flatten() {
                     let body = text(entry, "MessageBody")?;
                     let id = self.send(url, body, &entry["MessageAttributes"])?;
-                    ok.push(json!({"Id": entry["Id"], "MessageId": id, "MD5OfMessageBody": md5_hex(body)}));
+                    ok.push(json!({"Id": entry["Id"], "MessageId": id, "MD5OfMessageBody": md5_hex(body.as_bytes())}));
                 }
                 Ok(json!({"Successful": ok, "Failed": []}))
             }
@@ -273,7 +277,7 @@ impl Queues {
                 out.push(json!({
                     "MessageId": id,
                     "ReceiptHandle": format!("{id}:{}", m.receives),
-                    "MD5OfBody": md5_hex(&m.body),
+                    "MD5OfBody": md5_hex(m.body.as_bytes()),
                     "Body": m.body,
                     "Attributes": {"ApproximateReceiveCount": m.receives.to_string()},
                     "MessageAttributes": m.attributes,
