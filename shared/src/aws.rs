@@ -3,13 +3,17 @@
 //! its own service's client: an `endpoint_url` on the shared loader would override all of them
 //! and send Connect calls to the S3 emulator.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
 use secrecy::SecretString;
 
 use crate::config::{Config, VerintKeySource};
-use crate::verint::{ApiKey, VerintClient, VerintError};
+use crate::verint::keys::KeyReadError;
+use crate::verint::{ApiKey, KeySource, Keys, VerintClient, VerintError};
 
 #[derive(Debug, Clone)]
 pub struct Clients {
@@ -121,58 +125,82 @@ impl Clients {
         }
     }
 
-    /// The Verint API key, from the environment or from Secrets Manager (`{"keyId","key"}`).
-    pub(crate) async fn verint_key(&self, config: &Config) -> Result<ApiKey, StartError> {
-        match &config.verint_key {
+    /// The Verint client, signing with the key from the environment or from Secrets Manager
+    /// (`{"keyId","key"}`); a key from a secret follows its rotation (design §6).
+    pub async fn verint(&self, config: &Config) -> Result<VerintClient, StartError> {
+        let keys = match &config.verint_key {
             VerintKeySource::Direct { key_id, key } => {
-                ApiKey::new(key_id.clone(), key).map_err(|reason| StartError::SecretFormat {
-                    secret: "VERINT_API_KEY".into(),
-                    reason,
-                })
-            }
-            VerintKeySource::Secret(secret) => {
-                let out = self
-                    .secrets
-                    .get_secret_value()
-                    .secret_id(secret)
-                    .send()
-                    .await
-                    .map_err(|e| StartError::Secret {
-                        secret: secret.clone(),
-                        source: Box::new(e.into_service_error()),
-                    })?;
-                #[derive(serde::Deserialize)]
-                #[serde(rename_all = "camelCase")]
-                struct Stored {
-                    key_id: String,
-                    key: String,
-                }
-                let stored: Stored = out
-                    .secret_string()
-                    .and_then(|s| serde_json::from_str(s).ok())
-                    .ok_or_else(|| StartError::SecretFormat {
-                        secret: secret.clone(),
-                        reason: "expected JSON {\"keyId\",\"key\"}".into(),
-                    })?;
-                ApiKey::new(stored.key_id, &SecretString::from(stored.key)).map_err(|reason| {
+                Keys::fixed(ApiKey::new(key_id.clone(), key).map_err(|reason| {
                     StartError::SecretFormat {
-                        secret: secret.clone(),
+                        secret: "VERINT_API_KEY".into(),
                         reason,
                     }
-                })
+                })?)
             }
-        }
-    }
-
-    pub async fn verint(&self, config: &Config) -> Result<VerintClient, StartError> {
-        let key = self.verint_key(config).await?;
-        VerintClient::new(
+            VerintKeySource::Secret(secret) => {
+                let source = SecretKey {
+                    secrets: self.secrets.clone(),
+                    secret: secret.clone(),
+                };
+                let key = source.read_key().await?;
+                Keys::from_source(key, Arc::new(source))
+            }
+        };
+        VerintClient::with_key_set(
             config.verint_das_url.clone(),
             config.verint_ingest_url.clone(),
-            key,
+            Arc::new(keys),
         )
         .map(|v| v.with_stall_timeout(config.stall_timeout))
         .map_err(StartError::Verint)
+    }
+}
+
+/// The Verint key in a Secrets Manager secret (`{"keyId","key"}`), read at start and again when
+/// Verint refuses it or it is old.
+#[derive(Debug)]
+struct SecretKey {
+    secrets: aws_sdk_secretsmanager::Client,
+    secret: String,
+}
+
+impl SecretKey {
+    async fn read_key(&self) -> Result<ApiKey, StartError> {
+        let out = self
+            .secrets
+            .get_secret_value()
+            .secret_id(&self.secret)
+            .send()
+            .await
+            .map_err(|e| StartError::Secret {
+                secret: self.secret.clone(),
+                source: Box::new(e.into_service_error()),
+            })?;
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Stored {
+            key_id: String,
+            key: String,
+        }
+        let stored: Stored = out
+            .secret_string()
+            .and_then(|s| serde_json::from_str(s).ok())
+            .ok_or_else(|| StartError::SecretFormat {
+                secret: self.secret.clone(),
+                reason: "expected JSON {\"keyId\",\"key\"}".into(),
+            })?;
+        ApiKey::new(stored.key_id, &SecretString::from(stored.key)).map_err(|reason| {
+            StartError::SecretFormat {
+                secret: self.secret.clone(),
+                reason,
+            }
+        })
+    }
+}
+
+impl KeySource for SecretKey {
+    fn read(&self) -> Pin<Box<dyn Future<Output = Result<ApiKey, KeyReadError>> + Send + '_>> {
+        Box::pin(async move { self.read_key().await.map_err(KeyReadError::from) })
     }
 }
 

@@ -28,7 +28,7 @@ impl S3Location {
 /// The fields of a CTR that matching needs; every other field is skipped while parsing.
 #[derive(Debug, Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
-pub(crate) struct CtrRecord<'a> {
+pub struct CtrRecord<'a> {
     #[serde(borrow)]
     pub contact_id: Option<Cow<'a, str>>,
     #[serde(borrow)]
@@ -50,7 +50,7 @@ pub(crate) struct CtrRecord<'a> {
 /// The legacy, singular `Recording`.
 #[derive(Debug, Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
-pub(crate) struct LegacyRecording<'a> {
+pub struct LegacyRecording<'a> {
     #[serde(borrow)]
     pub location: Option<Cow<'a, str>>,
     #[serde(borrow)]
@@ -60,7 +60,7 @@ pub(crate) struct LegacyRecording<'a> {
 /// One entry of `Recordings[]`.
 #[derive(Debug, Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
-pub(crate) struct RecordingEntry<'a> {
+pub struct RecordingEntry<'a> {
     #[serde(borrow)]
     pub location: Option<Cow<'a, str>>,
     #[serde(borrow)]
@@ -100,7 +100,7 @@ fn is_deleted(status: Option<&str>) -> bool {
 
 /// What reading one object found, besides its records.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ReadStats {
+pub struct ReadStats {
     /// Records that parsed and carry a `ContactId`.
     pub records: u64,
     /// Lines, spans or whole objects that could not be read, and records without a `ContactId`.
@@ -116,7 +116,7 @@ impl std::ops::AddAssign for ReadStats {
 
 /// Why reading an object stopped early.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum ReadError {
+pub enum ReadError {
     /// The source failed underneath (network, permissions): the run cannot trust what it read.
     #[error("reading the object failed")]
     Source(#[source] io::Error),
@@ -127,18 +127,95 @@ const CHUNK: usize = 256 * 1024;
 /// No real CTR comes near this; a "record" that grows past it is a broken one swallowing the rest.
 const MAX_RECORD: usize = 4 * 1024 * 1024;
 
-/// Reads every record of one CTR object and hands each to `sink`. A corrupt gzip stream or a
+/// Reads every record of one CTR object: `convert` reduces each record as it is parsed, `emit`
+/// receives the reductions of the records whose bytes are verified. A corrupt gzip member or a
 /// malformed record is counted and skipped; only a failure of the source itself is an error.
-pub(crate) fn read_object<R: Read>(
+///
+/// Design §4, "only verified bytes are used": inflate cannot know a gzip member decoded cleanly
+/// until the member's trailer (CRC-32 and length) has been checked, and a flipped bit often
+/// inflates into one wrong character of a record that still parses. So what a member decoded is
+/// held, reduced by `convert`, until the member ends with a matching trailer; a member that fails
+/// or ends early contributes nothing (no record, no malformed line of its own) and the object
+/// counts once as malformed. Plain objects carry no checksum of their own: their records are
+/// emitted as they parse (the caller drops the whole read if the source fails underneath).
+pub fn read_object<R: Read, T>(
     reader: R,
-    mut sink: impl FnMut(&CtrRecord<'_>),
+    mut convert: impl FnMut(&CtrRecord<'_>) -> T,
+    mut emit: impl FnMut(T),
 ) -> Result<ReadStats, ReadError> {
     let mut buffered = BufReader::with_capacity(64 * 1024, reader);
     let head = buffered.fill_buf().map_err(ReadError::Source)?;
     if head.starts_with(&GZIP_MAGIC) {
-        read_records(flate2::bufread::MultiGzDecoder::new(buffered), &mut sink)
+        read_records(
+            Members::new(buffered),
+            |m| m.verified,
+            &mut convert,
+            &mut emit,
+        )
     } else {
-        read_records(buffered, &mut sink)
+        read_records(buffered, |_| u64::MAX, &mut convert, &mut emit)
+    }
+}
+
+/// A gzip stream read member by member, each with its own trailer check: `verified` is the
+/// number of decoded bytes up to the end of the last member whose CRC-32 and length matched.
+/// flate2's single-member decoder answers `Ok(0)` only once the trailer has matched (and an
+/// error when it does not), which is what moves `verified`.
+struct Members<R: BufRead> {
+    state: MemberState<R>,
+    decoded: u64,
+    verified: u64,
+}
+
+enum MemberState<R: BufRead> {
+    Member(flate2::bufread::GzDecoder<R>),
+    Between(R),
+    Done,
+}
+
+impl<R: BufRead> Members<R> {
+    fn new(reader: R) -> Self {
+        Members {
+            state: MemberState::Between(reader),
+            decoded: 0,
+            verified: 0,
+        }
+    }
+}
+
+impl<R: BufRead> Read for Members<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            match std::mem::replace(&mut self.state, MemberState::Done) {
+                MemberState::Member(mut member) => match member.read(buf) {
+                    Ok(0) => {
+                        self.verified = self.decoded;
+                        self.state = MemberState::Between(member.into_inner());
+                    }
+                    Ok(n) => {
+                        self.decoded += n as u64;
+                        self.state = MemberState::Member(member);
+                        return Ok(n);
+                    }
+                    Err(e) => {
+                        self.state = MemberState::Member(member);
+                        return Err(e);
+                    }
+                },
+                MemberState::Between(mut reader) => {
+                    if reader.fill_buf()?.is_empty() {
+                        return Ok(0);
+                    }
+                    // Whatever follows a member must be another one: the decoder's header
+                    // check rejects anything else as corrupt.
+                    self.state = MemberState::Member(flate2::bufread::GzDecoder::new(reader));
+                }
+                MemberState::Done => return Ok(0),
+            }
+        }
     }
 }
 
@@ -157,22 +234,66 @@ enum Framing {
     Concatenated,
 }
 
+/// What the parser found, and where in the decoded stream it ends.
+enum Found<'r, 'a> {
+    Record(&'r CtrRecord<'a>),
+    Malformed,
+}
+
 struct Parser {
     framing: Framing,
     /// Set after a malformed span in concatenated JSON: skip candidates until a whole record with
     /// a `ContactId` parses, so the tail of a broken record is not counted again.
     resync: bool,
-    stats: ReadStats,
+    /// The decoded-stream offset of the first byte of the slice being parsed.
+    offset: u64,
 }
 
-fn read_records<R: Read>(
+/// Reductions of records (`Some`) and malformed spans (`None`) not yet vouched for, each with the
+/// decoded-stream offset where it ends.
+struct Held<T> {
+    items: std::collections::VecDeque<(u64, Option<T>)>,
+}
+
+impl<T> Held<T> {
+    /// Hands on everything that ends at or before `verified`.
+    fn release(&mut self, verified: u64, stats: &mut ReadStats, emit: &mut impl FnMut(T)) {
+        while self.items.front().is_some_and(|(end, _)| *end <= verified) {
+            match self.items.pop_front() {
+                Some((_, Some(item))) => {
+                    stats.records += 1;
+                    emit(item);
+                }
+                Some((_, None)) => stats.malformed += 1,
+                None => break,
+            }
+        }
+    }
+}
+
+fn read_records<R: Read, T>(
     mut reader: R,
-    sink: &mut impl FnMut(&CtrRecord<'_>),
+    verified: impl Fn(&R) -> u64,
+    convert: &mut impl FnMut(&CtrRecord<'_>) -> T,
+    emit: &mut impl FnMut(T),
 ) -> Result<ReadStats, ReadError> {
     let mut parser = Parser {
         framing: Framing::Unknown,
         resync: false,
-        stats: ReadStats::default(),
+        offset: 0,
+    };
+    let mut stats = ReadStats::default();
+    let mut held = Held {
+        items: std::collections::VecDeque::new(),
+    };
+    let mut hold = |held: &mut Held<T>, at: u64, found: Found<'_, '_>| {
+        held.items.push_back((
+            at,
+            match found {
+                Found::Record(r) => Some(convert(r)),
+                Found::Malformed => None,
+            },
+        ));
     };
     // `buf[start..end]` holds bytes read but not yet parsed. The tail moves to the front only when
     // the buffer is full, and the buffer grows only for a record larger than it.
@@ -194,26 +315,35 @@ fn read_records<R: Read>(
             Ok(n) => end += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if is_corruption(&e) => {
-                // A corrupt or truncated gzip stream: keep what decoded cleanly, count the rest.
-                // The corruption counts once, with a broken last record if there is one.
-                let before = parser.stats.malformed;
-                parser.parse(&buf[start..end], true, sink);
-                if parser.stats.malformed == before {
-                    parser.stats.malformed += 1;
-                }
-                return Ok(parser.stats);
+                // A member failed its check or ended early: nothing it decoded is used, and the
+                // object counts once. What earlier members vouched for stays.
+                let _ = parser.parse(&buf[start..end], false, &mut |at, f| hold(&mut held, at, f));
+                held.release(verified(&reader), &mut stats, emit);
+                stats.malformed += 1;
+                return Ok(stats);
             }
             Err(e) => return Err(ReadError::Source(e)),
         }
-        start += parser.parse(&buf[start..end], eof, sink);
+        let consumed = parser.parse(&buf[start..end], eof, &mut |at, f| hold(&mut held, at, f));
+        start += consumed;
+        parser.offset += consumed as u64;
+        held.release(verified(&reader), &mut stats, emit);
     }
-    Ok(parser.stats)
+    held.release(verified(&reader), &mut stats, emit);
+    if !held.items.is_empty() {
+        // The stream ended without vouching for its last bytes (cannot happen for a stream that
+        // ends cleanly; kept so that nothing unverified is ever used).
+        stats.malformed += 1;
+    }
+    Ok(stats)
 }
 
 impl Parser {
     /// Parses the complete records at the front of `buf`; returns how many bytes were consumed.
     /// With `eof`, whatever is left is final and a trailing fragment is malformed.
-    fn parse(&mut self, buf: &[u8], eof: bool, sink: &mut impl FnMut(&CtrRecord<'_>)) -> usize {
+    fn parse(&mut self, buf: &[u8], eof: bool, sink: &mut impl FnMut(u64, Found<'_, '_>)) -> usize {
+        let base = self.offset;
+        let at = move |pos: usize| base + pos as u64;
         let mut pos = 0;
         loop {
             while pos < buf.len() && buf[pos].is_ascii_whitespace() {
@@ -225,24 +355,24 @@ impl Parser {
             if self.framing == Framing::Lines {
                 let Some(nl) = buf[pos..].iter().position(|&b| b == b'\n') else {
                     if eof || buf.len() - pos >= MAX_RECORD {
-                        self.line(&buf[pos..], sink);
+                        line(&buf[pos..], at(buf.len()), sink);
                         return buf.len();
                     }
                     return pos;
                 };
-                self.line(&buf[pos..pos + nl], sink);
+                line(&buf[pos..pos + nl], at(pos + nl), sink);
                 pos += nl + 1;
                 continue;
             }
             if buf[pos] != b'{' {
                 match next_brace(buf, pos + 1) {
                     Some(p) => {
-                        self.malformed_span();
+                        self.malformed_span(at(p), sink);
                         pos = p;
                         continue;
                     }
                     None if eof => {
-                        self.malformed_span();
+                        self.malformed_span(at(buf.len()), sink);
                         return buf.len();
                     }
                     None => return pos,
@@ -259,22 +389,22 @@ impl Parser {
                     let has_id = record.contact_id.is_some();
                     if has_id {
                         self.resync = false;
-                        self.stats.records += 1;
-                        sink(&record);
+                        sink(at(end), Found::Record(&record));
                         pos = end;
                     } else if self.resync {
                         // A nested object of a broken record, not a record: look further.
                         pos += 1;
                     } else {
-                        self.stats.malformed += 1;
+                        sink(at(end), Found::Malformed);
                         pos = end;
                     }
                 }
                 // An incomplete record: wait for more bytes, up to a bound on a record's size.
                 Some(Err(e)) if e.is_eof() && !eof && buf.len() - pos < MAX_RECORD => return pos,
                 Some(Err(_)) | None => {
-                    self.malformed_span();
-                    match next_brace(buf, pos + 1) {
+                    let next = next_brace(buf, pos + 1);
+                    self.malformed_span(at(next.unwrap_or(buf.len())), sink);
+                    match next {
                         Some(p) => pos = p,
                         None if eof => return buf.len(),
                         // Keep the tail: the next chunk may hold the start of the next record.
@@ -285,25 +415,22 @@ impl Parser {
         }
     }
 
-    fn line(&mut self, line: &[u8], sink: &mut impl FnMut(&CtrRecord<'_>)) {
-        let line = line.trim_ascii();
-        if line.is_empty() {
-            return;
-        }
-        match serde_json::from_slice::<CtrRecord<'_>>(line) {
-            Ok(record) if record.contact_id.is_some() => {
-                self.stats.records += 1;
-                sink(&record);
-            }
-            _ => self.stats.malformed += 1,
-        }
-    }
-
-    fn malformed_span(&mut self) {
+    fn malformed_span(&mut self, at: u64, sink: &mut impl FnMut(u64, Found<'_, '_>)) {
         if !self.resync {
-            self.stats.malformed += 1;
+            sink(at, Found::Malformed);
             self.resync = true;
         }
+    }
+}
+
+fn line(line: &[u8], at: u64, sink: &mut impl FnMut(u64, Found<'_, '_>)) {
+    let line = line.trim_ascii();
+    if line.is_empty() {
+        return;
+    }
+    match serde_json::from_slice::<CtrRecord<'_>>(line) {
+        Ok(record) if record.contact_id.is_some() => sink(at, Found::Record(&record)),
+        _ => sink(at, Found::Malformed),
     }
 }
 
@@ -355,9 +482,11 @@ mod tests {
 
     fn ids(bytes: &[u8]) -> (Vec<String>, ReadStats) {
         let mut ids = Vec::new();
-        let stats = read_object(bytes, |r| {
-            ids.push(r.contact_id.as_deref().unwrap_or("").to_owned())
-        })
+        let stats = read_object(
+            bytes,
+            |r| r.contact_id.as_deref().unwrap_or("").to_owned(),
+            |id| ids.push(id),
+        )
         .expect("no source error");
         (ids, stats)
     }
@@ -495,6 +624,145 @@ mod tests {
         let (ids, stats) = ids(&[0x1f, 0x8b, 0x08, 0x00, 0x01]);
         assert!(ids.is_empty());
         assert_eq!(stats.malformed, 1);
+    }
+
+    /// Two records of the same shape whose one differing character a flipped bit could make.
+    fn day_of(n: usize) -> (String, Vec<String>) {
+        let ids: Vec<String> = (0..n)
+            .map(|i| format!("66c7ea48-1d2e-4f60-8a9b-{i:012x}"))
+            .collect();
+        let body = ids.iter().map(|id| record(id, "t") + "\n").collect();
+        (body, ids)
+    }
+
+    #[test]
+    fn a_gzip_member_with_a_flipped_bit_contributes_no_contact() {
+        let (body, good) = day_of(40);
+        let clean = gzip(body.as_bytes());
+        let mut invented = 0;
+        let mut reads = 0;
+        // Every bit of the compressed data (header and trailer aside), one at a time.
+        for byte in 10..clean.len() - 8 {
+            for bit in 0..8 {
+                let mut damaged = clean.clone();
+                damaged[byte] ^= 1 << bit;
+                let (ids, stats) = ids(&damaged);
+                reads += 1;
+                invented += ids.iter().filter(|id| !good.contains(id)).count();
+                assert!(
+                    ids.is_empty() || ids == good,
+                    "byte {byte} bit {bit}: a damaged member gave {} ids",
+                    ids.len()
+                );
+                if ids.is_empty() {
+                    assert_eq!(stats.malformed, 1, "byte {byte} bit {bit}: {stats:?}");
+                    assert_eq!(stats.records, 0, "no duplicate count from a damaged member");
+                }
+            }
+        }
+        assert_eq!(invented, 0, "over {reads} damaged copies");
+    }
+
+    #[test]
+    fn a_damaged_crc_or_length_in_the_trailer_makes_the_member_count_for_nothing() {
+        let (body, _) = day_of(3);
+        for at in 1..=8 {
+            let mut damaged = gzip(body.as_bytes());
+            let n = damaged.len();
+            damaged[n - at] ^= 0x01;
+            let (ids, stats) = ids(&damaged);
+            assert!(ids.is_empty(), "trailer byte -{at}");
+            assert_eq!(
+                stats,
+                ReadStats {
+                    records: 0,
+                    malformed: 1
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn a_gzip_object_cut_short_contributes_no_record() {
+        let (body, _) = day_of(200);
+        let clean = gzip(body.as_bytes());
+        for cut in [
+            11,
+            clean.len() / 3,
+            clean.len() / 2,
+            clean.len() - 9,
+            clean.len() - 1,
+        ] {
+            let (ids, stats) = ids(&clean[..cut]);
+            assert!(
+                ids.is_empty(),
+                "cut at {cut} of {}: {} ids",
+                clean.len(),
+                ids.len()
+            );
+            assert_eq!(
+                stats,
+                ReadStats {
+                    records: 0,
+                    malformed: 1
+                },
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_members_before_a_damaged_one_still_count() {
+        let first = gzip(format!("{}\n{}\n", record("a", "t"), record("b", "t")).as_bytes());
+        let mut second = gzip(format!("{}\n", record("c", "t")).as_bytes());
+        let n = second.len();
+        second[n - 6] ^= 0x10;
+        let third = gzip(format!("{}\n", record("d", "t")).as_bytes());
+        let object = [first.clone(), second, third.clone()].concat();
+        let (ids_read, stats) = ids(&object);
+        assert_eq!(ids_read, ["a", "b"]);
+        assert_eq!(
+            stats,
+            ReadStats {
+                records: 2,
+                malformed: 1
+            }
+        );
+        let whole = [first, third].concat();
+        assert_eq!(ids(&whole).0, ["a", "b", "d"], "every good member is read");
+    }
+
+    #[test]
+    fn a_record_split_across_two_members_counts_once_both_are_verified() {
+        let body = format!("{}{}", record("a", "t"), record("b", "t"));
+        let cut = body.len() - 100;
+        let object = [gzip(&body.as_bytes()[..cut]), gzip(&body.as_bytes()[cut..])].concat();
+        let (ids_read, stats) = ids(&object);
+        assert_eq!(ids_read, ["a", "b"]);
+        assert_eq!(stats.malformed, 0);
+        let mut damaged = object.clone();
+        let n = damaged.len();
+        damaged[n - 5] ^= 0x01;
+        let (ids_read, _) = ids(&damaged);
+        assert_eq!(ids_read, ["a"], "b's bytes were not all vouched for");
+    }
+
+    #[test]
+    fn bytes_after_the_last_member_that_are_not_gzip_count_once() {
+        let object = [
+            gzip(format!("{}\n", record("a", "t")).as_bytes()),
+            b"garbage".to_vec(),
+        ]
+        .concat();
+        let (ids_read, stats) = ids(&object);
+        assert_eq!(ids_read, ["a"]);
+        assert_eq!(
+            stats,
+            ReadStats {
+                records: 1,
+                malformed: 1
+            }
+        );
     }
 
     #[test]

@@ -387,15 +387,15 @@ async fn read_once<S: CtrSource>(
         let mut copies = Vec::new();
         let mut implausible = 0;
         let mut tracked = Tracked::new(reader);
-        let stats = read_object(&mut tracked, |record| {
-            if let Some(copy) = ContactCopy::from_record(record, &instance_id) {
-                if copy.implausible() {
-                    implausible += 1;
-                } else {
-                    copies.push(copy);
-                }
-            }
-        });
+        let stats = read_object(
+            &mut tracked,
+            |record| ContactCopy::from_record(record, &instance_id),
+            |copy| match copy {
+                Some(copy) if copy.implausible() => implausible += 1,
+                Some(copy) => copies.push(copy),
+                None => {}
+            },
+        );
         match stats {
             Ok(mut stats) => {
                 if tracked.eof && tracked.bytes < expected {

@@ -307,7 +307,7 @@ impl Failure {
             VerintError::Body(_) => FailureKind::RecordingStreamFailed,
             VerintError::BodyStalled(_) => FailureKind::RecordingStalled,
             VerintError::Stalled(_) => FailureKind::VerintStalled,
-            VerintError::NoAnswer(_) => FailureKind::VerintNoAnswer,
+            VerintError::NoAnswer(_) | VerintError::AnswerLost(_) => FailureKind::VerintNoAnswer,
             VerintError::OutOfTime { .. } => FailureKind::Deadline,
             VerintError::BadContactId(_) => FailureKind::MalformedMessage,
             e if e.is_transient() => FailureKind::VerintUnavailable,
@@ -861,13 +861,18 @@ where
         failure: &Failure,
         deadline: Option<Instant>,
     ) -> Disposition {
-        let delay = retry_delay(
+        let mut delay = retry_delay(
             incoming.receive_count,
             self.settings.retry_base,
             self.settings.retry_max,
             failure.retry_after,
             rand::random::<f64>(),
         );
+        if failure.kind == FailureKind::VerintNoAnswer {
+            // Verint may have stored the call and still be committing it: the next attempt
+            // must find it there (409), not race it (design §5).
+            delay = delay.max(self.settings.retry_base);
+        }
         warn!(
             reason = %failure.reason(),
             kind = failure.kind.metric_reason(),
@@ -1071,6 +1076,12 @@ fn retry_wait(
     error: &VerintError,
     deadline: Option<Instant>,
 ) -> Option<Duration> {
+    let too_late_for =
+        |wait: Duration| deadline.is_some_and(|d| Instant::now() + wait + MIN_TIME_LEFT > d);
+    if matches!(error, VerintError::KeyRefused { fresh_key: true }) {
+        // A rotated key, read again since the refusal: try again at once (design §6).
+        return (backoff.is_some() && !too_late_for(Duration::ZERO)).then_some(Duration::ZERO);
+    }
     let in_process = !failure.is_permanent()
         && !matches!(
             failure.kind,
@@ -1080,8 +1091,7 @@ fn retry_wait(
                 | FailureKind::Deadline
         );
     let wait = RetryPolicy::wait(backoff.filter(|_| in_process)?, error);
-    let too_late = deadline.is_some_and(|d| Instant::now() + wait + MIN_TIME_LEFT > d);
-    (wait <= policy.max_delay && !too_late).then_some(wait)
+    (wait <= policy.max_delay && !too_late_for(wait)).then_some(wait)
 }
 
 /// Runs `call` until `deadline`; `None` if the deadline came first.

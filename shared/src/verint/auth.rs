@@ -35,6 +35,11 @@ pub(crate) fn decode_key(key: &str) -> Result<Vec<u8>, String> {
 }
 
 impl ApiKey {
+    /// Whether both hold the same key bytes.
+    pub(crate) fn same_secret(&self, other: &ApiKey) -> bool {
+        self.key == other.key
+    }
+
     pub fn new(key_id: impl Into<String>, key: &SecretString) -> Result<Self, String> {
         Ok(ApiKey {
             key_id: key_id.into(),

@@ -15,7 +15,7 @@ use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use super::{VerintClient, VerintError, check};
+use super::{VerintClient, VerintError, answer, check};
 
 /// The `metadata` part (design §6).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -100,12 +100,6 @@ pub enum Ingested {
     AlreadyPresent { interaction_id: String },
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct IngestAnswer {
-    interaction_id: Option<String>,
-}
-
 impl VerintClient {
     /// Sends one call. A stream cannot be replayed, so this makes exactly one attempt: the caller
     /// retries with fresh recordings.
@@ -131,27 +125,39 @@ impl VerintClient {
             inner: body,
             progress: progress.clone(),
         };
+        let key = self.key().await;
         let request = self
-            .signed_on(&self.upload, Method::POST, url)
+            .signed_on(&self.upload, Method::POST, url, &key.key)
             .header(CONTENT_TYPE, content_type)
             .header(CONTENT_LENGTH, len)
             .header("Idempotency-Key", contact_id)
             .body(reqwest::Body::wrap_stream(body));
         let exchange = async {
             let response = request.send().await.map_err(VerintError::Transport)?;
-            let conflict = response.status() == StatusCode::CONFLICT;
-            let response = if conflict {
+            let status = response.status();
+            if status == StatusCode::UNAUTHORIZED {
+                // A rotated key: read it again now; the caller sends the call again at once
+                // with fresh recordings (a body cannot be replayed).
+                let fresh = self.key_after_refusal(&key, Instant::now()).await;
+                return Err(VerintError::KeyRefused {
+                    fresh_key: fresh.is_some(),
+                });
+            }
+            let response = if status == StatusCode::CONFLICT {
                 response
             } else {
                 check(response).await?
             };
-            // 201 and 409 mean the call is in Verint: an unreadable body does not change that.
-            let bytes = response.bytes().await.unwrap_or_default();
-            let interaction_id = serde_json::from_slice::<IngestAnswer>(&bytes)
-                .ok()
-                .and_then(|a| a.interaction_id)
-                .unwrap_or_default();
-            Ok(if conflict {
+            let bytes = response.bytes().await.map_err(VerintError::Transport)?;
+            // Only Verint's own answer counts (design §6): a 201 or 409 that names the stored
+            // interaction; any other 2xx, or a body that is not that JSON, proves nothing.
+            let verified = match status {
+                StatusCode::CREATED | StatusCode::CONFLICT => answer::ingest(&bytes),
+                _ => Err(answer::NotVerint("an ingest answer other than 201 or 409")),
+            };
+            let interaction_id =
+                verified.map_err(|e| VerintError::NotVerint { status, what: e.0 })?;
+            Ok(if status == StatusCode::CONFLICT {
                 Ingested::AlreadyPresent { interaction_id }
             } else {
                 Ingested::Created { interaction_id }
@@ -161,12 +167,26 @@ impl VerintClient {
             r = exchange => r,
             stalled = progress.watch(self.stall_timeout) => Err(stalled),
         };
+        let body_sent = progress.remaining.load(Ordering::Acquire) == 0;
         match result {
             // The recording's own failure surfaces inside reqwest's error: name the side that
             // failed, not the connection.
-            Err(VerintError::Transport(e)) => Err(progress
-                .take_source_error()
-                .map_or(VerintError::Transport(e), VerintError::Body)),
+            Err(VerintError::Transport(e)) => match progress.take_source_error() {
+                Some(source) => Err(VerintError::Body(source)),
+                None if body_sent => {
+                    Err(VerintError::AnswerLost(Box::new(VerintError::Transport(e))))
+                }
+                None => Err(VerintError::Transport(e)),
+            },
+            // The whole call was sent: a gateway's error or page may stand for an answer Verint
+            // gave (design §5, the lost answer).
+            Err(
+                e @ (VerintError::NotVerint { .. }
+                | VerintError::Status {
+                    status: StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT,
+                    ..
+                }),
+            ) if body_sent => Err(VerintError::AnswerLost(Box::new(e))),
             other => other,
         }
     }

@@ -2,23 +2,26 @@
 //! ingest endpoint (recovered calls), both signed with the API key. The only module that knows
 //! Verint's HTTP shapes, so a site's real endpoint can be mapped here.
 
+pub mod answer;
 pub mod auth;
 pub mod ingest;
+pub mod keys;
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::{DateTime, TimeDelta, Utc};
 use futures::StreamExt as _;
 use reqwest::{Method, StatusCode, Url};
-use serde::Deserialize;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use crate::contacts::ContactKey;
 use crate::time::{Window, format_ts};
 pub use auth::ApiKey;
+pub use keys::{KeyRead, KeySource, Keys};
 
 /// DAS answers at most this span per request.
 pub(crate) const DAS_MAX_SPAN: TimeDelta = TimeDelta::hours(24);
@@ -40,6 +43,23 @@ pub enum VerintError {
     },
     #[error("verint's answer could not be read")]
     Decode(#[source] serde_json::Error),
+    /// An answer that is not the JSON the contract specifies (a gateway's or proxy's page):
+    /// it proves nothing, whatever its status.
+    #[error("an answer that is not verint's ({status}): {what}")]
+    NotVerint {
+        status: StatusCode,
+        what: &'static str,
+    },
+    /// A DAS listing gave a cursor it had already given.
+    #[error("verint das repeated a cursor of the same listing")]
+    RepeatedCursor,
+    /// Verint refused the key (401); `fresh_key` when a key read since is ready to try at once.
+    #[error("verint refused the api key")]
+    KeyRefused { fresh_key: bool },
+    /// The whole call was sent and the answer was lost (reset, 502/504, a page that is not
+    /// Verint's): Verint may have stored it and still be committing it.
+    #[error("verint's answer to the whole upload was lost")]
+    AnswerLost(#[source] Box<VerintError>),
     /// The recording (the request body's source) failed mid-stream: the S3 side, not Verint.
     #[error("the recording could not be streamed")]
     Body(#[source] std::io::Error),
@@ -73,6 +93,10 @@ impl VerintError {
             | VerintError::BodyStalled(_)
             | VerintError::Stalled(_)
             | VerintError::NoAnswer(_)
+            | VerintError::NotVerint { .. }
+            | VerintError::RepeatedCursor
+            | VerintError::KeyRefused { .. }
+            | VerintError::AnswerLost(_)
             | VerintError::OutOfTime { .. } => true,
             VerintError::Status { status, .. } => !matches!(
                 *status,
@@ -100,6 +124,16 @@ impl VerintError {
                 format!("verint answered {}: {detail}", status.as_u16())
             }
             VerintError::Decode(_) => "verint's answer could not be read".into(),
+            VerintError::NotVerint { status, what } => {
+                format!(
+                    "an answer that is not verint's ({}): {what}",
+                    status.as_u16()
+                )
+            }
+            VerintError::KeyRefused { .. } => "verint answered 401: the api key was refused".into(),
+            VerintError::AnswerLost(e) => {
+                format!("answer lost after the whole upload: {}", e.reason())
+            }
             VerintError::Body(e) => format!("recording stream failed: {e}"),
             VerintError::OutOfTime { last: Some(e) } => {
                 format!("{}; no time left to try again", e.reason())
@@ -120,7 +154,7 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            attempts: 5,
+            attempts: 8,
             min_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(20),
         }
@@ -146,21 +180,6 @@ impl RetryPolicy {
     }
 }
 
-/// A contact Verint reports.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct DasContact {
-    pub amazon_contact_id: Option<String>,
-    pub interaction_id: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct DasPage {
-    contacts: Vec<DasContact>,
-    next_cursor: Option<String>,
-}
-
 /// The signed HTTP clients for both Verint APIs.
 ///
 /// DAS and the ingest use separate clients. The ingest's has no total or read timeout: reqwest's
@@ -175,7 +194,7 @@ pub struct VerintClient {
     upload: reqwest::Client,
     das: Url,
     ingest: Url,
-    key: ApiKey,
+    keys: Arc<Keys>,
     retry: RetryPolicy,
     page_limit: u32,
     stall_timeout: Duration,
@@ -189,6 +208,11 @@ pub(crate) const MIN_ATTEMPT_TIME: Duration = Duration::from_secs(5);
 impl VerintClient {
     /// Both URLs must be https (plain http only to a loopback address).
     pub fn new(das: Url, ingest: Url, key: ApiKey) -> Result<Self, VerintError> {
+        Self::with_key_set(das, ingest, Arc::new(Keys::fixed(key)))
+    }
+
+    /// [`Self::new`], signing with `keys`, which follow a rotation of the key (design §6).
+    pub fn with_key_set(das: Url, ingest: Url, keys: Arc<Keys>) -> Result<Self, VerintError> {
         for url in [&das, &ingest] {
             crate::config::check_verint_url(url).map_err(VerintError::Url)?;
         }
@@ -214,7 +238,7 @@ impl VerintClient {
             upload,
             das,
             ingest,
-            key,
+            keys,
             retry: RetryPolicy::default(),
             page_limit: DAS_PAGE_LIMIT,
             stall_timeout: DEFAULT_STALL_TIMEOUT,
@@ -253,23 +277,20 @@ impl VerintClient {
         })
     }
 
-    /// A request with the `Authorization` header for exactly the path and query that is sent.
-    pub(crate) fn signed(&self, method: Method, url: Url) -> reqwest::RequestBuilder {
-        self.signed_on(&self.http, method, url)
-    }
-
-    /// [`Self::signed`], on the given client.
+    /// A request on `client` with the `Authorization` header, signed with `key`, for exactly
+    /// the path and query that is sent.
     pub(crate) fn signed_on(
         &self,
         client: &reqwest::Client,
         method: Method,
         url: Url,
+        key: &ApiKey,
     ) -> reqwest::RequestBuilder {
         let path_and_query = match url.query() {
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_owned(),
         };
-        let auth = self.key.authorization(
+        let auth = key.authorization(
             method.as_str(),
             &path_and_query,
             &[],
@@ -279,6 +300,46 @@ impl VerintClient {
         client
             .request(method, url)
             .header(reqwest::header::AUTHORIZATION, auth)
+    }
+
+    /// The key to sign the next request with.
+    pub(crate) async fn key(&self) -> Arc<KeyRead> {
+        self.keys.current().await
+    }
+
+    /// After a 401 to a request signed with `used`: whether a key read since is ready.
+    pub(crate) async fn key_after_refusal(
+        &self,
+        used: &KeyRead,
+        refused_at: Instant,
+    ) -> Option<Arc<KeyRead>> {
+        self.keys.after_refusal(used, refused_at).await
+    }
+
+    /// A signed `GET` to DAS; a 401 reads the key again and sends it once more at once with the
+    /// key it got (design §6, key rotation).
+    async fn das_get(&self, url: &Url) -> Result<reqwest::Response, VerintError> {
+        let key = self.key().await;
+        let response = self
+            .signed_on(&self.http, Method::GET, url.clone(), &key.key)
+            .send()
+            .await
+            .map_err(VerintError::Transport)?;
+        if response.status() != StatusCode::UNAUTHORIZED {
+            return Ok(response);
+        }
+        let Some(fresh) = self.key_after_refusal(&key, Instant::now()).await else {
+            return Err(VerintError::KeyRefused { fresh_key: false });
+        };
+        let response = self
+            .signed_on(&self.http, Method::GET, url.clone(), &fresh.key)
+            .send()
+            .await
+            .map_err(VerintError::Transport)?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            return Err(VerintError::KeyRefused { fresh_key: false });
+        }
+        Ok(response)
     }
 
     /// Every completed contact Verint holds whose start time is in one of `spans`, as Connect
@@ -299,10 +360,12 @@ impl VerintClient {
         Ok(held)
     }
 
-    /// One piece of at most 24 hours, every page of it.
+    /// One piece of at most 24 hours, every page of it. A cursor already followed in this
+    /// listing is an error, not a loop.
     async fn das_piece(&self, piece: Window) -> Result<Vec<ContactKey>, VerintError> {
         let mut held = Vec::new();
         let mut cursor: Option<String> = None;
+        let mut followed = HashSet::new();
         loop {
             let page = self.das_page(piece, cursor.as_deref()).await?;
             held.extend(
@@ -312,13 +375,22 @@ impl VerintClient {
                     .map(|id| ContactKey::folded(&id)),
             );
             match page.next_cursor {
-                Some(next) if !next.is_empty() => cursor = Some(next),
+                Some(next) if !next.is_empty() => {
+                    if !followed.insert(next.clone()) {
+                        return Err(VerintError::RepeatedCursor);
+                    }
+                    cursor = Some(next);
+                }
                 _ => return Ok(held),
             }
         }
     }
 
-    async fn das_page(&self, piece: Window, cursor: Option<&str>) -> Result<DasPage, VerintError> {
+    async fn das_page(
+        &self,
+        piece: Window,
+        cursor: Option<&str>,
+    ) -> Result<answer::DasPage, VerintError> {
         let mut query = format!(
             "/contacts?from={}&to={}&state=completed&limit={}",
             format_ts(piece.start),
@@ -331,14 +403,10 @@ impl VerintClient {
         }
         let url = Self::url(&self.das, &query)?;
         self.with_retries("das page", None, || async {
-            let response = self
-                .signed(Method::GET, url.clone())
-                .send()
-                .await
-                .map_err(VerintError::Transport)?;
-            let response = check(response).await?;
+            let response = check(self.das_get(&url).await?).await?;
+            let status = response.status();
             let bytes = response.bytes().await.map_err(VerintError::Transport)?;
-            serde_json::from_slice::<DasPage>(&bytes).map_err(VerintError::Decode)
+            answer::das_page(&bytes).map_err(|e| VerintError::NotVerint { status, what: e.0 })
         })
         .await
     }
@@ -360,32 +428,22 @@ impl VerintClient {
             &format!("/contacts/{}", percent_encode(contact_id)),
         )?;
         self.with_retries("das contact", deadline, || async {
-            let response = self
-                .signed(Method::GET, url.clone())
-                .send()
-                .await
-                .map_err(VerintError::Transport)?;
+            let response = self.das_get(&url).await?;
             if response.status() == StatusCode::NOT_FOUND {
                 return Ok(None);
             }
             let response = check(response).await?;
-            // 200 means Verint holds it, whatever the body says.
-            let bytes = response.bytes().await.unwrap_or_default();
-            let contact = serde_json::from_slice::<DasContact>(&bytes).ok();
-            if let Some(other) = contact
-                .as_ref()
-                .and_then(|c| c.amazon_contact_id.as_deref())
-                && !other.eq_ignore_ascii_case(contact_id)
-            {
-                warn!(
-                    asked = contact_id,
-                    answered = other,
-                    "DAS answered for another contact id"
-                );
+            let status = response.status();
+            let bytes = response.bytes().await.map_err(VerintError::Transport)?;
+            if status != StatusCode::OK {
+                return Err(VerintError::NotVerint {
+                    status,
+                    what: "a DAS lookup answered other than 200 or 404",
+                });
             }
-            Ok(Some(
-                contact.and_then(|c| c.interaction_id).unwrap_or_default(),
-            ))
+            answer::contact(&bytes, contact_id)
+                .map(Some)
+                .map_err(|e| VerintError::NotVerint { status, what: e.0 })
         })
         .await
     }

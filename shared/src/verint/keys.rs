@@ -1,0 +1,162 @@
+//! The Verint API key a process signs with, and how it follows a rotation (design §6, "key
+//! rotation"). Operators rotate the key in Secrets Manager and Verint may refuse the old one from
+//! that moment, so a refusal (401) makes the process read the secret again and try once more at
+//! once with what it got. Reads are coalesced: one at a time per process, whatever the number of
+//! requests in flight, and at most one every [`MIN_REREAD_INTERVAL`]. A warm process also reads
+//! it again once its copy is older than [`MAX_KEY_AGE`].
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use super::ApiKey;
+
+/// Reads between refusals are at least this far apart.
+pub const MIN_REREAD_INTERVAL: Duration = Duration::from_secs(5);
+/// A warm process reads the key again at least this often.
+pub const MAX_KEY_AGE: Duration = Duration::from_secs(15 * 60);
+
+/// Why the key could not be read again.
+pub type KeyReadError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Where the key comes from, read again on a refusal (the Secrets Manager secret, in AWS).
+pub trait KeySource: Send + Sync + std::fmt::Debug {
+    fn read(&self) -> Pin<Box<dyn Future<Output = Result<ApiKey, KeyReadError>> + Send + '_>>;
+}
+
+/// A key and when this process read it.
+#[derive(Debug, Clone)]
+pub struct KeyRead {
+    pub key: ApiKey,
+    pub read_at: Instant,
+}
+
+/// The process's key, shared by every request.
+#[derive(Debug)]
+pub struct Keys {
+    current: RwLock<Arc<KeyRead>>,
+    source: Option<Arc<dyn KeySource>>,
+    /// Held while the secret is read; the instant of the last read (or attempt).
+    reading: tokio::sync::Mutex<Option<Instant>>,
+    min_interval: Duration,
+    max_age: Duration,
+}
+
+impl Keys {
+    /// A key given directly: nothing to read again.
+    pub fn fixed(key: ApiKey) -> Self {
+        Self::build(key, None)
+    }
+
+    /// A key read from `source`, read again on a refusal and when it is old.
+    pub fn from_source(key: ApiKey, source: Arc<dyn KeySource>) -> Self {
+        Self::build(key, Some(source))
+    }
+
+    fn build(key: ApiKey, source: Option<Arc<dyn KeySource>>) -> Self {
+        let now = Instant::now();
+        Keys {
+            current: RwLock::new(Arc::new(KeyRead { key, read_at: now })),
+            source,
+            reading: tokio::sync::Mutex::new(Some(now)),
+            min_interval: MIN_REREAD_INTERVAL,
+            max_age: MAX_KEY_AGE,
+        }
+    }
+
+    /// Sets the two intervals (tests).
+    pub fn with_intervals(mut self, min_interval: Duration, max_age: Duration) -> Self {
+        self.min_interval = min_interval;
+        self.max_age = max_age;
+        self
+    }
+
+    fn latest(&self) -> Arc<KeyRead> {
+        self.current
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// The key to sign with now; read again first when the copy is older than the maximum age.
+    /// If that read fails, the old key is used (a failed read is logged, and retried no sooner
+    /// than the minimum interval).
+    pub async fn current(&self) -> Arc<KeyRead> {
+        let latest = self.latest();
+        if self.source.is_none() || latest.read_at.elapsed() < self.max_age {
+            return latest;
+        }
+        self.read_again(Instant::now() - self.max_age, false)
+            .await
+            .unwrap_or(latest)
+    }
+
+    /// After Verint refused `used` at `refused_at`: a key read after the refusal, to try again
+    /// at once; `None` when there is no source, the read failed, or `used` was itself read less
+    /// than the minimum interval ago (a fresh key refused is not a rotation to follow: the
+    /// caller treats the refusal as transient).
+    pub async fn after_refusal(&self, used: &KeyRead, refused_at: Instant) -> Option<Arc<KeyRead>> {
+        self.source.as_ref()?;
+        let latest = self.latest();
+        if latest.read_at >= refused_at {
+            return Some(latest);
+        }
+        if used.read_at.elapsed() < self.min_interval {
+            return None;
+        }
+        self.read_again(refused_at, true).await
+    }
+
+    /// Reads the source once for everyone waiting on a key read after `after`.
+    async fn read_again(&self, after: Instant, refused: bool) -> Option<Arc<KeyRead>> {
+        let source = self.source.as_ref()?;
+        let mut last = self.reading.lock().await;
+        let latest = self.latest();
+        if latest.read_at > after {
+            return Some(latest);
+        }
+        if let Some(at) = *last {
+            let next = at + self.min_interval;
+            if next > Instant::now() {
+                if !refused {
+                    return None;
+                }
+                tokio::time::sleep_until(next).await;
+            }
+        }
+        let read = tokio::time::timeout(Duration::from_secs(30), source.read()).await;
+        *last = Some(Instant::now());
+        match read {
+            Ok(Ok(key)) => {
+                let changed = key.key_id != latest.key.key_id || !key.same_secret(&latest.key);
+                info!(
+                    key_id = %key.key_id,
+                    changed,
+                    refused,
+                    "verint api key read again"
+                );
+                let fresh = Arc::new(KeyRead {
+                    key,
+                    read_at: Instant::now(),
+                });
+                *self
+                    .current
+                    .write()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = fresh.clone();
+                Some(fresh)
+            }
+            Ok(Err(e)) => {
+                warn!(error.message = %e, error.cause_chain = ?e, "verint api key could not be read again");
+                None
+            }
+            Err(_) => {
+                warn!("verint api key read did not finish within 30 s");
+                None
+            }
+        }
+    }
+}
