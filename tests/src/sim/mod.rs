@@ -9,6 +9,14 @@
 //! here instead of being copied. It records what the client did as well as what it stored
 //! ([`SimStats::ingest_answers`]): it answers 409 to a repeated `Idempotency-Key`, so only the
 //! attempts can show a call sent twice.
+//!
+//! Faults ([`Faults`]) are drawn from a seeded generator: ingest answers 503/429/500, drops the
+//! connection mid-body, stores the call and loses the answer, stalls mid-body, reads slowly or
+//! rejects chosen contacts; DAS answers a list page 503; a gateway in front of Verint answers
+//! DAS and ingest `200` with an HTML maintenance page (for an ingest, with the call stored
+//! behind it or not); Connect throttles or forgets chosen contacts. The API key can be rotated
+//! ([`SimState::rotate_key`], `POST /_admin/rotate-key`): from then on only the new one is
+//! accepted.
 
 pub mod auth;
 mod routes;
@@ -212,7 +220,26 @@ pub struct Faults {
     pub connect_unknown_contact_ids: Vec<String>,
     /// DAS: 503 (with `Retry-After`) on a list page.
     pub das_page_fault: f64,
+    /// DAS listings, DAS look-ups and ingests: a gateway, proxy or maintenance page in front of
+    /// Verint answers `200 OK`, `Content-Type: text/html`, with [`GATEWAY_PAGE`]. An ingest's
+    /// body is read whole first; then a second draw (50/50) decides whether the gateway
+    /// swallowed the request (nothing stored) or Verint handled it and the gateway replaced its
+    /// answer (201 or 409; the call stored, so a retry gets 409). Verint's rejections (4xx) go
+    /// through. Drawn before the other faults, exclusive with them.
+    pub gateway_page: f64,
+    /// Answer the next this-many DAS listings, DAS look-ups and ingests (counted together) with
+    /// the gateway page, whatever the draw, so that a test is sure to see it.
+    pub gateway_page_first: u32,
 }
+
+/// The body of the `gateway_page` fault's answers.
+pub const GATEWAY_PAGE: &str = concat!(
+    "<!DOCTYPE html>\n",
+    "<html><head><title>Service maintenance</title></head><body>\n",
+    "<h1>Service maintenance</h1>\n",
+    "<p>The service is undergoing scheduled maintenance. Please try again later.</p>\n",
+    "</body></html>\n",
+);
 
 /// Counters, for assertions.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -221,6 +248,16 @@ pub struct SimStats {
     pub requests: BTreeMap<String, u64>,
     /// 401 answers.
     pub unauthorized: u64,
+    /// Key rotations ([`SimState::rotate_key`]).
+    #[serde(default)]
+    pub key_rotations: u64,
+    /// `200` HTML gateway pages answered (the `gateway_page` faults), DAS and ingest together;
+    /// also counted in `faults["gateway_page"]`.
+    #[serde(default)]
+    pub gateway_pages: u64,
+    /// Of those, ingests whose call Verint stored behind the page.
+    #[serde(default)]
+    pub gateway_pages_stored: u64,
     /// Injected faults by name (`status_503`, `drop_mid_body`, `connect_throttle`, ...).
     pub faults: BTreeMap<String, u64>,
     /// Calls stored, per contact id (never above 1).
@@ -258,6 +295,11 @@ pub enum IngestAnswer {
     Dropped,
     /// The body stopped being read (the `stall` faults); the client must give up.
     Stalled,
+    /// A `200` HTML gateway page, the call not stored by this attempt (the gateway swallowed
+    /// the request, or replaced Verint's 409).
+    GatewayPage,
+    /// Stored, then Verint's 201 replaced by a `200` HTML gateway page (the retry gets 409).
+    CreatedBehindGatewayPage,
 }
 
 impl IngestAnswer {
@@ -268,7 +310,12 @@ impl IngestAnswer {
 
     /// The call was stored by this attempt, told or not.
     pub fn stored(self) -> bool {
-        matches!(self, IngestAnswer::Created | IngestAnswer::CreatedButLost)
+        matches!(
+            self,
+            IngestAnswer::Created
+                | IngestAnswer::CreatedButLost
+                | IngestAnswer::CreatedBehindGatewayPage
+        )
     }
 
     /// An injected fault the client must retry after (transient, design §6).
@@ -279,6 +326,8 @@ impl IngestAnswer {
                 | IngestAnswer::Transient(_)
                 | IngestAnswer::Dropped
                 | IngestAnswer::Stalled
+                | IngestAnswer::GatewayPage
+                | IngestAnswer::CreatedBehindGatewayPage
         )
     }
 }
@@ -314,10 +363,31 @@ pub struct SimState {
 
 #[derive(Debug)]
 struct Inner {
-    key_id: String,
-    key: Vec<u8>,
+    /// The one key accepted; replaced by a rotation, kept by [`SimState::reset`].
+    key: Mutex<ApiKey>,
     max_page_size: usize,
     data: Mutex<Data>,
+}
+
+#[derive(Debug, Clone)]
+struct ApiKey {
+    id: String,
+    /// Decoded.
+    key: Vec<u8>,
+}
+
+impl ApiKey {
+    fn new(id: &str, key: &str) -> anyhow::Result<ApiKey> {
+        anyhow::ensure!(!id.is_empty(), "the key id must not be empty");
+        let key = URL_SAFE_NO_PAD
+            .decode(key.trim_end_matches('='))
+            .context("the api key must be base64url")?;
+        anyhow::ensure!(!key.is_empty(), "the api key must not be empty");
+        Ok(ApiKey {
+            id: id.to_owned(),
+            key,
+        })
+    }
 }
 
 #[derive(Debug)]
@@ -335,6 +405,8 @@ struct Data {
     stalls_left: u32,
     /// What is left of `Faults::lose_first`.
     losses_left: u32,
+    /// What is left of `Faults::gateway_page_first`.
+    gateway_pages_left: u32,
 }
 
 impl Data {
@@ -351,6 +423,7 @@ impl Data {
             throttle_flip: false,
             stalls_left: 0,
             losses_left: 0,
+            gateway_pages_left: 0,
         }
     }
 
@@ -362,6 +435,27 @@ impl Data {
     fn count_fault(&mut self, name: &str) {
         *self.stats.faults.entry(name.to_owned()).or_default() += 1;
     }
+
+    /// Whether the gateway answers this request with its page: `gateway_page_first`, then a
+    /// draw. Counted by [`Data::count_gateway_page`] when the page is sent.
+    fn gateway_page(&mut self) -> bool {
+        if self.gateway_pages_left > 0 {
+            self.gateway_pages_left -= 1;
+            true
+        } else {
+            let rate = self.faults.gateway_page;
+            self.draw(rate)
+        }
+    }
+
+    /// A gateway page sent; `stored`: an ingest whose call Verint stored behind it.
+    fn count_gateway_page(&mut self, stored: bool) {
+        self.count_fault("gateway_page");
+        self.stats.gateway_pages += 1;
+        if stored {
+            self.stats.gateway_pages_stored += 1;
+        }
+    }
 }
 
 /// The ingest fault picked for one request.
@@ -371,6 +465,10 @@ enum IngestFault {
     DropMidBody,
     LostResponse,
     Stall,
+    /// The gateway read the body and answered its page; Verint never saw the request.
+    GatewaySwallowed,
+    /// Verint handled the request; the gateway replaced its 201 or 409 with the page.
+    GatewayReplaced,
 }
 
 /// How one ingest request is to be served.
@@ -388,14 +486,11 @@ struct IngestPlan {
 
 impl SimState {
     fn new(config: &SimConfig) -> anyhow::Result<Self> {
-        let key = URL_SAFE_NO_PAD
-            .decode(config.api_key.trim_end_matches('='))
-            .context("the api key must be base64url")?;
+        let key = ApiKey::new(&config.key_id, &config.api_key)?;
         anyhow::ensure!(config.max_page_size > 0, "max_page_size must be positive");
         Ok(SimState {
             inner: Arc::new(Inner {
-                key_id: config.key_id.clone(),
-                key,
+                key: Mutex::new(key),
                 max_page_size: config.max_page_size,
                 data: Mutex::new(Data::new()),
             }),
@@ -407,6 +502,30 @@ impl SimState {
             .data
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The key requests must be signed with now: `(key id, decoded key)`.
+    fn key(&self) -> (String, Vec<u8>) {
+        let k = self
+            .inner
+            .key
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        (k.id.clone(), k.key.clone())
+    }
+
+    /// Rotates the API key: from now on only `key_id` with `key` (base64url, as design §6) is
+    /// accepted; a request signed with the old key id or the old key gets 401. Requests already
+    /// past the check are served. [`SimState::reset`] keeps the key.
+    pub fn rotate_key(&self, key_id: &str, key: &str) -> anyhow::Result<()> {
+        let new = ApiKey::new(key_id, key)?;
+        *self
+            .inner
+            .key
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = new;
+        self.data().stats.key_rotations += 1;
+        Ok(())
     }
 
     /// Appends to DAS's holdings.
@@ -428,6 +547,7 @@ impl SimState {
         d.rng = StdRng::seed_from_u64(faults.seed);
         d.stalls_left = faults.stall_first;
         d.losses_left = faults.lose_first;
+        d.gateway_pages_left = faults.gateway_page_first;
         d.faults = faults;
     }
 
@@ -447,7 +567,7 @@ impl SimState {
         self.data().stats.clone()
     }
 
-    /// Forgets everything: holdings, contacts, ingested calls, faults, counters.
+    /// Forgets everything: holdings, contacts, ingested calls, faults, counters (not the key).
     pub fn reset(&self) {
         *self.data() = Data::new();
     }
@@ -484,12 +604,25 @@ impl SimState {
             read_rate: f.read_bytes_per_sec,
             stall_after: f.stall_after_bytes,
         };
-        if f.reject_contact_ids.iter().any(|c| c == contact_id) {
+        // The gateway is in front of Verint: its page comes first, and excludes the others.
+        if d.gateway_page() {
+            // Second draw: did the request reach Verint behind the page?
+            plan.fault = Some(if d.rng.random::<bool>() {
+                IngestFault::GatewayReplaced
+            } else {
+                IngestFault::GatewaySwallowed
+            });
+        }
+        if plan.fault != Some(IngestFault::GatewaySwallowed)
+            && f.reject_contact_ids.iter().any(|c| c == contact_id)
+        {
             d.count_fault("reject_contact_ids");
             plan.rejected = true;
             return plan;
         }
-        if d.stalls_left > 0 {
+        if plan.fault.is_some() {
+            // The gateway's page: no other fault.
+        } else if d.stalls_left > 0 {
             d.stalls_left -= 1;
             d.count_fault("stall");
             plan.fault = Some(IngestFault::Stall);

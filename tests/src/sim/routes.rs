@@ -24,8 +24,8 @@ use tower::ServiceExt as _;
 use tracing::{debug, info, warn};
 
 use super::{
-    ConnectContact, Faults, IngestAnswer, IngestFault, IngestPlan, IngestedAudio, IngestedCall,
-    SimState, VerintContact, auth, ts,
+    ConnectContact, Faults, GATEWAY_PAGE, IngestAnswer, IngestFault, IngestPlan, IngestedAudio,
+    IngestedCall, SimState, VerintContact, auth, ts,
 };
 
 /// Closes the connection the request came on, without an answer.
@@ -87,6 +87,7 @@ pub(super) fn router(state: SimState) -> Router {
         .route("/_admin/connect", post(admin_connect))
         .route("/_admin/faults", post(admin_faults).get(admin_get_faults))
         .route("/_admin/reset", post(admin_reset))
+        .route("/_admin/rotate-key", post(admin_rotate_key))
         .route("/_admin/ingested", get(admin_ingested))
         .route("/_admin/stats", get(admin_stats))
         .route("/_admin/health", get(|| async { "ok" }))
@@ -116,9 +117,10 @@ async fn require_auth(State(st): State<SimState>, req: Request, next: Next) -> R
         .uri()
         .path_and_query()
         .map_or_else(|| req.uri().path().to_owned(), |pq| pq.as_str().to_owned());
+    let (key_id, key) = st.key();
     let verdict = auth::verify(
-        &st.inner.key_id,
-        &st.inner.key,
+        &key_id,
+        &key,
         Utc::now(),
         req.method().as_str(),
         &path_and_query,
@@ -139,6 +141,17 @@ async fn require_auth(State(st): State<SimState>, req: Request, next: Next) -> R
 async fn drain(body: Body) {
     let mut stream = body.into_data_stream();
     while let Some(Ok(_)) = stream.next().await {}
+}
+
+/// What a gateway, proxy or maintenance page in front of Verint answers (the `gateway_page`
+/// faults): `200 OK`, `text/html`, not Verint's JSON.
+fn gateway_page() -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, HeaderValue::from_static("text/html"))],
+        GATEWAY_PAGE,
+    )
+        .into_response()
 }
 
 // ---------------------------------------------------------------- DAS
@@ -220,6 +233,10 @@ async fn das_list(
     if after.is_none() {
         d.stats.das_queries.push((from_s.clone(), to_s.clone()));
     }
+    if d.gateway_page() {
+        d.count_gateway_page(false);
+        return gateway_page();
+    }
     let (rate, retry_after) = (d.faults.das_page_fault, d.faults.retry_after_secs);
     if d.draw(rate) {
         d.count_fault("das_page_fault");
@@ -245,7 +262,11 @@ async fn das_list(
 }
 
 async fn das_get(State(st): State<SimState>, Path(id): Path<String>) -> Response {
-    let d = st.data();
+    let mut d = st.data();
+    if d.gateway_page() {
+        d.count_gateway_page(false);
+        return gateway_page();
+    }
     match d
         .verint
         .iter()
@@ -325,6 +346,16 @@ async fn ingest(State(st): State<SimState>, req: Request) -> Response {
             format!("contact {key} is rejected"),
         );
     }
+    if fault == Some(IngestFault::GatewaySwallowed) {
+        // The gateway reads the whole request, at the link's pace, and Verint never sees it.
+        let mut stream = std::pin::pin!(paced(body, read_rate, None));
+        while let Some(Ok(_)) = stream.next().await {}
+        st.count_answer(&key, IngestAnswer::GatewayPage);
+        st.data().count_gateway_page(false);
+        info!(contact_id = %key, "gateway page, request swallowed");
+        return gateway_page();
+    }
+    let behind_page = fault == Some(IngestFault::GatewayReplaced);
     if let Some(IngestFault::Status(code)) = fault {
         drain(body).await;
         st.count_answer(&key, IngestAnswer::Transient(code));
@@ -367,6 +398,13 @@ async fn ingest(State(st): State<SimState>, req: Request) -> Response {
         if let Some(&i) = d.by_contact.get(&key) {
             let existing = d.ingested[i].interaction_id.clone();
             *d.stats.ingest_conflicts.entry(key.clone()).or_default() += 1;
+            if behind_page {
+                d.count_gateway_page(false);
+                drop(d);
+                st.count_answer(&key, IngestAnswer::GatewayPage);
+                info!(contact_id = %key, interaction_id = %existing, "409 replaced by a gateway page");
+                return gateway_page();
+            }
             drop(d);
             st.count_answer(&key, IngestAnswer::Conflict);
             info!(contact_id = %key, interaction_id = %existing, "409 already stored");
@@ -404,8 +442,16 @@ async fn ingest(State(st): State<SimState>, req: Request) -> Response {
         });
         d.by_contact.insert(key.clone(), index);
         *d.stats.ingest_stores.entry(key.clone()).or_default() += 1;
+        if behind_page {
+            d.count_gateway_page(true);
+        }
         interaction_id
     };
+    if behind_page {
+        st.count_answer(&key, IngestAnswer::CreatedBehindGatewayPage);
+        info!(contact_id = %key, %interaction_id, "stored, 201 replaced by a gateway page");
+        return gateway_page();
+    }
     info!(contact_id = %key, %interaction_id, "201 stored");
     if fault == Some(IngestFault::LostResponse)
         && let Some(k) = &kill
@@ -763,6 +809,28 @@ async fn admin_get_faults(State(st): State<SimState>) -> axum::Json<Faults> {
 async fn admin_reset(State(st): State<SimState>) -> StatusCode {
     st.reset();
     StatusCode::NO_CONTENT
+}
+
+/// The body of `POST /_admin/rotate-key`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RotateKey {
+    key_id: String,
+    /// base64url, as design §6.
+    key: String,
+}
+
+async fn admin_rotate_key(
+    State(st): State<SimState>,
+    axum::Json(r): axum::Json<RotateKey>,
+) -> Response {
+    match st.rotate_key(&r.key_id, &r.key) {
+        Ok(()) => {
+            info!(key_id = %r.key_id, "api key rotated");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => error(StatusCode::BAD_REQUEST, &format!("{e:#}")),
+    }
 }
 
 async fn admin_ingested(State(st): State<SimState>) -> axum::Json<Vec<IngestedCall>> {

@@ -629,3 +629,252 @@ async fn a_stall_stops_reading_mid_body_and_never_answers_then_the_next_request_
     assert_eq!(r.status(), 201);
     assert_eq!(sim.state().ingested().len(), 1);
 }
+
+/// GET `path_and_query` signed with `key_id`/`key`, its status.
+async fn get_status_signed(sim: &Simulator, key_id: &str, key: &str, path_and_query: &str) -> u16 {
+    let auth = auth::authorization_now(key_id, key, "GET", path_and_query).expect("signs");
+    reqwest::Client::new()
+        .get(format!("{}{}", sim.base_url(), path_and_query))
+        .header("authorization", auth)
+        .send()
+        .await
+        .expect("request")
+        .status()
+        .as_u16()
+}
+
+/// Status, `Content-Type` and body of an answer.
+async fn answer(r: reqwest::Response) -> (u16, String, String) {
+    let status = r.status().as_u16();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (status, ct, r.text().await.expect("body"))
+}
+
+const NEW_KEY_ID: &str = "rotated-key";
+
+fn new_key() -> String {
+    URL_SAFE_NO_PAD.encode([7u8; 32])
+}
+
+#[tokio::test]
+async fn a_gateway_page_answers_200_html_to_das_and_ingest() {
+    let sim = start(500).await;
+    sim.state().seed_verint(vec![VerintContact {
+        amazon_contact_id: Some("known".into()),
+        interaction_id: "I1".into(),
+        start_time: at(1, 0, 0),
+        end_time: at(1, 5, 0),
+    }]);
+    sim.state().set_faults(Faults {
+        gateway_page_first: 3,
+        ..Faults::default()
+    });
+    let list = list_path("2024-05-14T00:00:00Z", "2024-05-14T02:00:00Z", 5, None);
+    let call = Call::new("c-page", &[20_000]);
+    let answers = [
+        answer(get(&sim, &list).await).await,
+        answer(get(&sim, "/das/contacts/known").await).await,
+        answer(
+            post_call(&sim, &call, call.body("XyZ").into())
+                .await
+                .expect("request"),
+        )
+        .await,
+    ];
+    for (status, ct, body) in answers {
+        assert_eq!((status, ct.as_str()), (200, "text/html"));
+        assert_eq!(body, GATEWAY_PAGE);
+        assert!(body.contains("<title>Service maintenance</title>"));
+    }
+    let stats = sim.state().stats();
+    assert_eq!(stats.gateway_pages, 3);
+    assert_eq!(stats.faults.get("gateway_page"), Some(&3));
+    // Only the first three: the next answers are Verint's own.
+    assert_eq!(get(&sim, "/das/contacts/known").await.status(), 200);
+    let (_, ct, _) = answer(get(&sim, &list).await).await;
+    assert_eq!(ct, "application/json");
+    assert_eq!(sim.state().stats().gateway_pages, 3);
+}
+
+#[tokio::test]
+async fn behind_a_gateway_page_an_ingest_is_stored_or_not_by_the_draw_and_a_retry_tells_which() {
+    let sim = start(500).await;
+    sim.state().set_faults(Faults {
+        seed: 11,
+        gateway_page: 1.0,
+        ..Faults::default()
+    });
+    let calls: Vec<Call> = (0..16)
+        .map(|i| Call::new(&format!("c-gw-{i}"), &[5_000 + i]))
+        .collect();
+    for call in &calls {
+        let (status, ct, _) = answer(
+            post_call(&sim, call, call.body("XyZ").into())
+                .await
+                .expect("request"),
+        )
+        .await;
+        assert_eq!((status, ct.as_str()), (200, "text/html"));
+    }
+    let stats = sim.state().stats();
+    let stored = sim.state().ingested().len();
+    assert_eq!(stats.gateway_pages, 16);
+    assert_eq!(stats.gateway_pages_stored, stored as u64);
+    assert!(
+        (1..16).contains(&stored),
+        "both sides of the 50/50 draw: {stored} of 16 stored"
+    );
+
+    sim.state().set_faults(Faults::default());
+    for call in &calls {
+        let r = post_call(&sim, call, call.body("XyZ").into())
+            .await
+            .expect("request");
+        let first = sim.state().stats().ingest_answers[&call.contact_id][0];
+        let expected = match first {
+            IngestAnswer::CreatedBehindGatewayPage => 409,
+            IngestAnswer::GatewayPage => 201,
+            other => panic!("{}: {other:?}", call.contact_id),
+        };
+        assert_eq!(r.status(), expected, "{}", call.contact_id);
+    }
+    assert_eq!(sim.state().ingested().len(), 16);
+}
+
+#[tokio::test]
+async fn the_gateway_page_draws_repeat_with_the_seed() {
+    let sim = start(500).await;
+    let faults = Faults {
+        seed: 5,
+        gateway_page: 0.5,
+        ..Faults::default()
+    };
+    let plans = |st: &SimState| -> Vec<Option<IngestFault>> {
+        st.set_faults(faults.clone());
+        (0..32).map(|_| st.ingest_fault("c").fault).collect()
+    };
+    let first = plans(sim.state());
+    assert_eq!(plans(sim.state()), first);
+    for kind in [
+        None,
+        Some(IngestFault::GatewaySwallowed),
+        Some(IngestFault::GatewayReplaced),
+    ] {
+        assert!(first.contains(&kind), "{kind:?} in {first:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_rejection_behind_a_gateway_page_goes_through() {
+    let sim = start(500).await;
+    let call = Call::new("c-rejected", &[1_000]);
+    sim.state().set_faults(Faults {
+        seed: 3,
+        gateway_page_first: 12,
+        reject_contact_ids: vec![call.contact_id.clone()],
+        ..Faults::default()
+    });
+    let mut statuses = BTreeSet::new();
+    for _ in 0..12 {
+        let r = post_call(&sim, &call, call.body("XyZ").into())
+            .await
+            .expect("request");
+        statuses.insert(r.status().as_u16());
+    }
+    // Swallowed by the gateway (200 page) or rejected by Verint behind it (422), never stored.
+    assert_eq!(statuses, BTreeSet::from([200, 422]));
+    assert!(sim.state().ingested().is_empty());
+    assert_eq!(sim.state().stats().gateway_pages_stored, 0);
+}
+
+#[tokio::test]
+async fn after_a_rotation_only_the_new_key_is_accepted() {
+    let sim = start(500).await;
+    let pq = "/das/contacts/nobody";
+    assert_eq!(get_status_signed(&sim, KEY_ID, KEY, pq).await, 404);
+
+    sim.state()
+        .rotate_key(NEW_KEY_ID, &new_key())
+        .expect("rotates");
+
+    assert_eq!(get_status_signed(&sim, KEY_ID, KEY, pq).await, 401, "old");
+    assert_eq!(
+        get_status_signed(&sim, NEW_KEY_ID, KEY, pq).await,
+        401,
+        "new id, old key"
+    );
+    assert_eq!(
+        get_status_signed(&sim, KEY_ID, &new_key(), pq).await,
+        401,
+        "old id, new key"
+    );
+    assert_eq!(
+        get_status_signed(&sim, NEW_KEY_ID, &new_key(), pq).await,
+        404
+    );
+    let stats = sim.state().stats();
+    assert_eq!((stats.unauthorized, stats.key_rotations), (3, 1));
+}
+
+#[tokio::test]
+async fn a_rotation_under_the_same_key_id_refuses_the_old_key() {
+    let sim = start(500).await;
+    sim.state().rotate_key(KEY_ID, &new_key()).expect("rotates");
+    let pq = "/das/contacts/nobody";
+    assert_eq!(get_status_signed(&sim, KEY_ID, KEY, pq).await, 401);
+    assert_eq!(get_status_signed(&sim, KEY_ID, &new_key(), pq).await, 404);
+}
+
+#[tokio::test]
+async fn the_admin_route_rotates_the_key_and_refuses_one_that_is_not_base64url() {
+    let sim = start(500).await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/_admin/rotate-key", sim.base_url());
+    let pq = "/das/contacts/nobody";
+
+    let r = http
+        .post(&url)
+        .json(&serde_json::json!({"keyId": NEW_KEY_ID, "key": "not base64!"}))
+        .send()
+        .await
+        .expect("admin");
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        get_status_signed(&sim, KEY_ID, KEY, pq).await,
+        404,
+        "old key kept"
+    );
+
+    let r = http
+        .post(&url)
+        .json(&serde_json::json!({"keyId": NEW_KEY_ID, "key": new_key()}))
+        .send()
+        .await
+        .expect("admin");
+    assert_eq!(r.status(), 204);
+    assert_eq!(get_status_signed(&sim, KEY_ID, KEY, pq).await, 401);
+    assert_eq!(
+        get_status_signed(&sim, NEW_KEY_ID, &new_key(), pq).await,
+        404
+    );
+}
+
+#[tokio::test]
+async fn an_ingest_signed_with_the_old_key_after_a_rotation_gets_401_and_is_not_stored() {
+    let sim = start(500).await;
+    sim.state()
+        .rotate_key(NEW_KEY_ID, &new_key())
+        .expect("rotates");
+    let call = Call::new("c-old-key", &[100_000]);
+    let r = post_call(&sim, &call, call.body("XyZ").into())
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 401);
+    assert!(sim.state().ingested().is_empty());
+    assert_eq!(sim.state().stats().unauthorized, 1);
+}
