@@ -168,7 +168,7 @@ struct Members<R: BufRead> {
 }
 
 enum MemberState<R: BufRead> {
-    Member(flate2::bufread::GzDecoder<R>),
+    Member(Box<flate2::bufread::GzDecoder<R>>),
     Between(R),
     Done,
 }
@@ -211,7 +211,8 @@ impl<R: BufRead> Read for Members<R> {
                     }
                     // Whatever follows a member must be another one: the decoder's header
                     // check rejects anything else as corrupt.
-                    self.state = MemberState::Member(flate2::bufread::GzDecoder::new(reader));
+                    self.state =
+                        MemberState::Member(Box::new(flate2::bufread::GzDecoder::new(reader)));
                 }
                 MemberState::Done => return Ok(0),
             }

@@ -633,6 +633,71 @@ mod tests {
             );
         }
 
+        const MAINTENANCE: &str = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 58\r\n\r\n<html><title>Service maintenance</title>back soon</html>\r\n";
+
+        #[tokio::test]
+        async fn a_maintenance_page_answering_the_whole_upload_is_a_lost_answer_not_a_recovery() {
+            let addr = server(64 * 1024, Some(4096), Some(MAINTENANCE)).await;
+            let r = client(addr, Duration::from_secs(5))
+                .ingest(&call(), vec![audio(4096)])
+                .await;
+            let e = r.expect_err("a page is not verint's answer");
+            assert!(
+                matches!(&e, VerintError::AnswerLost(inner) if matches!(**inner, VerintError::NotVerint { .. })),
+                "{e:?}"
+            );
+            assert!(e.is_transient());
+        }
+
+        #[tokio::test]
+        async fn a_201_without_an_interaction_id_is_not_a_recovery() {
+            let addr = server(
+                64 * 1024,
+                Some(4096),
+                Some("HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}"),
+            )
+            .await;
+            let r = client(addr, Duration::from_secs(5))
+                .ingest(&call(), vec![audio(4096)])
+                .await;
+            let e = r.expect_err("no interactionId");
+            assert!(e.is_transient(), "{e:?}");
+            assert!(e.reason().contains("interactionId"), "{}", e.reason());
+        }
+
+        #[tokio::test]
+        async fn a_502_after_the_whole_upload_is_a_lost_answer() {
+            let addr = server(
+                64 * 1024,
+                Some(4096),
+                Some("HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n"),
+            )
+            .await;
+            let r = client(addr, Duration::from_secs(5))
+                .ingest(&call(), vec![audio(4096)])
+                .await;
+            assert!(matches!(r, Err(VerintError::AnswerLost(_))), "{r:?}");
+        }
+
+        #[tokio::test]
+        async fn a_409_with_its_interaction_id_is_already_present() {
+            let addr = server(
+                64 * 1024,
+                Some(4096),
+                Some("HTTP/1.1 409 Conflict\r\nContent-Length: 23\r\n\r\n{\"interactionId\":\"I-7\"}"),
+            )
+            .await;
+            let r = client(addr, Duration::from_secs(5))
+                .ingest(&call(), vec![audio(4096)])
+                .await;
+            assert_eq!(
+                r.map_err(|e| e.reason()),
+                Ok(Ingested::AlreadyPresent {
+                    interaction_id: "I-7".into()
+                })
+            );
+        }
+
         #[tokio::test]
         async fn a_redirect_is_not_followed() {
             let addr = server(

@@ -102,7 +102,7 @@ impl Keys {
     pub async fn after_refusal(&self, used: &KeyRead, refused_at: Instant) -> Option<Arc<KeyRead>> {
         self.source.as_ref()?;
         let latest = self.latest();
-        if latest.read_at >= refused_at {
+        if latest.read_at > used.read_at && latest.read_at >= refused_at {
             return Some(latest);
         }
         if used.read_at.elapsed() < self.min_interval {
@@ -158,5 +158,107 @@ impl Keys {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use secrecy::SecretString;
+
+    use super::*;
+
+    fn key(id: &str) -> ApiKey {
+        ApiKey::new(id, &SecretString::from("c2VjcmV0LWtleS1mb3ItdGVzdHM")).expect("key")
+    }
+
+    /// A secret that holds `rotated` from the start and counts its reads.
+    #[derive(Debug, Default)]
+    struct Secret {
+        reads: AtomicUsize,
+    }
+
+    impl KeySource for Secret {
+        fn read(&self) -> Pin<Box<dyn Future<Output = Result<ApiKey, KeyReadError>> + Send + '_>> {
+            Box::pin(async move {
+                self.reads.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Ok(key("rotated"))
+            })
+        }
+    }
+
+    fn keys() -> (Arc<Secret>, Arc<Keys>) {
+        let secret = Arc::new(Secret::default());
+        let keys = Keys::from_source(key("old"), secret.clone());
+        (secret, Arc::new(keys))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rotation_refusing_many_requests_at_once_reads_the_secret_once() {
+        let (secret, keys) = keys();
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let used = keys.current().await;
+        let refused_at = Instant::now();
+        let answers =
+            futures::future::join_all((0..50).map(|_| keys.after_refusal(&used, refused_at))).await;
+        assert_eq!(secret.reads.load(Ordering::SeqCst), 1);
+        for fresh in answers {
+            assert_eq!(fresh.expect("a fresh key").key.key_id, "rotated");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fresh_key_refused_again_is_not_read_again_at_once() {
+        let (secret, keys) = keys();
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let used = keys.current().await;
+        let fresh = keys
+            .after_refusal(&used, Instant::now())
+            .await
+            .expect("read again");
+        assert!(
+            keys.after_refusal(&fresh, Instant::now()).await.is_none(),
+            "a refusal of the key just read is transient, not a rotation"
+        );
+        assert_eq!(secret.reads.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reads_after_refusals_are_at_least_the_minimum_interval_apart() {
+        let (secret, keys) = keys();
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let used = keys.current().await;
+        keys.after_refusal(&used, Instant::now())
+            .await
+            .expect("first read");
+        let first = Instant::now();
+        // Another request, signed with the old key, refused after that read.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        keys.after_refusal(&used, Instant::now())
+            .await
+            .expect("second read");
+        assert_eq!(secret.reads.load(Ordering::SeqCst), 2);
+        assert!(Instant::now() - first >= MIN_REREAD_INTERVAL);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_warm_process_reads_the_key_again_after_fifteen_minutes() {
+        let (secret, keys) = keys();
+        tokio::time::sleep(Duration::from_secs(14 * 60)).await;
+        assert_eq!(keys.current().await.key.key_id, "old");
+        tokio::time::sleep(Duration::from_secs(61)).await;
+        assert_eq!(keys.current().await.key.key_id, "rotated");
+        assert_eq!(secret.reads.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_key_given_directly_is_never_read_again() {
+        let keys = Keys::fixed(key("direct"));
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        let used = keys.current().await;
+        assert!(keys.after_refusal(&used, Instant::now()).await.is_none());
+        assert_eq!(keys.current().await.key.key_id, "direct");
     }
 }

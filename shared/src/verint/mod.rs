@@ -671,6 +671,161 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(5), "no wait");
     }
 
+    fn quick(client: VerintClient) -> VerintClient {
+        client.with_retry(RetryPolicy {
+            attempts: 2,
+            min_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+        })
+    }
+
+    const ID: &str = "5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b";
+
+    #[tokio::test]
+    async fn a_lookup_answered_by_a_maintenance_page_is_never_taken_as_held() {
+        let das = das_answering(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 13\r\n\r\n<html></html>",
+        )
+        .await;
+        let e = quick(client_for(das))
+            .holds(ID)
+            .await
+            .expect_err("not verint's answer");
+        assert!(matches!(e, VerintError::NotVerint { .. }), "{e:?}");
+        assert!(e.is_transient());
+    }
+
+    #[tokio::test]
+    async fn a_lookup_answered_for_another_contact_is_never_taken_as_held() {
+        let das = das_answering(
+            "HTTP/1.1 200 OK\r\nContent-Length: 80\r\n\r\n{\"amazonContactId\":\"00000000-1d2e-4f60-8a9b-0c1d2e3f4a5b\",\"interactionId\":\"i-1\"}",
+        )
+        .await;
+        let e = quick(client_for(das))
+            .holds(ID)
+            .await
+            .expect_err("another id");
+        assert!(matches!(e, VerintError::NotVerint { .. }), "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn a_lookup_naming_the_contact_in_upper_case_is_held() {
+        let das = das_answering(
+            "HTTP/1.1 200 OK\r\nContent-Length: 80\r\n\r\n{\"amazonContactId\":\"5F8A7B3C-1D2E-4F60-8A9B-0C1D2E3F4A5B\",\"interactionId\":\"i-1\"}",
+        )
+        .await;
+        assert_eq!(
+            quick(client_for(das)).holds(ID).await.expect("held"),
+            Some("i-1".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_das_listing_that_repeats_its_cursor_is_an_error_not_a_loop() {
+        let das = das_answering(
+            "HTTP/1.1 200 OK\r\nContent-Length: 53\r\n\r\n{\"contacts\":[{\"interactionId\":\"x\"}],\"nextCursor\":\"c\"}",
+        )
+        .await;
+        let start = Utc::now() - TimeDelta::hours(3);
+        let window = Window {
+            start,
+            end: start + TimeDelta::hours(1),
+        };
+        let e = quick(client_for(das))
+            .completed_contacts(&[window])
+            .await
+            .expect_err("a loop");
+        assert!(matches!(e, VerintError::RepeatedCursor), "{e:?}");
+        assert!(e.is_transient());
+    }
+
+    /// A DAS that accepts only requests signed with key id `accepted`, counting the refusals.
+    async fn das_accepting(
+        accepted: &'static str,
+        refused: Arc<std::sync::atomic::AtomicUsize>,
+    ) -> Url {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let refused = refused.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(n) = socket.read(&mut buf).await {
+                        if n == 0 {
+                            return;
+                        }
+                        let request = String::from_utf8_lossy(&buf[..n]);
+                        let answer = if request.contains(&format!("kid={accepted},")) {
+                            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+                        } else {
+                            refused.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n"
+                        };
+                        if socket.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Url::parse(&format!("http://{addr}/das")).expect("url")
+    }
+
+    #[derive(Debug)]
+    struct RotatedSecret;
+
+    impl KeySource for RotatedSecret {
+        fn read(
+            &self,
+        ) -> std::pin::Pin<Box<dyn Future<Output = Result<ApiKey, keys::KeyReadError>> + Send + '_>>
+        {
+            Box::pin(async {
+                Ok(ApiKey::new(
+                    "new",
+                    &secrecy::SecretString::from("bmV3LWtleQ"),
+                )?)
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rotated_key_is_read_again_and_the_request_sent_at_once_with_it() {
+        let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let das = das_accepting("new", refused.clone()).await;
+        let old = ApiKey::new("old", &secrecy::SecretString::from("b2xkLWtleQ")).expect("key");
+        let keys = Keys::from_source(old, Arc::new(RotatedSecret))
+            .with_intervals(Duration::ZERO, MAX_KEY_AGE_FOR_TESTS);
+        let client = VerintClient::with_key_set(das.clone(), das, Arc::new(keys))
+            .expect("client")
+            .with_retry(RetryPolicy {
+                attempts: 1,
+                min_delay: Duration::from_millis(1),
+                max_delay: Duration::from_millis(1),
+            });
+        assert_eq!(
+            client.holds(ID).await.expect("asked with the new key"),
+            None
+        );
+        assert_eq!(refused.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(client.holds(ID).await.expect("the new key is kept"), None);
+        assert_eq!(refused.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_key_refused_with_nothing_to_read_again_is_transient() {
+        let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let das = das_accepting("new", refused).await;
+        let e = quick(client_for(das)).holds(ID).await.expect_err("refused");
+        assert!(matches!(e, VerintError::KeyRefused { .. }), "{e:?}");
+        assert!(e.is_transient(), "a rotation in progress, never permanent");
+    }
+
+    const MAX_KEY_AGE_FOR_TESTS: Duration = Duration::from_secs(3600);
+
     #[tokio::test]
     async fn no_attempt_starts_without_time_for_it() {
         let das = das_answering("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n").await;

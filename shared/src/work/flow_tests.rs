@@ -426,6 +426,68 @@ async fn a_lost_response_releases_the_message_and_the_next_receive_finds_it_in_v
 }
 
 #[tokio::test]
+async fn an_answer_lost_after_the_whole_upload_waits_at_least_retry_base_before_the_next_try() {
+    for receive in 1..=2 {
+        let fakes = Fakes::default();
+        lock(&fakes.verint.answers).push_back(Answer::Fail(|| {
+            VerintError::AnswerLost(Box::new(VerintError::Status {
+                status: StatusCode::BAD_GATEWAY,
+                detail: "Bad Gateway".into(),
+                retry_after: None,
+            }))
+        }));
+        let d = fakes.work(&[incoming(ID, receive)], None).await;
+        assert!(
+            retry_reason(&d[0]).starts_with("verint did not answer"),
+            "{d:?}"
+        );
+        assert_eq!(
+            fakes.verint.uploads.load(Ordering::SeqCst),
+            1,
+            "no second upload races the first inside the receive"
+        );
+        let delay = fakes.delay_of(ID).expect("a retry delay");
+        assert!(
+            delay >= Duration::from_secs(10),
+            "receive {receive}: {delay:?} is shorter than RETRY_BASE"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_gateway_page_for_an_answer_is_never_taken_as_recovered() {
+    let fakes = Fakes::default();
+    for _ in 0..3 {
+        lock(&fakes.verint.answers).push_back(Answer::Fail(|| VerintError::NotVerint {
+            status: StatusCode::OK,
+            what: "an ingest answer other than 201 or 409",
+        }));
+    }
+    let d = fakes.work(&[incoming(ID, 1)], None).await;
+    assert!(matches!(d[0], Disposition::Retry(_)), "{d:?}");
+    assert_eq!(fakes.outcome(ID).status, OutcomeStatus::Failed);
+    assert!(
+        lock(&fakes.queue.dead).is_empty(),
+        "transient, not dead-lettered"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_key_with_a_fresh_one_read_is_tried_again_at_once() {
+    let fakes = Fakes::default();
+    lock(&fakes.verint.answers)
+        .push_back(Answer::Fail(|| VerintError::KeyRefused { fresh_key: true }));
+    let started = Instant::now();
+    let d = fakes.work(&[incoming(ID, 1)], None).await;
+    assert_eq!(d, [Disposition::Done(OutcomeStatus::Recovered)]);
+    assert_eq!(fakes.verint.uploads.load(Ordering::SeqCst), 2);
+    assert!(
+        started.elapsed() < Duration::from_millis(10),
+        "no backoff before the retry with the fresh key"
+    );
+}
+
+#[tokio::test]
 async fn a_stalled_upload_is_released_with_a_reason_naming_verint() {
     let fakes = Fakes::default();
     lock(&fakes.verint.answers).push_back(Answer::Fail(|| {
