@@ -573,3 +573,88 @@ async fn plan_over_40_hours_is_a_backfill_of_two_slices_whose_calls_work_recover
         Some(expected.len() as u64)
     );
 }
+
+/// A new base64url key, as an operator would generate one.
+const ROTATED_KEY_ID: &str = "rotated-key";
+const ROTATED_KEY: &str = "cm90YXRlZC1rZXktZm9yLXRoZS1yb3RhdGlvbi10ZXN0";
+
+#[tokio::test]
+async fn a_key_rotated_in_secrets_manager_while_work_runs_sends_nothing_to_the_dead_letter_queue() {
+    let mut stack = Stack::new(&[]).await.expect("stack");
+    let secret = format!("verint-{}", stack.ctr_bucket);
+    let stored = |key_id: &str, key: &str| format!(r#"{{"keyId":"{key_id}","key":"{key}"}}"#);
+    stack
+        .vars
+        .insert("AWS_ENDPOINT_URL_SECRETS_MANAGER".into(), moto_url());
+    let clients = recovery::aws::Clients::load(stack.lookup()).await;
+    clients
+        .secrets
+        .create_secret()
+        .name(&secret)
+        .secret_string(stored(
+            &stack.vars["VERINT_API_KEY_ID"],
+            &stack.vars["VERINT_API_KEY"],
+        ))
+        .send()
+        .await
+        .expect("secret created in moto");
+    stack.vars.remove("VERINT_API_KEY_ID");
+    stack.vars.remove("VERINT_API_KEY");
+    stack
+        .vars
+        .insert("VERINT_API_KEY_SECRET_ID".into(), secret.clone());
+    let date = past_day();
+    let day = stack.day(47, date, 120).await.expect("day");
+    let window = day_window(date);
+    let expected = expected_missing(&day, window.start, window.end);
+    let planned = plan_json(&stack, window).await;
+    assert_eq!(planned["enqueued"].as_u64(), Some(expected.len() as u64));
+    // Slow enough that the rotation lands in the middle of the work.
+    stack.sim.state().set_faults(Faults {
+        slow_ms: 400,
+        ..Faults::default()
+    });
+    let work = tokio::process::Command::new(env!("CARGO_BIN_EXE_recoveryctl"))
+        .args(["work", "--until-empty", "--json"])
+        .env_clear()
+        .envs(stack.vars.iter())
+        .env("RECOVERYCTL_LOG", "error")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("recoveryctl work starts");
+    while stack.sim.state().ingested().len() < 3 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    clients
+        .secrets
+        .put_secret_value()
+        .secret_id(&secret)
+        .secret_string(stored(ROTATED_KEY_ID, ROTATED_KEY))
+        .send()
+        .await
+        .expect("secret rotated");
+    stack
+        .sim
+        .state()
+        .rotate_key(ROTATED_KEY_ID, ROTATED_KEY)
+        .expect("simulator rotated");
+    let rotated_at = stack.sim.state().ingested().len();
+    let out = work
+        .wait_with_output()
+        .await
+        .expect("recoveryctl work ends");
+    let worked = json_of(&out);
+
+    assert!(
+        rotated_at < expected.len(),
+        "the rotation came while calls were left"
+    );
+    assert!(
+        stack.sim.state().stats().unauthorized > 0,
+        "verint refused the old key"
+    );
+    assert_eq!(worked["dead_lettered"], 0, "{worked}");
+    assert_dead_letter_queue_empty(&stack).await;
+    assert_in_verint_exactly(&stack.sim, &expected);
+}

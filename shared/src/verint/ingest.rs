@@ -178,14 +178,14 @@ impl VerintClient {
                 }
                 None => Err(VerintError::Transport(e)),
             },
-            // The whole call was sent: a gateway's error or page may stand for an answer Verint
-            // gave (design §5, the lost answer).
+            // The whole call was sent: a gateway's timeout may stand for an answer Verint gave
+            // (design §5, the lost answer). A page that is not Verint's is retried like a 503
+            // (design §6): the retry's answer (201 or 409) tells.
             Err(
-                e @ (VerintError::NotVerint { .. }
-                | VerintError::Status {
+                e @ VerintError::Status {
                     status: StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT,
                     ..
-                }),
+                },
             ) if body_sent => Err(VerintError::AnswerLost(Box::new(e))),
             other => other,
         }
@@ -636,17 +636,14 @@ mod tests {
         const MAINTENANCE: &str = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 58\r\n\r\n<html><title>Service maintenance</title>back soon</html>\r\n";
 
         #[tokio::test]
-        async fn a_maintenance_page_answering_the_whole_upload_is_a_lost_answer_not_a_recovery() {
+        async fn a_maintenance_page_answering_an_upload_is_never_a_recovery() {
             let addr = server(64 * 1024, Some(4096), Some(MAINTENANCE)).await;
             let r = client(addr, Duration::from_secs(5))
                 .ingest(&call(), vec![audio(4096)])
                 .await;
             let e = r.expect_err("a page is not verint's answer");
-            assert!(
-                matches!(&e, VerintError::AnswerLost(inner) if matches!(**inner, VerintError::NotVerint { .. })),
-                "{e:?}"
-            );
-            assert!(e.is_transient());
+            assert!(matches!(e, VerintError::NotVerint { .. }), "{e:?}");
+            assert!(e.is_transient(), "retried like a 503");
         }
 
         #[tokio::test]

@@ -33,6 +33,8 @@ pub trait KeySource: Send + Sync + std::fmt::Debug {
 pub struct KeyRead {
     pub key: ApiKey,
     pub read_at: Instant,
+    /// Read because Verint refused the key before it.
+    pub on_refusal: bool,
 }
 
 /// The process's key, shared by every request.
@@ -60,7 +62,11 @@ impl Keys {
     fn build(key: ApiKey, source: Option<Arc<dyn KeySource>>) -> Self {
         let now = Instant::now();
         Keys {
-            current: RwLock::new(Arc::new(KeyRead { key, read_at: now })),
+            current: RwLock::new(Arc::new(KeyRead {
+                key,
+                read_at: now,
+                on_refusal: false,
+            })),
             source,
             reading: tokio::sync::Mutex::new(Some(now)),
             min_interval: MIN_REREAD_INTERVAL,
@@ -96,16 +102,16 @@ impl Keys {
     }
 
     /// After Verint refused `used` at `refused_at`: a key read after the refusal, to try again
-    /// at once; `None` when there is no source, the read failed, or `used` was itself read less
-    /// than the minimum interval ago (a fresh key refused is not a rotation to follow: the
-    /// caller treats the refusal as transient).
+    /// at once; `None` when there is no source, the read failed, or `used` was itself read on
+    /// a refusal less than the minimum interval ago (a fresh key refused is not a rotation to
+    /// follow: the caller treats the refusal as transient).
     pub async fn after_refusal(&self, used: &KeyRead, refused_at: Instant) -> Option<Arc<KeyRead>> {
         self.source.as_ref()?;
         let latest = self.latest();
         if latest.read_at > used.read_at && latest.read_at >= refused_at {
             return Some(latest);
         }
-        if used.read_at.elapsed() < self.min_interval {
+        if used.on_refusal && used.read_at.elapsed() < self.min_interval {
             return None;
         }
         self.read_again(refused_at, true).await
@@ -142,6 +148,7 @@ impl Keys {
                 let fresh = Arc::new(KeyRead {
                     key,
                     read_at: Instant::now(),
+                    on_refusal: refused,
                 });
                 *self
                     .current
@@ -250,6 +257,15 @@ mod tests {
         assert_eq!(keys.current().await.key.key_id, "old");
         tokio::time::sleep(Duration::from_secs(61)).await;
         assert_eq!(keys.current().await.key.key_id, "rotated");
+        assert_eq!(secret.reads.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_key_read_at_start_and_refused_at_once_is_read_again() {
+        let (secret, keys) = keys();
+        let used = keys.current().await;
+        let fresh = keys.after_refusal(&used, Instant::now()).await;
+        assert_eq!(fresh.expect("read again").key.key_id, "rotated");
         assert_eq!(secret.reads.load(Ordering::SeqCst), 1);
     }
 

@@ -30,6 +30,9 @@ pub(crate) const DAS_CONCURRENCY: usize = 4;
 /// Contacts asked for per DAS page.
 pub(crate) const DAS_PAGE_LIMIT: u32 = 500;
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
+/// DAS requests are tried at least this often (0.3⁸ ≈ 1 in 15,000 pages lost to a gateway that
+/// answers 30 % of requests with its own page).
+const DAS_MIN_ATTEMPTS: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerintError {
@@ -154,7 +157,7 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            attempts: 8,
+            attempts: 5,
             min_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(20),
         }
@@ -458,7 +461,13 @@ impl VerintClient {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, VerintError>>,
     {
-        let mut delays = self.retry.delays();
+        // A gateway's page or a rotation can fail several tries in a row: DAS is asked at least
+        // DAS_MIN_ATTEMPTS times before a run or a re-check gives up.
+        let policy = RetryPolicy {
+            attempts: self.retry.attempts.max(DAS_MIN_ATTEMPTS),
+            ..self.retry
+        };
+        let mut delays = policy.delays();
         let mut last: Option<VerintError> = None;
         loop {
             let result = match deadline {

@@ -9,4 +9,5 @@ mod queueing;
 mod real_data;
 mod redriving;
 mod support;
+mod verifying;
 mod working;
