@@ -68,6 +68,28 @@ pub struct RunReport {
     pub slices: Option<Vec<SliceEntry>>,
 }
 
+/// The fields of a run report that list contacts one by one; the planner function's answer
+/// leaves them out (design §5: Lambda's response limit is 6 MB, and a day of a million missing
+/// calls is 38 MB of ids). The stored report keeps them.
+pub const ID_LISTS: [&str; 3] = ["missing_contact_ids", "orphan_contact_ids", "unrecoverable"];
+
+impl RunReport {
+    /// What the planner function answers (design §5): the report without its id lists, plus
+    /// `report_key`, the stored report's S3 key, and `status`. Its size does not grow with the
+    /// number of contacts.
+    pub fn summary(&self, report_key: &str) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        if let Some(fields) = value.as_object_mut() {
+            for list in ID_LISTS {
+                fields.remove(list);
+            }
+            fields.insert("report_key".into(), report_key.into());
+            fields.insert("status".into(), "completed".into());
+        }
+        value
+    }
+}
+
 /// One slice of a backfill, as its parent report and status name it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SliceEntry {
@@ -203,6 +225,46 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&r).expect("serialises"),
             r#"{"run_id":"r","mode":"automatic","dry_run":false,"window":null,"ctr":{"objects":0,"records":0,"malformed":0,"duplicates":0},"eligible":0,"in_verint":0,"not_settled":0,"missing":0,"enqueued":0,"missing_contact_ids":[],"unrecoverable":[],"late_hours":[],"duration_ms":0,"orphans":0,"orphan_contact_ids":[]}"#
+        );
+    }
+
+    #[test]
+    fn the_functions_answer_for_a_million_missing_calls_is_a_summary_well_under_lambdas_limit() {
+        let ids: Vec<String> = (0..1_000_000u32)
+            .map(|i| format!("00000000-0000-4000-8000-{i:012x}"))
+            .collect();
+        let r = RunReport {
+            run_id: "r".into(),
+            mode: Mode::Manual,
+            dry_run: false,
+            window: None,
+            ctr: CtrCounts::default(),
+            eligible: 1_000_000,
+            in_verint: 0,
+            not_settled: 0,
+            missing: 1_000_000,
+            enqueued: 1_000_000,
+            missing_contact_ids: ids.clone(),
+            unrecoverable: vec![UnrecoverableEntry {
+                contact_id: ids[0].clone(),
+                reason: "all recordings deleted".into(),
+            }],
+            late_hours: vec![],
+            duration_ms: 0,
+            orphans: 1,
+            orphan_contact_ids: vec![ids[1].clone()],
+            slices: None,
+        };
+        let summary = r.summary("call-recovery/runs/r/report.json");
+        let bytes = serde_json::to_vec(&summary).expect("serialises").len();
+        assert!(bytes < 1024, "{bytes} bytes");
+        for list in ID_LISTS {
+            assert!(summary.get(list).is_none(), "{list}");
+        }
+        assert_eq!(summary["report_key"], "call-recovery/runs/r/report.json");
+        assert_eq!(
+            (summary["missing"].as_u64(), summary["enqueued"].as_u64()),
+            (Some(1_000_000), Some(1_000_000))
         );
     }
 

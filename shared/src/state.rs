@@ -149,6 +149,11 @@ impl S3State {
         format!("{}checkpoint.json", self.prefix)
     }
 
+    /// The S3 key of a run's report (design §5).
+    pub fn report_key(&self, run_id: &str) -> String {
+        self.run_key(run_id, "report.json")
+    }
+
     pub(crate) fn run_key(&self, run_id: &str, name: &str) -> String {
         format!("{}runs/{run_id}/{name}", self.prefix)
     }

@@ -270,6 +270,15 @@ async fn the_functions_answer_real_events_under_cargo_lambda_watch() -> Result<(
         "{report}"
     );
     let run_id = report["run_id"].as_str().context("run_id")?.to_owned();
+    // The answer is a summary (design §5): no id list, the stored report's key instead.
+    for list in ["missing_contact_ids", "orphan_contact_ids", "unrecoverable"] {
+        ensure!(report.get(list).is_none(), "{list} in the answer: {report}");
+    }
+    ensure!(
+        report["report_key"] == format!("call-recovery/runs/{run_id}/report.json")
+            && report["status"] == "completed",
+        "{report}"
+    );
 
     // Planner, (c): an invalid payload is an error naming the problem (cargo-lambda: HTTP 500).
     let (status, error) = watch

@@ -44,8 +44,9 @@ pub fn diagnostic(e: &PlanError) -> Diagnostic {
 }
 
 /// The Lambda handler. Three kinds of event arrive:
-/// - an EventBridge scheduled event: an automatic run, answered with its report;
-/// - a manual payload: a manual run answered with its report, or, for a window over 24 hours, a
+/// - an EventBridge scheduled event: an automatic run, answered with its report's summary (the
+///   counts, `run_id`, `status` and `report_key`, never the id lists: design §5);
+/// - a manual payload: a manual run answered with its summary, or, for a window over 24 hours, a
 ///   backfill (design §4.8) answered with its parent run and slices, once they are queued;
 /// - an SQS event from the planning queue: one slice of a backfill per record, answered with the
 ///   records to retry (a slice that failed, or a body that is not a slice message).
@@ -90,7 +91,7 @@ async fn plan(
         .await
         .map_err(|e| diagnostic(&e))?;
     report_metrics(&report, metrics);
-    to_json(&report)
+    Ok(report.summary(&app.store.report_key(&report.run_id)))
 }
 
 /// The planning queue's records, when the event is an SQS event.

@@ -234,7 +234,9 @@ pub fn report_metrics(report: &RunReport, metrics: &mut Metrics) {
     metrics.count(names::UNRECOVERABLE, report.unrecoverable.len() as u64);
     metrics.count(names::MISSING, report.missing);
     metrics.count(names::ENQUEUED, report.enqueued);
-    if report.eligible > 0 {
+    // Design §9.3: a drop of the capture rate means Verint is losing calls now; manual runs and
+    // backfill slices look at the past (a backfill of history is mostly missing on purpose).
+    if report.mode == Mode::Automatic && report.eligible > 0 {
         metrics.add(
             names::CAPTURE_RATE,
             100.0 * report.in_verint as f64 / report.eligible as f64,
@@ -250,4 +252,47 @@ pub fn report_metrics(report: &RunReport, metrics: &mut Metrics) {
         report.duration_ms as f64,
         Unit::Milliseconds,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::CtrCounts;
+
+    fn report(mode: Mode) -> RunReport {
+        RunReport {
+            run_id: "r".into(),
+            mode,
+            dry_run: false,
+            window: None,
+            ctr: CtrCounts::default(),
+            eligible: 100,
+            in_verint: 10,
+            not_settled: 0,
+            missing: 90,
+            enqueued: 90,
+            missing_contact_ids: vec![],
+            unrecoverable: vec![],
+            late_hours: vec![],
+            duration_ms: 0,
+            orphans: 0,
+            orphan_contact_ids: vec![],
+            slices: None,
+        }
+    }
+
+    fn emitted(report: &RunReport) -> String {
+        let mut metrics = Metrics::new("test");
+        report_metrics(report, &mut metrics);
+        serde_json::to_string(&metrics.documents(0)).unwrap_or_default()
+    }
+
+    #[test]
+    fn only_automatic_runs_report_a_capture_rate() {
+        assert!(emitted(&report(Mode::Automatic)).contains(names::CAPTURE_RATE));
+        assert!(
+            !emitted(&report(Mode::Manual)).contains(names::CAPTURE_RATE),
+            "a backfill of history must not page as 'Verint is losing calls now'"
+        );
+    }
 }
