@@ -499,6 +499,7 @@ pub fn parent_report(
         late_hours: Vec::new(),
         duration_ms: (now - started).num_milliseconds().max(0) as u64,
         orphans: sum(|r| r.orphans),
+        orphan_lookups_failed: sum(|r| r.orphan_lookups_failed),
         orphan_contact_ids: ordered
             .iter()
             .flat_map(|r| r.orphan_contact_ids.iter().cloned())
@@ -621,6 +622,7 @@ mod tests {
             late_hours: vec![],
             duration_ms: 7,
             orphans: 0,
+            orphan_lookups_failed: 0,
             orphan_contact_ids: vec![],
             slices: None,
         }

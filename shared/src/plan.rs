@@ -288,6 +288,9 @@ pub struct Planner<'a, S, V, Q, R> {
     /// When an automatic run stops reading further hours (the invocation's deadline less a
     /// margin); it then matches and queues what it read. `None`: no deadline.
     pub deadline: Option<Instant>,
+    /// When the run must have finished its look-ups and queueing, to leave time for the ledger
+    /// and the report (the invocation's deadline less a few seconds). `None`: no deadline.
+    pub finish_by: Option<Instant>,
 }
 
 impl<S, V, Q, R> std::fmt::Debug for Planner<'_, S, V, Q, R> {
@@ -307,7 +310,7 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
         lookup: &dyn OrphanLookup,
         window: Window,
         contacts: &crate::contacts::ContactSet,
-    ) -> Result<Vec<FoundOrphan>, PlanError> {
+    ) -> Result<(Vec<FoundOrphan>, u64), PlanError> {
         let keys = lookup.recording_keys(window).await?;
         let listed = keys.len();
         // The contact set has no index by id: find, in one pass, which listed contacts have a CTR.
@@ -323,18 +326,57 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
             .collect();
         let orphans: Vec<Orphan> =
             crate::orphans::find(lookup.bucket(), keys, window, |k| with_ctr.contains(k));
-        let found: Vec<FoundOrphan> = stream::iter(orphans)
-            .map(|orphan| FoundOrphan::look_up(lookup, orphan))
-            .buffered(ORPHAN_CONCURRENCY)
-            .try_collect()
-            .await?;
+        // Each look-up is isolated and bounded: one that fails (a throttled DescribeContact, a
+        // DAS that does not answer) or that the deadline leaves no time for is counted and left
+        // for the next run, never fatal to this one.
+        let finish_by = self.finish_by;
+        let looked: Vec<Result<FoundOrphan, (Orphan, String)>> = stream::iter(orphans)
+            .map(|orphan| async move {
+                let contact_id = orphan.contact_id.clone();
+                let result = match finish_by {
+                    Some(d) if Instant::now() >= d => Err("no time left before the deadline".into()),
+                    Some(d) => {
+                        match tokio::time::timeout_at(d.into(), FoundOrphan::look_up(lookup, orphan.clone())).await {
+                            Ok(r) => r.map_err(|e| error_chain(&e)),
+                            Err(_) => Err("the deadline came during the look-up".into()),
+                        }
+                    }
+                    None => FoundOrphan::look_up(lookup, orphan.clone())
+                        .await
+                        .map_err(|e| error_chain(&e)),
+                };
+                result.map_err(|why| {
+                    warn!(%contact_id, reason = %why, "orphan look-up failed; the next run tries it again");
+                    (orphan, why)
+                })
+            })
+            .buffer_unordered(ORPHAN_CONCURRENCY)
+            .collect()
+            .await;
+        let mut found = Vec::with_capacity(looked.len());
+        let mut failed = 0u64;
+        for r in looked {
+            match r {
+                Ok(f) => found.push(f),
+                Err((orphan, _)) => {
+                    failed += 1;
+                    found.push(FoundOrphan {
+                        orphan,
+                        times: None,
+                        in_verint: false,
+                    });
+                }
+            }
+        }
+        found.sort_by(|a, b| a.orphan.contact_id.cmp(&b.orphan.contact_id));
         info!(
             recordings = listed,
             orphans = found.len(),
             queued = found.iter().filter(|f| f.queued()).count(),
+            lookups_failed = failed,
             "orphan recordings looked for"
         );
-        Ok(found)
+        Ok((found, failed))
     }
 
     /// Runs once; the report is written to the state bucket and returned. An automatic run reads
@@ -471,14 +513,21 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
         let eligible = matching::eligible(&contacts, &read.rules);
         let held = self.held(&eligible).await?;
         let mut class = matching::classify(&contacts, &eligible, &held, &read.rules);
-        let found = match (request, self.orphans) {
+        // The ordinary missing calls are queued first: orphan look-ups (Verint and Connect, one
+        // contact at a time) can be slow or fail, and must never hold them back.
+        let missing = self.messages(run_id, &class, &[]);
+        let (mut enqueued, mut rejected) = self.enqueue(request, &missing, &mut class).await?;
+        let (found, orphan_lookups_failed) = match (request, self.orphans) {
             (Request::Manual { window, .. }, Some(lookup)) => {
                 self.orphans(lookup, window, &contacts).await?
             }
-            _ => Vec::new(),
+            _ => (Vec::new(), 0),
         };
-        let messages = self.messages(run_id, &class, &found);
-        let (enqueued, rejected) = self.enqueue(request, &messages, &mut class).await?;
+        let orphan_messages = self.orphan_messages(run_id, &found);
+        let (orphans_enqueued, orphans_rejected) =
+            self.enqueue_orphans(request, &orphan_messages).await?;
+        enqueued += orphans_enqueued;
+        rejected.extend(orphans_rejected);
         self.write_ledger(run_id, &contacts, &eligible, &class, &found, &rejected)
             .await?;
         let duplicates = stats.records.saturating_sub(contacts.len() as u64);
@@ -514,6 +563,7 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
             late_hours: read.late_hours.iter().map(|h| format_ts(*h)).collect(),
             duration_ms: started.elapsed().as_millis() as u64,
             orphans: found.len() as u64,
+            orphan_lookups_failed,
             orphan_contact_ids: found
                 .iter()
                 .filter(|f| f.queued() && !rejected.contains_key(&f.orphan.contact_id))
@@ -723,6 +773,33 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
             ))
         });
         missing.chain(orphans).collect()
+    }
+
+    /// One message per orphan to queue.
+    fn orphan_messages(&self, run_id: &str, found: &[FoundOrphan]) -> Vec<WorkMessage> {
+        self.messages(run_id, &matching::Classification::default(), found)
+    }
+
+    /// Queues the orphans' messages (none in a dry run): how many SQS accepted, and the reason
+    /// of each it rejected (the orphan stays an orphan, reported as not queued).
+    async fn enqueue_orphans(
+        &self,
+        request: Request,
+        messages: &[WorkMessage],
+    ) -> Result<(u64, HashMap<String, String>), PlanError> {
+        let mut rejected_ids = HashMap::new();
+        if request.dry_run() || messages.is_empty() {
+            return Ok((0, rejected_ids));
+        }
+        let sent = self.queue.send_all(messages).await?;
+        for (i, reason) in sent.rejected {
+            if let Some(m) = messages.get(i) {
+                let reason = format!("sqs rejected the work message: {reason}");
+                error!(contact_id = %m.contact_id, %reason, "sqs rejected the work message of an orphan");
+                rejected_ids.insert(m.contact_id.clone(), reason);
+            }
+        }
+        Ok((sent.accepted, rejected_ids))
     }
 
     /// Queues the messages (none in a dry run): how many SQS accepted, and the reason of each

@@ -9,6 +9,7 @@ use aws_sdk_sqs::types::{
     MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName,
     SendMessageBatchRequestEntry,
 };
+use futures::StreamExt as _;
 use tracing::warn;
 
 use crate::message::WorkMessage;
@@ -16,6 +17,8 @@ use crate::message::WorkMessage;
 /// SQS takes at most ten entries per `SendMessageBatch`.
 pub(crate) const SQS_BATCH: usize = 10;
 const SEND_ATTEMPTS: usize = 5;
+/// `SendMessageBatch` calls in flight at once.
+pub(crate) const SEND_CONCURRENCY: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
@@ -116,69 +119,102 @@ impl SqsQueue {
         &self,
         bodies: &[(String, Option<String>)],
     ) -> Result<Sent, QueueError> {
+        // SendMessageBatch takes 10 messages; a round trip is tens of milliseconds, so a
+        // million messages one batch at a time would take hours. Batches go out
+        // SEND_CONCURRENCY at a time (SQS has no per-queue send limit for standard queues).
+        let batches: Vec<_> = bodies
+            .chunks(SQS_BATCH)
+            .enumerate()
+            .map(|(n, chunk)| self.send_batch(n * SQS_BATCH, chunk))
+            .collect();
+        let mut batches = futures::stream::iter(batches).buffer_unordered(SEND_CONCURRENCY);
         let mut sent = Sent::default();
-        for (n, chunk) in bodies.chunks(SQS_BATCH).enumerate() {
-            let mut pending: Vec<usize> = (0..chunk.len()).collect();
-            let mut last_reason = String::new();
-            for attempt in 0..SEND_ATTEMPTS {
-                if attempt > 0 {
-                    tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+        let mut failed = None;
+        while let Some(batch) = batches.next().await {
+            match batch {
+                Ok(batch) => {
+                    sent.accepted += batch.accepted;
+                    sent.rejected.extend(batch.rejected);
                 }
-                let entries = pending
-                    .iter()
-                    .map(|&i| {
-                        let (body, reason) = &chunk[i];
-                        let mut e = SendMessageBatchRequestEntry::builder()
-                            .id(format!("m{i}"))
-                            .message_body(body);
-                        if let Some(reason) = reason {
-                            e = e.message_attributes("failure_reason", reason_attribute(reason)?);
-                        }
-                        e.build().map_err(sqs_err("build batch entry"))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                let out = match self
-                    .sqs
-                    .send_message_batch()
-                    .queue_url(&self.url)
-                    .set_entries(Some(entries))
-                    .send()
-                    .await
-                {
-                    Ok(out) => out,
-                    Err(e) => {
-                        let e = e.into_service_error();
-                        last_reason = e.to_string();
-                        warn!(error.message = %e, attempt, "send_message_batch failed");
-                        continue;
+                // The other batches in flight finish first: what they queued stays queued.
+                Err(e) => failed = failed.or(Some(e)),
+            }
+        }
+        sent.rejected.sort_unstable_by_key(|r| r.0);
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(sent),
+        }
+    }
+
+    /// One `SendMessageBatch` of at most 10 bodies (the first at index `first`), its entries that
+    /// failed on SQS's side retried up to [`SEND_ATTEMPTS`] times.
+    async fn send_batch(
+        &self,
+        first: usize,
+        chunk: &[(String, Option<String>)],
+    ) -> Result<Sent, QueueError> {
+        let mut sent = Sent::default();
+        let mut pending: Vec<usize> = (0..chunk.len()).collect();
+        let mut last_reason = String::new();
+        for attempt in 0..SEND_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+            }
+            let entries = pending
+                .iter()
+                .map(|&i| {
+                    let (body, reason) = &chunk[i];
+                    let mut e = SendMessageBatchRequestEntry::builder()
+                        .id(format!("m{i}"))
+                        .message_body(body);
+                    if let Some(reason) = reason {
+                        e = e.message_attributes("failure_reason", reason_attribute(reason)?);
                     }
-                };
-                sent.accepted += out.successful.len() as u64;
-                let mut retry = Vec::new();
-                for f in out.failed {
-                    let i: usize = f.id.trim_start_matches('m').parse().unwrap_or(usize::MAX);
-                    last_reason = format!("{}: {}", f.code, f.message.unwrap_or_default());
-                    if i >= chunk.len() {
-                        continue;
-                    }
-                    if f.sender_fault {
-                        warn!(reason = %last_reason, "sqs rejected an entry as the sender's fault");
-                        sent.rejected.push((n * SQS_BATCH + i, last_reason.clone()));
-                    } else {
-                        retry.push(i);
-                    }
+                    e.build().map_err(sqs_err("build batch entry"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = match self
+                .sqs
+                .send_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+            {
+                Ok(out) => out,
+                Err(e) => {
+                    let e = e.into_service_error();
+                    last_reason = e.to_string();
+                    warn!(error.message = %e, attempt, "send_message_batch failed");
+                    continue;
                 }
-                pending = retry;
-                if pending.is_empty() {
-                    break;
+            };
+            sent.accepted += out.successful.len() as u64;
+            let mut retry = Vec::new();
+            for f in out.failed {
+                let i: usize = f.id.trim_start_matches('m').parse().unwrap_or(usize::MAX);
+                last_reason = format!("{}: {}", f.code, f.message.unwrap_or_default());
+                if i >= chunk.len() {
+                    continue;
+                }
+                if f.sender_fault {
+                    warn!(reason = %last_reason, "sqs rejected an entry as the sender's fault");
+                    sent.rejected.push((first + i, last_reason.clone()));
+                } else {
+                    retry.push(i);
                 }
             }
-            if !pending.is_empty() {
-                return Err(QueueError::Rejected {
-                    count: pending.len(),
-                    reason: last_reason,
-                });
+            pending = retry;
+            if pending.is_empty() {
+                break;
             }
+        }
+        if !pending.is_empty() {
+            return Err(QueueError::Rejected {
+                count: pending.len(),
+                reason: last_reason,
+            });
         }
         Ok(sent)
     }

@@ -61,6 +61,11 @@ pub struct RunReport {
     /// Orphan recordings found (design §9): recordings of the window without a CTR among the
     /// hours read; 0 when the listing is off and for automatic runs.
     pub orphans: u64,
+    /// Orphan look-ups (Verint by id, Connect's `DescribeContact`) that failed or that the
+    /// deadline left no time for: those orphans are not queued by this run; the next run over
+    /// the window looks them up again.
+    #[serde(default)]
+    pub orphan_lookups_failed: u64,
     /// The orphans queued (those Verint lacked and Connect describes).
     pub orphan_contact_ids: Vec<String>,
     /// A backfill's parent report only (design §4 backfills): its slices, in window order.
@@ -219,12 +224,13 @@ mod tests {
             late_hours: vec![],
             duration_ms: 0,
             orphans: 0,
+            orphan_lookups_failed: 0,
             orphan_contact_ids: vec![],
             slices: None,
         };
         assert_eq!(
             serde_json::to_string(&r).expect("serialises"),
-            r#"{"run_id":"r","mode":"automatic","dry_run":false,"window":null,"ctr":{"objects":0,"records":0,"malformed":0,"duplicates":0},"eligible":0,"in_verint":0,"not_settled":0,"missing":0,"enqueued":0,"missing_contact_ids":[],"unrecoverable":[],"late_hours":[],"duration_ms":0,"orphans":0,"orphan_contact_ids":[]}"#
+            r#"{"run_id":"r","mode":"automatic","dry_run":false,"window":null,"ctr":{"objects":0,"records":0,"malformed":0,"duplicates":0},"eligible":0,"in_verint":0,"not_settled":0,"missing":0,"enqueued":0,"missing_contact_ids":[],"unrecoverable":[],"late_hours":[],"duration_ms":0,"orphans":0,"orphan_lookups_failed":0,"orphan_contact_ids":[]}"#
         );
     }
 
@@ -252,6 +258,7 @@ mod tests {
             late_hours: vec![],
             duration_ms: 0,
             orphans: 1,
+            orphan_lookups_failed: 0,
             orphan_contact_ids: vec![ids[1].clone()],
             slices: None,
         };

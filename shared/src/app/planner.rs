@@ -24,6 +24,11 @@ use crate::state::S3State;
 use crate::time::Window;
 use crate::verint::VerintClient;
 
+/// How long after the reading deadline a run's look-ups and queueing may go on: the planner
+/// function stops reading 120 s before the invocation's deadline (`planner::DEADLINE_MARGIN`);
+/// this leaves the last 20 s for the ledger, the checkpoint and the report.
+pub const FINISH_AFTER_READING: std::time::Duration = std::time::Duration::from_secs(100);
+
 /// CTR objects read at once: S3 latency dominates, parsing uses every core.
 pub(crate) const READ_CONCURRENCY: usize = 8;
 
@@ -138,6 +143,7 @@ impl PlannerApp {
             progress,
             orphans: self.orphans.as_ref().map(|o| o as &dyn OrphanLookup),
             deadline,
+            finish_by: deadline.map(|d| d + FINISH_AFTER_READING),
         }
     }
 }
@@ -276,6 +282,7 @@ mod tests {
             late_hours: vec![],
             duration_ms: 0,
             orphans: 0,
+            orphan_lookups_failed: 0,
             orphan_contact_ids: vec![],
             slices: None,
         }

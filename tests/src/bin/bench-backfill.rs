@@ -267,6 +267,7 @@ async fn child(args: &Args, start: &str) -> anyhow::Result<()> {
         progress: &|_, _| {},
         orphans: None,
         deadline: None,
+        finish_by: None,
     };
     let run_id = args.slice_id.clone().unwrap_or_else(|| "slice".into());
     let now = window.end + TimeDelta::days(2);

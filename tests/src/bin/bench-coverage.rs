@@ -112,6 +112,7 @@ async fn main() -> anyhow::Result<()> {
         late_hours: Vec::new(),
         duration_ms: 0,
         orphans: 0,
+        orphan_lookups_failed: 0,
         orphan_contact_ids: Vec::new(),
         slices: None,
     };

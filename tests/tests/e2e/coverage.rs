@@ -293,3 +293,39 @@ async fn a_ledger_larger_than_one_part_is_uploaded_in_parts_and_reads_back_whole
     );
     assert_eq!(recovery::ledger::rows_of(&bytes).count() as u64, n);
 }
+
+#[tokio::test]
+async fn orphan_look_ups_the_deadline_leaves_no_time_for_are_counted_and_the_missing_calls_still_queued()
+ {
+    let stack = stack_with_recordings().await;
+    let date = past_day();
+    let day = stack.day(75, date, 60).await.expect("day");
+    plant_orphans(&stack, &day, date, 3, 0).await;
+    let expected = expected_missing(&day, day_window(date).start, day_window(date).end);
+    let app = stack.planner().await.expect("planner");
+    let planner = recovery::plan::Planner {
+        // The time for look-ups is already over when the run starts.
+        finish_by: Some(std::time::Instant::now()),
+        ..app.planner(None, &|_, _| {})
+    };
+
+    let report = planner
+        .run(
+            recovery::plan::Request::Manual {
+                window: day_window(date),
+                dry_run: false,
+            },
+            chrono::Utc::now(),
+        )
+        .await
+        .expect("the run completes without its orphans");
+
+    assert_eq!(report.orphans, 3);
+    assert_eq!(report.orphan_lookups_failed, 3);
+    assert!(report.orphan_contact_ids.is_empty());
+    assert_eq!(
+        report.enqueued,
+        expected.len() as u64,
+        "every ordinary missing call queued"
+    );
+}

@@ -452,6 +452,7 @@ async fn a_concurrent_checkpoint_write_is_detected_and_nothing_is_overwritten() 
         progress: &|_, _| {},
         orphans: None,
         deadline: None,
+        finish_by: None,
     };
     let err = planner
         .run(Request::Automatic { dry_run: false }, Utc::now())

@@ -316,6 +316,7 @@ async fn a_deadline_that_allows_half_the_hours_moves_the_checkpoint_past_those_o
         concurrency: 4,
         progress: &|_, _| {},
         deadline: Some(deadline),
+        finish_by: None,
         orphans: None,
     };
 
@@ -434,6 +435,7 @@ async fn an_object_whose_first_get_fails_mid_body_is_read_again_and_nothing_is_l
         concurrency: 4,
         progress: &|_, _| {},
         deadline: None,
+        finish_by: None,
         orphans: None,
     };
     let window = day_window(date);
@@ -532,6 +534,7 @@ async fn an_entry_sqs_rejects_as_the_senders_fault_is_reported_and_the_run_goes_
         concurrency: 4,
         progress: &|_, _| {},
         deadline: None,
+        finish_by: None,
         orphans: None,
     };
 
