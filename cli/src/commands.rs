@@ -64,7 +64,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             );
             plan(cli.json, from, to, auto, dry_run, deadline, jobs).await
         }
-        Command::Work { until_empty } => work(cli.json, until_empty).await,
+        Command::Work { until_empty, for_ } => work(cli.json, until_empty, for_).await,
         Command::Status => status(cli.json).await,
         Command::Runs { run_id, limit } => runs(cli.json, run_id, limit).await,
         Command::Redrive => redrive(cli.json).await,
@@ -260,16 +260,32 @@ struct WorkSummary {
     dead_lettered: u64,
 }
 
-async fn work(json: bool, until_empty: bool) -> Result<()> {
+/// How long `recoveryctl work` keeps a message invisible at a time while it works on it.
+const HOLD: Duration = Duration::from_secs(120);
+/// `recoveryctl work --for`: no new message is taken with less than this left, so that the
+/// messages in hand can be settled.
+const LAST_TAKE: Duration = Duration::from_secs(60);
+
+async fn work(json: bool, until_empty: bool, for_: Option<Duration>) -> Result<()> {
     let config = config()?;
     let app = WorkerApp::load(config, env).await?;
-    let worker = app.worker();
-    let backfill = app.backfill_worker();
+    let deadline = for_.map(|d| tokio::time::Instant::now() + d);
+    let mut worker = app.worker();
+    worker.settings.hold = Some(HOLD);
+    let backfill = app.backfill_worker().map(|(queue, mut w)| {
+        w.settings.hold = Some(HOLD);
+        (queue, w)
+    });
     let mut summary = WorkSummary::default();
     let pb = progress(json, 0, "{spinner} {msg}");
     pb.enable_steady_tick(Duration::from_millis(200));
     let mut metrics = Metrics::new("recoveryctl");
     loop {
+        if deadline
+            .is_some_and(|d| d.saturating_duration_since(tokio::time::Instant::now()) < LAST_TAKE)
+        {
+            break;
+        }
         let wait = if until_empty {
             Duration::from_secs(1)
         } else {
@@ -277,16 +293,16 @@ async fn work(json: bool, until_empty: bool) -> Result<()> {
         };
         // Live recovery first: the backfill queue is worked only when the work queue is empty.
         let received = match &backfill {
-            None => app.work_queue.receive(10, wait, None).await?,
+            None => app.work_queue.receive(10, wait, Some(HOLD)).await?,
             Some(_) => {
                 app.work_queue
-                    .receive(10, Duration::from_secs(1), None)
+                    .receive(10, Duration::from_secs(1), Some(HOLD))
                     .await?
             }
         };
         let (received, worker) = match &backfill {
             Some((queue, backfill_worker)) if received.is_empty() => {
-                (queue.receive(10, wait, None).await?, backfill_worker)
+                (queue.receive(10, wait, Some(HOLD)).await?, backfill_worker)
             }
             _ => (received, &worker),
         };
@@ -296,7 +312,9 @@ async fn work(json: bool, until_empty: bool) -> Result<()> {
             }
             continue;
         }
-        let dispositions = worker.work_received(&received, &mut metrics).await?;
+        let dispositions = worker
+            .work_received_by(&received, deadline, &mut metrics)
+            .await?;
         for d in &dispositions {
             summary.received += 1;
             match d {

@@ -56,13 +56,20 @@ pub enum Command {
     },
     /// Work the queue with the worker's code, as the Lambda trigger would (then the backfill queue,
     /// when the work queue is empty).
+    ///
+    /// Each message it holds stays invisible while it is worked (its visibility renewed every
+    /// 40 s), so a Lambda worker never takes the same call at the same time.
     #[command(
-        after_help = "Examples:\n  recoveryctl work --until-empty\n  recoveryctl work --until-empty --json"
+        after_help = "Examples:\n  recoveryctl work --until-empty\n  recoveryctl work --until-empty --json\n  recoveryctl work --for 2h"
     )]
     Work {
         /// Stop when a receive finds no visible message.
         #[arg(long)]
         until_empty: bool,
+        /// Stop taking new messages after this long (e.g. `30m`, `2h`); the messages in hand
+        /// are settled before it ends.
+        #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
+        for_: Option<std::time::Duration>,
     },
     /// Queue and dead-letter depths, the checkpoint, the latest runs.
     #[command(after_help = "Example:\n  recoveryctl status")]

@@ -36,6 +36,10 @@ pub struct Config {
     pub initial_lookback: Duration,
     pub max_manual_span: Duration,
     pub connect_max_rps: f64,
+    /// The slowest link to Verint the deployment must work over, in bytes per second: a call
+    /// whose recordings cannot be uploaded within one invocation at this rate is dead-lettered
+    /// at once, with its size, instead of failing every receive (design §5.5).
+    pub min_link_rate: u64,
     /// How far back automatic runs look for late objects (design §4).
     pub late_sweep: Duration,
     /// Optional (`MAX_RECEIVE_COUNT`, the work queue's `maxReceiveCount`): on its last receive, a
@@ -199,6 +203,11 @@ pub const PLANNING_QUEUE_URL: Variable = var(
     None,
     "the planning queue of backfill slices; unset: slices run in this process",
 );
+pub const MIN_LINK_RATE: Variable = var(
+    "MIN_LINK_RATE",
+    Some("1000000"),
+    "the slowest link to Verint to plan for, in bytes per second (§5.5)",
+);
 pub const BACKFILL_QUEUE_URL: Variable = var(
     "BACKFILL_QUEUE_URL",
     None,
@@ -206,7 +215,7 @@ pub const BACKFILL_QUEUE_URL: Variable = var(
 );
 
 /// Every variable, in the order of design §7 (then those §7 does not list).
-pub const VARIABLES: [Variable; 28] = [
+pub const VARIABLES: [Variable; 29] = [
     CTR_BUCKET,
     CTR_PREFIX,
     CONNECT_INSTANCE_ID,
@@ -235,6 +244,7 @@ pub const VARIABLES: [Variable; 28] = [
     MAX_RECEIVE_COUNT,
     PLANNING_QUEUE_URL,
     BACKFILL_QUEUE_URL,
+    MIN_LINK_RATE,
 ];
 
 /// No duration setting needs more; larger ones would overflow time arithmetic.
@@ -383,6 +393,16 @@ fn count(value: &str, raw: &str) -> Result<u32, String> {
     }
 }
 
+/// A whole number of bytes per second, at least 1000 (a link slower than 1 kB/s carries no call).
+fn bytes_per_second(value: &str, raw: &str) -> Result<u64, String> {
+    match value.parse::<u64>() {
+        Ok(n) if n >= 1000 => Ok(n),
+        _ => Err(format!(
+            "{raw:?} is not a whole number of bytes per second of at least 1000"
+        )),
+    }
+}
+
 /// A finite number above 0.
 fn positive(value: &str, raw: &str) -> Result<f64, String> {
     match value.parse::<f64>() {
@@ -429,6 +449,7 @@ impl Config {
         let max_receive_count = r.parsed(MAX_RECEIVE_COUNT, count);
         let planning_queue_url = r.get(PLANNING_QUEUE_URL);
         let backfill_queue_url = r.get(BACKFILL_QUEUE_URL);
+        let min_link_rate = r.parsed(MIN_LINK_RATE, bytes_per_second).unwrap_or(1);
 
         let config = match (verint_das_url, verint_ingest_url, verint_key) {
             (Some(verint_das_url), Some(verint_ingest_url), Some(verint_key)) => Some(Config {
@@ -449,6 +470,7 @@ impl Config {
                 initial_lookback: timing.initial_lookback,
                 max_manual_span: timing.max_manual_span,
                 connect_max_rps: timing.connect_max_rps,
+                min_link_rate,
                 late_sweep: timing.late_sweep,
                 max_receive_count,
                 retry_base: timing.retry_base,

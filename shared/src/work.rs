@@ -205,6 +205,9 @@ pub(crate) enum FailureKind {
     Deadline,
     /// The code working the message panicked.
     Panicked,
+    /// The call's recordings cannot be uploaded within one invocation at `MIN_LINK_RATE`: no
+    /// receive could ever finish it, so it goes to the dead-letter queue at once, with its size.
+    TooLargeForOneInvocation,
 }
 
 impl FailureKind {
@@ -217,6 +220,7 @@ impl FailureKind {
                 | FailureKind::ConnectUnknownContact
                 | FailureKind::RecordingGone
                 | FailureKind::VerintRejected
+                | FailureKind::TooLargeForOneInvocation
         )
     }
 
@@ -238,6 +242,7 @@ impl FailureKind {
             FailureKind::VerintNoAnswer => "verint_no_answer",
             FailureKind::Deadline => "deadline",
             FailureKind::Panicked => "panicked",
+            FailureKind::TooLargeForOneInvocation => "too_large_for_one_invocation",
         }
     }
 
@@ -262,6 +267,9 @@ impl FailureKind {
             FailureKind::VerintNoAnswer => "verint did not answer after the upload",
             FailureKind::Deadline => "the invocation's deadline left no time to finish",
             FailureKind::Panicked => "the worker panicked on this message",
+            FailureKind::TooLargeForOneInvocation => {
+                "the call is too large to upload within one invocation at the minimum link rate"
+            }
         }
     }
 }
@@ -581,7 +589,19 @@ pub struct WorkSettings {
     pub max_receive_count: Option<u32>,
     pub retry_base: Duration,
     pub retry_max: Duration,
+    /// `MIN_LINK_RATE`, bytes per second: a call larger than [`ONE_INVOCATION_UPLOAD`] at this
+    /// rate is dead-lettered at once.
+    pub min_link_rate: u64,
+    /// While a message is worked, keep it invisible for this long at a time, renewed with
+    /// `ChangeMessageVisibility` (`recoveryctl work`, whose receives would otherwise hold it for
+    /// the queue's whole visibility timeout, or lose it to a Lambda worker). `None` in the Lambda,
+    /// whose trigger's visibility (6 × the timeout) outlasts the invocation.
+    pub hold: Option<Duration>,
 }
+
+/// The longest upload one worker invocation can carry: Lambda's 900 s, less what the worker keeps
+/// to look the call up before and to settle it after.
+pub const ONE_INVOCATION_UPLOAD: Duration = Duration::from_secs(840);
 
 impl WorkSettings {
     pub fn new(config: &crate::Config, concurrency: usize, uploads: usize) -> Self {
@@ -591,7 +611,27 @@ impl WorkSettings {
             max_receive_count: config.max_receive_count,
             retry_base: config.retry_base,
             retry_max: config.retry_max,
+            min_link_rate: config.min_link_rate,
+            hold: None,
         }
+    }
+
+    /// Fails (permanently) a call of `bytes` that cannot be uploaded within one invocation at
+    /// the minimum link rate, with a reason that says how large it is and what to do.
+    fn check_fits_one_invocation(&self, bytes: u64) -> Result<(), Failure> {
+        let rate = self.min_link_rate.max(1);
+        let needs = Duration::from_secs(bytes.div_ceil(rate));
+        if needs <= ONE_INVOCATION_UPLOAD {
+            return Ok(());
+        }
+        Err(
+            Failure::new(FailureKind::TooLargeForOneInvocation).with_detail(format!(
+                "{bytes} bytes ({:.0} MB) need {}s at MIN_LINK_RATE {rate} bytes/s, over the {}s one invocation can upload; raise MIN_LINK_RATE if the link is faster, then redrive",
+                bytes as f64 / 1e6,
+                needs.as_secs(),
+                ONE_INVOCATION_UPLOAD.as_secs()
+            )),
+        )
     }
 }
 
@@ -696,8 +736,18 @@ where
         received: &[Received],
         metrics: &mut Metrics,
     ) -> Result<Vec<Disposition>, QueueError> {
+        self.work_received_by(received, None, metrics).await
+    }
+
+    /// [`Worker::work_received`], every message settled before `deadline`.
+    pub async fn work_received_by(
+        &self,
+        received: &[Received],
+        deadline: Option<Instant>,
+        metrics: &mut Metrics,
+    ) -> Result<Vec<Disposition>, QueueError> {
         let messages: Vec<Incoming> = received.iter().map(Incoming::from).collect();
-        let dispositions = self.work_batch(&messages, None, metrics).await;
+        let dispositions = self.work_batch(&messages, deadline, metrics).await;
         for (m, d) in messages.iter().zip(&dispositions) {
             if matches!(d, Disposition::Done(_))
                 && let Err(e) = self.queue.delete(&m.receipt_handle).await
@@ -746,19 +796,42 @@ where
         span.record("contact_id", message.contact_id.as_str());
         span.record("run_id", message.run_id.as_str());
         let mut effort = Effort::default();
-        let result = self
-            .recover_before(
-                &message,
-                incoming.receive_count,
-                deadline,
-                uploads,
-                &mut effort,
-            )
-            .await;
+        let recovering = self.recover_before(
+            &message,
+            incoming.receive_count,
+            deadline,
+            uploads,
+            &mut effort,
+        );
+        let result = match self.settings.hold {
+            Some(hold) if !incoming.receipt_handle.is_empty() => {
+                tokio::select! {
+                    r = recovering => r,
+                    never = self.hold_invisible(&incoming.receipt_handle, hold) => match never {},
+                }
+            }
+            _ => recovering.await,
+        };
         let (disposition, kind, outcome) = self.settle(incoming, &message, result, deadline).await;
         self.write_outcome(&message.run_id, &outcome, deadline)
             .await;
         (disposition, kind, effort)
+    }
+
+    /// Keeps a message invisible while it is worked: every third of `hold`, its visibility is
+    /// set to `hold` again. Runs until dropped (when the work ends, before the message is
+    /// settled, so a retry delay set by the settling is never overwritten).
+    async fn hold_invisible(
+        &self,
+        receipt_handle: &str,
+        hold: Duration,
+    ) -> std::convert::Infallible {
+        loop {
+            tokio::time::sleep(hold / 3).await;
+            if let Err(e) = self.queue.retry_in(receipt_handle, hold).await {
+                warn!(error.message = %e, "message visibility not extended; it may be received again");
+            }
+        }
     }
 
     /// [`Worker::recover`], cut short [`SETTLE_RESERVE`] before the deadline; a panic is a
@@ -1015,6 +1088,7 @@ where
     ) -> Result<Result<(OutcomeStatus, String, u64), VerintError>, Failure> {
         let recordings = self.open_all(&message.recordings, deadline).await?;
         let total: u64 = recordings.iter().map(|r| r.len).sum();
+        self.settings.check_fits_one_invocation(total)?;
         check_time_left(deadline, total)?;
         let meta: Vec<(S3Location, u64)> = recordings
             .iter()
@@ -1220,7 +1294,7 @@ mod tests {
     use super::*;
 
     /// Every kind, for the tests that check each has its own metric reason and text.
-    const ALL: [FailureKind; 15] = [
+    const ALL: [FailureKind; 16] = [
         FailureKind::MalformedMessage,
         FailureKind::ConnectRetention,
         FailureKind::ConnectUnknownContact,
@@ -1236,6 +1310,7 @@ mod tests {
         FailureKind::VerintNoAnswer,
         FailureKind::Deadline,
         FailureKind::Panicked,
+        FailureKind::TooLargeForOneInvocation,
     ];
 
     fn message() -> WorkMessage {

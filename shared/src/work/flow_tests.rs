@@ -288,6 +288,8 @@ impl Fakes {
                 max_receive_count: Some(3),
                 retry_base: Duration::from_secs(10),
                 retry_max: Duration::from_secs(600),
+                min_link_rate: 1_000_000,
+                hold: None,
             },
         }
     }
@@ -485,6 +487,55 @@ async fn a_refused_key_with_a_fresh_one_read_is_tried_again_at_once() {
         started.elapsed() < Duration::from_millis(10),
         "no backoff before the retry with the fresh key"
     );
+}
+
+#[tokio::test]
+async fn a_call_too_large_to_upload_in_one_invocation_is_dead_lettered_at_once_with_its_size() {
+    let mut fakes = Fakes::default();
+    fakes
+        .recordings
+        .by_key
+        .insert(format!("{ID}.wav"), Audio::Bytes(2_000_000));
+    let mut worker = fakes.worker();
+    // 2 MB at 2 kB/s is 1000 s, over the 840 s one invocation can upload.
+    worker.settings.min_link_rate = 2_000;
+    let d = worker
+        .work_batch(&[incoming(ID, 1)], None, &mut Metrics::new("test"))
+        .await;
+    let reason = match &d[0] {
+        Disposition::DeadLettered(reason) => reason.clone(),
+        other => panic!("expected the dead-letter queue, got {other:?}"),
+    };
+    assert!(reason.contains("2000000 bytes"), "{reason}");
+    assert!(reason.contains("MIN_LINK_RATE"), "{reason}");
+    assert_eq!(
+        fakes.verint.uploads.load(Ordering::SeqCst),
+        0,
+        "no ingest is opened for a call that cannot finish"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_message_held_while_it_is_worked_is_kept_invisible_until_it_is_settled() {
+    let fakes = Fakes {
+        verint: FakeVerint {
+            upload_time: Some(Duration::from_secs(10)),
+            ..FakeVerint::default()
+        },
+        ..Fakes::default()
+    };
+    let mut worker = fakes.worker();
+    worker.settings.hold = Some(Duration::from_secs(3));
+    let d = worker
+        .work_batch(&[incoming(ID, 1)], None, &mut Metrics::new("test"))
+        .await;
+    assert_eq!(d, [Disposition::Done(OutcomeStatus::Recovered)]);
+    let renewals: Vec<Duration> = lock(&fakes.queue.delays).iter().map(|(_, d)| *d).collect();
+    assert!(
+        renewals.len() >= 9,
+        "every second of a 10 s upload: {renewals:?}"
+    );
+    assert!(renewals.iter().all(|d| *d == Duration::from_secs(3)));
 }
 
 #[tokio::test]
