@@ -261,6 +261,11 @@ where
 {
     let request = message.request().map_err(PlanError::Invalid)?;
     let result = run(message.run_id.clone(), request).await;
+    if let Err(e @ PlanError::Unfinished { .. }) = result {
+        // Not an end: the slice's next receive continues where this one stopped (design §4.7),
+        // and its parent stays Running.
+        return Err(e);
+    }
     let end = SliceEntry {
         run_id: message.run_id.clone(),
         start: message.start.clone(),
@@ -500,6 +505,8 @@ pub fn parent_report(
         duration_ms: (now - started).num_milliseconds().max(0) as u64,
         orphans: sum(|r| r.orphans),
         orphan_lookups_failed: sum(|r| r.orphan_lookups_failed),
+        already_queued: sum(|r| r.already_queued),
+        complete: true,
         orphan_contact_ids: ordered
             .iter()
             .flat_map(|r| r.orphan_contact_ids.iter().cloned())
@@ -623,6 +630,8 @@ mod tests {
             duration_ms: 7,
             orphans: 0,
             orphan_lookups_failed: 0,
+            already_queued: 0,
+            complete: true,
             orphan_contact_ids: vec![],
             slices: None,
         }

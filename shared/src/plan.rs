@@ -76,6 +76,12 @@ pub enum PlanError {
     Ledger(#[from] LedgerError),
     #[error("orphan recordings could not be looked for")]
     Orphans(#[from] OrphanError),
+    /// The deadline stopped the run before it queued every missing call; what it queued is
+    /// recorded, and the next attempt of the same plan continues from there.
+    #[error(
+        "the deadline stopped the run after {queued} of {missing} missing calls were queued; the next attempt continues"
+    )]
+    Unfinished { queued: u64, missing: u64 },
 }
 
 impl ManualPayload {
@@ -231,6 +237,31 @@ struct Read {
     window: Option<ReportWindow>,
     late_hours: Vec<DateTime<Utc>>,
     moved: Option<(Version, Checkpoint)>,
+    /// What names this plan across attempts, for the queued log (design §4.7): a manual run's
+    /// window, or an automatic run's first hour (its checkpoint, which stays put until the
+    /// plan finished).
+    plan_key: String,
+}
+
+/// A timestamp as a key part: `20261127T030000Z`.
+fn key_ts(t: DateTime<Utc>) -> String {
+    t.format("%Y%m%dT%H%M%SZ").to_string()
+}
+
+/// Messages sent between two looks at the clock: three rounds of `SEND_CONCURRENCY` batches.
+const QUEUE_CHUNK: usize = 480;
+
+/// What queueing a plan's messages did.
+#[derive(Debug, Default)]
+struct Queued {
+    /// Accepted by SQS in this run, plus those an earlier attempt queued.
+    enqueued: u64,
+    /// Queued by an earlier attempt of the same plan, not sent again.
+    already: u64,
+    /// Contacts whose message SQS rejected as the sender's fault, with the reason.
+    rejected: HashMap<String, String>,
+    /// False when the deadline stopped the queueing.
+    complete: bool,
 }
 
 /// An orphan the run found, and what became of it.
@@ -516,9 +547,13 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
         // The ordinary missing calls are queued first: orphan look-ups (Verint and Connect, one
         // contact at a time) can be slow or fail, and must never hold them back.
         let missing = self.messages(run_id, &class, &[]);
-        let (mut enqueued, mut rejected) = self.enqueue(request, &missing, &mut class).await?;
+        let queued = self
+            .enqueue(request, &read.plan_key, &missing, &mut class)
+            .await?;
+        let (mut enqueued, mut rejected) = (queued.enqueued, queued.rejected);
+        // A run the deadline stopped leaves its orphans to the attempt that continues it.
         let (found, orphan_lookups_failed) = match (request, self.orphans) {
-            (Request::Manual { window, .. }, Some(lookup)) => {
+            (Request::Manual { window, .. }, Some(lookup)) if queued.complete => {
                 self.orphans(lookup, window, &contacts).await?
             }
             _ => (Vec::new(), 0),
@@ -532,7 +567,9 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
             .await?;
         let duplicates = stats.records.saturating_sub(contacts.len() as u64);
         drop(contacts);
-        if let (Some((version, checkpoint)), false) = (read.moved, request.dry_run()) {
+        if let (Some((version, checkpoint)), false, true) =
+            (read.moved, request.dry_run(), queued.complete)
+        {
             self.move_checkpoint(checkpoint, &version).await?;
         }
         let report = RunReport {
@@ -564,6 +601,8 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
             duration_ms: started.elapsed().as_millis() as u64,
             orphans: found.len() as u64,
             orphan_lookups_failed,
+            already_queued: queued.already,
+            complete: queued.complete,
             orphan_contact_ids: found
                 .iter()
                 .filter(|f| f.queued() && !rejected.contains_key(&f.orphan.contact_id))
@@ -572,6 +611,12 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
             slices: None,
         };
         self.store.put_report(&report).await?;
+        if !report.complete {
+            return Err(PlanError::Unfinished {
+                queued: report.enqueued,
+                missing: report.missing,
+            });
+        }
         Ok(report)
     }
 
@@ -605,6 +650,7 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
             }),
             late_hours: Vec::new(),
             moved: None,
+            plan_key: format!("manual-{}-{}", key_ts(window.start), key_ts(window.end)),
         })
     }
 
@@ -684,6 +730,7 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
             window,
             late_hours,
             moved,
+            plan_key: format!("automatic-{}", key_ts(next)),
         })
     }
 
@@ -802,41 +849,94 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
         Ok((sent.accepted, rejected_ids))
     }
 
-    /// Queues the messages (none in a dry run): how many SQS accepted, and the reason of each
-    /// contact whose message it rejected. An entry SQS rejects as the sender's fault would be
-    /// rejected again by every later run: a missing contact becomes unrecoverable with its
-    /// reason, an orphan stays an orphan, reported as not queued, and the run goes on.
+    /// Queues the plan's messages (none in a dry run), [`QUEUE_CHUNK`] at a time while the run
+    /// has time (design §4.7): what an earlier attempt of the same plan queued is skipped, and if
+    /// the deadline (or a failure of SQS) stops this one, every id queued so far is recorded for
+    /// the next attempt. A message SQS rejects as the sender's fault would be rejected by every
+    /// later run too: its contact becomes unrecoverable with the reason, and the run goes on.
     async fn enqueue(
         &self,
         request: Request,
+        plan_key: &str,
         messages: &[WorkMessage],
         class: &mut matching::Classification,
-    ) -> Result<(u64, HashMap<String, String>), PlanError> {
-        let mut rejected_ids = HashMap::new();
+    ) -> Result<Queued, PlanError> {
+        let mut queued = Queued {
+            complete: true,
+            ..Queued::default()
+        };
         if request.dry_run() {
-            return Ok((0, rejected_ids));
+            return Ok(queued);
         }
-        let sent = self.queue.send_all(messages).await?;
-        let mut rejected: Vec<(usize, String)> = sent.rejected;
-        rejected.sort_unstable_by_key(|r| std::cmp::Reverse(r.0));
-        rejected.dedup_by_key(|r| r.0);
-        for (i, reason) in rejected {
-            let reason = format!("sqs rejected the work message: {reason}");
-            if i < class.missing.len() {
-                let m = class.missing.remove(i);
-                error!(contact_id = %m.contact_id, %reason, "sqs rejected the work message");
-                rejected_ids.insert(m.contact_id.clone(), reason.clone());
-                class.unrecoverable.push(matching::Unrecoverable {
-                    contact_id: m.contact_id,
-                    reason,
-                });
-            } else if let Some(m) = messages.get(i) {
-                let contact_id = &m.contact_id;
-                error!(%contact_id, %reason, "sqs rejected the work message of an orphan");
-                rejected_ids.insert(m.contact_id.clone(), reason);
+        let before: HashSet<String> = self.store.queued_log(plan_key).await?.into_iter().collect();
+        let fresh: Vec<WorkMessage> = messages
+            .iter()
+            .filter(|m| !before.contains(&m.contact_id))
+            .cloned()
+            .collect();
+        queued.already = (messages.len() - fresh.len()) as u64;
+        if queued.already > 0 {
+            info!(
+                already_queued = queued.already,
+                left = fresh.len(),
+                "continuing a plan an earlier attempt stopped"
+            );
+        }
+        let mut ids: Vec<String> = before.into_iter().collect();
+        let mut failure = None;
+        for chunk in fresh.chunks(QUEUE_CHUNK) {
+            if self.finish_by.is_some_and(|d| Instant::now() >= d) {
+                queued.complete = false;
+                break;
             }
+            let sent = match self.queue.send_all(chunk).await {
+                Ok(sent) => sent,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            };
+            queued.enqueued += sent.accepted;
+            for (i, reason) in sent.rejected {
+                if let Some(m) = chunk.get(i) {
+                    let reason = format!("sqs rejected the work message: {reason}");
+                    error!(contact_id = %m.contact_id, %reason, "sqs rejected the work message");
+                    queued.rejected.insert(m.contact_id.clone(), reason);
+                }
+            }
+            ids.extend(
+                chunk
+                    .iter()
+                    .filter(|m| !queued.rejected.contains_key(&m.contact_id))
+                    .map(|m| m.contact_id.clone()),
+            );
         }
-        Ok((sent.accepted, rejected_ids))
+        if !queued.complete || failure.is_some() {
+            self.store.put_queued_log(plan_key, Some(&ids)).await?;
+            warn!(
+                queued = ids.len(),
+                missing = messages.len(),
+                "queueing stopped; the queued ids are recorded for the next attempt"
+            );
+        } else if queued.already > 0 {
+            self.store.put_queued_log(plan_key, None).await?;
+        }
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+        queued.enqueued += queued.already;
+        let rejected = &queued.rejected;
+        let (kept, lost): (Vec<_>, Vec<_>) = std::mem::take(&mut class.missing)
+            .into_iter()
+            .partition(|m| !rejected.contains_key(&m.contact_id));
+        class.missing = kept;
+        for m in lost {
+            class.unrecoverable.push(matching::Unrecoverable {
+                reason: rejected[&m.contact_id].clone(),
+                contact_id: m.contact_id,
+            });
+        }
+        Ok(queued)
     }
 
     /// The ledger, once every class is final (an entry SQS rejected is unrecoverable).

@@ -246,7 +246,7 @@ impl SqsQueue {
     /// Makes a received message visible again after `delay` (`ChangeMessageVisibility`, whole
     /// seconds, rounded up): how a transient failure waits its retry delay rather than the
     /// queue's whole visibility timeout.
-    pub(crate) async fn change_visibility(
+    pub async fn change_visibility(
         &self,
         receipt_handle: &str,
         delay: Duration,

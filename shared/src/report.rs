@@ -68,6 +68,14 @@ pub struct RunReport {
     pub orphan_lookups_failed: u64,
     /// The orphans queued (those Verint lacked and Connect describes).
     pub orphan_contact_ids: Vec<String>,
+    /// Missing calls an earlier attempt of the same plan queued before its deadline stopped it
+    /// (design §4.7): counted in `enqueued`, not sent again. Absent when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub already_queued: u64,
+    /// False when the deadline stopped the run before it queued every missing call: what it
+    /// queued is recorded and the next attempt continues (design §4.7). Absent when true.
+    #[serde(default = "yes", skip_serializing_if = "is_yes")]
+    pub complete: bool,
     /// A backfill's parent report only (design §4 backfills): its slices, in window order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slices: Option<Vec<SliceEntry>>,
@@ -77,6 +85,18 @@ pub struct RunReport {
 /// leaves them out (design §5: Lambda's response limit is 6 MB, and a day of a million missing
 /// calls is 38 MB of ids). The stored report keeps them.
 pub const ID_LISTS: [&str; 3] = ["missing_contact_ids", "orphan_contact_ids", "unrecoverable"];
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_yes(b: &bool) -> bool {
+    *b
+}
 
 impl RunReport {
     /// What the planner function answers (design §5): the report without its id lists, plus
@@ -89,7 +109,12 @@ impl RunReport {
                 fields.remove(list);
             }
             fields.insert("report_key".into(), report_key.into());
-            fields.insert("status".into(), "completed".into());
+            let status = if self.complete {
+                "completed"
+            } else {
+                "partial"
+            };
+            fields.insert("status".into(), status.into());
         }
         value
     }
@@ -225,6 +250,8 @@ mod tests {
             duration_ms: 0,
             orphans: 0,
             orphan_lookups_failed: 0,
+            already_queued: 0,
+            complete: true,
             orphan_contact_ids: vec![],
             slices: None,
         };
@@ -259,6 +286,8 @@ mod tests {
             duration_ms: 0,
             orphans: 1,
             orphan_lookups_failed: 0,
+            already_queued: 0,
+            complete: true,
             orphan_contact_ids: vec![ids[1].clone()],
             slices: None,
         };

@@ -113,6 +113,23 @@ pub trait RunStore: Send + Sync {
     /// Where the run's ledger goes (design §9).
     type Ledger: crate::ledger::LedgerSink;
     fn ledger(&self, run_id: &str) -> Self::Ledger;
+    /// The contact ids an earlier attempt of the plan `plan_key` queued before its deadline
+    /// stopped it (design §4.7); empty when there was none.
+    fn queued_log(
+        &self,
+        _plan_key: &str,
+    ) -> impl Future<Output = Result<Vec<String>, StateError>> + Send {
+        async { Ok(Vec::new()) }
+    }
+    /// Records every contact id queued so far for `plan_key` (`None`: the plan finished, the
+    /// record is removed).
+    fn put_queued_log(
+        &self,
+        _plan_key: &str,
+        _ids: Option<&[String]>,
+    ) -> impl Future<Output = Result<(), StateError>> + Send {
+        async { Ok(()) }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -397,6 +414,84 @@ impl RunStore for S3State {
     type Ledger = crate::ledger::S3Ledger;
     fn ledger(&self, run_id: &str) -> Self::Ledger {
         crate::ledger::S3Ledger::new(self.s3.clone(), &self.bucket, self.ledger_key(run_id))
+    }
+
+    /// `{prefix}queued/{plan_key}.txt.gz`: one contact id per line, gzip-compressed (a million
+    /// ids are about 20 MB).
+    async fn queued_log(&self, plan_key: &str) -> Result<Vec<String>, StateError> {
+        let key = self.queued_key(plan_key);
+        let out = match self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) => {
+                let e = e.into_service_error();
+                if e.is_no_such_key() {
+                    return Ok(Vec::new());
+                }
+                return Err(s3_err(format!("get {key}"))(e));
+            }
+        };
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(s3_err(format!("read {key}")))?
+            .into_bytes();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text)
+            .map_err(s3_err(format!("gunzip {key}")))?;
+        Ok(text
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect())
+    }
+
+    async fn put_queued_log(
+        &self,
+        plan_key: &str,
+        ids: Option<&[String]>,
+    ) -> Result<(), StateError> {
+        let key = self.queued_key(plan_key);
+        let Some(ids) = ids else {
+            self.s3
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(&key)
+                .send()
+                .await
+                .map_err(|e| s3_err(format!("delete {key}"))(e.into_service_error()))?;
+            return Ok(());
+        };
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        for id in ids {
+            std::io::Write::write_all(&mut gz, id.as_bytes())
+                .and_then(|()| std::io::Write::write_all(&mut gz, b"\n"))
+                .map_err(s3_err(format!("gzip {key}")))?;
+        }
+        let body = gz.finish().map_err(s3_err(format!("gzip {key}")))?;
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .content_type("application/gzip")
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| s3_err(format!("put {key}"))(e.into_service_error()))?;
+        Ok(())
+    }
+}
+
+impl S3State {
+    fn queued_key(&self, plan_key: &str) -> String {
+        format!("{}queued/{plan_key}.txt.gz", self.prefix)
     }
 }
 

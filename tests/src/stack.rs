@@ -244,8 +244,23 @@ impl Stack {
 
     /// Generates a day (`calls` contacts starting on `date`), uploads it and seeds the simulator.
     pub async fn day(&self, seed: u64, date: NaiveDate, calls: usize) -> Result<Day> {
+        self.day_with(seed, date, calls, None).await
+    }
+
+    /// [`Stack::day`], with Verint missing `verint_miss_rate` of the eligible calls instead of
+    /// the generator's default.
+    pub async fn day_with(
+        &self,
+        seed: u64,
+        date: NaiveDate,
+        calls: usize,
+        verint_miss_rate: Option<f64>,
+    ) -> Result<Day> {
         let mut spec = DaySpec::new(seed, date, INSTANCE);
         spec.calls = calls;
+        if let Some(rate) = verint_miss_rate {
+            spec.verint_miss_rate = rate;
+        }
         spec.ctr_bucket = self.ctr_bucket.clone();
         spec.ctr_prefix = self.vars["CTR_PREFIX"].clone();
         spec.recordings_bucket = self.recordings_bucket.clone();

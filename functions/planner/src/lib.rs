@@ -20,6 +20,9 @@ pub use recovery::app::PlannerApp as App;
 /// move the checkpoint and write the report.
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(120);
 
+/// How soon a slice the deadline stopped mid-queueing is received again to continue.
+pub const UNFINISHED_SLICE_DELAY: Duration = Duration::from_secs(10);
+
 /// When a run stops reading hours: the invocation's deadline less [`DEADLINE_MARGIN`], as an
 /// instant of this process's clock. AWS sends `Lambda-Runtime-Deadline-Ms` as epoch
 /// milliseconds; cargo-lambda's local runtime sends the timeout itself (e.g. `600000`), taken as
@@ -122,6 +125,20 @@ async fn plan_slices(
         };
         match result {
             Ok(report) => report_metrics(&report, metrics),
+            Err(e @ PlanError::Unfinished { .. }) => {
+                // The deadline stopped the slice mid-queueing; what it queued is recorded. Its
+                // next receive continues soon, not after the queue's 90-minute visibility.
+                tracing::warn!(message_id = %id, error.message = %error_chain(&e), "slice unfinished; SQS will continue it");
+                if let (Some(queue), Some(handle)) = (&app.planning_queue, &record.receipt_handle) {
+                    if let Err(e) = queue
+                        .change_visibility(handle, UNFINISHED_SLICE_DELAY)
+                        .await
+                    {
+                        tracing::warn!(error.message = %e, "slice visibility not shortened");
+                    }
+                }
+                response.add_failure(id);
+            }
             Err(e) => {
                 tracing::error!(message_id = %id, error.message = %error_chain(&e), "slice failed; SQS will retry it");
                 response.add_failure(id);

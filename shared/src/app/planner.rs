@@ -250,7 +250,7 @@ pub fn report_metrics(report: &RunReport, metrics: &mut Metrics) {
         );
     }
     metrics.count(names::ORPHANS, report.orphans);
-    if report.mode == Mode::Automatic && !report.dry_run {
+    if report.mode == Mode::Automatic && !report.dry_run && report.complete {
         metrics.count(names::AUTOMATIC_RUN_SUCCEEDED, 1);
     }
     metrics.add(
@@ -283,6 +283,8 @@ mod tests {
             duration_ms: 0,
             orphans: 0,
             orphan_lookups_failed: 0,
+            already_queued: 0,
+            complete: true,
             orphan_contact_ids: vec![],
             slices: None,
         }

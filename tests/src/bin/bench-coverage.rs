@@ -113,6 +113,8 @@ async fn main() -> anyhow::Result<()> {
         duration_ms: 0,
         orphans: 0,
         orphan_lookups_failed: 0,
+        already_queued: 0,
+        complete: true,
         orphan_contact_ids: Vec::new(),
         slices: None,
     };

@@ -3,6 +3,7 @@
 
 mod backfilling;
 mod coverage;
+mod limits;
 mod links;
 mod planning;
 mod queueing;
