@@ -127,33 +127,30 @@ const CHUNK: usize = 256 * 1024;
 /// No real CTR comes near this; a "record" that grows past it is a broken one swallowing the rest.
 const MAX_RECORD: usize = 4 * 1024 * 1024;
 
-/// Reads every record of one CTR object: `convert` reduces each record as it is parsed, `emit`
-/// receives the reductions of the records whose bytes are verified. A corrupt gzip member or a
-/// malformed record is counted and skipped; only a failure of the source itself is an error.
+/// Reads every record of one CTR object: `convert` reduces each record as it is parsed, and
+/// `out` receives the reductions of the records whose bytes are verified, in order. A corrupt
+/// gzip member or a malformed record is counted and skipped; only a failure of the source itself
+/// is an error.
 ///
 /// Design §4, "only verified bytes are used": inflate cannot know a gzip member decoded cleanly
 /// until the member's trailer (CRC-32 and length) has been checked, and a flipped bit often
 /// inflates into one wrong character of a record that still parses. So what a member decoded is
-/// held, reduced by `convert`, until the member ends with a matching trailer; a member that fails
-/// or ends early contributes nothing (no record, no malformed line of its own) and the object
-/// counts once as malformed. Plain objects carry no checksum of their own: their records are
-/// emitted as they parse (the caller drops the whole read if the source fails underneath).
+/// held, already reduced by `convert` (never the raw bytes), until the member ends with a
+/// matching trailer; a member that fails or ends early contributes nothing (no record, no
+/// malformed line of its own: `out` is cut back to what was verified) and the object counts once
+/// as malformed. Plain objects carry no checksum of their own: their records count as they
+/// parse (the caller drops the whole read if the source fails underneath).
 pub fn read_object<R: Read, T>(
     reader: R,
     mut convert: impl FnMut(&CtrRecord<'_>) -> T,
-    mut emit: impl FnMut(T),
+    out: &mut Vec<T>,
 ) -> Result<ReadStats, ReadError> {
     let mut buffered = BufReader::with_capacity(64 * 1024, reader);
     let head = buffered.fill_buf().map_err(ReadError::Source)?;
     if head.starts_with(&GZIP_MAGIC) {
-        read_records(
-            Members::new(buffered),
-            |m| m.verified,
-            &mut convert,
-            &mut emit,
-        )
+        read_records(Members::new(buffered), |m| m.verified, true, &mut convert, out)
     } else {
-        read_records(buffered, |_| u64::MAX, &mut convert, &mut emit)
+        read_records(buffered, |_| u64::MAX, false, &mut convert, out)
     }
 }
 
@@ -250,33 +247,73 @@ struct Parser {
     offset: u64,
 }
 
-/// Reductions of records (`Some`) and malformed spans (`None`) not yet vouched for, each with the
-/// decoded-stream offset where it ends.
-struct Held<T> {
-    items: std::collections::VecDeque<(u64, Option<T>)>,
+/// What was parsed and not yet vouched for: records are pushed to `out` as they parse (no
+/// second move), each with the decoded-stream offset where it ends (`ends`, only while a
+/// checksum is pending); malformed spans likewise. `release` counts what a verified offset
+/// covers; `discard` cuts `out` back to it.
+struct Held<'o, T> {
+    out: &'o mut Vec<T>,
+    /// `out`'s length before this object.
+    base: usize,
+    /// Whether anything waits for a checksum (gzip); plain objects count at once.
+    checked: bool,
+    ends: Vec<u64>,
+    /// Records of this object counted so far.
+    committed: usize,
+    malformed_ends: std::collections::VecDeque<u64>,
 }
 
-impl<T> Held<T> {
-    /// Hands on everything that ends at or before `verified`.
-    fn release(&mut self, verified: u64, stats: &mut ReadStats, emit: &mut impl FnMut(T)) {
-        while self.items.front().is_some_and(|(end, _)| *end <= verified) {
-            match self.items.pop_front() {
-                Some((_, Some(item))) => {
-                    stats.records += 1;
-                    emit(item);
-                }
-                Some((_, None)) => stats.malformed += 1,
-                None => break,
+impl<T> Held<'_, T> {
+    fn push(&mut self, at: u64, item: Option<T>, stats: &mut ReadStats) {
+        match (item, self.checked) {
+            (Some(item), true) => {
+                self.out.push(item);
+                self.ends.push(at);
             }
+            (Some(item), false) => {
+                self.out.push(item);
+                self.committed += 1;
+                stats.records += 1;
+            }
+            (None, true) => self.malformed_ends.push_back(at),
+            (None, false) => stats.malformed += 1,
         }
+    }
+
+    /// Counts everything that ends at or before `verified`.
+    fn release(&mut self, verified: u64, stats: &mut ReadStats) {
+        while self
+            .ends
+            .get(self.committed)
+            .is_some_and(|end| *end <= verified)
+        {
+            self.committed += 1;
+            stats.records += 1;
+        }
+        while self.malformed_ends.front().is_some_and(|end| *end <= verified) {
+            self.malformed_ends.pop_front();
+            stats.malformed += 1;
+        }
+    }
+
+    /// Drops everything not counted: `out` holds only verified records again.
+    fn discard(&mut self) {
+        self.out.truncate(self.base + self.committed);
+        self.ends.truncate(self.committed);
+        self.malformed_ends.clear();
+    }
+
+    fn pending(&self) -> bool {
+        self.out.len() > self.base + self.committed || !self.malformed_ends.is_empty()
     }
 }
 
 fn read_records<R: Read, T>(
     mut reader: R,
     verified: impl Fn(&R) -> u64,
+    checked: bool,
     convert: &mut impl FnMut(&CtrRecord<'_>) -> T,
-    emit: &mut impl FnMut(T),
+    out: &mut Vec<T>,
 ) -> Result<ReadStats, ReadError> {
     let mut parser = Parser {
         framing: Framing::Unknown,
@@ -284,17 +321,21 @@ fn read_records<R: Read, T>(
         offset: 0,
     };
     let mut stats = ReadStats::default();
+    let base = out.len();
     let mut held = Held {
-        items: std::collections::VecDeque::new(),
+        out,
+        base,
+        checked,
+        ends: Vec::new(),
+        committed: 0,
+        malformed_ends: std::collections::VecDeque::new(),
     };
-    let mut hold = |held: &mut Held<T>, at: u64, found: Found<'_, '_>| {
-        held.items.push_back((
-            at,
-            match found {
-                Found::Record(r) => Some(convert(r)),
-                Found::Malformed => None,
-            },
-        ));
+    let mut hold = |held: &mut Held<'_, T>, stats: &mut ReadStats, at: u64, found: Found<'_, '_>| {
+        let item = match found {
+            Found::Record(r) => Some(convert(r)),
+            Found::Malformed => None,
+        };
+        held.push(at, item, stats);
     };
     // `buf[start..end]` holds bytes read but not yet parsed. The tail moves to the front only when
     // the buffer is full, and the buffer grows only for a record larger than it.
@@ -318,22 +359,30 @@ fn read_records<R: Read, T>(
             Err(e) if is_corruption(&e) => {
                 // A member failed its check or ended early: nothing it decoded is used, and the
                 // object counts once. What earlier members vouched for stays.
-                let _ = parser.parse(&buf[start..end], false, &mut |at, f| hold(&mut held, at, f));
-                held.release(verified(&reader), &mut stats, emit);
+                let _ = parser.parse(&buf[start..end], false, &mut |at, f| {
+                    hold(&mut held, &mut stats, at, f)
+                });
+                held.release(verified(&reader), &mut stats);
+                held.discard();
                 stats.malformed += 1;
                 return Ok(stats);
             }
             Err(e) => return Err(ReadError::Source(e)),
         }
-        let consumed = parser.parse(&buf[start..end], eof, &mut |at, f| hold(&mut held, at, f));
+        let consumed = parser.parse(&buf[start..end], eof, &mut |at, f| {
+            hold(&mut held, &mut stats, at, f)
+        });
         start += consumed;
         parser.offset += consumed as u64;
-        held.release(verified(&reader), &mut stats, emit);
+        if checked {
+            held.release(verified(&reader), &mut stats);
+        }
     }
-    held.release(verified(&reader), &mut stats, emit);
-    if !held.items.is_empty() {
+    held.release(verified(&reader), &mut stats);
+    if held.pending() {
         // The stream ended without vouching for its last bytes (cannot happen for a stream that
         // ends cleanly; kept so that nothing unverified is ever used).
+        held.discard();
         stats.malformed += 1;
     }
     Ok(stats)
@@ -486,7 +535,7 @@ mod tests {
         let stats = read_object(
             bytes,
             |r| r.contact_id.as_deref().unwrap_or("").to_owned(),
-            |id| ids.push(id),
+            &mut ids,
         )
         .expect("no source error");
         (ids, stats)

@@ -301,7 +301,7 @@ impl<'a, S: CtrSource> Scanner<'a, S> {
             self.stats.records += read.stats.records;
             self.stats.malformed += read.stats.malformed;
             self.retried += u64::from(read.retried);
-            for mut copy in read.copies {
+            for mut copy in read.copies.into_iter().flatten().filter(|c| !c.implausible()) {
                 if let Some(w) = self.initiation_window {
                     copy.forget_recordings_outside(w);
                 }
@@ -330,7 +330,9 @@ impl<'a, S: CtrSource> Scanner<'a, S> {
 
 /// One object's copies.
 struct ObjectRead {
-    copies: Vec<ContactCopy>,
+    /// The verified copies, in order (`None` only for a record without a contact id, which the
+    /// reader never passes on); implausible ones are counted and skipped when merged.
+    copies: Vec<Option<ContactCopy>>,
     stats: ReadStats,
     retried: bool,
 }
@@ -390,12 +392,10 @@ async fn read_once<S: CtrSource>(
         let stats = read_object(
             &mut tracked,
             |record| ContactCopy::from_record(record, &instance_id),
-            |copy| match copy {
-                Some(copy) if copy.implausible() => implausible += 1,
-                Some(copy) => copies.push(copy),
-                None => {}
-            },
+            &mut copies,
         );
+        // Counted here, skipped where the copies are merged.
+        implausible += copies.iter().flatten().filter(|c| c.implausible()).count() as u64;
         match stats {
             Ok(mut stats) => {
                 if tracked.eof && tracked.bytes < expected {
