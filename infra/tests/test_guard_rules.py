@@ -1,4 +1,4 @@
-"""Each cfn-guard rule of issue 11 fails on a template that breaks it.
+"""Each cfn-guard rule of issues 11 and 20 fails on a template that breaks it.
 
 Every case below edits one thing in infra/template.yaml (a text replacement that must match), runs
 cfn-guard with infra/guard/ on the copy, and expects exactly the named rules to fail. Skipped when
@@ -19,7 +19,7 @@ GUARD = shutil.which("cfn-guard") or str(HOME / "tools/cfn-guard/bin/cfn-guard")
 
 # rule(s) expected to fail -> (text in the template, replacement)
 CASES = {
-    ("dead_letter_queues_retained",): (
+    ("dead_letter_queues_retained", "queues_and_log_groups_retained"): (
         "  DeadLetterQueue:\n    Type: AWS::SQS::Queue\n    DeletionPolicy: Retain\n",
         "  DeadLetterQueue:\n    Type: AWS::SQS::Queue\n    DeletionPolicy: Delete\n"),
     ("work_queue_retention_shorter_than_dlq",): (
@@ -63,12 +63,55 @@ CASES = {
     ("capture_rate_alarm",): (
         "      Threshold: !Ref CaptureRateThreshold", "      Threshold: 90"),
     ("heartbeat_alarm",): (
-        "      TreatMissingData: breaching", "      TreatMissingData: notBreaching"),
+        "      DatapointsToAlarm: 3\n      Threshold: 1\n      ComparisonOperator: LessThanThreshold\n"
+        "      TreatMissingData: breaching",
+        "      DatapointsToAlarm: 3\n      Threshold: 1\n      ComparisonOperator: LessThanThreshold\n"
+        "      TreatMissingData: notBreaching"),
     ("dlq_oldest_message_alarm",): (
         "      Threshold: 604800", "      Threshold: 1209600"),
     ("alarms_notify",): (
-        "      AlarmActions: [!Ref AlarmTopic]\n      OKActions: [!Ref AlarmTopic]\n\n  # A heartbeat",
-        "      OKActions: [!Ref AlarmTopic]\n\n  # A heartbeat"),
+        "      OKActions:\n        - !Ref AlarmTopic\n"
+        "        - !If [HasAlarmTopicArn, !Ref AlarmTopicArn, !Ref AWS::NoValue]\n\n  # A heartbeat",
+        "      OKActions:\n        - !Ref AlarmTopic\n\n  # A heartbeat"),
+    ("alarms_notify", "stack topic"): (
+        "      AlarmActions:\n        - !Ref AlarmTopic\n"
+        "        - !If [HasAlarmTopicArn, !Ref AlarmTopicArn, !Ref AWS::NoValue]\n"
+        "      OKActions:\n        - !Ref AlarmTopic\n"
+        "        - !If [HasAlarmTopicArn, !Ref AlarmTopicArn, !Ref AWS::NoValue]\n\n  # A heartbeat",
+        "      AlarmActions:\n"
+        "        - !If [HasAlarmTopicArn, !Ref AlarmTopicArn, !Ref AWS::NoValue]\n"
+        "      OKActions:\n        - !Ref AlarmTopic\n"
+        "        - !If [HasAlarmTopicArn, !Ref AlarmTopicArn, !Ref AWS::NoValue]\n\n  # A heartbeat"),
+    # issue 20
+    ("queues_and_log_groups_retained",): (
+        "  WorkerLogGroup:\n    Type: AWS::Logs::LogGroup\n    DeletionPolicy: Retain\n",
+        "  WorkerLogGroup:\n    Type: AWS::Logs::LogGroup\n    DeletionPolicy: Delete\n"),
+    ("queues_and_log_groups_retained", "a work queue"): (
+        "  BackfillQueue:\n    Type: AWS::SQS::Queue\n    DeletionPolicy: Retain\n    UpdateReplacePolicy: Retain\n",
+        "  BackfillQueue:\n    Type: AWS::SQS::Queue\n    DeletionPolicy: Retain\n"),
+    ("worker_timeout_and_visibility",): (
+        "      Timeout: 900\n      Role: !GetAtt WorkerRole.Arn", "      Timeout: 300\n      Role: !GetAtt WorkerRole.Arn"),
+    ("worker_timeout_and_visibility", "backfill visibility"): (
+        "      VisibilityTimeout: 5400 # = 6 x WorkerFunction Timeout (900 s)\n      MessageRetentionPeriod: 345600 # 4 days, shorter",
+        "      VisibilityTimeout: 1800\n      MessageRetentionPeriod: 345600 # 4 days, shorter"),
+    ("no_ctr_records_alarm",): (
+        "      EvaluationPeriods: 1\n      Threshold: 1\n      ComparisonOperator: LessThanThreshold\n"
+        "      TreatMissingData: breaching",
+        "      EvaluationPeriods: 1\n      Threshold: 1\n      ComparisonOperator: LessThanThreshold\n"
+        "      TreatMissingData: notBreaching"),
+    ("no_ctr_records_alarm", "unconditional"): (
+        "    Condition: ScheduleEnabled\n", ""),
+    ("dlq_growth_alarm",): (
+        "          Expression: IF(depth - DIFF(depth) > 0, DIFF(depth), 0)", "          Expression: depth"),
+    ("dlq_growth_alarm", "NumberOfMessagesSent"): (
+        "              MetricName: ApproximateNumberOfMessagesNotVisible", "              MetricName: NumberOfMessagesSent"),
+    ("backfill_and_planning_age_alarms",): (
+        "        - { Name: QueueName, Value: !GetAtt PlanningQueue.QueueName }",
+        "        - { Name: QueueName, Value: !GetAtt PlanningDeadLetterQueue.QueueName }"),
+    ("backfill_and_planning_age_alarms", "threshold"): (
+        "    MinValue: 3600\n    MaxValue: 259200\n", "    MinValue: 3600\n    MaxValue: 345600\n"),
+    ("role_arns_are_outputs",): (
+        "    Value: !GetAtt WorkerRole.Arn", "    Value: !Ref WorkerRole"),
 }
 
 

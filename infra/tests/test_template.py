@@ -29,6 +29,7 @@ REQUIRED_ENV = {
     "INITIAL_LOOKBACK", "MAX_MANUAL_SPAN", "CONNECT_MAX_RPS", "MAX_RECEIVE_COUNT", "RECORDINGS_BUCKET",
     "RECORDINGS_PREFIX", "LATE_SWEEP",
     "RETRY_BASE", "RETRY_MAX", "STALL_TIMEOUT", "PLANNING_QUEUE_URL", "BACKFILL_QUEUE_URL",
+    "MIN_LINK_RATE",
 }
 
 POLICY_RESOURCE_TYPES = {
@@ -383,14 +384,35 @@ class CoverageAlarmsTest(unittest.TestCase):
         cls.t = load()
         cls.params = cls.t["Parameters"]
 
-    def test_every_alarm_notifies_the_topic(self):
+    def test_every_alarm_notifies_the_topic_and_the_optional_one(self):
+        """Issue 20: every alarm notifies the stack's topic and, when AlarmTopicArn is set, that one."""
         topics = resources_of(self.t, "AWS::SNS::Topic")
-        for name, alarm in resources_of(self.t, "AWS::CloudWatch::Alarm").items():
-            actions = [ref_name(a) for a in alarm["Properties"].get("AlarmActions", [])]
-            self.assertTrue(actions and set(actions) <= set(topics), f"{name}: AlarmActions {actions}")
+        self.assertEqual(list(topics), ["AlarmTopic"])
+        optional = {"Fn::If": ["HasAlarmTopicArn", {"Ref": "AlarmTopicArn"}, {"Ref": "AWS::NoValue"}]}
+        alarms = resources_of(self.t, "AWS::CloudWatch::Alarm")
+        self.assertGreaterEqual(len(alarms), 14)
+        for name, alarm in alarms.items():
+            for key in ("AlarmActions", "OKActions"):
+                self.assertEqual(alarm["Properties"].get(key), [{"Ref": "AlarmTopic"}, optional], f"{name}: {key}")
+            self.assertNotIn("InsufficientDataActions", alarm["Properties"], name)
+        p = self.params["AlarmTopicArn"]
+        self.assertEqual((p["Type"], p["Default"]), ("String", ""))
+        self.assertEqual(self.t["Conditions"]["HasAlarmTopicArn"],
+                         {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]})
+        self.assertTrue(matches(p, ""))
+        self.assertTrue(matches(p, "arn:aws:sns:eu-west-2:123456789012:on-call_pager-1"))
+        self.assertTrue(matches(p, "arn:aws-us-gov:sns:us-gov-west-1:123456789012:pager"))
+        for bad in ("arn:aws:sns:eu-west-2:123456789012:pager.fifo", "arn:aws:sns:eu-west-2:123456789012:*",
+                    "pager", "arn:aws:sqs:eu-west-2:123456789012:pager", "arn:aws:sns:eu-west-2:1234:pager"):
+            self.assertFalse(matches(p, bad), bad)
 
     def test_capture_rate_alarm(self):
         a = alarm_on(self.t, "CaptureRate")
+        # Issue 20: automatic runs only; no automatic run (manual runs, backfills) never pages.
+        text = " ".join(a["AlarmDescription"].split())
+        self.assertIn("Only automatic runs emit CaptureRate", text)
+        self.assertIn("manual runs and backfills look at the past and emit none", text)
+        self.assertEqual(a["TreatMissingData"], "notBreaching")
         self.assertEqual((a["Namespace"], dims(a)), ("CallRecovery", {"Function": "planner"}))
         self.assertEqual(a["ComparisonOperator"], "LessThanThreshold")
         self.assertEqual(ref_name(a["Threshold"]), "CaptureRateThreshold")
@@ -451,6 +473,208 @@ class CoverageAlarmsTest(unittest.TestCase):
         self.assertEqual((a["Namespace"], int(a["Threshold"]), a["ComparisonOperator"]),
                          ("AWS/SQS", 7 * 86400, "GreaterThanThreshold"))
         self.assertEqual(a["Statistic"], "Maximum")
+
+
+def evaluate(condition, values):
+    """A template Rules assertion, with each Ref replaced by values[name] (a string, as in Rules)."""
+    if isinstance(condition, str):
+        return condition
+    if isinstance(condition, list):
+        return [evaluate(c, values) for c in condition]
+    (fn, arg), = condition.items()
+    if fn == "Ref":
+        return values[arg]
+    args = [evaluate(a, values) for a in arg]
+    if fn == "Fn::Or":
+        return any(args)
+    if fn == "Fn::And":
+        return all(args)
+    if fn == "Fn::Not":
+        return not args[0]
+    if fn == "Fn::Equals":
+        return args[0] == args[1]
+    if fn == "Fn::Contains":
+        return args[1] in args[0]
+    raise AssertionError(f"cannot evaluate {fn}")
+
+
+class LimitsTest(unittest.TestCase):
+    """Issue 20: the worker's clock, retained queues and logs, alarms that page for the right thing."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.t = load()
+        cls.params = cls.t["Parameters"]
+        cls.res = cls.t["Resources"]
+        cls.alarms = resources_of(cls.t, "AWS::CloudWatch::Alarm")
+
+    def alarm(self, name):
+        return self.alarms[name]["Properties"]
+
+    def test_worker_timeout_900_and_its_queues_visibility_six_times(self):
+        worker = self.res["WorkerFunction"]["Properties"]
+        self.assertEqual(worker["Timeout"], 900)
+        mappings = [m["Properties"] for m in resources_of(self.t, "AWS::Lambda::EventSourceMapping").values()
+                    if ref_name(m["Properties"]["FunctionName"]) == "WorkerFunction"]
+        queues = sorted(ref_name(m["EventSourceArn"]) for m in mappings)
+        self.assertEqual(queues, ["BackfillQueue", "WorkQueue"])
+        for name in queues:
+            self.assertEqual(self.res[name]["Properties"]["VisibilityTimeout"], 6 * worker["Timeout"], name)
+
+    def test_min_link_rate_reaches_the_functions(self):
+        p = self.params["MinLinkRate"]
+        self.assertEqual((p["Type"], p["Default"]), ("String", "1000000"))
+        # What MIN_LINK_RATE accepts (a whole number of bytes per second, at least 1000), and
+        # nothing a Number parameter would let through that the functions refuse at start.
+        for value in ("1000", "1000000", "2500000", "100000000000"):
+            self.assertTrue(matches(p, value), value)
+        for value in ("", "999", "0", "01000", "1000.5", "1e6", "-1000", "1000000000000"):
+            self.assertFalse(matches(p, value), value)
+        env = self.t["Globals"]["Function"]["Environment"]["Variables"]
+        self.assertEqual(env["MIN_LINK_RATE"], {"Ref": "MinLinkRate"})
+        # The default lets a call of 840 MB through one invocation (840 s of upload).
+        self.assertEqual(840 * int(p["Default"]), 840_000_000)
+        # Each function is given one MIN_LINK_RATE, the worker's: neither sets its own environment.
+        for name, fn in resources_of(self.t, "AWS::Serverless::Function").items():
+            self.assertNotIn("Environment", fn["Properties"], name)
+
+    def test_every_queue_and_log_group_is_retained(self):
+        retained = [("AWS::SQS::Queue", 6), ("AWS::Logs::LogGroup", 2)]
+        for rtype, count in retained:
+            found = resources_of(self.t, rtype)
+            self.assertEqual(len(found), count, rtype)
+            for name, res in found.items():
+                self.assertEqual((res.get("DeletionPolicy"), res.get("UpdateReplacePolicy")), ("Retain", "Retain"), name)
+
+    def test_no_ctr_records_alarm(self):
+        a = self.alarm("NoCtrRecordsAlarm")
+        self.assertEqual(self.alarms["NoCtrRecordsAlarm"].get("Condition"), "ScheduleEnabled")
+        self.assertEqual((a["Namespace"], a["MetricName"], dims(a)), ("CallRecovery", "CtrRecords", {"Function": "planner"}))
+        self.assertEqual((a["Statistic"], a["ComparisonOperator"], int(a["Threshold"]), int(a["EvaluationPeriods"])),
+                         ("Sum", "LessThanThreshold", 1, 1))
+        self.assertEqual(a["TreatMissingData"], "breaching")
+        self.assertEqual(ref_name(a["Period"]), "NoCtrRecordsPeriodSeconds")
+        text = " ".join(a["AlarmDescription"].split())
+        for word in ("Firehose", "CtrPrefix", "succeed"):
+            self.assertIn(word, text)
+        p = self.params["NoCtrRecordsPeriodSeconds"]
+        self.assertEqual(int(p["Default"]), 10800)
+        allowed = [int(v) for v in p["AllowedValues"]]
+        self.assertIn(int(p["Default"]), allowed)
+        for seconds in allowed:
+            # A CloudWatch period of an hour or more (a one-period alarm), at most a day.
+            self.assertEqual(seconds % 60, 0)
+            self.assertTrue(3600 <= seconds <= 86400, seconds)
+
+    def test_no_ctr_records_alarm_referenced_only_under_its_condition(self):
+        """A conditional resource named unconditionally fails the deploy with the schedule disabled."""
+        def refs(value, under_condition=False):
+            if isinstance(value, dict):
+                if "Fn::If" in value and value["Fn::If"][0] == "ScheduleEnabled":
+                    return refs(value["Fn::If"][1], True) + refs(value["Fn::If"][2], under_condition)
+                found = []
+                if value.get("Ref") == "NoCtrRecordsAlarm" or (
+                        "Fn::GetAtt" in value and ref_name(value) == "NoCtrRecordsAlarm"):
+                    found.append(under_condition)
+                if "Fn::Sub" in value:
+                    arg = value["Fn::Sub"]
+                    text = arg[0] if isinstance(arg, list) else arg
+                    if re.search(r"\$\{NoCtrRecordsAlarm[.}]", text):
+                        found.append(under_condition)
+                for v in value.values():
+                    found += refs(v, under_condition)
+                return found
+            if isinstance(value, list):
+                return [f for v in value for f in refs(v, under_condition)]
+            return []
+
+        for name, res in self.res.items():
+            if name == "NoCtrRecordsAlarm":
+                continue
+            self.assertTrue(all(refs(res)), f"{name} names NoCtrRecordsAlarm outside Fn::If ScheduleEnabled")
+        self.assertEqual(refs(self.res["Dashboard"]), [True])
+        self.assertTrue(all(refs(self.t.get("Outputs", {}))))
+
+    def test_no_ctr_records_window_spans_two_schedule_periods(self):
+        """The rule NoCtrRecordsPeriodCoversTwoRuns accepts exactly the windows of two periods or more."""
+        [assertion] = self.t["Rules"]["NoCtrRecordsPeriodCoversTwoRuns"]["Assertions"]
+        schedule = self.params["SchedulePeriodSeconds"]["AllowedValues"]
+        window = self.params["NoCtrRecordsPeriodSeconds"]["AllowedValues"]
+        for s in schedule:
+            for w in window:
+                values = {"SchedulePeriodSeconds": str(s), "NoCtrRecordsPeriodSeconds": str(w)}
+                self.assertEqual(evaluate(assertion["Assert"], values), int(w) >= 2 * int(s), values)
+        self.assertGreaterEqual(int(self.params["NoCtrRecordsPeriodSeconds"]["Default"]),
+                                2 * int(self.params["SchedulePeriodSeconds"]["Default"]))
+
+    def test_dlq_growth_alarm(self):
+        a = self.alarm("DeadLetterQueueGrowthAlarm")
+        queries = {q["Id"]: q for q in a["Metrics"]}
+        returned = [q for q in queries.values() if q.get("ReturnData", True)]
+        self.assertEqual(len(returned), 1)
+        stats = {q["MetricStat"]["Metric"]["MetricName"]: q for q in queries.values() if "MetricStat" in q}
+        # Messages SQS moves through a redrive policy are not in NumberOfMessagesSent.
+        self.assertEqual(set(stats), {"ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessagesNotVisible"})
+        for q in stats.values():
+            metric = q["MetricStat"]["Metric"]
+            self.assertEqual(metric["Namespace"], "AWS/SQS")
+            self.assertEqual(ref_name(dims(metric)["QueueName"]), "DeadLetterQueue")
+            self.assertEqual((q["MetricStat"]["Stat"], q["MetricStat"]["Period"]), ("Maximum", 300))
+        self.assertIn("DIFF(", returned[0]["Expression"])
+        for ident in re.findall(r"\b([a-z]\w*)\b", " ".join(q.get("Expression", "") for q in queries.values())):
+            self.assertTrue(ident in queries or ident.upper() in {"IF", "DIFF", "FILL"}, ident)
+        self.assertEqual((a["ComparisonOperator"], int(a["Threshold"]), a["TreatMissingData"]),
+                         ("GreaterThanThreshold", 0, "notBreaching"))
+        # The first message still pages once, from the depth alarm.
+        d = self.alarm("DeadLetterQueueAlarm")
+        self.assertEqual((d["MetricName"], int(d["Threshold"]), d["ComparisonOperator"]),
+                         ("ApproximateNumberOfMessagesVisible", 1, "GreaterThanOrEqualToThreshold"))
+
+    def test_dlq_growth_expression_pages_on_growth_of_a_non_empty_queue(self):
+        """The growth expression, evaluated as CloudWatch would over a series of 5-minute depths."""
+        expression = next(q["Expression"] for q in self.alarm("DeadLetterQueueGrowthAlarm")["Metrics"]
+                          if q.get("ReturnData", True))
+        self.assertEqual(expression, "IF(depth - DIFF(depth) > 0, DIFF(depth), 0)")
+
+        def growth(depths):
+            return [d if prev > 0 else 0 for prev, d in
+                    ((p, c - p) for p, c in zip(depths, depths[1:]))]
+        # first failure (the depth alarm's), more failures, an operator's redrive, failures again
+        self.assertEqual([g > 0 for g in growth([0, 3, 3, 5, 5, 0, 2, 4])],
+                         [False, False, True, False, False, False, True])
+
+    def test_backfill_and_planning_queues_age_alarms_fire_before_expiry(self):
+        p = self.params["BackfillAgeThresholdSeconds"]
+        self.assertEqual(int(p["Default"]), 2 * 86400)
+        for name, queue in (("BackfillQueueOldestMessageAlarm", "BackfillQueue"),
+                            ("PlanningQueueOldestMessageAlarm", "PlanningQueue")):
+            a = self.alarm(name)
+            self.assertEqual((a["Namespace"], a["MetricName"], a["Statistic"], a["ComparisonOperator"]),
+                             ("AWS/SQS", "ApproximateAgeOfOldestMessage", "Maximum", "GreaterThanThreshold"), name)
+            self.assertEqual(ref_name(dims(a)["QueueName"]), queue, name)
+            self.assertEqual(ref_name(a["Threshold"]), "BackfillAgeThresholdSeconds", name)
+            retention = int(self.res[queue]["Properties"]["MessageRetentionPeriod"])
+            # At least a day to act between the alarm and the message's expiry.
+            self.assertLessEqual(int(p["MaxValue"]) + 86400, retention, name)
+
+    def test_role_arns_are_outputs(self):
+        outputs = self.t["Outputs"]
+        for output, role in (("PlannerRoleArn", "PlannerRole"), ("WorkerRoleArn", "WorkerRole")):
+            self.assertEqual(outputs[output]["Value"], {"Fn::GetAtt": [role, "Arn"]})
+            text = " ".join(outputs[output]["Description"].split())
+            self.assertIn("bucket", text)
+            self.assertIn("KMS", text)
+
+    def test_readme_names_and_counts_every_alarm(self):
+        readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+        for name in self.alarms:
+            self.assertTrue(re.search(r"^\| [^|]*`%s`[^|]*\|" % name, readme, re.M),
+                            f"{name} is not in infra/README.md's alarm table")
+        words = {13: "thirteen", 14: "fourteen", 15: "fifteen", 16: "sixteen"}
+        conditional = [n for n, a in self.alarms.items() if "Condition" in a]
+        self.assertIn(f"{words[len(self.alarms)]} **CloudWatch alarms**", " ".join(readme.split()))
+        self.assertIn(f"{words[len(self.alarms) - len(conditional)]} while `ScheduleState` is `DISABLED`",
+                      " ".join(readme.split()))
 
 
 class OperationsTemplateTest(unittest.TestCase):
@@ -556,14 +780,23 @@ class OperationsTemplateTest(unittest.TestCase):
                                        "PlanningQueue": "PlanningMaxConcurrency"})
         env = self.t["Globals"]["Function"]["Environment"]["Variables"]
         rps = default(ref_name(env["CONNECT_MAX_RPS"]))
-        workers = default("WorkerBatchSize") * (default("WorkerMaxConcurrency") + default("BackfillMaxConcurrency"))
-        # Backfill slices describe orphan recordings under the same per-instance ceiling.
-        account_rate = rps * (workers + default("PlanningMaxConcurrency"))
-        self.assertLessEqual(account_rate, DESCRIBE_CONTACT_DEFAULT_RPS * 0.75 + 1e-9)
+        # Issue 20: one rate limiter per function instance (process), shared by its whole batch,
+        # so WorkerBatchSize does not multiply the rate: one limiter per concurrent worker
+        # instance on either queue, and per backfill slice (slices describe orphan recordings).
+        processes = (default("WorkerMaxConcurrency") + default("BackfillMaxConcurrency")
+                     + default("PlanningMaxConcurrency"))
+        stack_rate = rps * processes
+        self.assertAlmostEqual(stack_rate, 1.5)
+        self.assertLessEqual(stack_rate, DESCRIBE_CONTACT_DEFAULT_RPS * 0.75 + 1e-9)
         text = " ".join(self.params["ConnectMaxRps"]["Description"].split())
-        self.assertIn("ConnectMaxRps x (WorkerBatchSize x (WorkerMaxConcurrency + BackfillMaxConcurrency) "
-                      "+ PlanningMaxConcurrency)", text)
+        self.assertIn("ConnectMaxRps x (WorkerMaxConcurrency + BackfillMaxConcurrency + "
+                      "PlanningMaxConcurrency)", text)
+        self.assertNotIn("WorkerBatchSize x", text)
         self.assertIn("2 requests/s", text)
+        self.assertIn("every stack in the account and Region", text)
+        readme = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text().split())
+        self.assertIn("ConnectMaxRps × (WorkerMaxConcurrency + BackfillMaxConcurrency + PlanningMaxConcurrency)", readme)
+        self.assertNotIn("WorkerBatchSize × (", readme)
 
     def test_backfill_slices_fan_out_through_the_planning_queue(self):
         mappings = {ref_name(m["Properties"]["EventSourceArn"]): m["Properties"]
