@@ -30,6 +30,7 @@ REQUIRED_ENV = {
     "RECORDINGS_PREFIX", "LATE_SWEEP",
     "RETRY_BASE", "RETRY_MAX", "STALL_TIMEOUT", "PLANNING_QUEUE_URL", "BACKFILL_QUEUE_URL",
     "MIN_LINK_RATE",
+    "BACKFILL_MAX_QUEUED",
 }
 
 POLICY_RESOURCE_TYPES = {
@@ -767,6 +768,16 @@ class OperationsTemplateTest(unittest.TestCase):
             self.assertEqual((cond, otherwise), ("HasVpc", {"Ref": "AWS::NoValue"}), name)
             self.assertEqual([render(a)[0] for a in arns],
                              ["arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"])
+
+    def test_backfill_pacing_default_is_what_the_lane_drains_in_half_the_queues_retention(self):
+        def default(name):
+            return float(self.params[name]["Default"])
+
+        retention = float(self.t["Resources"]["BackfillQueue"]["Properties"]["MessageRetentionPeriod"])
+        lane = default("ConnectMaxRps") * default("BackfillMaxConcurrency")
+        self.assertEqual(default("BackfillMaxQueued"), lane * retention / 2)
+        env = self.t["Globals"]["Function"]["Environment"]["Variables"]
+        self.assertEqual(env["BACKFILL_MAX_QUEUED"], {"Ref": "BackfillMaxQueued"})
 
     def test_connect_rate_defaults_stay_under_the_default_quota(self):
         def default(name):

@@ -447,7 +447,15 @@ fn parent_status(
 /// Whether `next` says more than `stored`: more slices ended, or more of them completed (a
 /// failed slice run again). Slice ends only ever move that way, so a settle that read fewer
 /// ends than another never overwrites it.
+///
+/// A Failed status never moves back to Running: a backfill abandoned before all its slices were
+/// handed out (or one whose slices all ended, some failed) is final until an operator plans the
+/// window again; a late slice settling does not revive it. It may still become Completed when a
+/// failed slice is run again and completes.
 fn moves_forward(stored: &RunStatus, next: &RunStatus) -> bool {
+    if stored.status == RunState::Failed && next.status == RunState::Running {
+        return false;
+    }
     let key = |s: &RunStatus| {
         s.slices
             .map(|p| (p.done + p.failed, p.done))
@@ -712,6 +720,32 @@ mod tests {
             error.contains(&b.slices[1].run_id) && error.contains("Verint DAS"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn an_abandoned_backfill_stays_failed_when_a_late_slice_settles() {
+        let at = |done, failed, state| RunStatus {
+            run_id: "p".into(),
+            mode: Mode::Manual,
+            dry_run: false,
+            status: state,
+            started_at: "2026-01-01T00:00:00Z".into(),
+            finished_at: None,
+            error: None,
+            slices: Some(SliceProgress {
+                total: 4,
+                done,
+                failed,
+            }),
+        };
+        assert!(!moves_forward(
+            &at(0, 0, RunState::Failed),
+            &at(1, 0, RunState::Running)
+        ));
+        assert!(!moves_forward(
+            &at(2, 1, RunState::Failed),
+            &at(3, 1, RunState::Running)
+        ));
     }
 
     #[test]

@@ -40,6 +40,9 @@ pub struct Config {
     /// whose recordings cannot be uploaded within one invocation at this rate is dead-lettered
     /// at once, with its size, instead of failing every receive (design §5.5).
     pub min_link_rate: u64,
+    /// Backfill pacing (design §4.8): a slice is planned only while the backfill queue holds
+    /// fewer messages than this; `None` (unset): no pacing.
+    pub backfill_max_queued: Option<u64>,
     /// How far back automatic runs look for late objects (design §4).
     pub late_sweep: Duration,
     /// Optional (`MAX_RECEIVE_COUNT`, the work queue's `maxReceiveCount`): on its last receive, a
@@ -203,6 +206,11 @@ pub const PLANNING_QUEUE_URL: Variable = var(
     None,
     "the planning queue of backfill slices; unset: slices run in this process",
 );
+pub const BACKFILL_MAX_QUEUED: Variable = var(
+    "BACKFILL_MAX_QUEUED",
+    None,
+    "a backfill slice waits while the backfill queue holds this many messages (§4.8); unset: no pacing",
+);
 pub const MIN_LINK_RATE: Variable = var(
     "MIN_LINK_RATE",
     Some("1000000"),
@@ -215,7 +223,7 @@ pub const BACKFILL_QUEUE_URL: Variable = var(
 );
 
 /// Every variable, in the order of design §7 (then those §7 does not list).
-pub const VARIABLES: [Variable; 29] = [
+pub const VARIABLES: [Variable; 30] = [
     CTR_BUCKET,
     CTR_PREFIX,
     CONNECT_INSTANCE_ID,
@@ -245,6 +253,7 @@ pub const VARIABLES: [Variable; 29] = [
     PLANNING_QUEUE_URL,
     BACKFILL_QUEUE_URL,
     MIN_LINK_RATE,
+    BACKFILL_MAX_QUEUED,
 ];
 
 /// No duration setting needs more; larger ones would overflow time arithmetic.
@@ -450,6 +459,7 @@ impl Config {
         let planning_queue_url = r.get(PLANNING_QUEUE_URL);
         let backfill_queue_url = r.get(BACKFILL_QUEUE_URL);
         let min_link_rate = r.parsed(MIN_LINK_RATE, bytes_per_second).unwrap_or(1);
+        let backfill_max_queued = r.parsed(BACKFILL_MAX_QUEUED, count).map(u64::from);
 
         let config = match (verint_das_url, verint_ingest_url, verint_key) {
             (Some(verint_das_url), Some(verint_ingest_url), Some(verint_key)) => Some(Config {
@@ -471,6 +481,7 @@ impl Config {
                 max_manual_span: timing.max_manual_span,
                 connect_max_rps: timing.connect_max_rps,
                 min_link_rate,
+                backfill_max_queued,
                 late_sweep: timing.late_sweep,
                 max_receive_count,
                 retry_base: timing.retry_base,

@@ -148,7 +148,13 @@ pub fn read_object<R: Read, T>(
     let mut buffered = BufReader::with_capacity(64 * 1024, reader);
     let head = buffered.fill_buf().map_err(ReadError::Source)?;
     if head.starts_with(&GZIP_MAGIC) {
-        read_records(Members::new(buffered), |m| m.verified, true, &mut convert, out)
+        read_records(
+            Members::new(buffered),
+            |m| m.verified,
+            true,
+            &mut convert,
+            out,
+        )
     } else {
         read_records(buffered, |_| u64::MAX, false, &mut convert, out)
     }
@@ -290,7 +296,11 @@ impl<T> Held<'_, T> {
             self.committed += 1;
             stats.records += 1;
         }
-        while self.malformed_ends.front().is_some_and(|end| *end <= verified) {
+        while self
+            .malformed_ends
+            .front()
+            .is_some_and(|end| *end <= verified)
+        {
             self.malformed_ends.pop_front();
             stats.malformed += 1;
         }
@@ -330,13 +340,14 @@ fn read_records<R: Read, T>(
         committed: 0,
         malformed_ends: std::collections::VecDeque::new(),
     };
-    let mut hold = |held: &mut Held<'_, T>, stats: &mut ReadStats, at: u64, found: Found<'_, '_>| {
-        let item = match found {
-            Found::Record(r) => Some(convert(r)),
-            Found::Malformed => None,
+    let mut hold =
+        |held: &mut Held<'_, T>, stats: &mut ReadStats, at: u64, found: Found<'_, '_>| {
+            let item = match found {
+                Found::Record(r) => Some(convert(r)),
+                Found::Malformed => None,
+            };
+            held.push(at, item, stats);
         };
-        held.push(at, item, stats);
-    };
     // `buf[start..end]` holds bytes read but not yet parsed. The tail moves to the front only when
     // the buffer is full, and the buffer grows only for a record larger than it.
     let mut buf: Vec<u8> = vec![0; CHUNK * 2];

@@ -219,6 +219,19 @@ impl SqsQueue {
         Ok(sent)
     }
 
+    /// Sends one message that becomes visible only after `delay` (at most SQS's 15 minutes).
+    pub async fn send_delayed(&self, body: &str, delay: Duration) -> Result<(), QueueError> {
+        self.sqs
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .delay_seconds(delay.as_secs().min(900) as i32)
+            .send()
+            .await
+            .map_err(|e| sqs_err("send_message")(e.into_service_error()))?;
+        Ok(())
+    }
+
     /// Sends one message with its `failure_reason` (used for the dead-letter queue).
     pub async fn send_with_reason(&self, body: &str, reason: &str) -> Result<(), QueueError> {
         self.sqs

@@ -301,7 +301,12 @@ impl<'a, S: CtrSource> Scanner<'a, S> {
             self.stats.records += read.stats.records;
             self.stats.malformed += read.stats.malformed;
             self.retried += u64::from(read.retried);
-            for mut copy in read.copies.into_iter().flatten().filter(|c| !c.implausible()) {
+            for mut copy in read
+                .copies
+                .into_iter()
+                .flatten()
+                .filter(|c| !c.implausible())
+            {
                 if let Some(w) = self.initiation_window {
                     copy.forget_recordings_outside(w);
                 }

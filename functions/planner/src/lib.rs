@@ -119,6 +119,15 @@ async fn plan_slices(
     let mut response = SqsBatchResponse::default();
     for record in event.records {
         let id = record.message_id.clone().unwrap_or_default();
+        match wait_for_the_lane(app, &record).await {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(message_id = %id, error.message = %error_chain(&e), "backfill pacing failed; SQS will retry the slice");
+                response.add_failure(id);
+                continue;
+            }
+        }
         let result = match SliceMessage::parse(record.body.as_deref().unwrap_or_default()) {
             Ok(message) => app.run_slice(&message, deadline).await,
             Err(why) => Err(PlanError::Invalid(format!("message {id}: {why}"))),
@@ -146,6 +155,33 @@ async fn plan_slices(
         }
     }
     response
+}
+
+/// How long a slice waits when the backfill queue is full (SQS's longest message delay).
+pub const SLICE_PACING_DELAY: Duration = Duration::from_secs(900);
+
+/// Backfill pacing (design §4.8): while the backfill queue holds `BACKFILL_MAX_QUEUED` messages
+/// or more, the slice is sent again with a 15-minute delay and this copy is done (`true`), so
+/// that waiting never uses up the planning queue's receives (a release would count toward
+/// its `maxReceiveCount` and end in its dead-letter queue).
+async fn wait_for_the_lane(
+    app: &App,
+    record: &aws_lambda_events::event::sqs::SqsMessage,
+) -> Result<bool, PlanError> {
+    let (Some((queued, bound)), Some(planning)) =
+        (app.slice_must_wait().await?, &app.planning_queue)
+    else {
+        return Ok(false);
+    };
+    let body = record.body.as_deref().unwrap_or_default();
+    planning.send_delayed(body, SLICE_PACING_DELAY).await?;
+    tracing::info!(
+        message_id = record.message_id.as_deref().unwrap_or_default(),
+        queued,
+        bound,
+        "backfill queue full: the slice waits 15 minutes"
+    );
+    Ok(true)
 }
 
 fn to_json(value: &impl serde::Serialize) -> Result<serde_json::Value, Diagnostic> {

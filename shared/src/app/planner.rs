@@ -153,6 +153,18 @@ impl PlannerApp {
     /// Plans one slice under its own run id, queueing its calls on the backfill queue, then
     /// settles its parent. A slice that fails is named in its parent's status and returned as
     /// an error, so that whoever ran it (SQS, the operator) runs it again.
+    /// Backfill pacing (design §4.8): `Some((queued, bound))` when the backfill queue already
+    /// holds `BACKFILL_MAX_QUEUED` messages or more, so that the slice should wait rather than
+    /// add calls that could expire before the lane drains them.
+    pub async fn slice_must_wait(&self) -> Result<Option<(u64, u64)>, PlanError> {
+        let Some(bound) = self.config.backfill_max_queued else {
+            return Ok(None);
+        };
+        let depth = self.backfill_queue.depth().await?;
+        let queued = depth.visible + depth.in_flight;
+        Ok((queued >= bound).then_some((queued, bound)))
+    }
+
     pub async fn run_slice(
         &self,
         message: &SliceMessage,

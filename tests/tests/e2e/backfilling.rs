@@ -255,3 +255,54 @@ async fn a_failed_slice_is_named_with_its_error_and_completes_the_parent_when_ru
     assert_eq!(status.error, None);
     assert_eq!(s.report(&run_id).await.missing as usize, s.truth().len());
 }
+
+#[tokio::test]
+async fn a_slice_waits_without_using_up_its_receives_while_the_backfill_queue_is_full() {
+    let mut s = Scenario::new().await;
+    s.stack
+        .vars
+        .insert("BACKFILL_MAX_QUEUED".into(), "3".into());
+    s.app = s.stack.planner().await.expect("planner");
+    let bodies: Vec<(String, Option<String>)> = (0..3)
+        .map(|i| (format!("{{\"queued\":{i}}}"), None))
+        .collect();
+    s.stack
+        .backfill_queue
+        .send_bodies(&bodies)
+        .await
+        .expect("the backfill lane is full");
+    let run_id = run_id_of(&s.invoke().await);
+
+    let answers = s.deliver_slices().await;
+
+    assert_eq!(answers.len(), 2);
+    for answer in &answers {
+        assert_eq!(
+            answer["batchItemFailures"].as_array().map(Vec::len),
+            Some(0),
+            "waiting is not a failure: {answer}"
+        );
+    }
+    let depth = s.stack.planning_queue.depth().await.expect("depth");
+    assert_eq!(
+        depth.visible + depth.in_flight,
+        0,
+        "the waiting copies are delayed, not visible yet"
+    );
+    let status = s.status(&run_id).await;
+    assert_eq!(
+        status.status,
+        RunState::Running,
+        "no slice planned, none failed"
+    );
+    assert_eq!(
+        status.slices.map(|p| (p.done, p.failed)),
+        Some((0, 0)),
+        "{status:?}"
+    );
+    assert_eq!(
+        s.stack.backfill_queue.depth().await.expect("depth").visible,
+        3,
+        "nothing queued on a full lane"
+    );
+}
