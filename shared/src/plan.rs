@@ -546,9 +546,8 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
         let mut class = matching::classify(&contacts, &eligible, &held, &read.rules);
         // The ordinary missing calls are queued first: orphan look-ups (Verint and Connect, one
         // contact at a time) can be slow or fail, and must never hold them back.
-        let missing = self.messages(run_id, &class, &[]);
         let queued = self
-            .enqueue(request, &read.plan_key, &missing, &mut class)
+            .enqueue(request, run_id, &read.plan_key, &mut class)
             .await?;
         let (mut enqueued, mut rejected) = (queued.enqueued, queued.rejected);
         // A run the deadline stopped leaves its orphans to the attempt that continues it.
@@ -789,11 +788,11 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
         Ok(self.verint.completed_contacts(&spans).await?)
     }
 
-    /// One message per missing contact, then one per orphan to queue (design §5).
-    fn messages(
+    /// One message per missing contact of `missing`, then one per orphan to queue (design §5).
+    fn messages<'m>(
         &self,
         run_id: &str,
-        class: &matching::Classification,
+        missing: impl IntoIterator<Item = &'m matching::Missing>,
         found: &[FoundOrphan],
     ) -> Vec<WorkMessage> {
         let enqueued_at = format_ts(Utc::now());
@@ -808,9 +807,8 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
                 recordings: recordings.to_vec(),
                 enqueued_at: enqueued_at.clone(),
             };
-        let missing = class
-            .missing
-            .iter()
+        let missing = missing
+            .into_iter()
             .map(|m| message(&m.contact_id, (m.initiation, m.disconnect), &m.recordings));
         let orphans = found.iter().filter(|f| f.queued()).filter_map(|f| {
             Some(message(
@@ -824,7 +822,7 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
 
     /// One message per orphan to queue.
     fn orphan_messages(&self, run_id: &str, found: &[FoundOrphan]) -> Vec<WorkMessage> {
-        self.messages(run_id, &matching::Classification::default(), found)
+        self.messages(run_id, std::iter::empty(), found)
     }
 
     /// Queues the orphans' messages (none in a dry run): how many SQS accepted, and the reason
@@ -857,8 +855,8 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
     async fn enqueue(
         &self,
         request: Request,
+        run_id: &str,
         plan_key: &str,
-        messages: &[WorkMessage],
         class: &mut matching::Classification,
     ) -> Result<Queued, PlanError> {
         let mut queued = Queued {
@@ -869,12 +867,15 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
             return Ok(queued);
         }
         let before: HashSet<String> = self.store.queued_log(plan_key).await?.into_iter().collect();
-        let fresh: Vec<WorkMessage> = messages
+        // Messages are built a chunk at a time: a day of a million missing calls is hundreds of
+        // MB of messages, and only the chunk in flight needs to exist.
+        let fresh: Vec<&matching::Missing> = class
+            .missing
             .iter()
             .filter(|m| !before.contains(&m.contact_id))
-            .cloned()
             .collect();
-        queued.already = (messages.len() - fresh.len()) as u64;
+        let total = class.missing.len();
+        queued.already = (total - fresh.len()) as u64;
         if queued.already > 0 {
             info!(
                 already_queued = queued.already,
@@ -884,12 +885,13 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
         }
         let mut ids: Vec<String> = before.into_iter().collect();
         let mut failure = None;
-        for chunk in fresh.chunks(QUEUE_CHUNK) {
+        for missing in fresh.chunks(QUEUE_CHUNK) {
             if self.finish_by.is_some_and(|d| Instant::now() >= d) {
                 queued.complete = false;
                 break;
             }
-            let sent = match self.queue.send_all(chunk).await {
+            let chunk = self.messages(run_id, missing.iter().copied(), &[]);
+            let sent = match self.queue.send_all(&chunk).await {
                 Ok(sent) => sent,
                 Err(e) => {
                     failure = Some(e);
@@ -915,7 +917,7 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
             self.store.put_queued_log(plan_key, Some(&ids)).await?;
             warn!(
                 queued = ids.len(),
-                missing = messages.len(),
+                missing = total,
                 "queueing stopped; the queued ids are recorded for the next attempt"
             );
         } else if queued.already > 0 {

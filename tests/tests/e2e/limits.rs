@@ -6,27 +6,8 @@ use std::time::{Duration, Instant};
 
 use recovery::message::WorkMessage;
 use recovery::plan::{PlanError, Request};
-use recovery::queue::{QueueError, Sent, SqsQueue, WorkQueue};
 
 use crate::support::*;
-
-/// The work queue, whose first send holds the run until its `finish_by` has passed (as a slow
-/// SQS or a long day would), so that the deadline falls between two chunks of messages.
-struct SlowFirstSend<'a> {
-    inner: &'a SqsQueue,
-    until: Instant,
-    calls: std::sync::atomic::AtomicUsize,
-}
-
-impl WorkQueue for SlowFirstSend<'_> {
-    async fn send_all(&self, messages: &[WorkMessage]) -> Result<Sent, QueueError> {
-        let sent = self.inner.send_all(messages).await;
-        if self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
-            tokio::time::sleep(self.until.saturating_duration_since(Instant::now())).await;
-        }
-        sent
-    }
-}
 
 #[tokio::test]
 async fn a_run_stopped_by_its_deadline_mid_queueing_is_continued_by_the_next_attempt_without_sending_anything_twice()
