@@ -545,10 +545,17 @@ async fn runs(json: bool, run_id: Option<String>, limit: usize) -> Result<()> {
             row.already_present = count(OutcomeStatus::AlreadyPresent);
             row.failed = count(OutcomeStatus::Failed);
         }
+        let progress = match &backfill {
+            Some((plan, entries)) => {
+                Some(backfill_progress(&store, plan, entries, outcomes.len()).await?)
+            }
+            None => None,
+        };
         if json {
-            return print_json(
-                &json!({"run": row, "report": report, "outcomes": outcomes, "slices": slices}),
-            );
+            return print_json(&json!({
+                "run": row, "report": report, "outcomes": outcomes, "slices": slices,
+                "progress": progress,
+            }));
         }
         println!("{}", runs_table(std::slice::from_ref(&row)));
         if let Some((plan, entries)) = &backfill {
@@ -562,6 +569,16 @@ async fn runs(json: bool, run_id: Option<String>, limit: usize) -> Result<()> {
                 ended(RunState::Failed)
             );
             print_slices(entries);
+            if let Some(p) = &progress {
+                println!(
+                    "{} calls queued by the slices so far, {} worked; expected to finish: {}",
+                    p.calls_queued,
+                    p.calls_worked,
+                    p.expected_finish
+                        .as_deref()
+                        .unwrap_or("not yet known (no rate yet) or done")
+                );
+            }
         }
         if let Some(e) = &row.error {
             println!("error: {e}");
@@ -606,6 +623,35 @@ async fn runs(json: bool, run_id: Option<String>, limit: usize) -> Result<()> {
         println!("{}", runs_table(&rows));
     }
     Ok(())
+}
+
+/// A backfill's progress (design §4.8): slices ended, calls its slices queued and calls worked,
+/// and when it should finish at the rates seen since it started.
+async fn backfill_progress(
+    store: &S3State,
+    plan: &recovery::backfill::Backfill,
+    entries: &[SliceEntry],
+    worked: usize,
+) -> Result<recovery::backfill::Progress> {
+    let mut queued = 0;
+    let mut ended = 0;
+    for e in entries {
+        if e.status != RunState::Queued {
+            ended += 1;
+        }
+        if e.status == RunState::Completed
+            && let Some(report) = store.report(&e.run_id).await?
+        {
+            queued += report.enqueued;
+        }
+    }
+    let started = recovery::time::parse_ts(&plan.started_at).unwrap_or_else(chrono::Utc::now);
+    Ok(recovery::backfill::progress(
+        started,
+        chrono::Utc::now(),
+        (ended, entries.len() as u64),
+        (worked as u64, queued),
+    ))
 }
 
 async fn status(json: bool) -> Result<()> {

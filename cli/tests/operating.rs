@@ -572,6 +572,23 @@ async fn plan_over_40_hours_is_a_backfill_of_two_slices_whose_calls_work_recover
         runs["run"]["recovered"].as_u64(),
         Some(expected.len() as u64)
     );
+    let progress = &runs["progress"];
+    assert_eq!(
+        (
+            progress["slices_ended"].as_u64(),
+            progress["slices_total"].as_u64(),
+            progress["calls_queued"].as_u64(),
+            progress["calls_worked"].as_u64(),
+        ),
+        (
+            Some(2),
+            Some(2),
+            Some(expected.len() as u64),
+            Some(expected.len() as u64)
+        ),
+        "{progress}"
+    );
+    assert!(progress["expected_finish"].is_null(), "done: {progress}");
 }
 
 /// A new base64url key, as an operator would generate one.

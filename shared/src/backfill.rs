@@ -288,6 +288,62 @@ where
     result
 }
 
+/// Where a backfill stands and when it should end, for an operator (design §4.8): the slices
+/// planned and the calls worked so far, each at the rate seen since the backfill started.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Progress {
+    pub slices_total: u64,
+    pub slices_ended: u64,
+    pub calls_queued: u64,
+    pub calls_worked: u64,
+    /// When the last slice should be planned and the last call worked, at the rates seen so
+    /// far; `None` until there is a rate to go by (or when everything is done).
+    pub expected_finish: Option<String>,
+}
+
+/// Estimates a backfill's finish: what is left of the slices and of the calls, each divided by
+/// its own rate since `started`; the later of the two.
+pub fn progress(
+    started: DateTime<Utc>,
+    now: DateTime<Utc>,
+    slices: (u64, u64),
+    calls: (u64, u64),
+) -> Progress {
+    let ((slices_ended, slices_total), (calls_worked, calls_queued)) = (slices, calls);
+    let elapsed = (now - started).num_milliseconds().max(1) as f64 / 1000.0;
+    let left = |done: u64, total: u64| -> Option<f64> {
+        if done >= total {
+            return Some(0.0);
+        }
+        (done > 0).then(|| (total - done) as f64 / (done as f64 / elapsed))
+    };
+    // Calls still to be queued by the slices left: assume they find as many as the slices so far.
+    let calls_expected = if slices_ended > 0 && slices_ended < slices_total {
+        calls_queued * slices_total / slices_ended
+    } else {
+        calls_queued
+    };
+    let finish = match (
+        left(slices_ended, slices_total),
+        left(calls_worked, calls_expected),
+    ) {
+        (Some(a), Some(b)) if a + b > 0.0 => {
+            let secs = a.max(b);
+            Some(format_ts(
+                now + chrono::TimeDelta::milliseconds((secs * 1000.0) as i64),
+            ))
+        }
+        _ => None,
+    };
+    Progress {
+        slices_total,
+        slices_ended,
+        calls_queued,
+        calls_worked,
+        expected_finish: finish,
+    }
+}
+
 /// A backfill's plan and where each of its slices stands; `None` when the run is not one.
 pub async fn read(
     store: &S3State,
@@ -720,6 +776,20 @@ mod tests {
             error.contains(&b.slices[1].run_id) && error.contains("Verint DAS"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_backfill_half_way_through_is_expected_to_finish_as_long_again_from_now() {
+        let started = parse_ts("2026-12-01T00:00:00Z").expect("valid");
+        let now = parse_ts("2026-12-01T10:00:00Z").expect("valid");
+        // Half the slices planned, and the calls they queued half worked, in 10 hours.
+        let p = progress(started, now, (15, 30), (500, 1000));
+        // Slices: 15 left at 1.5 an hour = 10 h. Calls: 2000 expected, 1500 left at 50 an hour.
+        assert_eq!(p.expected_finish.as_deref(), Some("2026-12-02T16:00:00Z"));
+        let done = progress(started, now, (30, 30), (1000, 1000));
+        assert_eq!(done.expected_finish, None, "nothing left");
+        let early = progress(started, now, (0, 30), (0, 0));
+        assert_eq!(early.expected_finish, None, "no rate yet");
     }
 
     #[test]
