@@ -550,7 +550,7 @@ class LimitsTest(unittest.TestCase):
     def test_no_ctr_records_alarm(self):
         a = self.alarm("NoCtrRecordsAlarm")
         self.assertEqual(self.alarms["NoCtrRecordsAlarm"].get("Condition"), "ScheduleEnabled")
-        self.assertEqual((a["Namespace"], a["MetricName"], dims(a)), ("CallRecovery", "CtrRecords", {"Function": "planner"}))
+        self.assertEqual((a["Namespace"], a["MetricName"], dims(a)), ("CallRecovery", "AutomaticCtrRecords", {"Function": "planner"}))
         self.assertEqual((a["Statistic"], a["ComparisonOperator"], int(a["Threshold"]), int(a["EvaluationPeriods"])),
                          ("Sum", "LessThanThreshold", 1, 1))
         self.assertEqual(a["TreatMissingData"], "breaching")

@@ -12,6 +12,9 @@ pub(crate) const NAMESPACE: &str = "CallRecovery";
 pub mod names {
     pub const CTR_OBJECTS: &str = "CtrObjects";
     pub const CTR_RECORDS: &str = "CtrRecords";
+    /// CTR records read by automatic runs only: what the no-CTR alarm watches (a manual run or a
+    /// backfill reading history must not hide a Firehose stream that stopped).
+    pub const AUTOMATIC_CTR_RECORDS: &str = "AutomaticCtrRecords";
     pub const CTR_MALFORMED: &str = "CtrMalformed";
     pub const ELIGIBLE: &str = "Eligible";
     pub const IN_VERINT: &str = "InVerint";

@@ -262,6 +262,9 @@ pub fn report_metrics(report: &RunReport, metrics: &mut Metrics) {
         );
     }
     metrics.count(names::ORPHANS, report.orphans);
+    if report.mode == Mode::Automatic && !report.dry_run {
+        metrics.count(names::AUTOMATIC_CTR_RECORDS, report.ctr.records);
+    }
     if report.mode == Mode::Automatic && !report.dry_run && report.complete {
         metrics.count(names::AUTOMATIC_RUN_SUCCEEDED, 1);
     }
@@ -306,6 +309,12 @@ mod tests {
         let mut metrics = Metrics::new("test");
         report_metrics(report, &mut metrics);
         serde_json::to_string(&metrics.documents(0)).unwrap_or_default()
+    }
+
+    #[test]
+    fn only_automatic_runs_feed_the_no_ctr_alarm() {
+        assert!(emitted(&report(Mode::Automatic)).contains(names::AUTOMATIC_CTR_RECORDS));
+        assert!(!emitted(&report(Mode::Manual)).contains(names::AUTOMATIC_CTR_RECORDS));
     }
 
     #[test]
