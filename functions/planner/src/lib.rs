@@ -138,13 +138,12 @@ async fn plan_slices(
                 // The deadline stopped the slice mid-queueing; what it queued is recorded. Its
                 // next receive continues soon, not after the queue's 90-minute visibility.
                 tracing::warn!(message_id = %id, error.message = %error_chain(&e), "slice unfinished; SQS will continue it");
-                if let (Some(queue), Some(handle)) = (&app.planning_queue, &record.receipt_handle) {
-                    if let Err(e) = queue
+                if let (Some(queue), Some(handle)) = (&app.planning_queue, &record.receipt_handle)
+                    && let Err(e) = queue
                         .change_visibility(handle, UNFINISHED_SLICE_DELAY)
                         .await
-                    {
-                        tracing::warn!(error.message = %e, "slice visibility not shortened");
-                    }
+                {
+                    tracing::warn!(error.message = %e, "slice visibility not shortened");
                 }
                 response.add_failure(id);
             }
