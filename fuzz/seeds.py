@@ -236,26 +236,36 @@ def verint_seeds():
     }
 
 
-def write(target, seeds):
-    folder = ROOT / target
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, value in seeds.items():
-        if isinstance(value, bytes):
-            data = value
-        elif isinstance(value, str):
-            data = value.encode()
-        else:
-            data = json.dumps(value, separators=(",", ":")).encode()
-        (folder / f"seed-{name}").write_bytes(data)
-    print(f"{target}: {len(seeds)} seeds in {folder}")
+TARGETS = {
+    "ctr_reader": ctr_seeds,
+    "manual_payload": manual_seeds,
+    "sqs_event": sqs_seeds,
+    "work_message": message_seeds,
+    "verint_answers": verint_seeds,
+}
+
+
+def encode(value):
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode()
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def seeds_of(target):
+    """{file name: bytes} of the target's seeds."""
+    return {f"seed-{name}": encode(value) for name, value in TARGETS[target]().items()}
 
 
 def main():
-    write("ctr_reader", ctr_seeds())
-    write("manual_payload", manual_seeds())
-    write("sqs_event", sqs_seeds())
-    write("work_message", message_seeds())
-    write("verint_answers", verint_seeds())
+    for target in TARGETS:
+        folder = ROOT / target
+        folder.mkdir(parents=True, exist_ok=True)
+        files = seeds_of(target)
+        for name, data in files.items():
+            (folder / name).write_bytes(data)
+        print(f"{target}: {len(files)} seeds in {folder}")
 
 
 if __name__ == "__main__":
