@@ -18,7 +18,12 @@ build_bins() {
   local profile=$1 spec flags=()
   shift
   [[ "$profile" == release ]] && flags=(--release)
-  for spec in "$@"; do cargo build --quiet "${flags[@]}" -p "${spec%%:*}" --bin "${spec#*:}" >&2; done
+  for spec in "$@"; do
+    # Said before it starts: a first build of the workspace takes minutes, and a silent one
+    # looks like a hang.
+    echo "build: ${spec#*:} ($profile; the first build compiles the workspace, minutes)" >&2
+    cargo build "${flags[@]}" -p "${spec%%:*}" --bin "${spec#*:}" >&2
+  done
   local dir
   dir="$(cargo metadata --format-version 1 --no-deps | sed 's/.*"target_directory":"\([^"]*\)".*/\1/')"
   echo "$dir/$profile"
