@@ -423,7 +423,7 @@ fn positive(value: &str, raw: &str) -> Result<f64, String> {
 /// A Verint base URL: https, or http to a loopback address.
 fn verint_url(value: &str, raw: &str) -> Result<Url, String> {
     let url = Url::parse(value).map_err(|e| format!("{raw:?} is not a URL ({e})"))?;
-    check_verint_url(&url)?;
+    crate::verint::check_url(&url)?;
     Ok(url)
 }
 
@@ -598,29 +598,6 @@ pub fn instance_id_of(value: &str) -> Option<String> {
         None => value,
     };
     (!id.is_empty() && !id.contains('/')).then(|| id.to_owned())
-}
-
-/// Verint is reached over https; plain http only to this machine (the local simulator).
-pub(crate) fn check_verint_url(url: &Url) -> Result<(), String> {
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" => {
-            let loopback = match url.host() {
-                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-                None => false,
-            };
-            if loopback {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{url} must use https (http is allowed only to a loopback address)"
-                ))
-            }
-        }
-        other => Err(format!("{url} has scheme {other:?}; expected https")),
-    }
 }
 
 #[cfg(test)]
