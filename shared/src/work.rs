@@ -101,6 +101,13 @@ pub trait MessageQueue: Send + Sync {
         body: &str,
         reason: &str,
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
+    /// Sends the body to the work queue again as a new message, visible after `delay` (at most
+    /// 15 minutes): a wait that must not count toward `maxReceiveCount`.
+    fn requeue(
+        &self,
+        body: &str,
+        delay: Duration,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
 
 /// Where outcomes are written (`runs/{run_id}/outcomes/{contact_id}.json`).
@@ -208,6 +215,10 @@ pub(crate) enum FailureKind {
     /// The call's recordings cannot be uploaded within one invocation at `MIN_LINK_RATE`: no
     /// receive could ever finish it, so it goes to the dead-letter queue at once, with its size.
     TooLargeForOneInvocation,
+    /// Verint refused the API key, the one read again too (an operator mid-rotation): the
+    /// message is sent again with a delay instead of being released, so that a rotation never
+    /// uses up its receives (design §6: no call reaches the dead-letter queue for it).
+    VerintKeyRefused,
 }
 
 impl FailureKind {
@@ -243,6 +254,7 @@ impl FailureKind {
             FailureKind::Deadline => "deadline",
             FailureKind::Panicked => "panicked",
             FailureKind::TooLargeForOneInvocation => "too_large_for_one_invocation",
+            FailureKind::VerintKeyRefused => "verint_key_refused",
         }
     }
 
@@ -269,6 +281,9 @@ impl FailureKind {
             FailureKind::Panicked => "the worker panicked on this message",
             FailureKind::TooLargeForOneInvocation => {
                 "the call is too large to upload within one invocation at the minimum link rate"
+            }
+            FailureKind::VerintKeyRefused => {
+                "verint refused the api key (a rotation in progress?); the call waits for the new key"
             }
         }
     }
@@ -316,6 +331,7 @@ impl Failure {
             VerintError::BodyStalled(_) => FailureKind::RecordingStalled,
             VerintError::Stalled(_) => FailureKind::VerintStalled,
             VerintError::NoAnswer(_) | VerintError::AnswerLost(_) => FailureKind::VerintNoAnswer,
+            VerintError::KeyRefused { .. } => FailureKind::VerintKeyRefused,
             VerintError::OutOfTime { .. } => FailureKind::Deadline,
             VerintError::BadContactId(_) => FailureKind::MalformedMessage,
             e if e.is_transient() => FailureKind::VerintUnavailable,
@@ -899,6 +915,8 @@ where
             .is_some_and(|max| incoming.receive_count >= max);
         let d = if failure.is_permanent() {
             self.dead_letter(incoming, &failure, deadline).await
+        } else if failure.kind == FailureKind::VerintKeyRefused {
+            self.wait_for_the_key(incoming, &failure, deadline).await
         } else if last_receive {
             let gave_up = Failure {
                 detail: Some(format!(
@@ -941,9 +959,13 @@ where
             failure.retry_after,
             rand::random::<f64>(),
         );
-        if failure.kind == FailureKind::VerintNoAnswer {
-            // Verint may have stored the call and still be committing it: the next attempt
-            // must find it there (409), not race it (design §5).
+        if matches!(
+            failure.kind,
+            FailureKind::VerintNoAnswer | FailureKind::Deadline
+        ) {
+            // Verint may have stored the call and still be committing it (its answer was lost,
+            // or the deadline came while it was awaited): the next attempt must find it there
+            // (409), not race it (design §5).
             delay = delay.max(self.settings.retry_base);
         }
         warn!(
@@ -972,6 +994,42 @@ where
             }
         }
         Disposition::Retry(failure.reason())
+    }
+
+    /// A message whose call Verint refused for its key, the one read again too: sent again as
+    /// a new message after the retry delay (at most 15 minutes) and deleted, so that however long
+    /// the rotation takes it never uses up its receives; released as usual if that send fails.
+    async fn wait_for_the_key(
+        &self,
+        incoming: &Incoming,
+        failure: &Failure,
+        deadline: Option<Instant>,
+    ) -> Disposition {
+        let delay = retry_delay(
+            incoming.receive_count,
+            self.settings.retry_base,
+            self.settings.retry_max,
+            None,
+            rand::random::<f64>(),
+        )
+        .clamp(Duration::from_secs(30), Duration::from_secs(900));
+        warn!(
+            reason = %failure.reason(),
+            retry_in_s = delay.as_secs(),
+            "verint refused the api key; the call waits for the new key without using up its receives"
+        );
+        match bounded(deadline, self.queue.requeue(&incoming.body, delay)).await {
+            Some(Ok(())) => {
+                if !incoming.receipt_handle.is_empty()
+                    && let Some(Err(e)) =
+                        bounded(deadline, self.queue.delete(&incoming.receipt_handle)).await
+                {
+                    warn!(error.message = %e, "the original could not be deleted; it comes back too");
+                }
+                Disposition::Retry(failure.reason())
+            }
+            _ => self.release(incoming, failure, deadline).await,
+        }
     }
 
     /// Sends a message to the DLQ with its reason, then deletes it from the work queue. If the
@@ -1088,7 +1146,10 @@ where
     ) -> Result<Result<(OutcomeStatus, String, u64), VerintError>, Failure> {
         let recordings = self.open_all(&message.recordings, deadline).await?;
         let total: u64 = recordings.iter().map(|r| r.len).sum();
-        self.settings.check_fits_one_invocation(total)?;
+        if self.settings.hold.is_none() {
+            // recoveryctl (which holds its messages) has no 900 s limit: it can take them.
+            self.settings.check_fits_one_invocation(total)?;
+        }
         check_time_left(deadline, total)?;
         let meta: Vec<(S3Location, u64)> = recordings
             .iter()
@@ -1238,6 +1299,10 @@ impl MessageQueue for SqsMessages {
     async fn dead_letter(&self, body: &str, reason: &str) -> Result<(), QueueError> {
         self.dead_letter.send_with_reason(body, reason).await
     }
+
+    async fn requeue(&self, body: &str, delay: Duration) -> Result<(), QueueError> {
+        self.work.send_delayed(body, delay).await
+    }
 }
 
 /// Recordings in S3: `HeadObject` to open, `GetObject` when the body is first polled.
@@ -1294,7 +1359,7 @@ mod tests {
     use super::*;
 
     /// Every kind, for the tests that check each has its own metric reason and text.
-    const ALL: [FailureKind; 16] = [
+    const ALL: [FailureKind; 17] = [
         FailureKind::MalformedMessage,
         FailureKind::ConnectRetention,
         FailureKind::ConnectUnknownContact,
@@ -1311,6 +1376,7 @@ mod tests {
         FailureKind::Deadline,
         FailureKind::Panicked,
         FailureKind::TooLargeForOneInvocation,
+        FailureKind::VerintKeyRefused,
     ];
 
     fn message() -> WorkMessage {

@@ -59,8 +59,8 @@ pub enum VerintError {
     /// Verint refused the key (401); `fresh_key` when a key read since is ready to try at once.
     #[error("verint refused the api key")]
     KeyRefused { fresh_key: bool },
-    /// The whole call was sent and the answer was lost (reset, 502/504, a page that is not
-    /// Verint's): Verint may have stored it and still be committing it.
+    /// The whole call was sent and the answer was lost (a reset, a 502/504): Verint may have
+    /// stored it and still be committing it.
     #[error("verint's answer to the whole upload was lost")]
     AnswerLost(#[source] Box<VerintError>),
     /// The recording (the request body's source) failed mid-stream: the S3 side, not Verint.

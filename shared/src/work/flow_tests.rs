@@ -228,9 +228,15 @@ struct FakeQueue {
     deleted: Mutex<Vec<String>>,
     delays: Mutex<Vec<(String, Duration)>>,
     dead: Mutex<Vec<(String, String)>>,
+    requeued: Mutex<Vec<(String, Duration)>>,
 }
 
 impl MessageQueue for FakeQueue {
+    async fn requeue(&self, body: &str, delay: Duration) -> Result<(), QueueError> {
+        lock(&self.requeued).push((body.to_owned(), delay));
+        Ok(())
+    }
+
     async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError> {
         if lock(&self.stale).iter().any(|h| h == receipt_handle) {
             return Err(QueueError::Sqs {
@@ -536,6 +542,43 @@ async fn a_message_held_while_it_is_worked_is_kept_invisible_until_it_is_settled
         "every second of a 10 s upload: {renewals:?}"
     );
     assert!(renewals.iter().all(|d| *d == Duration::from_secs(3)));
+}
+
+#[tokio::test]
+async fn a_key_refused_even_after_reading_it_again_never_uses_up_receives_even_on_the_last_one() {
+    let fakes = Fakes::default();
+    for _ in 0..5 {
+        lock(&fakes.verint.answers).push_back(Answer::Fail(|| VerintError::KeyRefused {
+            fresh_key: false,
+        }));
+    }
+    let d = fakes.work(&[incoming(ID, 3)], None).await;
+    assert!(matches!(d[0], Disposition::Retry(_)), "{d:?}");
+    assert!(
+        lock(&fakes.queue.dead).is_empty(),
+        "never dead-lettered for a key"
+    );
+    let requeued = lock(&fakes.queue.requeued).clone();
+    assert_eq!(requeued.len(), 1, "sent again as a new message");
+    assert!(requeued[0].1 >= Duration::from_secs(30) && requeued[0].1 <= Duration::from_secs(900));
+    assert!(
+        lock(&fakes.queue.deleted).contains(&format!("r-{ID}")),
+        "the original is deleted"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_during_an_upload_waits_at_least_retry_base_before_the_next_try() {
+    let fakes = Fakes::default();
+    lock(&fakes.verint.answers).push_back(Answer::Hang);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let d = fakes.work(&[incoming(ID, 1)], Some(deadline)).await;
+    assert!(matches!(d[0], Disposition::Retry(_)), "{d:?}");
+    let delay = fakes.delay_of(ID).expect("released");
+    assert!(
+        delay >= Duration::from_secs(10),
+        "{delay:?} under RETRY_BASE"
+    );
 }
 
 #[tokio::test]
