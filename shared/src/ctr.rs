@@ -266,7 +266,7 @@ struct Held<'o, T> {
     ends: Vec<u64>,
     /// Records of this object counted so far.
     committed: usize,
-    malformed_ends: std::collections::VecDeque<u64>,
+    malformed_ends: std::collections::VecDeque<(u64, u64)>,
 }
 
 impl<T> Held<'_, T> {
@@ -281,7 +281,17 @@ impl<T> Held<'_, T> {
                 self.committed += 1;
                 stats.records += 1;
             }
-            (None, true) => self.malformed_ends.push_back(at),
+            // Consecutive malformed spans are kept as one entry (the last end, the count), so
+            // a member of non-CTR lines holds a few bytes, not one entry per line.
+            // Pending malformed spans are kept as one entry (the last end, the count), so a
+            // member of non-CTR lines holds a few bytes, not one entry per line.
+            (None, true) => match self.malformed_ends.back_mut() {
+                Some((end, n)) => {
+                    *end = at;
+                    *n += 1;
+                }
+                None => self.malformed_ends.push_back((at, 1)),
+            },
             (None, false) => stats.malformed += 1,
         }
     }
@@ -296,13 +306,12 @@ impl<T> Held<'_, T> {
             self.committed += 1;
             stats.records += 1;
         }
-        while self
-            .malformed_ends
-            .front()
-            .is_some_and(|end| *end <= verified)
-        {
+        while let Some(&(end, n)) = self.malformed_ends.front() {
+            if end > verified {
+                break;
+            }
             self.malformed_ends.pop_front();
-            stats.malformed += 1;
+            stats.malformed += n;
         }
     }
 

@@ -81,7 +81,13 @@ pub enum PlanError {
     #[error(
         "the deadline stopped the run after {queued} of {missing} missing calls were queued; the next attempt continues"
     )]
-    Unfinished { queued: u64, missing: u64 },
+    Unfinished {
+        queued: u64,
+        missing: u64,
+        /// CTR records an automatic run read (its report holds the rest): the no-CTR alarm
+        /// must still hear that records arrive while a backlog takes several attempts.
+        automatic_ctr_records: Option<u64>,
+    },
 }
 
 impl ManualPayload {
@@ -237,6 +243,10 @@ struct Read {
     window: Option<ReportWindow>,
     late_hours: Vec<DateTime<Utc>>,
     moved: Option<(Version, Checkpoint)>,
+    /// An automatic run's first checkpoint, pinned at its first hour, written when there was none
+    /// and the run could not finish: the next attempt then reads the same hours under the same
+    /// plan key, instead of starting later (`now − INITIAL_LOOKBACK` moves with the clock).
+    pin: Option<(Version, Checkpoint)>,
     /// What names this plan across attempts, for the queued log (design §4.7): a manual run's
     /// window, or an automatic run's first hour (its checkpoint, which stays put until the
     /// plan finished).
@@ -566,10 +576,16 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
             .await?;
         let duplicates = stats.records.saturating_sub(contacts.len() as u64);
         drop(contacts);
-        if let (Some((version, checkpoint)), false, true) =
-            (read.moved, request.dry_run(), queued.complete)
-        {
-            self.move_checkpoint(checkpoint, &version).await?;
+        match (read.moved, read.pin, request.dry_run(), queued.complete) {
+            (Some((version, checkpoint)), _, false, true) => {
+                self.move_checkpoint(checkpoint, &version).await?;
+            }
+            (_, Some((version, checkpoint)), false, false) => {
+                if let Err(e) = self.move_checkpoint(checkpoint, &version).await {
+                    warn!(error.message = %e, "the first checkpoint could not be pinned");
+                }
+            }
+            _ => {}
         }
         let report = RunReport {
             run_id: run_id.to_owned(),
@@ -614,6 +630,8 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
             return Err(PlanError::Unfinished {
                 queued: report.enqueued,
                 missing: report.missing,
+                automatic_ctr_records: (report.mode == Mode::Automatic)
+                    .then_some(report.ctr.records),
             });
         }
         Ok(report)
@@ -649,6 +667,7 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
             }),
             late_hours: Vec::new(),
             moved: None,
+            pin: None,
             plan_key: format!("manual-{}-{}", key_ts(window.start), key_ts(window.end)),
         })
     }
@@ -699,6 +718,17 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
                 "deadline near: stopped reading hours; the checkpoint moves past the hours read"
             );
         }
+        let pin = checkpoint.is_none().then(|| {
+            (
+                version.clone(),
+                Checkpoint {
+                    next_hour: format_ts(next),
+                    updated_at: String::new(),
+                    run_id: run_id.to_owned(),
+                    hours: Vec::new(),
+                },
+            )
+        });
         let next_after = finished.last().map_or(next, |h| *h + HOUR);
         let keep_from = next_after - delta(config.late_sweep);
         let moved = (!finished.is_empty() || !late_hours.is_empty()).then(|| {
@@ -729,6 +759,7 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
             window,
             late_hours,
             moved,
+            pin,
             plan_key: format!("automatic-{}", key_ts(next)),
         })
     }
@@ -867,6 +898,7 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
             return Ok(queued);
         }
         let before: HashSet<String> = self.store.queued_log(plan_key).await?.into_iter().collect();
+        let had_log = !before.is_empty();
         // Messages are built a chunk at a time: a day of a million missing calls is hundreds of
         // MB of messages, and only the chunk in flight needs to exist.
         let fresh: Vec<&matching::Missing> = class
@@ -885,8 +917,10 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
         }
         let mut ids: Vec<String> = before.into_iter().collect();
         let mut failure = None;
-        for missing in fresh.chunks(QUEUE_CHUNK) {
-            if self.finish_by.is_some_and(|d| Instant::now() >= d) {
+        for (n, missing) in fresh.chunks(QUEUE_CHUNK).enumerate() {
+            // Every attempt queues at least one chunk, so that a run whose reading and DAS took
+            // the time still makes progress, and the next attempt has less to do.
+            if n > 0 && self.finish_by.is_some_and(|d| Instant::now() >= d) {
                 queued.complete = false;
                 break;
             }
@@ -920,7 +954,7 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
                 missing = total,
                 "queueing stopped; the queued ids are recorded for the next attempt"
             );
-        } else if queued.already > 0 {
+        } else if had_log {
             self.store.put_queued_log(plan_key, None).await?;
         }
         if let Some(e) = failure {

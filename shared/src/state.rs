@@ -437,6 +437,19 @@ impl RunStore for S3State {
                 return Err(s3_err(format!("get {key}"))(e));
             }
         };
+        // A record older than this names messages that may have expired from the queue (4 days):
+        // trusting it would skip calls that are no longer queued, so it is ignored.
+        let age = out
+            .last_modified()
+            .and_then(|t| std::time::SystemTime::try_from(*t).ok())
+            .and_then(|t| t.elapsed().ok());
+        if age.is_some_and(|a| a > QUEUED_LOG_MAX_AGE) {
+            tracing::warn!(
+                key,
+                "queued record older than 72 h ignored: everything is queued again"
+            );
+            return Ok(Vec::new());
+        }
         let bytes = out
             .body
             .collect()
@@ -488,6 +501,9 @@ impl RunStore for S3State {
         Ok(())
     }
 }
+
+/// How long a queued record is trusted: well under the queues' 4-day retention.
+pub const QUEUED_LOG_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(72 * 3600);
 
 impl S3State {
     fn queued_key(&self, plan_key: &str) -> String {

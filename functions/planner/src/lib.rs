@@ -89,10 +89,19 @@ async fn plan(
             .map_err(|e| diagnostic(&e))?;
         return to_json(&started.started());
     }
-    let report = app
-        .run_until(request, deadline, &|_, _| {})
-        .await
-        .map_err(|e| diagnostic(&e))?;
+    let report = match app.run_until(request, deadline, &|_, _| {}).await {
+        Ok(report) => report,
+        Err(e) => {
+            if let PlanError::Unfinished {
+                automatic_ctr_records: Some(records),
+                ..
+            } = e
+            {
+                metrics.count(names::AUTOMATIC_CTR_RECORDS, records);
+            }
+            return Err(diagnostic(&e));
+        }
+    };
     report_metrics(&report, metrics);
     Ok(report.summary(&app.store.report_key(&report.run_id)))
 }
@@ -135,17 +144,21 @@ async fn plan_slices(
         match result {
             Ok(report) => report_metrics(&report, metrics),
             Err(e @ PlanError::Unfinished { .. }) => {
-                // The deadline stopped the slice mid-queueing; what it queued is recorded. Its
-                // next receive continues soon, not after the queue's 90-minute visibility.
-                tracing::warn!(message_id = %id, error.message = %error_chain(&e), "slice unfinished; SQS will continue it");
-                if let (Some(queue), Some(handle)) = (&app.planning_queue, &record.receipt_handle)
-                    && let Err(e) = queue
-                        .change_visibility(handle, UNFINISHED_SLICE_DELAY)
+                // The deadline stopped the slice mid-queueing; what it queued is recorded. It is
+                // sent again to continue 10 s later as a new message, so that however many
+                // attempts a large day takes, it never uses up the planning queue's receives.
+                tracing::warn!(message_id = %id, error.message = %error_chain(&e), "slice unfinished; continued by a new message");
+                let body = record.body.as_deref().unwrap_or_default();
+                let sent = match &app.planning_queue {
+                    Some(queue) => queue
+                        .send_delayed(body, UNFINISHED_SLICE_DELAY)
                         .await
-                {
-                    tracing::warn!(error.message = %e, "slice visibility not shortened");
+                        .is_ok(),
+                    None => false,
+                };
+                if !sent {
+                    response.add_failure(id);
                 }
-                response.add_failure(id);
             }
             Err(e) => {
                 tracing::error!(message_id = %id, error.message = %error_chain(&e), "slice failed; SQS will retry it");
