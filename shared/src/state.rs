@@ -231,12 +231,12 @@ impl S3State {
         }
     }
 
-    /// Reads a JSON object; `None` when it does not exist.
-    pub(crate) async fn get_json<T: DeserializeOwned>(
+    /// A `GetObject` of `key` in the state bucket; `None` when it does not exist.
+    async fn get_object(
         &self,
         key: &str,
-    ) -> Result<Option<(T, Option<String>)>, StateError> {
-        let out = match self
+    ) -> Result<Option<aws_sdk_s3::operation::get_object::GetObjectOutput>, StateError> {
+        match self
             .s3
             .get_object()
             .bucket(&self.bucket)
@@ -244,14 +244,24 @@ impl S3State {
             .send()
             .await
         {
-            Ok(out) => out,
+            Ok(out) => Ok(Some(out)),
             Err(e) => {
                 let e = e.into_service_error();
                 if e.is_no_such_key() {
                     return Ok(None);
                 }
-                return Err(s3_err(format!("get {key}"))(e));
+                Err(s3_err(format!("get {key}"))(e))
             }
+        }
+    }
+
+    /// Reads a JSON object; `None` when it does not exist.
+    pub(crate) async fn get_json<T: DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<(T, Option<String>)>, StateError> {
+        let Some(out) = self.get_object(key).await? else {
+            return Ok(None);
         };
         let etag = out.e_tag.clone();
         let bytes = out
@@ -420,22 +430,8 @@ impl RunStore for S3State {
     /// ids are about 20 MB).
     async fn queued_log(&self, plan_key: &str) -> Result<Vec<String>, StateError> {
         let key = self.queued_key(plan_key);
-        let out = match self
-            .s3
-            .get_object()
-            .bucket(&self.bucket)
-            .key(&key)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) => {
-                let e = e.into_service_error();
-                if e.is_no_such_key() {
-                    return Ok(Vec::new());
-                }
-                return Err(s3_err(format!("get {key}"))(e));
-            }
+        let Some(out) = self.get_object(&key).await? else {
+            return Ok(Vec::new());
         };
         // A record older than this names messages that may have expired from the queue (4 days):
         // trusting it would skip calls that are no longer queued, so it is ignored.

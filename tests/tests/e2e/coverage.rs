@@ -305,26 +305,8 @@ async fn orphan_look_ups_the_deadline_leaves_no_time_for_are_counted_and_the_mis
     let app = stack.planner().await.expect("planner");
     // The deadline comes while the missing calls are being queued: none is left for look-ups.
     let finish_by = std::time::Instant::now() + Duration::from_secs(3);
-    let slow = SlowFirstSend {
-        inner: &app.queue,
-        until: finish_by,
-        calls: Default::default(),
-    };
-    let planner = recovery::plan::Planner {
-        config: &app.config,
-        source: &app.source,
-        verint: &app.verint,
-        queue: &slow,
-        store: &app.store,
-        concurrency: 4,
-        progress: &|_, _| {},
-        orphans: app
-            .orphans
-            .as_ref()
-            .map(|o| o as &dyn recovery::orphans::OrphanLookup),
-        deadline: None,
-        finish_by: Some(finish_by),
-    };
+    let slow = SlowFirstSend::new(&app, finish_by);
+    let planner = slow.planner(&app);
 
     let report = planner
         .run(

@@ -29,25 +29,11 @@ async fn a_run_stopped_by_its_deadline_mid_queueing_is_continued_by_the_next_att
     };
 
     let finish_by = Instant::now() + Duration::from_secs(8);
-    let slow = SlowFirstSend {
-        inner: &app.queue,
-        until: finish_by,
-        calls: Default::default(),
-    };
-    let first = recovery::plan::Planner {
-        config: &app.config,
-        source: &app.source,
-        verint: &app.verint,
-        queue: &slow,
-        store: &app.store,
-        concurrency: 4,
-        progress: &|_, _| {},
-        orphans: None,
-        deadline: None,
-        finish_by: Some(finish_by),
-    }
-    .run_as("first-attempt", request, chrono::Utc::now())
-    .await;
+    let slow = SlowFirstSend::new(&app, finish_by);
+    let first = slow
+        .planner(&app)
+        .run_as("first-attempt", request, chrono::Utc::now())
+        .await;
     let stopped_at = match first {
         Err(PlanError::Unfinished {
             queued, missing, ..
@@ -104,25 +90,11 @@ async fn a_first_automatic_run_stopped_by_its_deadline_pins_its_start_so_the_nex
     let day = stack.day_with(93, date, 750, Some(1.0)).await.expect("day");
     let app = stack.planner().await.expect("planner");
     let finish_by = Instant::now() + Duration::from_secs(8);
-    let slow = SlowFirstSend {
-        inner: &app.queue,
-        until: finish_by,
-        calls: Default::default(),
-    };
-    let first = recovery::plan::Planner {
-        config: &app.config,
-        source: &app.source,
-        verint: &app.verint,
-        queue: &slow,
-        store: &app.store,
-        concurrency: 4,
-        progress: &|_, _| {},
-        orphans: None,
-        deadline: None,
-        finish_by: Some(finish_by),
-    }
-    .run(Request::Automatic { dry_run: false }, chrono::Utc::now())
-    .await;
+    let slow = SlowFirstSend::new(&app, finish_by);
+    let first = slow
+        .planner(&app)
+        .run(Request::Automatic { dry_run: false }, chrono::Utc::now())
+        .await;
     assert!(
         matches!(first, Err(PlanError::Unfinished { .. })),
         "{first:?}"

@@ -9,10 +9,51 @@ use std::time::Instant;
 /// The work queue, whose first send holds the run until its `finish_by` has passed (as a slow
 /// SQS or a long day would), so that the deadline falls between two chunks of messages.
 pub struct SlowFirstSend<'a> {
-    pub inner: &'a SqsQueue,
-    pub until: Instant,
-    pub calls: std::sync::atomic::AtomicUsize,
+    inner: &'a SqsQueue,
+    until: Instant,
+    calls: std::sync::atomic::AtomicUsize,
 }
+
+impl<'a> SlowFirstSend<'a> {
+    /// `app`'s work queue, its first send held until `until`.
+    pub fn new(app: &'a planner::App, until: Instant) -> Self {
+        SlowFirstSend {
+            inner: &app.queue,
+            until,
+            calls: Default::default(),
+        }
+    }
+
+    /// `app`'s planner over this queue, whose look-ups and queueing must end by `until`.
+    pub fn planner(
+        &'a self,
+        app: &'a planner::App,
+    ) -> recovery::plan::Planner<
+        'a,
+        recovery::source::S3CtrSource,
+        recovery::verint::VerintClient,
+        SlowFirstSend<'a>,
+        recovery::state::S3State,
+    > {
+        recovery::plan::Planner {
+            config: &app.config,
+            source: &app.source,
+            verint: &app.verint,
+            queue: self,
+            store: &app.store,
+            concurrency: 4,
+            progress: &no_progress,
+            orphans: app
+                .orphans
+                .as_ref()
+                .map(|o| o as &dyn recovery::orphans::OrphanLookup),
+            deadline: None,
+            finish_by: Some(self.until),
+        }
+    }
+}
+
+fn no_progress(_: u64, _: u64) {}
 
 impl WorkQueue for SlowFirstSend<'_> {
     async fn send_all(&self, messages: &[WorkMessage]) -> Result<Sent, QueueError> {
