@@ -103,7 +103,31 @@ impl RunReport {
     /// `report_key`, the stored report's S3 key, and `status`. Its size does not grow with the
     /// number of contacts.
     pub fn summary(&self, report_key: &str) -> serde_json::Value {
-        let mut value = serde_json::to_value(self).unwrap_or_default();
+        // The id lists are left out before serializing, not after: a million ids would be
+        // turned into JSON values only to be dropped.
+        let lean = RunReport {
+            run_id: self.run_id.clone(),
+            mode: self.mode,
+            dry_run: self.dry_run,
+            window: self.window.clone(),
+            ctr: self.ctr.clone(),
+            eligible: self.eligible,
+            in_verint: self.in_verint,
+            not_settled: self.not_settled,
+            missing: self.missing,
+            enqueued: self.enqueued,
+            missing_contact_ids: Vec::new(),
+            unrecoverable: Vec::new(),
+            late_hours: self.late_hours.clone(),
+            duration_ms: self.duration_ms,
+            orphans: self.orphans,
+            orphan_lookups_failed: self.orphan_lookups_failed,
+            orphan_contact_ids: Vec::new(),
+            already_queued: self.already_queued,
+            complete: self.complete,
+            slices: self.slices.clone(),
+        };
+        let mut value = serde_json::to_value(&lean).unwrap_or_default();
         if let Some(fields) = value.as_object_mut() {
             for list in ID_LISTS {
                 fields.remove(list);
