@@ -792,9 +792,9 @@ mod tests {
         assert_eq!(early.expected_finish, None, "no rate yet");
     }
 
-    #[test]
-    fn an_abandoned_backfill_stays_failed_when_a_late_slice_settles() {
-        let at = |done, failed, state| RunStatus {
+    /// A parent status of four slices, `done` and `failed` of them ended.
+    fn at(done: u32, failed: u32, state: RunState) -> RunStatus {
+        RunStatus {
             run_id: "p".into(),
             mode: Mode::Manual,
             dry_run: false,
@@ -807,7 +807,11 @@ mod tests {
                 done,
                 failed,
             }),
-        };
+        }
+    }
+
+    #[test]
+    fn an_abandoned_backfill_stays_failed_when_a_late_slice_settles() {
         assert!(!moves_forward(
             &at(0, 0, RunState::Failed),
             &at(1, 0, RunState::Running)
@@ -820,20 +824,6 @@ mod tests {
 
     #[test]
     fn the_status_never_moves_back_to_fewer_slices_ended() {
-        let at = |done, failed, state| RunStatus {
-            run_id: "p".into(),
-            mode: Mode::Manual,
-            dry_run: false,
-            status: state,
-            started_at: "2026-01-01T00:00:00Z".into(),
-            finished_at: None,
-            error: None,
-            slices: Some(SliceProgress {
-                total: 4,
-                done,
-                failed,
-            }),
-        };
         assert!(moves_forward(
             &at(1, 0, RunState::Running),
             &at(2, 0, RunState::Running)
