@@ -102,10 +102,11 @@ OVERRIDES = {
     ("shared/src/ledger.rs", "upload_part"): {"planner"},
     ("shared/src/ledger.rs", "finish"): {"planner"},
     ("shared/src/ledger.rs", "abort"): {"planner"},
-    # S3State::get_json reads the checkpoint (planner) and reports/outcomes (CLI). Reachability
-    # also finds it from the worker, through ConnectContacts::describe's `.status()` on an HTTP
-    # response, which has the name of S3State::status.
-    ("shared/src/state.rs", "get_json"): {"planner"},
+    # S3State::get_object reads the checkpoint and the queued record (planner) and
+    # reports/outcomes (CLI). Reachability also finds it from the worker, through
+    # ConnectContacts::describe's `.status()` on an HTTP response, which has the name of
+    # S3State::status.
+    ("shared/src/state.rs", "get_object"): {"planner"},
     # Names shared across the merged code make reachability too wide here: `open` (a CTR object,
     # the planner), a recording's HEAD and GET (the worker), the run listing that only
     # `recoveryctl coverage`/`runs` read, and the redrive that only `recoveryctl redrive` runs.
