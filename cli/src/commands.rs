@@ -12,7 +12,7 @@ use recovery::app::{PlannerApp, WorkerApp};
 use recovery::aws::Clients;
 use recovery::backfill::is_backfill;
 use recovery::metrics::Metrics;
-use recovery::plan::{ManualPayload, Request};
+use recovery::plan::{Deadlines, ManualPayload, Request};
 use recovery::queue::SqsQueue;
 use recovery::redrive::{self, Redrive, SqsRedrive};
 use recovery::report::{OutcomeStatus, RunReport, RunState, RunStatus, SliceEntry};
@@ -89,7 +89,7 @@ async fn plan(
     deadline: Option<std::time::Duration>,
     jobs: usize,
 ) -> Result<()> {
-    let deadline = deadline.map(|d| std::time::Instant::now() + d);
+    let deadlines = deadline.map(|d| Deadlines::reading_until(std::time::Instant::now() + d));
     let config = config()?;
     let request = if auto {
         Request::Automatic { dry_run }
@@ -113,7 +113,7 @@ async fn plan(
         "{spinner} reading CTR objects {pos}/{len} {wide_bar} {eta}",
     );
     let report = app
-        .run_until(request, deadline, &|done, total| {
+        .run_until(request, deadlines, &|done, total| {
             pb.set_length(total);
             pb.set_position(done);
         })

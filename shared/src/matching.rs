@@ -28,14 +28,48 @@ pub struct Eligible {
     pub disconnect: DateTime<Utc>,
 }
 
-/// A contact Verint lacks, to be queued.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Missing {
-    pub contact_id: String,
+/// A contact Verint lacks, to be queued: borrowed from the [`ContactSet`], so that a day of a
+/// million missing calls costs a few dozen bytes each until its messages are built, a chunk at a
+/// time (design §4.7), instead of an owned id and recording locations each.
+#[derive(Debug, Clone, Copy)]
+pub struct Missing<'a> {
+    pub contact: ContactView<'a>,
     pub initiation: DateTime<Utc>,
     pub disconnect: DateTime<Utc>,
+}
+
+/// The same call to queue: the same id, times and recordings (whichever set they are in).
+impl PartialEq for Missing<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        (
+            self.contact.key(),
+            self.initiation,
+            self.disconnect,
+            self.recordings(),
+        ) == (
+            other.contact.key(),
+            other.initiation,
+            other.disconnect,
+            other.recordings(),
+        )
+    }
+}
+
+impl Missing<'_> {
+    /// Its id, as queued and reported.
+    pub fn contact_id(&self) -> String {
+        self.contact.key().to_string()
+    }
+
     /// The recordings that are not `DELETED`, in order.
-    pub recordings: Vec<S3Location>,
+    pub fn recordings(&self) -> Vec<S3Location> {
+        self.contact
+            .recordings()
+            .iter()
+            .filter(|r| !r.deleted)
+            .filter_map(|r| S3Location::parse(&r.location))
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,14 +80,14 @@ pub struct Unrecoverable {
 
 /// Every eligible contact lands in exactly one class:
 /// `eligible = in_verint + unrecoverable + not_settled + missing`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Classification {
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Classification<'a> {
     pub eligible: u64,
     pub in_verint: u64,
     pub not_settled: u64,
     pub unrecoverable: Vec<Unrecoverable>,
     /// Sorted by initiation time, then id.
-    pub missing: Vec<Missing>,
+    pub missing: Vec<Missing<'a>>,
     /// The class of each eligible contact, in the order of the `eligible` slice classified (what
     /// the run's ledger writes, design §9).
     pub classes: Vec<LedgerClass>,
@@ -123,13 +157,13 @@ fn held_by_verint(in_verint: &HashSet<ContactKey>, key: &ContactKey) -> bool {
 }
 
 /// Classifies every eligible contact, in the order of design §4: in Verint, unrecoverable, not
-/// settled, missing. Recording locations are materialised only for the missing ones.
-pub fn classify(
-    contacts: &ContactSet,
+/// settled, missing.
+pub fn classify<'a>(
+    contacts: &'a ContactSet,
     eligible: &[Eligible],
     in_verint: &HashSet<ContactKey>,
     rules: &Rules,
-) -> Classification {
+) -> Classification<'a> {
     let mut out = Classification {
         eligible: eligible.len() as u64,
         classes: Vec::with_capacity(eligible.len()),
@@ -168,15 +202,9 @@ pub fn classify(
             LedgerClass::NotSettled => out.not_settled += 1,
             // Classification never yields an orphan; those come from the recordings listing.
             LedgerClass::Missing | LedgerClass::Orphan => out.missing.push(Missing {
-                contact_id: key.to_string(),
+                contact: c,
                 initiation: e.initiation,
                 disconnect: e.disconnect,
-                recordings: c
-                    .recordings()
-                    .iter()
-                    .filter(|r| !r.deleted)
-                    .filter_map(|r| S3Location::parse(&r.location))
-                    .collect(),
             }),
         }
     }
@@ -188,7 +216,7 @@ pub fn classify(
 pub(crate) fn ledger_rows<'a>(
     contacts: &'a ContactSet,
     eligible: &'a [Eligible],
-    class: &'a Classification,
+    class: &'a Classification<'a>,
 ) -> impl Iterator<Item = LedgerRow> + 'a {
     let mut reasons = class.unrecoverable.iter();
     eligible
@@ -288,14 +316,15 @@ mod tests {
         settled_before: None,
     };
 
-    fn run(ctrs: &[Ctr], verint: &[&str], rules: &Rules) -> Classification {
-        let set = set_of(ctrs);
+    /// The classification of `ctrs`; the set it borrows lives for the rest of the test.
+    fn run(ctrs: &[Ctr], verint: &[&str], rules: &Rules) -> Classification<'static> {
+        let set: &'static ContactSet = Box::leak(Box::new(set_of(ctrs)));
         let held: HashSet<ContactKey> = verint.iter().map(|id| ContactKey::folded(id)).collect();
-        classify(&set, &eligible(&set, rules), &held, rules)
+        classify(set, &eligible(set, rules), &held, rules)
     }
 
-    fn missing_ids(c: &Classification) -> Vec<&str> {
-        c.missing.iter().map(|m| m.contact_id.as_str()).collect()
+    fn missing_ids(c: &Classification) -> Vec<String> {
+        c.missing.iter().map(Missing::contact_id).collect()
     }
 
     #[test]
@@ -414,7 +443,7 @@ mod tests {
         assert!(c.unrecoverable[0].reason.contains("DELETED"));
         assert_eq!(missing_ids(&c), ["half"]);
         assert_eq!(
-            c.missing[0].recordings,
+            c.missing[0].recordings(),
             [S3Location {
                 bucket: "rec".into(),
                 key: "agent".into()
@@ -632,7 +661,7 @@ mod tests {
             let held_refs: Vec<&str> = held.iter().map(String::as_str).collect();
             let c = run(&ctrs, &held_refs, &AUTO);
             for m in &c.missing {
-                prop_assert!(!held.contains(&m.contact_id));
+                prop_assert!(!held.contains(&m.contact_id()));
             }
             prop_assert_eq!(c.eligible, c.in_verint + c.unrecoverable.len() as u64 + c.not_settled + c.missing.len() as u64);
         }

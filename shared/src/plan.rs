@@ -3,7 +3,7 @@
 //! Lambda and `recoveryctl plan`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use futures::stream::{self, StreamExt as _, TryStreamExt as _};
@@ -260,6 +260,44 @@ fn key_ts(t: DateTime<Utc>) -> String {
 
 /// Messages sent between two looks at the clock: three rounds of `SEND_CONCURRENCY` batches.
 const QUEUE_CHUNK: usize = 480;
+
+/// What an invocation keeps, after the run stops reading hours, to ask DAS, look up orphans,
+/// queue, write the ledger, move the checkpoint and write the report (design §4.7).
+pub const READING_MARGIN: Duration = Duration::from_secs(120);
+
+/// What an invocation keeps, after the run's look-ups and queueing stop, for the queued record,
+/// the ledger, the checkpoint and the report (design §4.7).
+pub const FINISH_MARGIN: Duration = Duration::from_secs(20);
+
+/// The two instants a run keeps to (design §4.7): it reads no further hour after `reading`, and
+/// starts no look-up or queueing chunk after `finish_by`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadlines {
+    pub reading: Instant,
+    pub finish_by: Instant,
+}
+
+impl Deadlines {
+    /// Of an invocation that ends at `end`: reading stops [`READING_MARGIN`] before it, look-ups
+    /// and queueing [`FINISH_MARGIN`] before it. An invocation shorter than a margin has no time
+    /// for that step: its instant has passed when the run starts.
+    pub fn of_invocation(end: Instant) -> Self {
+        let before = |margin: Duration| end.checked_sub(margin).unwrap_or(end);
+        Deadlines {
+            reading: before(READING_MARGIN),
+            finish_by: before(FINISH_MARGIN),
+        }
+    }
+
+    /// Set by hand (`recoveryctl plan --deadline`): reading stops at `reading`, and look-ups and
+    /// queueing may go on as long after it as an invocation leaves them.
+    pub fn reading_until(reading: Instant) -> Self {
+        Deadlines {
+            reading,
+            finish_by: reading + (READING_MARGIN - FINISH_MARGIN),
+        }
+    }
+}
 
 /// What queueing a plan's messages did.
 #[derive(Debug, Default)]
@@ -575,7 +613,19 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
         self.write_ledger(run_id, &contacts, &eligible, &class, &found, &rejected)
             .await?;
         let duplicates = stats.records.saturating_sub(contacts.len() as u64);
-        drop(contacts);
+        // The report names every missing call; the set they borrow from goes first.
+        let missing_contact_ids: Vec<String> = class
+            .missing
+            .iter()
+            .map(matching::Missing::contact_id)
+            .collect();
+        let (eligible_count, in_verint, not_settled, unrecoverable) = (
+            class.eligible,
+            class.in_verint,
+            class.not_settled,
+            class.unrecoverable,
+        );
+        drop((eligible, contacts));
         match (read.moved, read.pin, request.dry_run(), queued.complete) {
             (Some((version, checkpoint)), _, false, true) => {
                 self.move_checkpoint(checkpoint, &version).await?;
@@ -598,14 +648,13 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
                 malformed: stats.malformed,
                 duplicates,
             },
-            eligible: class.eligible,
-            in_verint: class.in_verint,
-            not_settled: class.not_settled,
-            missing: class.missing.len() as u64,
+            eligible: eligible_count,
+            in_verint,
+            not_settled,
+            missing: missing_contact_ids.len() as u64,
             enqueued,
-            missing_contact_ids: class.missing.iter().map(|m| m.contact_id.clone()).collect(),
-            unrecoverable: class
-                .unrecoverable
+            missing_contact_ids,
+            unrecoverable: unrecoverable
                 .into_iter()
                 .map(|u| UnrecoverableEntry {
                     contact_id: u.contact_id,
@@ -820,32 +869,32 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
     }
 
     /// One message per missing contact of `missing`, then one per orphan to queue (design §5).
-    fn messages<'m>(
+    fn messages<'m, 'c: 'm>(
         &self,
         run_id: &str,
-        missing: impl IntoIterator<Item = &'m matching::Missing>,
+        missing: impl IntoIterator<Item = &'m matching::Missing<'c>>,
         found: &[FoundOrphan],
     ) -> Vec<WorkMessage> {
         let enqueued_at = format_ts(Utc::now());
         let message =
-            |contact_id: &str, (initiation, disconnect): CallTimes, recordings: &[_]| WorkMessage {
+            |contact_id: String, (initiation, disconnect): CallTimes, recordings| WorkMessage {
                 v: MESSAGE_VERSION,
                 run_id: run_id.to_owned(),
-                contact_id: contact_id.to_owned(),
+                contact_id,
                 instance_id: self.config.connect_instance_id.clone(),
                 initiation_timestamp: format_ts(initiation),
                 disconnect_timestamp: format_ts(disconnect),
-                recordings: recordings.to_vec(),
+                recordings,
                 enqueued_at: enqueued_at.clone(),
             };
         let missing = missing
             .into_iter()
-            .map(|m| message(&m.contact_id, (m.initiation, m.disconnect), &m.recordings));
+            .map(|m| message(m.contact_id(), (m.initiation, m.disconnect), m.recordings()));
         let orphans = found.iter().filter(|f| f.queued()).filter_map(|f| {
             Some(message(
-                &f.orphan.contact_id,
+                f.orphan.contact_id.clone(),
                 f.times?,
-                &f.orphan.recordings,
+                f.orphan.recordings.clone(),
             ))
         });
         missing.chain(orphans).collect()
@@ -888,7 +937,7 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
         request: Request,
         run_id: &str,
         plan_key: &str,
-        class: &mut matching::Classification,
+        class: &mut matching::Classification<'_>,
     ) -> Result<Queued, PlanError> {
         let mut queued = Queued {
             complete: true,
@@ -904,7 +953,7 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
         let fresh: Vec<&matching::Missing> = class
             .missing
             .iter()
-            .filter(|m| !before.contains(&m.contact_id))
+            .filter(|m| !had_log || !before.contains(&m.contact_id()))
             .collect();
         let total = class.missing.len();
         queued.already = (total - fresh.len()) as u64;
@@ -915,7 +964,9 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
                 "continuing a plan an earlier attempt stopped"
             );
         }
-        let mut ids: Vec<String> = before.into_iter().collect();
+        // The fresh calls of the chunks sent so far; the ids queued are recorded only when the
+        // run stops short, so a complete run never holds a million of them at once.
+        let mut sent_calls = 0;
         let mut failure = None;
         for (n, missing) in fresh.chunks(QUEUE_CHUNK).enumerate() {
             // Every attempt queues at least one chunk, so that a run whose reading and DAS took
@@ -940,14 +991,16 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
                     queued.rejected.insert(m.contact_id.clone(), reason);
                 }
             }
-            ids.extend(
-                chunk
-                    .iter()
-                    .filter(|m| !queued.rejected.contains_key(&m.contact_id))
-                    .map(|m| m.contact_id.clone()),
-            );
+            sent_calls += missing.len();
         }
         if !queued.complete || failure.is_some() {
+            let mut ids: Vec<String> = before.into_iter().collect();
+            ids.extend(
+                fresh[..sent_calls]
+                    .iter()
+                    .map(|m| m.contact_id())
+                    .filter(|id| !queued.rejected.contains_key(id)),
+            );
             self.store.put_queued_log(plan_key, Some(&ids)).await?;
             warn!(
                 queued = ids.len(),
@@ -962,15 +1015,18 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
         }
         queued.enqueued += queued.already;
         let rejected = &queued.rejected;
-        let (kept, lost): (Vec<_>, Vec<_>) = std::mem::take(&mut class.missing)
-            .into_iter()
-            .partition(|m| !rejected.contains_key(&m.contact_id));
-        class.missing = kept;
-        for m in lost {
-            class.unrecoverable.push(matching::Unrecoverable {
-                reason: rejected[&m.contact_id].clone(),
-                contact_id: m.contact_id,
-            });
+        if !rejected.is_empty() {
+            let (kept, lost): (Vec<_>, Vec<_>) = std::mem::take(&mut class.missing)
+                .into_iter()
+                .partition(|m| !rejected.contains_key(&m.contact_id()));
+            class.missing = kept;
+            for m in lost {
+                let contact_id = m.contact_id();
+                class.unrecoverable.push(matching::Unrecoverable {
+                    reason: rejected[&contact_id].clone(),
+                    contact_id,
+                });
+            }
         }
         Ok(queued)
     }
@@ -981,7 +1037,7 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
         run_id: &str,
         contacts: &ContactSet,
         eligible: &[matching::Eligible],
-        class: &matching::Classification,
+        class: &matching::Classification<'_>,
         found: &[FoundOrphan],
         rejected: &HashMap<String, String>,
     ) -> Result<(), PlanError> {

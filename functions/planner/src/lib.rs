@@ -11,26 +11,22 @@ use recovery::app::report_metrics;
 use recovery::backfill::{SliceMessage, is_backfill};
 use recovery::error::error_chain;
 use recovery::metrics::{Metrics, names};
-use recovery::plan::{PlanError, Request, parse_event};
+use recovery::plan::{Deadlines, PlanError, Request, parse_event};
 
 /// The planner's wiring, built once per process by `main`.
 pub use recovery::app::PlannerApp as App;
 
-/// What an invocation keeps, after it stops reading hours, to ask DAS, queue the missing calls,
-/// move the checkpoint and write the report.
-pub const DEADLINE_MARGIN: Duration = Duration::from_secs(120);
-
 /// How soon a slice the deadline stopped mid-queueing is received again to continue.
 pub const UNFINISHED_SLICE_DELAY: Duration = Duration::from_secs(10);
 
-/// When a run stops reading hours: the invocation's deadline less [`DEADLINE_MARGIN`], as an
-/// instant of this process's clock. AWS sends `Lambda-Runtime-Deadline-Ms` as epoch
-/// milliseconds; cargo-lambda's local runtime sends the timeout itself (e.g. `600000`), taken as
-/// time left (as the worker does). `None` without a deadline (0, as in a hand-built context) or
-/// with one more than a day away.
-pub fn reading_deadline(deadline_ms: u64) -> Option<Instant> {
+/// When a run stops reading hours and when it stops its look-ups and queueing
+/// ([`Deadlines::of_invocation`]), as instants of this process's clock. AWS sends
+/// `Lambda-Runtime-Deadline-Ms` as epoch milliseconds; cargo-lambda's local runtime sends the
+/// timeout itself (e.g. `600000`), taken as time left (as the worker does). `None` without a
+/// deadline (0, as in a hand-built context) or with one more than a day away.
+pub fn deadlines(deadline_ms: u64) -> Option<Deadlines> {
     let left = recovery::time::invocation_time_left(deadline_ms)?;
-    Instant::now().checked_add(left.saturating_sub(DEADLINE_MARGIN))
+    Some(Deadlines::of_invocation(Instant::now().checked_add(left)?))
 }
 
 /// The error a caller of the function sees: `InvalidRequest` for a payload rejected before any
@@ -63,10 +59,10 @@ pub async fn handle(
     if app.cold_start() {
         metrics.count(names::COLD_START, 1);
     }
-    let deadline = reading_deadline(event.context.deadline);
+    let deadlines = deadlines(event.context.deadline);
     let answer = match slices_of(&event.payload) {
-        Some(slices) => to_json(&plan_slices(app, slices, deadline, &mut metrics).await),
-        None => plan(app, &event.payload, deadline, &mut metrics).await,
+        Some(slices) => to_json(&plan_slices(app, slices, deadlines, &mut metrics).await),
+        None => plan(app, &event.payload, deadlines, &mut metrics).await,
     };
     metrics.flush();
     answer
@@ -76,7 +72,7 @@ pub async fn handle(
 async fn plan(
     app: &App,
     payload: &serde_json::Value,
-    deadline: Option<Instant>,
+    deadlines: Option<Deadlines>,
     metrics: &mut Metrics,
 ) -> Result<serde_json::Value, Diagnostic> {
     let request = parse_event(payload, &app.config, Utc::now()).map_err(|e| diagnostic(&e))?;
@@ -89,7 +85,7 @@ async fn plan(
             .map_err(|e| diagnostic(&e))?;
         return to_json(&started.started());
     }
-    let report = match app.run_until(request, deadline, &|_, _| {}).await {
+    let report = match app.run_until(request, deadlines, &|_, _| {}).await {
         Ok(report) => report,
         Err(e) => {
             if let PlanError::Unfinished {
@@ -122,7 +118,7 @@ fn slices_of(payload: &serde_json::Value) -> Option<SqsEvent> {
 async fn plan_slices(
     app: &App,
     event: SqsEvent,
-    deadline: Option<Instant>,
+    deadlines: Option<Deadlines>,
     metrics: &mut Metrics,
 ) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
@@ -138,7 +134,7 @@ async fn plan_slices(
             }
         }
         let result = match SliceMessage::parse(record.body.as_deref().unwrap_or_default()) {
-            Ok(message) => app.run_slice(&message, deadline).await,
+            Ok(message) => app.run_slice(&message, deadlines).await,
             Err(why) => Err(PlanError::Invalid(format!("message {id}: {why}"))),
         };
         match result {
@@ -209,23 +205,23 @@ mod tests {
     use std::time::{SystemTime, UNIX_EPOCH};
 
     #[test]
-    fn reading_stops_a_margin_before_the_invocations_deadline() {
+    fn a_run_stops_reading_120_s_and_queueing_20_s_before_the_invocations_deadline() {
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        let left = |d: Option<Instant>| {
-            d.expect("a deadline")
-                .saturating_duration_since(Instant::now())
-                .as_secs()
-        };
-        assert!((778..=780).contains(&left(reading_deadline(now_ms + 900_000))));
-        assert!((478..=480).contains(&left(reading_deadline(600_000))));
-        assert_eq!(
-            left(reading_deadline(now_ms + 60_000)),
-            0,
-            "inside the margin"
-        );
-        assert!(reading_deadline(0).is_none());
-        assert!(reading_deadline(u64::MAX).is_none());
+        let left = |d: Instant| d.saturating_duration_since(Instant::now()).as_secs();
+        let lambda = deadlines(now_ms + 900_000).expect("a deadline");
+        assert!((778..=780).contains(&left(lambda.reading)));
+        assert!((878..=880).contains(&left(lambda.finish_by)));
+        let local = deadlines(600_000).expect("a deadline");
+        assert!((478..=480).contains(&left(local.reading)));
+        assert!((578..=580).contains(&left(local.finish_by)));
+        // A minute's invocation: no time to read, 40 s to queue (not 100 s past the reading
+        // deadline, which would be past the invocation's end).
+        let short = deadlines(now_ms + 60_000).expect("a deadline");
+        assert_eq!(left(short.reading), 0, "inside the margin");
+        assert!((38..=40).contains(&left(short.finish_by)));
+        assert!(deadlines(0).is_none());
+        assert!(deadlines(u64::MAX).is_none());
     }
 }

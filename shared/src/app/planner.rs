@@ -2,7 +2,6 @@
 //! `RECORDINGS_BUCKET` is set, the orphan lookups (design §9).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
 use chrono::Utc;
 
@@ -16,18 +15,13 @@ use crate::connect::ConnectContacts;
 use crate::error::error_chain;
 use crate::metrics::{Metrics, Unit, names};
 use crate::orphans::{OrphanLookup, RecordingOrphans};
-use crate::plan::{PlanError, Planner, Request};
+use crate::plan::{Deadlines, PlanError, Planner, Request};
 use crate::queue::SqsQueue;
 use crate::report::{Mode, RunReport, RunStatus};
 use crate::source::S3CtrSource;
 use crate::state::S3State;
 use crate::time::Window;
 use crate::verint::VerintClient;
-
-/// How long after the reading deadline a run's look-ups and queueing may go on: the planner
-/// function stops reading 120 s before the invocation's deadline (`planner::DEADLINE_MARGIN`);
-/// this leaves the last 20 s for the ledger, the checkpoint and the report.
-pub const FINISH_AFTER_READING: std::time::Duration = std::time::Duration::from_secs(100);
 
 /// CTR objects read at once: S3 latency dominates, parsing uses every core.
 pub(crate) const READ_CONCURRENCY: usize = 8;
@@ -105,14 +99,14 @@ impl PlannerApp {
         self.run_until(request, None, progress).await
     }
 
-    /// Runs once; an automatic run stops reading further hours at `deadline` (design §4).
+    /// Runs once within `deadlines` (design §4.7).
     pub async fn run_until(
         &self,
         request: Request,
-        deadline: Option<Instant>,
+        deadlines: Option<Deadlines>,
         progress: &(dyn Fn(u64, u64) + Send + Sync),
     ) -> Result<RunReport, PlanError> {
-        self.planner(deadline, progress)
+        self.planner(deadlines, progress)
             .run(request, Utc::now())
             .await
     }
@@ -120,17 +114,17 @@ impl PlannerApp {
     /// The flow of one run over this process's adapters.
     pub fn planner<'a>(
         &'a self,
-        deadline: Option<Instant>,
+        deadlines: Option<Deadlines>,
         progress: &'a (dyn Fn(u64, u64) + Send + Sync),
     ) -> Planner<'a, S3CtrSource, VerintClient, SqsQueue, S3State> {
-        self.planner_on(&self.queue, deadline, progress)
+        self.planner_on(&self.queue, deadlines, progress)
     }
 
     /// [`PlannerApp::planner`], queueing its missing calls on `queue`.
     fn planner_on<'a>(
         &'a self,
         queue: &'a SqsQueue,
-        deadline: Option<Instant>,
+        deadlines: Option<Deadlines>,
         progress: &'a (dyn Fn(u64, u64) + Send + Sync),
     ) -> Planner<'a, S3CtrSource, VerintClient, SqsQueue, S3State> {
         Planner {
@@ -142,8 +136,8 @@ impl PlannerApp {
             concurrency: READ_CONCURRENCY,
             progress,
             orphans: self.orphans.as_ref().map(|o| o as &dyn OrphanLookup),
-            deadline,
-            finish_by: deadline.map(|d| d + FINISH_AFTER_READING),
+            deadline: deadlines.map(|d| d.reading),
+            finish_by: deadlines.map(|d| d.finish_by),
         }
     }
 }
@@ -168,10 +162,10 @@ impl PlannerApp {
     pub async fn run_slice(
         &self,
         message: &SliceMessage,
-        deadline: Option<Instant>,
+        deadlines: Option<Deadlines>,
     ) -> Result<RunReport, PlanError> {
         backfill::run_slice(&self.store, message, |run_id, request| async move {
-            self.planner_on(&self.backfill_queue, deadline, &|_, _| {})
+            self.planner_on(&self.backfill_queue, deadlines, &|_, _| {})
                 .run_as(&run_id, request, Utc::now())
                 .await
         })

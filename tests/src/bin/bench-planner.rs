@@ -94,7 +94,6 @@ fn main() -> anyhow::Result<()> {
     let class = classify(&contacts, &eligible, &held, &rules);
     let t_classify = t2.elapsed();
     let wall = t0.elapsed();
-    drop(contacts);
 
     let compressed = dir_bytes(&args.dir.join("ctr"))?;
     let uncompressed = corpus_uncompressed(&args.dir);
