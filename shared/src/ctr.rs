@@ -124,6 +124,8 @@ pub enum ReadError {
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const CHUNK: usize = 256 * 1024;
+/// The parse buffer of an object before it has read more than this.
+const FIRST_BUFFER: usize = 16 * 1024;
 /// No real CTR comes near this; a "record" that grows past it is a broken one swallowing the rest.
 const MAX_RECORD: usize = 4 * 1024 * 1024;
 
@@ -357,14 +359,16 @@ fn read_records<R: Read, T>(
             };
             held.push(at, item, stats);
         };
-    // `buf[start..end]` holds bytes read but not yet parsed. The tail moves to the front only when
-    // the buffer is full, and the buffer grows only for a record larger than it.
-    let mut buf: Vec<u8> = vec![0; CHUNK * 2];
+    // `buf[start..end]` holds bytes read but not yet parsed. The buffer starts small (most
+    // objects of a quiet hour are a few KiB) and doubles while it is full up to `CHUNK * 2`; from
+    // then on the tail moves to the front when it is full, and it grows only for a record larger
+    // than it.
+    let mut buf: Vec<u8> = vec![0; FIRST_BUFFER];
     let (mut start, mut end) = (0, 0);
     let mut eof = false;
     while !eof {
         if end == buf.len() {
-            if start > 0 {
+            if start > 0 && buf.len() >= CHUNK * 2 {
                 buf.copy_within(start..end, 0);
                 end -= start;
                 start = 0;
