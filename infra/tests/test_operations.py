@@ -115,10 +115,10 @@ OVERRIDES = {
     ("shared/src/work.rs", "into_part"): {"worker"},
     ("shared/src/state.rs", "run_ids"): set(),
     ("shared/src/redrive.rs", "queue_arn"): set(),
-    # The planner's queueing (Planner::enqueue): its record of the ids a stopped run queued, and
-    # the SendMessageBatch calls of send_bodies_each. Reachability also finds them from the
-    # worker, which reaches Planner::run through every other fn named `run`.
-    ("shared/src/state.rs", "queued_log"): {"planner"},
+    # The planner's queueing (Planner::enqueue): its record of the ids a stopped run queued (read
+    # through get_object, above), and the SendMessageBatch calls of send_bodies_each.
+    # Reachability also finds them from the worker, which reaches Planner::run through every
+    # other fn named `run`.
     ("shared/src/state.rs", "put_queued_log"): {"planner"},
     ("shared/src/queue.rs", "send_batch"): {"planner"},
 }
