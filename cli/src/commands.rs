@@ -8,16 +8,18 @@ use anyhow::{Context, Result, bail};
 use comfy_table::Table;
 use indicatif::{ProgressBar, ProgressStyle};
 use recovery::Config;
+use recovery::adapters::aws::Clients;
+use recovery::adapters::sqs::SqsQueue;
+use recovery::adapters::sqs_redrive::SqsRedrive;
+use recovery::adapters::state::S3State;
 use recovery::app::{PlannerApp, WorkerApp};
-use recovery::aws::Clients;
-use recovery::backfill::is_backfill;
-use recovery::metrics::Metrics;
-use recovery::plan::{Deadlines, ManualPayload, Request};
-use recovery::queue::SqsQueue;
-use recovery::redrive::{self, Redrive, SqsRedrive};
-use recovery::report::{OutcomeStatus, RunReport, RunState, RunStatus, SliceEntry};
-use recovery::state::{RunStore, S3State};
-use recovery::work::Disposition;
+use recovery::domain::metrics::Metrics;
+use recovery::domain::report::{OutcomeStatus, RunReport, RunState, RunStatus, SliceEntry};
+use recovery::flows::backfill::is_backfill;
+use recovery::flows::plan::{Deadlines, ManualPayload, Request};
+use recovery::flows::redrive::{self, Redrive};
+use recovery::flows::work::Disposition;
+use recovery::ports::store::RunStore;
 use serde::Serialize;
 use serde_json::json;
 
@@ -132,11 +134,11 @@ async fn plan(
 async fn plan_backfill(
     json: bool,
     app: &PlannerApp,
-    window: recovery::time::Window,
+    window: recovery::domain::time::Window,
     dry_run: bool,
     jobs: usize,
 ) -> Result<()> {
-    let slices = recovery::backfill::slices(&window).len() as u64;
+    let slices = recovery::flows::backfill::slices(&window).len() as u64;
     let pb = progress(
         json,
         slices,
@@ -150,7 +152,7 @@ async fn plan_backfill(
                     message.run_id,
                     message.start,
                     message.end,
-                    recovery::error::error_chain(e)
+                    recovery::domain::error::error_chain(e)
                 ));
             }
             pb.inc(1);
@@ -196,14 +198,14 @@ fn print_report(r: &RunReport) {
         .as_ref()
         .map_or("none (no settled hour to read)".to_owned(), |w| {
             let by = match w.by {
-                recovery::report::WindowBy::Initiation => "initiation",
-                recovery::report::WindowBy::Arrival => "arrival",
+                recovery::domain::report::WindowBy::Initiation => "initiation",
+                recovery::domain::report::WindowBy::Arrival => "arrival",
             };
             format!("[{}, {}) by {by}", w.start, w.end)
         });
     let mode = match r.mode {
-        recovery::report::Mode::Manual => "manual",
-        recovery::report::Mode::Automatic => "automatic",
+        recovery::domain::report::Mode::Manual => "manual",
+        recovery::domain::report::Mode::Automatic => "automatic",
     };
     let dry = if r.dry_run { ", dry run" } else { "" };
     println!("run {}  ({mode}{dry})  window {window}", r.run_id);
@@ -375,7 +377,11 @@ async fn run_row(
     store: &S3State,
     run_id: &str,
     with_outcomes: bool,
-) -> Result<(RunRow, Option<RunReport>, Vec<recovery::report::Outcome>)> {
+) -> Result<(
+    RunRow,
+    Option<RunReport>,
+    Vec<recovery::domain::report::Outcome>,
+)> {
     let status: Option<RunStatus> = store.status(run_id).await?;
     let report = store.report(run_id).await?;
     let outcomes = if with_outcomes {
@@ -424,7 +430,7 @@ async fn run_row(
 fn plain_words(
     report: &RunReport,
     row: &RunRow,
-    outcomes: &[recovery::report::Outcome],
+    outcomes: &[recovery::domain::report::Outcome],
     dead_letters: Option<u64>,
 ) -> String {
     let mut lines = vec![format!(
@@ -533,7 +539,7 @@ async fn runs(json: bool, run_id: Option<String>, limit: usize) -> Result<()> {
         if row.status.is_none() && report.is_none() {
             bail!("no run {id} in the state bucket");
         }
-        let backfill = recovery::backfill::read(&store, &id).await?;
+        let backfill = recovery::flows::backfill::read(&store, &id).await?;
         let slices = backfill.as_ref().map(|(_, entries)| entries.clone());
         if let Some(entries) = &slices {
             // A backfill's calls were queued by its slices, and their outcomes are theirs.
@@ -629,10 +635,10 @@ async fn runs(json: bool, run_id: Option<String>, limit: usize) -> Result<()> {
 /// and when it should finish at the rates seen since it started.
 async fn backfill_progress(
     store: &S3State,
-    plan: &recovery::backfill::Backfill,
+    plan: &recovery::flows::backfill::Backfill,
     entries: &[SliceEntry],
     worked: usize,
-) -> Result<recovery::backfill::Progress> {
+) -> Result<recovery::flows::backfill::Progress> {
     let mut queued = 0;
     let mut ended = 0;
     for e in entries {
@@ -645,8 +651,9 @@ async fn backfill_progress(
             queued += report.enqueued;
         }
     }
-    let started = recovery::time::parse_ts(&plan.started_at).unwrap_or_else(chrono::Utc::now);
-    Ok(recovery::backfill::progress(
+    let started =
+        recovery::domain::time::parse_ts(&plan.started_at).unwrap_or_else(chrono::Utc::now);
+    Ok(recovery::flows::backfill::progress(
         started,
         chrono::Utc::now(),
         (ended, entries.len() as u64),

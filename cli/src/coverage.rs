@@ -5,9 +5,9 @@ use std::io::Write;
 
 use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
-use recovery::coverage::{ContactCoverage, DayCoverage, DayCovered};
-use recovery::state::S3State;
-use recovery::time::format_ts;
+use recovery::adapters::state::S3State;
+use recovery::domain::time::format_ts;
+use recovery::flows::coverage::{ContactCoverage, DayCoverage, DayCovered};
 
 /// How the answer is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +27,7 @@ pub async fn coverage(store: &S3State, from: &str, to: &str, format: Format) -> 
     if to < from {
         bail!("--to {to} is before --from {from}");
     }
-    let report = recovery::coverage::read(store, from, to, format == Format::Csv)
+    let report = recovery::flows::coverage::read(store, from, to, format == Format::Csv)
         .await
         .context("reading the runs' ledgers and outcomes")?;
     match format {
@@ -46,7 +46,7 @@ fn print_csv(contacts: &[ContactCoverage]) -> Result<()> {
     )?;
     let ts = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(format_ts).unwrap_or_default();
     for c in contacts {
-        let reason = recovery::ledger::csv_field(&c.reason);
+        let reason = recovery::domain::ledger::csv_field(&c.reason);
         writeln!(
             out,
             "{},{},{},{},{},{},{},{}",

@@ -7,8 +7,8 @@ use std::process::Output;
 
 use chrono::TimeDelta;
 use local_stack::sim::Faults;
-use recovery::metrics::{Metrics, names};
-use recovery::time::format_ts;
+use recovery::domain::metrics::{Metrics, names};
+use recovery::domain::time::format_ts;
 use serde_json::Value;
 
 use local_stack::claims::*;
@@ -76,7 +76,7 @@ async fn plan_and_work_with_one_call_rejected() -> Operated {
 }
 
 /// `recoveryctl plan --json` over `window`.
-async fn plan_json(stack: &Stack, window: recovery::time::Window) -> Value {
+async fn plan_json(stack: &Stack, window: recovery::domain::time::Window) -> Value {
     let (from, to) = (format_ts(window.start), format_ts(window.end));
     json_of(
         &ctl(
@@ -362,9 +362,9 @@ async fn the_functions_emit_the_promised_emf_metrics() {
     let received = Stack::all_messages(&stack.work_queue)
         .await
         .expect("messages");
-    let messages: Vec<recovery::work::Incoming> = received
+    let messages: Vec<recovery::flows::work::Incoming> = received
         .iter()
-        .map(recovery::work::Incoming::from)
+        .map(recovery::flows::work::Incoming::from)
         .collect();
     let mut m = Metrics::new("worker");
     worker.worker().work_batch(&messages, None, &mut m).await;
@@ -603,7 +603,7 @@ async fn a_key_rotated_in_secrets_manager_while_work_runs_sends_nothing_to_the_d
     stack
         .vars
         .insert("AWS_ENDPOINT_URL_SECRETS_MANAGER".into(), moto_url());
-    let clients = recovery::aws::Clients::load(stack.lookup()).await;
+    let clients = recovery::adapters::aws::Clients::load(stack.lookup()).await;
     clients
         .secrets
         .create_secret()

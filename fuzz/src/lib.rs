@@ -11,12 +11,12 @@ use std::sync::OnceLock;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::{DateTime, TimeDelta, Utc};
-use recovery::backfill::{SliceMessage, is_backfill, slices};
+use recovery::adapters::verint::answer;
 use recovery::config::Config;
-use recovery::ctr::{S3Location, read_object};
-use recovery::message::WorkMessage;
-use recovery::plan::{Request, parse_event};
-use recovery::verint::answer;
+use recovery::domain::ctr::{S3Location, read_object};
+use recovery::domain::message::WorkMessage;
+use recovery::flows::backfill::{SliceMessage, is_backfill, slices};
+use recovery::flows::plan::{Request, parse_event};
 
 /// The fixed "now" a manual payload is checked against, so that a corpus replays the same way on
 /// any day.
@@ -24,7 +24,7 @@ pub const NOW: &str = "2026-12-04T12:00:00Z";
 
 fn now() -> DateTime<Utc> {
     static NOW_TS: OnceLock<DateTime<Utc>> = OnceLock::new();
-    *NOW_TS.get_or_init(|| recovery::time::parse_ts(NOW).expect("NOW is an RFC 3339 time"))
+    *NOW_TS.get_or_init(|| recovery::domain::time::parse_ts(NOW).expect("NOW is an RFC 3339 time"))
 }
 
 /// A valid configuration with every optional setting at its default, built once (as the

@@ -1,29 +1,22 @@
-//! Call recovery for Amazon Connect → Verint: the domain (CTRs, contacts, the matching rules of
-//! a run), the adapters at the edge (S3, SQS, Connect, Verint), and the two flows the functions
-//! and `recoveryctl` share: planning a run and working a message.
+//! Call recovery for Amazon Connect → Verint. The library is layered; a file's folder names its
+//! layer, and every arrow points down this list (docs/design.md section 2):
+//!
+//! - [`app`]: each side's wiring, built once per process from the configuration and the SDK
+//!   clients. The Lambda functions and `recoveryctl` start here.
+//! - [`flows`]: what a run does (plan, work, backfill, redrive, coverage, orphans), written over
+//!   the ports only.
+//! - [`adapters`]: the ports spoken over the network: S3, SQS, Connect, Secrets Manager and
+//!   Verint's HTTP interface. The only layer that names an AWS SDK or `reqwest` type.
+//! - [`ports`]: the traits the flows need of the world, each with an in-memory fake for tests.
+//! - [`domain`]: CTRs, contacts, the rules of a run, the formats of messages, reports and
+//!   ledgers. Pure: no network, no clock, no AWS types.
+//! - [`config`]: the settings every layer reads, from the environment.
 
+pub mod adapters;
 pub mod app;
-pub mod aws;
-pub mod backfill;
 pub mod config;
-pub mod connect;
-pub mod contacts;
-pub mod coverage;
-pub mod ctr;
-pub mod error;
-pub mod ledger;
-pub mod matching;
-pub mod message;
-pub mod metrics;
-pub mod orphans;
-pub mod plan;
-pub mod queue;
-pub mod redrive;
-pub mod report;
-pub mod source;
-pub mod state;
-pub mod time;
-pub mod verint;
-pub mod work;
+pub mod domain;
+pub mod flows;
+pub mod ports;
 
 pub use config::Config;

@@ -5,7 +5,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use recovery::queue::{Received, SqsQueue};
+use recovery::ports::queue::Received;
+
+use recovery::adapters::sqs::SqsQueue;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 

@@ -11,10 +11,11 @@ use crate::sim::{SimConfig, Simulator};
 use anyhow::{Context, Result};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use recovery::Config;
-use recovery::metrics::Metrics;
-use recovery::queue::{Received, SqsQueue};
-use recovery::verint::RetryPolicy;
-use recovery::work::Disposition;
+use recovery::adapters::sqs::SqsQueue;
+use recovery::domain::metrics::Metrics;
+use recovery::flows::work::Disposition;
+use recovery::ports::queue::Received;
+use recovery::ports::verint::RetryPolicy;
 
 pub const INSTANCE: &str = "5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b";
 /// The Verint API key of the long-running local stack (`scripts/stack.sh`): the simulator's
@@ -177,7 +178,7 @@ impl Stack {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
-        let clients = recovery::aws::Clients::load(|k| vars.get(k).cloned()).await;
+        let clients = recovery::adapters::aws::Clients::load(|k| vars.get(k).cloned()).await;
         let (s3, sqs) = (clients.s3.clone(), clients.sqs.clone());
         let recordings_bucket = format!("rec-{suffix}");
         create_buckets(
@@ -234,8 +235,12 @@ impl Stack {
     }
 
     /// The run state this stack's functions write (`STATE_PREFIX` left at its default).
-    pub fn store(&self) -> recovery::state::S3State {
-        recovery::state::S3State::new(self.s3.clone(), &self.state_bucket, "call-recovery/")
+    pub fn store(&self) -> recovery::adapters::state::S3State {
+        recovery::adapters::state::S3State::new(
+            self.s3.clone(),
+            &self.state_bucket,
+            "call-recovery/",
+        )
     }
 
     pub fn config(&self) -> Config {
@@ -355,8 +360,8 @@ pub fn expected_missing(day: &Day, start: DateTime<Utc>, end: DateTime<Utc>) -> 
 }
 
 /// The whole of `date`, as a manual run's window.
-pub fn day_window(date: NaiveDate) -> recovery::time::Window {
-    recovery::time::Window {
+pub fn day_window(date: NaiveDate) -> recovery::domain::time::Window {
+    recovery::domain::time::Window {
         start: midnight(date),
         end: midnight(date) + TimeDelta::days(1),
     }
@@ -365,11 +370,11 @@ pub fn day_window(date: NaiveDate) -> recovery::time::Window {
 /// A manual (not dry) run over `window`.
 pub async fn plan_manual(
     planner: &planner::App,
-    window: recovery::time::Window,
-) -> Result<recovery::report::RunReport, recovery::plan::PlanError> {
+    window: recovery::domain::time::Window,
+) -> Result<recovery::domain::report::RunReport, recovery::flows::plan::PlanError> {
     planner
         .run(
-            recovery::plan::Request::Manual {
+            recovery::flows::plan::Request::Manual {
                 window,
                 dry_run: false,
             },

@@ -18,7 +18,7 @@ use anyhow::{Context, Result, bail, ensure};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use chrono::TimeDelta;
 use local_stack::stack::{Stack, midnight, past_day};
-use recovery::report::OutcomeStatus;
+use recovery::domain::report::OutcomeStatus;
 use serde_json::{Value, json};
 
 const MALFORMED_BODY: &str = r#"{"v":1"#;

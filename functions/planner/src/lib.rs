@@ -8,10 +8,10 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::Utc;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use recovery::app::report_metrics;
-use recovery::backfill::{SliceMessage, is_backfill};
-use recovery::error::error_chain;
-use recovery::metrics::{Metrics, names};
-use recovery::plan::{Deadlines, PlanError, Request, parse_event};
+use recovery::domain::error::error_chain;
+use recovery::domain::metrics::{Metrics, names};
+use recovery::flows::backfill::{SliceMessage, is_backfill};
+use recovery::flows::plan::{Deadlines, PlanError, Request, parse_event};
 
 /// The planner's wiring, built once per process by `main`.
 pub use recovery::app::PlannerApp as App;
@@ -25,7 +25,7 @@ pub const UNFINISHED_SLICE_DELAY: Duration = Duration::from_secs(10);
 /// timeout itself (e.g. `600000`), taken as time left (as the worker does). `None` without a
 /// deadline (0, as in a hand-built context) or with one more than a day away.
 pub fn deadlines(deadline_ms: u64) -> Option<Deadlines> {
-    let left = recovery::time::invocation_time_left(deadline_ms)?;
+    let left = recovery::domain::time::invocation_time_left(deadline_ms)?;
     Some(Deadlines::of_invocation(Instant::now().checked_add(left)?))
 }
 

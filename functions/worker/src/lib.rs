@@ -5,8 +5,8 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
-use recovery::metrics::{Metrics, names};
-use recovery::work::{Disposition, Incoming};
+use recovery::domain::metrics::{Metrics, names};
+use recovery::flows::work::{Disposition, Incoming};
 use tokio::time::Instant;
 use tracing::error;
 
@@ -53,7 +53,7 @@ pub fn batch_response(
 /// epoch milliseconds; cargo-lambda's local runtime sends the timeout itself (e.g. `600000`),
 /// which is taken as time left rather than as a deadline in 1970 that would fail every message.
 pub fn deadline_of(deadline_ms: u64) -> Option<Instant> {
-    Instant::now().checked_add(recovery::time::invocation_time_left(deadline_ms)?)
+    Instant::now().checked_add(recovery::domain::time::invocation_time_left(deadline_ms)?)
 }
 
 /// The Lambda handler.
@@ -86,7 +86,7 @@ pub async fn handle(
 
 #[cfg(test)]
 mod tests {
-    use recovery::report::OutcomeStatus;
+    use recovery::domain::report::OutcomeStatus;
     use std::time::{SystemTime, UNIX_EPOCH};
 
     use super::*;

@@ -8,20 +8,21 @@ use chrono::Utc;
 use futures::StreamExt as _;
 use futures::stream;
 
-use crate::aws::{Clients, StartError};
-use crate::backfill::{self, Backfill, SliceMessage};
+use crate::adapters::aws::{Clients, StartError};
+use crate::adapters::connect::ConnectContacts;
+use crate::adapters::ctr_source::S3CtrSource;
+use crate::adapters::orphans::RecordingOrphans;
+use crate::adapters::sqs::SqsQueue;
+use crate::adapters::state::S3State;
+use crate::adapters::verint::VerintClient;
 use crate::config::Config;
-use crate::connect::ConnectContacts;
-use crate::error::error_chain;
-use crate::metrics::{Metrics, Unit, names};
-use crate::orphans::{OrphanLookup, RecordingOrphans};
-use crate::plan::{Deadlines, PlanError, Planner, Request};
-use crate::queue::SqsQueue;
-use crate::report::{Mode, RunReport, RunStatus};
-use crate::source::S3CtrSource;
-use crate::state::S3State;
-use crate::time::Window;
-use crate::verint::VerintClient;
+use crate::domain::error::error_chain;
+use crate::domain::metrics::{Metrics, Unit, names};
+use crate::domain::report::{Mode, RunReport, RunStatus};
+use crate::domain::time::Window;
+use crate::flows::backfill::{self, Backfill, SliceMessage};
+use crate::flows::plan::{Deadlines, PlanError, Planner, Request};
+use crate::ports::orphans::OrphanLookup;
 
 /// CTR objects read at once: S3 latency dominates, parsing uses every core.
 pub(crate) const READ_CONCURRENCY: usize = 8;
@@ -272,7 +273,7 @@ pub fn report_metrics(report: &RunReport, metrics: &mut Metrics) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::CtrCounts;
+    use crate::domain::report::CtrCounts;
 
     fn report(mode: Mode) -> RunReport {
         RunReport {

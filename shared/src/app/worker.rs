@@ -2,13 +2,15 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::aws::{Clients, StartError};
+use crate::adapters::aws::{Clients, StartError};
+use crate::adapters::connect::ConnectContacts;
+use crate::adapters::recordings::S3Recordings;
+use crate::adapters::sqs::SqsMessages;
+use crate::adapters::sqs::SqsQueue;
+use crate::adapters::state::S3State;
+use crate::adapters::verint::VerintClient;
 use crate::config::Config;
-use crate::connect::ConnectContacts;
-use crate::queue::SqsQueue;
-use crate::state::S3State;
-use crate::verint::VerintClient;
-use crate::work::{S3Recordings, SqsMessages, WorkSettings, Worker};
+use crate::flows::work::{WorkSettings, Worker};
 
 /// Messages worked at once within one invocation: a whole batch (SQS delivers at most ten), so
 /// that the look-ups, `DescribeContact`'s turns under `CONNECT_MAX_RPS` and the retry waits of

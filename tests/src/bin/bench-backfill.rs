@@ -15,17 +15,20 @@ use anyhow::{Context as _, bail};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use clap::Parser;
 use futures::StreamExt as _;
-use recovery::backfill::{Backfill, parent_report, slice_entries};
-use recovery::contacts::ContactKey;
-use recovery::ledger::{LedgerError, LedgerRow, LedgerSink};
-use recovery::message::WorkMessage;
-use recovery::plan::{Planner, Request, VerintContacts};
-use recovery::queue::{QueueError, Sent, WorkQueue};
-use recovery::report::{RunReport, RunState, RunStatus, SliceEntry};
-use recovery::source::DirCtrSource;
-use recovery::state::{Checkpoint, RunStore, StateError, Version};
-use recovery::time::Window;
-use recovery::verint::VerintError;
+use recovery::adapters::ctr_source::DirCtrSource;
+use recovery::domain::checkpoint::Checkpoint;
+use recovery::domain::contacts::ContactKey;
+use recovery::domain::ledger::{LedgerError, LedgerRow};
+use recovery::domain::message::WorkMessage;
+use recovery::domain::report::{RunReport, RunState, RunStatus, SliceEntry};
+use recovery::domain::time::Window;
+use recovery::flows::backfill::{Backfill, parent_report, slice_entries};
+use recovery::flows::plan::{Planner, Request};
+use recovery::ports::queue::{QueueError, Sent, WorkQueue};
+use recovery::ports::store::LedgerSink;
+use recovery::ports::store::{RunStore, StateError, Version};
+use recovery::ports::verint::VerintContacts;
+use recovery::ports::verint::VerintError;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Parser)]
@@ -226,7 +229,7 @@ async fn parent(args: &Args) -> anyhow::Result<()> {
 
 async fn child(args: &Args, start: &str) -> anyhow::Result<()> {
     let started = Instant::now();
-    let start = recovery::time::parse_ts(start).context("--slice is not a time")?;
+    let start = recovery::domain::time::parse_ts(start).context("--slice is not a time")?;
     let window = Window {
         start,
         end: end_of_slice(args, start)?,
@@ -293,7 +296,7 @@ async fn child(args: &Args, start: &str) -> anyhow::Result<()> {
 /// A slice ends 24 hours after it starts, or with the corpus's last day.
 fn end_of_slice(args: &Args, start: DateTime<Utc>) -> anyhow::Result<DateTime<Utc>> {
     let last = day_start(args.from)? + TimeDelta::days(i64::from(args.days));
-    Ok((start + recovery::backfill::SLICE).min(last))
+    Ok((start + recovery::flows::backfill::SLICE).min(last))
 }
 
 /// Verint's holdings as the generator wrote them, one file per generated day: DAS asked for

@@ -9,11 +9,13 @@ use anyhow::Context as _;
 use chrono::{NaiveDate, TimeDelta};
 use clap::Parser;
 use futures::StreamExt;
-use recovery::ledger::{LedgerClass, LedgerRow, LedgerSink};
-use recovery::report::{
+use recovery::adapters::state::S3State;
+use recovery::domain::ledger::{LedgerClass, LedgerRow};
+use recovery::domain::report::{
     CtrCounts, Mode, Outcome, OutcomeStatus, ReportWindow, RunReport, WindowBy,
 };
-use recovery::state::{RunStore, S3State};
+use recovery::ports::store::LedgerSink;
+use recovery::ports::store::RunStore;
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -35,7 +37,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let clients = recovery::aws::Clients::load(|k| std::env::var(k).ok()).await;
+    let clients = recovery::adapters::aws::Clients::load(|k| std::env::var(k).ok()).await;
     let _ = clients.s3.create_bucket().bucket(&args.bucket).send().await;
     let store = S3State::new(clients.s3.clone(), &args.bucket, "call-recovery/");
     let run_id = format!("{}T235900Z-bench000", args.date.format("%Y%m%d"));
@@ -97,8 +99,8 @@ async fn main() -> anyhow::Result<()> {
         mode: Mode::Manual,
         dry_run: false,
         window: Some(ReportWindow {
-            start: recovery::time::format_ts(start),
-            end: recovery::time::format_ts(start + TimeDelta::days(1)),
+            start: recovery::domain::time::format_ts(start),
+            end: recovery::domain::time::format_ts(start + TimeDelta::days(1)),
             by: WindowBy::Initiation,
         }),
         ctr: CtrCounts::default(),
@@ -140,7 +142,7 @@ async fn main() -> anyhow::Result<()> {
                         reason: failed.then(|| "verint rejected the call (422)".to_owned()),
                         bytes: 0,
                         interaction_id: None,
-                        at: recovery::time::format_ts(start + TimeDelta::days(1)),
+                        at: recovery::domain::time::format_ts(start + TimeDelta::days(1)),
                     },
                 )
                 .await

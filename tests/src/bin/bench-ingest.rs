@@ -13,11 +13,12 @@ use anyhow::Context as _;
 use clap::Parser;
 use local_stack::bench::{self, round};
 use local_stack::met;
-use recovery::ctr::S3Location;
-use recovery::time::format_ts;
-use recovery::verint::ingest::{Ingested, Metadata, RecordingMeta, Recovery};
-use recovery::verint::{ApiKey, VerintClient};
-use recovery::work::open_recording;
+use recovery::adapters::recordings::open_recording;
+use recovery::adapters::verint::{ApiKey, VerintClient};
+use recovery::domain::ctr::S3Location;
+use recovery::domain::metadata::{Metadata, RecordingMeta, Recovery};
+use recovery::domain::time::format_ts;
+use recovery::ports::verint::Ingested;
 use reqwest::Url;
 use secrecy::SecretString;
 
@@ -359,7 +360,7 @@ async fn main() -> anyhow::Result<()> {
     ]
     .into_iter()
     .collect();
-    let clients = recovery::aws::Clients::load(|k| vars.get(k).cloned()).await;
+    let clients = recovery::adapters::aws::Clients::load(|k| vars.get(k).cloned()).await;
     if args.summary {
         return summary(&args, &clients.s3).await;
     }

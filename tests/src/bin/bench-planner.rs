@@ -16,9 +16,10 @@ use chrono::{NaiveDate, TimeDelta};
 use clap::Parser;
 use local_stack::bench::{self, round};
 use local_stack::met;
-use recovery::contacts::ContactKey;
-use recovery::matching::{Rules, classify, eligible};
-use recovery::source::{DirCtrSource, scan};
+use recovery::adapters::ctr_source::DirCtrSource;
+use recovery::domain::contacts::ContactKey;
+use recovery::domain::matching::{Rules, classify, eligible};
+use recovery::flows::scan::scan;
 
 #[derive(Debug, Parser)]
 #[command(about = "Times the planner's scan + match over a bench-corpus directory")]

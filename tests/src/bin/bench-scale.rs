@@ -32,8 +32,8 @@ use lambda_runtime::{Context, LambdaEvent};
 use local_stack::generate::{BenchCorpus, bench_corpus_on};
 use local_stack::sim::{SimConfig, Simulator};
 use local_stack::stack::{create_buckets, create_work_queues};
-use recovery::message::WorkMessage;
-use recovery::queue::SqsQueue;
+use recovery::adapters::sqs::SqsQueue;
+use recovery::domain::message::WorkMessage;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -271,8 +271,8 @@ fn truth_of(corpus: &BenchCorpus) -> anyhow::Result<Truth> {
             .collect()
     });
     let mut truth = Truth {
-        start: recovery::time::format_ts(start),
-        end: recovery::time::format_ts(end),
+        start: recovery::domain::time::format_ts(start),
+        end: recovery::domain::time::format_ts(end),
         eligible: 0,
         id_sum: 0,
         id_xor: 0,
@@ -513,12 +513,12 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    let clients = recovery::aws::Clients::load(|k| vars.get(k).cloned()).await;
+    let clients = recovery::adapters::aws::Clients::load(|k| vars.get(k).cloned()).await;
     let (s3, sqs) = (clients.s3.clone(), clients.sqs.clone());
     let direct = {
         let mut direct = vars.clone();
         direct.insert("AWS_ENDPOINT_URL_SQS".into(), urls.sqs_direct.clone());
-        recovery::aws::Clients::load(|k| direct.get(k).cloned())
+        recovery::adapters::aws::Clients::load(|k| direct.get(k).cloned())
             .await
             .sqs
     };

@@ -17,9 +17,9 @@ use local_stack::generate::{self, DaySpec, Object};
 use local_stack::stack::{INSTANCE, Stack, midnight, past_day};
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
-use recovery::report::RunReport;
-use recovery::state::RunStore as _;
-use recovery::time::parse_ts;
+use recovery::domain::report::RunReport;
+use recovery::domain::time::parse_ts;
+use recovery::ports::store::RunStore as _;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -298,8 +298,8 @@ async fn main() -> anyhow::Result<()> {
         messages.len(),
         lost.len(),
         typical.as_millis(),
-        recovery::time::format_ts(last_hour),
-        recovery::time::format_ts(final_next),
+        recovery::domain::time::format_ts(last_hour),
+        recovery::domain::time::format_ts(final_next),
     );
     if !lost.is_empty() {
         bail!("lost {} missing calls: {lost:?}", lost.len());

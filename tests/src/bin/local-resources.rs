@@ -97,7 +97,7 @@ async fn main() -> Result<()> {
     ];
     let clients = {
         let vars = env.clone();
-        recovery::aws::Clients::load(move |k| {
+        recovery::adapters::aws::Clients::load(move |k| {
             vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
         })
         .await

@@ -17,12 +17,12 @@ use clap::Parser;
 use futures::StreamExt as _;
 use local_stack::sim::{ConnectContact, Faults, SimConfig, Simulator};
 use local_stack::stack::{create_buckets, create_work_queues};
-use recovery::ctr::S3Location;
-use recovery::message::{MESSAGE_VERSION, WorkMessage};
-use recovery::metrics::Metrics;
-use recovery::queue::SqsQueue;
-use recovery::time::format_ts;
-use recovery::work::Disposition;
+use recovery::adapters::sqs::SqsQueue;
+use recovery::domain::ctr::S3Location;
+use recovery::domain::message::{MESSAGE_VERSION, WorkMessage};
+use recovery::domain::metrics::Metrics;
+use recovery::domain::time::format_ts;
+use recovery::flows::work::Disposition;
 
 const INSTANCE: &str = "5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b";
 const KEY_ID: &str = "soak-key";
@@ -144,7 +144,7 @@ async fn main() -> anyhow::Result<()> {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    let clients = recovery::aws::Clients::load(|k| vars.get(k).cloned()).await;
+    let clients = recovery::adapters::aws::Clients::load(|k| vars.get(k).cloned()).await;
     let (s3, sqs) = (clients.s3.clone(), clients.sqs.clone());
     let recordings = format!("soak-rec-{suffix}");
     create_buckets(
@@ -252,7 +252,7 @@ async fn main() -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("soak configuration: {e}"))?;
     let app = worker::App::load(config, |k| vars.get(k).cloned()).await?;
     eprintln!("soak: queueing {} messages", messages.len());
-    use recovery::queue::WorkQueue as _;
+    use recovery::ports::queue::WorkQueue as _;
     work_queue.send_all(&messages).await?;
 
     eprintln!(

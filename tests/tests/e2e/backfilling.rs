@@ -10,8 +10,8 @@ use local_stack::claims::assert_queued_exactly;
 use local_stack::generate::Day;
 use local_stack::sim::Faults;
 use local_stack::stack::{Stack, expected_missing, midnight, past_day};
-use recovery::report::{RunReport, RunState, RunStatus};
-use recovery::time::format_ts;
+use recovery::domain::report::{RunReport, RunState, RunStatus};
+use recovery::domain::time::format_ts;
 use serde_json::{Value, json};
 
 /// Two generated days and a 40-hour window across them: two slices, of 24 and 16 hours.
@@ -228,7 +228,7 @@ async fn a_failed_slice_is_named_with_its_error_and_completes_the_parent_when_ru
     let messages = Stack::all_messages(&s.stack.planning_queue)
         .await
         .expect("readable");
-    let first = recovery::backfill::SliceMessage::parse(&messages[0].body).expect("a slice");
+    let first = recovery::flows::backfill::SliceMessage::parse(&messages[0].body).expect("a slice");
     let failed = s.app.run_slice(&first, None).await;
     assert!(failed.is_err(), "the slice fails while DAS does");
     let status = s.status(&run_id).await;
@@ -247,7 +247,7 @@ async fn a_failed_slice_is_named_with_its_error_and_completes_the_parent_when_ru
 
     s.stack.sim.state().set_faults(Faults::default());
     for m in &messages {
-        let slice = recovery::backfill::SliceMessage::parse(&m.body).expect("a slice");
+        let slice = recovery::flows::backfill::SliceMessage::parse(&m.body).expect("a slice");
         s.app.run_slice(&slice, None).await.expect("the slice runs");
     }
     let status = s.status(&run_id).await;

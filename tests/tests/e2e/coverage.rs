@@ -8,8 +8,8 @@ use std::time::Duration;
 use chrono::{NaiveDate, TimeDelta};
 use local_stack::generate::Day;
 use local_stack::sim::{ConnectContact, VerintContact};
-use recovery::coverage::DayCovered;
-use recovery::ledger::{LedgerClass, LedgerRow};
+use recovery::domain::ledger::{LedgerClass, LedgerRow};
+use recovery::flows::coverage::DayCovered;
 
 use crate::support::*;
 
@@ -22,7 +22,7 @@ async fn ledger_of(stack: &Stack, run_id: &str) -> Vec<LedgerRow> {
         .await
         .expect("ledger readable")
         .expect("the run wrote a ledger");
-    recovery::ledger::rows_of(&bytes)
+    recovery::domain::ledger::rows_of(&bytes)
         .collect::<Result<_, _>>()
         .expect("every row parses")
 }
@@ -157,7 +157,7 @@ async fn a_dry_run_writes_its_ledger_too() {
     let planner = stack.planner().await.expect("planner");
     let report = planner
         .run(
-            recovery::plan::Request::Manual {
+            recovery::flows::plan::Request::Manual {
                 window: day_window(date),
                 dry_run: true,
             },
@@ -230,7 +230,7 @@ async fn coverage_of_a_recovered_day_matches_what_was_recovered_and_names_uncove
         .expect("drained");
 
     let before = date - TimeDelta::days(1);
-    let coverage = recovery::coverage::read(&stack.store(), before, date, true)
+    let coverage = recovery::flows::coverage::read(&stack.store(), before, date, true)
         .await
         .expect("coverage");
     let [uncovered, covered] = &coverage.days[..] else {
@@ -259,8 +259,8 @@ async fn coverage_of_a_recovered_day_matches_what_was_recovered_and_names_uncove
 
 #[tokio::test]
 async fn a_ledger_larger_than_one_part_is_uploaded_in_parts_and_reads_back_whole() {
-    use recovery::ledger::LedgerSink;
-    use recovery::state::RunStore;
+    use recovery::ports::store::LedgerSink;
+    use recovery::ports::store::RunStore;
     let stack = Stack::new(&[]).await.expect("stack");
     let store = stack.store();
     let mut ledger = store.ledger("big-run");
@@ -291,7 +291,7 @@ async fn a_ledger_larger_than_one_part_is_uploaded_in_parts_and_reads_back_whole
         "{} bytes: more than one part",
         bytes.len()
     );
-    assert_eq!(recovery::ledger::rows_of(&bytes).count() as u64, n);
+    assert_eq!(recovery::domain::ledger::rows_of(&bytes).count() as u64, n);
 }
 
 #[tokio::test]
@@ -310,7 +310,7 @@ async fn orphan_look_ups_the_deadline_leaves_no_time_for_are_counted_and_the_mis
 
     let report = planner
         .run(
-            recovery::plan::Request::Manual {
+            recovery::flows::plan::Request::Manual {
                 window: day_window(date),
                 dry_run: false,
             },

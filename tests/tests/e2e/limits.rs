@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use recovery::message::WorkMessage;
-use recovery::plan::{PlanError, Request};
+use recovery::domain::message::WorkMessage;
+use recovery::flows::plan::{PlanError, Request};
 
 use crate::support::*;
 
@@ -99,7 +99,7 @@ async fn a_first_automatic_run_stopped_by_its_deadline_pins_its_start_so_the_nex
         matches!(first, Err(PlanError::Unfinished { .. })),
         "{first:?}"
     );
-    let (pinned, _) = recovery::state::RunStore::checkpoint(&app.store)
+    let (pinned, _) = recovery::ports::store::RunStore::checkpoint(&app.store)
         .await
         .expect("readable");
     let pinned = pinned.expect("the first checkpoint is pinned");

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use local_stack::generate::Day;
 use local_stack::sim::Faults;
-use recovery::report::OutcomeStatus;
+use recovery::domain::report::OutcomeStatus;
 use sha2::{Digest, Sha256};
 
 use local_stack::claims::*;
@@ -52,7 +52,7 @@ async fn one_call_of(
     let start = truth.initiation;
     let report = plan_manual(
         &planner,
-        recovery::time::Window {
+        recovery::domain::time::Window {
             start,
             end: start + chrono::TimeDelta::seconds(1),
         },

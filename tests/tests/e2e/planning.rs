@@ -4,10 +4,12 @@
 use std::collections::{BTreeSet, HashSet};
 
 use chrono::{TimeDelta, Utc};
-use recovery::plan::{PlanError, Request};
-use recovery::report::{Mode, RunReport, WindowBy};
-use recovery::state::{Checkpoint, RunStore, S3State, StateError, Version};
-use recovery::time::{Window, format_ts, parse_ts};
+use recovery::adapters::state::S3State;
+use recovery::domain::checkpoint::Checkpoint;
+use recovery::domain::report::{Mode, RunReport, WindowBy};
+use recovery::domain::time::{Window, format_ts, parse_ts};
+use recovery::flows::plan::{PlanError, Request};
+use recovery::ports::store::{RunStore, StateError, Version};
 use serde_json::Value;
 
 use local_stack::claims::*;
@@ -383,12 +385,12 @@ impl RunStore for Racing<'_> {
     async fn put_report(&self, r: &RunReport) -> Result<(), StateError> {
         self.inner.put_report(r).await
     }
-    async fn put_status(&self, s: &recovery::report::RunStatus) -> Result<(), StateError> {
+    async fn put_status(&self, s: &recovery::domain::report::RunStatus) -> Result<(), StateError> {
         self.inner.put_status(s).await
     }
-    type Ledger = recovery::ledger::MemoryLedger;
+    type Ledger = recovery::ports::store::MemoryLedger;
     fn ledger(&self, _run_id: &str) -> Self::Ledger {
-        recovery::ledger::MemoryLedger::default()
+        recovery::ports::store::MemoryLedger::default()
     }
 }
 
@@ -442,7 +444,7 @@ async fn a_concurrent_checkpoint_write_is_detected_and_nothing_is_overwritten() 
 
     // Through a run: the other run's checkpoint survives and the run fails, saying why.
     let racing = Racing { inner: &store };
-    let planner = recovery::plan::Planner {
+    let planner = recovery::flows::plan::Planner {
         config: &app.config,
         source: &app.source,
         verint: &app.verint,

@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::http::HeaderMap;
 use axum::routing::post;
-use recovery::queue::{QueueError, SqsQueue};
+use recovery::adapters::sqs::SqsQueue;
+use recovery::ports::queue::QueueError;
 use serde_json::{Value, json};
 
 /// Fails every entry the first time it is seen (or always, for a sender fault), then accepts it.
@@ -57,7 +58,7 @@ async fn queue(endpoint: &str) -> SqsQueue {
         ("AWS_REGION", "us-east-1"),
         ("AWS_ENDPOINT_URL_SQS", endpoint),
     ];
-    let clients = recovery::aws::Clients::load(|k| {
+    let clients = recovery::adapters::aws::Clients::load(|k| {
         vars.iter()
             .find(|(n, _)| *n == k)
             .map(|(_, v)| v.to_string())

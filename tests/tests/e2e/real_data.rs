@@ -12,12 +12,14 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use local_stack::sim::VerintContact;
-use recovery::message::WorkMessage;
-use recovery::plan::{PlanError, Planner, Request};
-use recovery::queue::{QueueError, Sent, WorkQueue};
-use recovery::source::{CtrObject, CtrSource, S3CtrSource, SourceError, hour_prefix};
-use recovery::state::{Checkpoint, RunStore, StateError};
-use recovery::time::{floor_hour, format_ts};
+use recovery::adapters::ctr_source::{S3CtrSource, hour_prefix};
+use recovery::domain::checkpoint::Checkpoint;
+use recovery::domain::message::WorkMessage;
+use recovery::domain::time::{floor_hour, format_ts};
+use recovery::flows::plan::{PlanError, Planner, Request};
+use recovery::ports::ctr_source::{CtrObject, CtrSource, SourceError};
+use recovery::ports::queue::{QueueError, Sent, WorkQueue};
+use recovery::ports::store::{RunStore, StateError};
 
 use crate::support::*;
 
@@ -486,7 +488,7 @@ async fn a_checkpoint_write_whose_response_was_lost_is_not_a_conflict() {
 
 /// The real queue, except that SQS blames the sender for one contact's entry.
 struct Rejecting<'a> {
-    inner: &'a recovery::queue::SqsQueue,
+    inner: &'a recovery::adapters::sqs::SqsQueue,
     contact_id: String,
 }
 

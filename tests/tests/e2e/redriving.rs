@@ -7,8 +7,10 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use local_stack::sim::Faults;
-use recovery::queue::{QueueError, Received};
-use recovery::redrive::{self, MoveTask, MoveTaskError, Redrive, RedriveQueues, SqsRedrive, Stop};
+use recovery::adapters::sqs_redrive::SqsRedrive;
+use recovery::flows::redrive::{self, Redrive, Stop};
+use recovery::ports::queue::{MoveTask, MoveTaskError, RedriveQueues};
+use recovery::ports::queue::{QueueError, Received};
 
 use local_stack::claims::*;
 

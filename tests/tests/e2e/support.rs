@@ -2,8 +2,9 @@
 //! tests (`cli/tests/`) share them.
 pub use local_stack::stack::*;
 
-use recovery::message::WorkMessage;
-use recovery::queue::{QueueError, Sent, SqsQueue, WorkQueue};
+use recovery::adapters::sqs::SqsQueue;
+use recovery::domain::message::WorkMessage;
+use recovery::ports::queue::{QueueError, Sent, WorkQueue};
 use std::time::Instant;
 
 /// The work queue, whose first send holds the run until its `finish_by` has passed (as a slow
@@ -28,14 +29,14 @@ impl<'a> SlowFirstSend<'a> {
     pub fn planner(
         &'a self,
         app: &'a planner::App,
-    ) -> recovery::plan::Planner<
+    ) -> recovery::flows::plan::Planner<
         'a,
-        recovery::source::S3CtrSource,
-        recovery::verint::VerintClient,
+        recovery::adapters::ctr_source::S3CtrSource,
+        recovery::adapters::verint::VerintClient,
         SlowFirstSend<'a>,
-        recovery::state::S3State,
+        recovery::adapters::state::S3State,
     > {
-        recovery::plan::Planner {
+        recovery::flows::plan::Planner {
             config: &app.config,
             source: &app.source,
             verint: &app.verint,
@@ -46,7 +47,7 @@ impl<'a> SlowFirstSend<'a> {
             orphans: app
                 .orphans
                 .as_ref()
-                .map(|o| o as &dyn recovery::orphans::OrphanLookup),
+                .map(|o| o as &dyn recovery::ports::orphans::OrphanLookup),
             deadline: None,
             finish_by: Some(self.until),
         }

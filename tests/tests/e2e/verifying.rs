@@ -7,15 +7,15 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
-use recovery::plan::Request;
-use recovery::report::RunReport;
+use recovery::domain::report::RunReport;
+use recovery::flows::plan::Request;
 
 use local_stack::claims::*;
 use local_stack::sim::Faults;
 
 use crate::support::*;
 
-async fn dry_run(planner: &planner::App, window: recovery::time::Window) -> RunReport {
+async fn dry_run(planner: &planner::App, window: recovery::domain::time::Window) -> RunReport {
     planner
         .run(
             Request::Manual {

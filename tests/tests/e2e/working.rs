@@ -11,7 +11,7 @@ use std::time::Duration;
 use local_stack::claims::*;
 use local_stack::generate::Day;
 use local_stack::sim::Faults;
-use recovery::report::{OutcomeStatus, RunReport};
+use recovery::domain::report::{OutcomeStatus, RunReport};
 
 use crate::support::*;
 
@@ -19,7 +19,7 @@ use crate::support::*;
 struct Recovered {
     stack: Stack,
     day: Day,
-    window: recovery::time::Window,
+    window: recovery::domain::time::Window,
     /// The calls the run had to queue, from the generator's ground truth.
     expected: HashSet<String>,
     report: RunReport,

@@ -14,11 +14,11 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde::Serialize;
 
-use crate::contacts::ContactKey;
-use crate::ledger::{LedgerClass, LedgerRow};
-use crate::report::OutcomeStatus;
-use crate::state::WorkedState;
-use crate::time::Window;
+use crate::adapters::state::WorkedState;
+use crate::domain::contacts::ContactKey;
+use crate::domain::ledger::{LedgerClass, LedgerRow};
+use crate::domain::report::OutcomeStatus;
+use crate::domain::time::Window;
 
 /// A contact's final state, as the coverage report names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -364,12 +364,12 @@ pub struct CoverageReport {
 #[derive(Debug, thiserror::Error)]
 pub enum CoverageError {
     #[error("the run state could not be read")]
-    State(#[from] crate::state::StateError),
+    State(#[from] crate::ports::store::StateError),
     #[error("the ledger of run {run_id} could not be read")]
     Ledger {
         run_id: String,
         #[source]
-        source: crate::ledger::LedgerError,
+        source: crate::domain::ledger::LedgerError,
     },
 }
 
@@ -377,7 +377,7 @@ pub enum CoverageError {
 /// what the worker achieved) and folds them. A contact's CTR arrives after it starts, so a run
 /// whose window ends before `from` holds none of them and is not read.
 pub async fn read(
-    store: &crate::state::S3State,
+    store: &crate::adapters::state::S3State,
     from: NaiveDate,
     to: NaiveDate,
     with_contacts: bool,
@@ -386,7 +386,7 @@ pub async fn read(
     let start = midnight(from);
     let mut ids = store.run_ids().await?;
     ids.reverse();
-    let reports: Vec<Option<crate::report::RunReport>> =
+    let reports: Vec<Option<crate::domain::report::RunReport>> =
         futures::stream::iter(ids.iter().map(|id| store.report(id)))
             .buffered(16)
             .try_collect()
@@ -398,8 +398,8 @@ pub async fn read(
             let r = r?;
             let w = r.window.as_ref()?;
             let window = Window {
-                start: crate::time::parse_ts(&w.start)?,
-                end: crate::time::parse_ts(&w.end)?,
+                start: crate::domain::time::parse_ts(&w.start)?,
+                end: crate::domain::time::parse_ts(&w.end)?,
             };
             let queued_orphans = r
                 .orphan_contact_ids
@@ -430,7 +430,7 @@ pub async fn read(
         };
         runs_read += 1;
         builder.run(id, Some(*window));
-        for row in crate::ledger::rows_of(&bytes) {
+        for row in crate::domain::ledger::rows_of(&bytes) {
             let row = row.map_err(ledger_error)?;
             // An orphan the run did not queue was found in Verint (or Connect did not know it).
             let held = row.class == LedgerClass::Orphan
@@ -476,7 +476,7 @@ fn midnight(d: NaiveDate) -> DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::time::parse_ts;
+    use crate::domain::time::parse_ts;
 
     const A: &str = "aaaaaaaa-0000-4000-8000-000000000001";
     const B: &str = "bbbbbbbb-0000-4000-8000-000000000002";

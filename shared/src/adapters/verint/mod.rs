@@ -11,15 +11,21 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::{DateTime, TimeDelta, Utc};
 use futures::StreamExt as _;
 use reqwest::{Method, StatusCode, Url};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-use crate::contacts::ContactKey;
-use crate::time::{Window, format_ts};
+use crate::domain::contacts::ContactKey;
+use crate::domain::metadata::Metadata;
+use crate::domain::time::{Window, format_ts};
+use crate::ports::verint::AudioPart;
+use crate::ports::verint::Ingested;
+use crate::ports::verint::RetryPolicy;
+use crate::ports::verint::VerintContacts;
+use crate::ports::verint::VerintError;
+use crate::ports::verint::VerintIngest;
 pub use auth::ApiKey;
 pub use keys::{KeyRead, KeySource, Keys};
 
@@ -29,157 +35,15 @@ pub(crate) const DAS_MAX_SPAN: TimeDelta = TimeDelta::hours(24);
 pub(crate) const DAS_CONCURRENCY: usize = 4;
 /// Contacts asked for per DAS page.
 pub(crate) const DAS_PAGE_LIMIT: u32 = 500;
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 /// DAS requests are tried at least this often (0.3⁸ ≈ 1 in 15,000 pages lost to a gateway that
 /// answers 30 % of requests with its own page).
 const DAS_MIN_ATTEMPTS: usize = 8;
 
-#[derive(Debug, thiserror::Error)]
-pub enum VerintError {
-    #[error("verint could not be reached")]
-    Transport(#[source] reqwest::Error),
-    #[error("verint answered {status}: {detail}")]
-    Status {
-        status: StatusCode,
-        detail: String,
-        retry_after: Option<Duration>,
-    },
-    #[error("verint's answer could not be read")]
-    Decode(#[source] serde_json::Error),
-    /// An answer that is not the JSON the contract specifies (a gateway's or proxy's page):
-    /// it proves nothing, whatever its status.
-    #[error("an answer that is not verint's ({status}): {what}")]
-    NotVerint {
-        status: StatusCode,
-        what: &'static str,
-    },
-    /// A DAS listing gave a cursor it had already given.
-    #[error("verint das repeated a cursor of the same listing")]
-    RepeatedCursor,
-    /// Verint refused the key (401); `fresh_key` when a key read since is ready to try at once.
-    #[error("verint refused the api key")]
-    KeyRefused { fresh_key: bool },
-    /// The whole call was sent and the answer was lost (a reset, a 502/504): Verint may have
-    /// stored it and still be committing it.
-    #[error("verint's answer to the whole upload was lost")]
-    AnswerLost(#[source] Box<VerintError>),
-    /// The recording (the request body's source) failed mid-stream: the S3 side, not Verint.
-    #[error("the recording could not be streamed")]
-    Body(#[source] std::io::Error),
-    /// The recording's source gave no byte for the stall timeout: the S3 side, not Verint.
-    #[error("the recording gave no byte for {}s", .0.as_secs())]
-    BodyStalled(Duration),
-    /// Verint accepted no byte of the upload for the stall timeout.
-    #[error("verint accepted no byte for {}s", .0.as_secs())]
-    Stalled(Duration),
-    /// The whole call was sent but Verint did not answer within the stall timeout.
-    #[error("verint did not answer within {}s of the upload's end", .0.as_secs())]
-    NoAnswer(Duration),
-    /// The time left before the invocation's deadline cannot cover another attempt; `last` is
-    /// the failure of the attempt before, if there was one.
-    #[error("the invocation's deadline left no time for another verint attempt")]
-    OutOfTime { last: Option<Box<VerintError>> },
-    #[error("{0}")]
-    Url(String),
-    #[error("contact id {0:?} is not a UUID")]
-    BadContactId(String),
-}
-
-impl VerintError {
-    /// Whether trying again later can succeed. Only `400` and `422` are rejections of the call
-    /// (design §6); every other answer, connection problems, stalls and timeouts are transient,
-    /// so a fixed key, route or Verint plus a redrive recovers them.
-    pub(crate) fn is_transient(&self) -> bool {
-        match self {
-            VerintError::Transport(_)
-            | VerintError::Body(_)
-            | VerintError::BodyStalled(_)
-            | VerintError::Stalled(_)
-            | VerintError::NoAnswer(_)
-            | VerintError::NotVerint { .. }
-            | VerintError::RepeatedCursor
-            | VerintError::KeyRefused { .. }
-            | VerintError::AnswerLost(_)
-            | VerintError::OutOfTime { .. } => true,
-            VerintError::Status { status, .. } => !matches!(
-                *status,
-                StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY
-            ),
-            VerintError::Decode(_) | VerintError::Url(_) | VerintError::BadContactId(_) => false,
-        }
-    }
-
-    /// The server's `Retry-After`, if it sent one.
-    pub fn retry_after(&self) -> Option<Duration> {
-        match self {
-            VerintError::Status { retry_after, .. } => *retry_after,
-            VerintError::OutOfTime { last: Some(e) } => e.retry_after(),
-            _ => None,
-        }
-    }
-
-    /// A short, stable reason for reports and dead-letter attributes.
-    pub fn reason(&self) -> String {
-        match self {
-            VerintError::Transport(e) if e.is_timeout() => "verint timed out".into(),
-            VerintError::Transport(_) => "verint connection failed".into(),
-            VerintError::Status { status, detail, .. } => {
-                format!("verint answered {}: {detail}", status.as_u16())
-            }
-            VerintError::Decode(_) => "verint's answer could not be read".into(),
-            VerintError::NotVerint { status, what } => {
-                format!(
-                    "an answer that is not verint's ({}): {what}",
-                    status.as_u16()
-                )
-            }
-            VerintError::KeyRefused { .. } => "verint answered 401: the api key was refused".into(),
-            VerintError::AnswerLost(e) => {
-                format!("answer lost after the whole upload: {}", e.reason())
-            }
-            VerintError::Body(e) => format!("recording stream failed: {e}"),
-            VerintError::OutOfTime { last: Some(e) } => {
-                format!("{}; no time left to try again", e.reason())
-            }
-            other => other.to_string(),
-        }
-    }
-}
-
-/// How often and how patiently transient Verint failures are retried.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    pub attempts: usize,
-    pub min_delay: Duration,
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            attempts: 5,
-            min_delay: Duration::from_millis(200),
-            max_delay: Duration::from_secs(20),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// Jittered exponential delays, one per retry.
-    pub fn delays(&self) -> impl Iterator<Item = Duration> {
-        ExponentialBuilder::default()
-            .with_min_delay(self.min_delay)
-            .with_max_delay(self.max_delay)
-            .with_max_times(self.attempts.saturating_sub(1))
-            .with_jitter()
-            .build()
-    }
-
-    /// The wait before the next try: the backoff's, or the server's `Retry-After` if longer.
-    pub fn wait(backoff: Duration, error: &VerintError) -> Duration {
-        error
-            .retry_after()
-            .map_or(backoff, |ra| ra.min(MAX_RETRY_AFTER).max(backoff))
+/// A reqwest failure in the port's words.
+pub(crate) fn transport(e: reqwest::Error) -> VerintError {
+    VerintError::Transport {
+        timeout: e.is_timeout(),
+        source: Box::new(e),
     }
 }
 
@@ -226,7 +90,7 @@ impl VerintClient {
             .redirect(reqwest::redirect::Policy::none())
             .https_only(das.scheme() == "https")
             .build()
-            .map_err(VerintError::Transport)?;
+            .map_err(transport)?;
         let upload = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .pool_idle_timeout(Duration::from_secs(30))
@@ -235,7 +99,7 @@ impl VerintClient {
             .https_only(ingest.scheme() == "https")
             .http1_only()
             .build()
-            .map_err(VerintError::Transport)?;
+            .map_err(transport)?;
         Ok(VerintClient {
             http,
             upload,
@@ -327,7 +191,7 @@ impl VerintClient {
             .signed_on(&self.http, Method::GET, url.clone(), &key.key)
             .send()
             .await
-            .map_err(VerintError::Transport)?;
+            .map_err(transport)?;
         if response.status() != StatusCode::UNAUTHORIZED {
             return Ok(response);
         }
@@ -338,7 +202,7 @@ impl VerintClient {
             .signed_on(&self.http, Method::GET, url.clone(), &fresh.key)
             .send()
             .await
-            .map_err(VerintError::Transport)?;
+            .map_err(transport)?;
         if response.status() == StatusCode::UNAUTHORIZED {
             return Err(VerintError::KeyRefused { fresh_key: false });
         }
@@ -408,7 +272,7 @@ impl VerintClient {
         self.with_retries("das page", None, || async {
             let response = check(self.das_get(&url).await?).await?;
             let status = response.status();
-            let bytes = response.bytes().await.map_err(VerintError::Transport)?;
+            let bytes = response.bytes().await.map_err(transport)?;
             answer::das_page(&bytes).map_err(|e| VerintError::NotVerint { status, what: e.0 })
         })
         .await
@@ -437,7 +301,7 @@ impl VerintClient {
             }
             let response = check(response).await?;
             let status = response.status();
-            let bytes = response.bytes().await.map_err(VerintError::Transport)?;
+            let bytes = response.bytes().await.map_err(transport)?;
             if status != StatusCode::OK {
                 return Err(VerintError::NotVerint {
                     status,
@@ -581,9 +445,43 @@ pub(crate) fn percent_encode(s: &str) -> String {
     out
 }
 
+// The ports this adapter speaks.
+
+impl VerintContacts for VerintClient {
+    async fn completed_contacts(
+        &self,
+        spans: &[Window],
+    ) -> Result<HashSet<ContactKey>, VerintError> {
+        VerintClient::completed_contacts(self, spans).await
+    }
+}
+
+impl VerintIngest for VerintClient {
+    async fn holds(
+        &self,
+        contact_id: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Option<String>, VerintError> {
+        self.holds_by(contact_id, deadline).await
+    }
+
+    async fn ingest(
+        &self,
+        metadata: &Metadata,
+        audio: Vec<AudioPart>,
+    ) -> Result<Ingested, VerintError> {
+        VerintClient::ingest(self, metadata, audio).await
+    }
+
+    fn retry_policy(&self) -> RetryPolicy {
+        VerintClient::retry_policy(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::verint::MAX_RETRY_AFTER;
 
     fn status(code: u16) -> VerintError {
         VerintError::Status {

@@ -5,132 +5,16 @@
 use std::collections::HashMap;
 
 use aws_sdk_s3::primitives::ByteStream;
-use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde::{Serialize, de::DeserializeOwned};
 
-use crate::contacts::ContactKey;
-use crate::report::{Outcome, OutcomeStatus, RunReport, RunStatus};
-
-/// `{STATE_PREFIX}checkpoint.json`: the next arrival hour an automatic run reads, and what the
-/// last `LATE_SWEEP` hours read held when they were read (design §4, late objects).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Checkpoint {
-    pub next_hour: String,
-    pub updated_at: String,
-    pub run_id: String,
-    /// One entry per hour read in the last `LATE_SWEEP` hours before `next_hour`, oldest first.
-    /// Absent from checkpoints written before late objects were swept: those parse as empty.
-    #[serde(default)]
-    pub hours: Vec<HourDigest>,
-}
-
-impl Checkpoint {
-    /// `next_hour`, floored to its hour; `None` when it is not a timestamp.
-    pub fn next_hour(&self) -> Option<DateTime<Utc>> {
-        crate::time::parse_ts(&self.next_hour).map(crate::time::floor_hour)
-    }
-}
-
-/// What one arrival hour held when a run read it: its object count and the SHA-256 (lowercase
-/// hex) of its keys, sorted, each followed by `\n`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HourDigest {
-    /// `YYYY-MM-DDTHH:00:00Z`.
-    pub hour: String,
-    pub objects: u64,
-    pub sha256: String,
-}
-
-impl HourDigest {
-    /// The digest of an hour's listing; the order of `keys` does not matter.
-    pub fn of<'a>(hour: DateTime<Utc>, keys: impl IntoIterator<Item = &'a str>) -> Self {
-        use sha2::Digest as _;
-        let mut sorted: Vec<&str> = keys.into_iter().collect();
-        sorted.sort_unstable();
-        let mut sha = sha2::Sha256::new();
-        for k in &sorted {
-            sha.update(k.as_bytes());
-            sha.update(b"\n");
-        }
-        let sha256 = sha.finalize().iter().map(|b| format!("{b:02x}")).collect();
-        HourDigest {
-            hour: crate::time::format_ts(hour),
-            objects: sorted.len() as u64,
-            sha256,
-        }
-    }
-
-    pub fn hour(&self) -> Option<DateTime<Utc>> {
-        crate::time::parse_ts(&self.hour).map(crate::time::floor_hour)
-    }
-}
-
-/// The version of the checkpoint a run read: its ETag, or none yet.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Version {
-    Absent,
-    ETag(String),
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StateError {
-    #[error(
-        "the checkpoint changed since this run read it (another run moved it); nothing was overwritten"
-    )]
-    Conflict,
-    #[error("state bucket request failed: {what}")]
-    S3 {
-        what: String,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-    /// The checkpoint exists but cannot be used; never silently replaced (design §4).
-    #[error("the checkpoint s3://{object} cannot be parsed ({reason}); fix or delete it")]
-    Unparsable { object: String, reason: String },
-    #[error("{key} is not valid JSON")]
-    Json {
-        key: String,
-        #[source]
-        source: serde_json::Error,
-    },
-}
-
-/// Reads and writes the run state.
-pub trait RunStore: Send + Sync {
-    fn checkpoint(
-        &self,
-    ) -> impl Future<Output = Result<(Option<Checkpoint>, Version), StateError>> + Send;
-    fn put_checkpoint(
-        &self,
-        checkpoint: &Checkpoint,
-        expected: &Version,
-    ) -> impl Future<Output = Result<(), StateError>> + Send;
-    fn put_report(&self, report: &RunReport)
-    -> impl Future<Output = Result<(), StateError>> + Send;
-    fn put_status(&self, status: &RunStatus)
-    -> impl Future<Output = Result<(), StateError>> + Send;
-    /// Where the run's ledger goes (design §9).
-    type Ledger: crate::ledger::LedgerSink;
-    fn ledger(&self, run_id: &str) -> Self::Ledger;
-    /// The contact ids an earlier attempt of the plan `plan_key` queued before its deadline
-    /// stopped it (design §4.7); empty when there was none.
-    fn queued_log(
-        &self,
-        _plan_key: &str,
-    ) -> impl Future<Output = Result<Vec<String>, StateError>> + Send {
-        async { Ok(Vec::new()) }
-    }
-    /// Records every contact id queued so far for `plan_key` (`None`: the plan finished, the
-    /// record is removed).
-    fn put_queued_log(
-        &self,
-        _plan_key: &str,
-        _ids: Option<&[String]>,
-    ) -> impl Future<Output = Result<(), StateError>> + Send {
-        async { Ok(()) }
-    }
-}
+use crate::domain::checkpoint::Checkpoint;
+use crate::domain::contacts::ContactKey;
+use crate::domain::report::{Outcome, OutcomeStatus, RunReport, RunStatus};
+use crate::ports::store::OutcomeStore;
+use crate::ports::store::RunStore;
+use crate::ports::store::StateError;
+use crate::ports::store::Version;
 
 #[derive(Debug, Clone)]
 pub struct S3State {
@@ -421,9 +305,13 @@ impl RunStore for S3State {
             .await
     }
 
-    type Ledger = crate::ledger::S3Ledger;
+    type Ledger = crate::adapters::ledger::S3Ledger;
     fn ledger(&self, run_id: &str) -> Self::Ledger {
-        crate::ledger::S3Ledger::new(self.s3.clone(), &self.bucket, self.ledger_key(run_id))
+        crate::adapters::ledger::S3Ledger::new(
+            self.s3.clone(),
+            &self.bucket,
+            self.ledger_key(run_id),
+        )
     }
 
     /// `{prefix}queued/{plan_key}.txt.gz`: one contact id per line, gzip-compressed (a million
@@ -517,8 +405,8 @@ impl S3State {
     pub async fn ledger_bytes(
         &self,
         run_id: &str,
-    ) -> Result<Option<Vec<u8>>, crate::ledger::LedgerError> {
-        crate::ledger::fetch(&self.s3, &self.bucket, &self.ledger_key(run_id)).await
+    ) -> Result<Option<Vec<u8>>, crate::domain::ledger::LedgerError> {
+        crate::adapters::ledger::fetch(&self.s3, &self.bucket, &self.ledger_key(run_id)).await
     }
 
     /// Merges what the worker achieved for each contact of a run into `into`: statuses from the
@@ -531,7 +419,7 @@ impl S3State {
     ) -> Result<(), StateError> {
         let index = self.run_key(run_id, "outcome-index/");
         let mut indexed: HashMap<String, OutcomeStatus> = Default::default();
-        for object in crate::aws::list_objects(&self.s3, &self.bucket, &index)
+        for object in crate::adapters::aws::list_objects(&self.s3, &self.bucket, &index)
             .await
             .map_err(s3_err(format!("list {index}")))?
         {
@@ -553,7 +441,7 @@ impl S3State {
         }
         let prefix = self.run_key(run_id, "outcomes/");
         let mut to_read = Vec::new();
-        for object in crate::aws::list_objects(&self.s3, &self.bucket, &prefix)
+        for object in crate::adapters::aws::list_objects(&self.s3, &self.bucket, &prefix)
             .await
             .map_err(s3_err(format!("list {prefix}")))?
         {
@@ -641,7 +529,7 @@ impl S3State {
         folder: &str,
     ) -> Result<Vec<T>, StateError> {
         let prefix = self.run_key(run_id, &format!("{folder}/"));
-        let keys: Vec<String> = crate::aws::list_objects(&self.s3, &self.bucket, &prefix)
+        let keys: Vec<String> = crate::adapters::aws::list_objects(&self.s3, &self.bucket, &prefix)
             .await
             .map_err(s3_err(format!("list {prefix}")))?
             .into_iter()
@@ -676,10 +564,19 @@ impl WorkedState {
     }
 }
 
+impl OutcomeStore for S3State {
+    async fn put_outcome(&self, run_id: &str, outcome: &Outcome) -> Result<(), StateError> {
+        S3State::put_outcome(self, run_id, outcome).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::time::parse_ts;
+    use crate::domain::checkpoint::HourDigest;
+    use crate::domain::time::parse_ts;
+    use chrono::DateTime;
+    use chrono::Utc;
 
     fn ts(s: &str) -> DateTime<Utc> {
         parse_ts(s).expect("valid")

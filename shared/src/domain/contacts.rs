@@ -9,9 +9,9 @@ use chrono::{DateTime, Utc};
 
 use std::cmp::Ordering;
 
-use crate::ctr::CtrRecord;
-use crate::ctr::S3Location;
-use crate::time::parse_ts;
+use crate::domain::ctr::CtrRecord;
+use crate::domain::ctr::S3Location;
+use crate::domain::time::parse_ts;
 
 /// A contact id: a canonical (lowercase) UUID packs into 16 bytes; anything else is kept as is.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -183,7 +183,7 @@ impl ContactCopy {
     /// the same in every copy, so such a contact is never eligible in a manual run over the
     /// window, and its locations would only take memory. The copy itself stays, so duplicates
     /// and newest-copy selection are counted as before.
-    pub(crate) fn forget_recordings_outside(&mut self, window: crate::time::Window) {
+    pub(crate) fn forget_recordings_outside(&mut self, window: crate::domain::time::Window) {
         let inside = time(self.initiation).is_some_and(|t| window.contains(t));
         if !inside && self.initiation != NONE {
             self.recordings = Vec::new();
@@ -557,7 +557,7 @@ mod tests {
 
     #[test]
     fn a_manual_window_drops_only_the_recordings_of_contacts_initiated_outside_it() {
-        let window = crate::time::Window {
+        let window = crate::domain::time::Window {
             start: parse_ts("2024-05-14T10:00:00Z").expect("valid"),
             end: parse_ts("2024-05-14T11:00:00Z").expect("valid"),
         };

@@ -12,93 +12,14 @@ use bytes::Bytes;
 use futures::stream::{self, BoxStream, Stream, StreamExt};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
-use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::{VerintClient, VerintError, answer, check};
-
-/// The `metadata` part (design §6).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct Metadata {
-    pub amazon_contact_id: String,
-    pub instance_arn: String,
-    pub channel: String,
-    pub initiation_method: String,
-    pub initiation_timestamp: String,
-    pub disconnect_timestamp: String,
-    pub agent: Option<Agent>,
-    pub queue: Option<Queue>,
-    pub customer_endpoint: Option<Endpoint>,
-    pub system_endpoint: Option<Endpoint>,
-    pub attributes: std::collections::BTreeMap<String, String>,
-    pub recordings: Vec<RecordingMeta>,
-    pub recovery: Recovery,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct Agent {
-    pub id: String,
-    pub connected_to_agent_timestamp: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct Queue {
-    pub id: String,
-    pub enqueue_timestamp: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Endpoint {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub address: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct RecordingMeta {
-    pub bucket: String,
-    pub key: String,
-    pub bytes: u64,
-    pub content_type: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct Recovery {
-    pub run_id: String,
-    pub recovered_at: String,
-    pub screens_expected: bool,
-}
-
-/// A request or part body: a stream of byte chunks.
-pub(crate) type BodyStream = BoxStream<'static, Result<Bytes, std::io::Error>>;
-
-/// One audio part: its exact length and its bytes as a stream.
-pub struct AudioPart {
-    pub len: u64,
-    pub body: BoxStream<'static, Result<Bytes, std::io::Error>>,
-}
-
-impl std::fmt::Debug for AudioPart {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AudioPart")
-            .field("len", &self.len)
-            .finish_non_exhaustive()
-    }
-}
-
-/// What Verint did with the call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ingested {
-    /// 201: stored now.
-    Created { interaction_id: String },
-    /// 409: it was already there (a success: the call is in Verint).
-    AlreadyPresent { interaction_id: String },
-}
+use crate::adapters::verint::transport;
+use crate::domain::metadata::Metadata;
+use crate::ports::verint::AudioPart;
+use crate::ports::verint::BodyStream;
+use crate::ports::verint::Ingested;
 
 impl VerintClient {
     /// Sends one call. A stream cannot be replayed, so this makes exactly one attempt: the caller
@@ -115,7 +36,7 @@ impl VerintClient {
     ) -> Result<Ingested, VerintError> {
         // The id goes into a header and a part's filename: nothing but a UUID may get there.
         let contact_id = metadata.amazon_contact_id.clone();
-        if !crate::connect::is_contact_id(&contact_id) {
+        if !crate::adapters::connect::is_contact_id(&contact_id) {
             return Err(VerintError::BadContactId(contact_id));
         }
         let (content_type, len, body) = multipart_body(metadata, audio)?;
@@ -133,7 +54,7 @@ impl VerintClient {
             .header("Idempotency-Key", contact_id)
             .body(reqwest::Body::wrap_stream(body));
         let exchange = async {
-            let response = request.send().await.map_err(VerintError::Transport)?;
+            let response = request.send().await.map_err(transport)?;
             let status = response.status();
             if status == StatusCode::UNAUTHORIZED {
                 // A rotated key: read it again now; the caller sends the call again at once
@@ -148,7 +69,7 @@ impl VerintClient {
             } else {
                 check(response).await?
             };
-            let bytes = response.bytes().await.map_err(VerintError::Transport)?;
+            let bytes = response.bytes().await.map_err(transport)?;
             // Only Verint's own answer counts (design §6): a 201 or 409 that names the stored
             // interaction; any other 2xx, or a body that is not that JSON, proves nothing.
             let verified = match status {
@@ -171,12 +92,10 @@ impl VerintClient {
         match result {
             // The recording's own failure surfaces inside reqwest's error: name the side that
             // failed, not the connection.
-            Err(VerintError::Transport(e)) => match progress.take_source_error() {
+            Err(e @ VerintError::Transport { .. }) => match progress.take_source_error() {
                 Some(source) => Err(VerintError::Body(source)),
-                None if body_sent => {
-                    Err(VerintError::AnswerLost(Box::new(VerintError::Transport(e))))
-                }
-                None => Err(VerintError::Transport(e)),
+                None if body_sent => Err(VerintError::AnswerLost(Box::new(e))),
+                None => Err(e),
             },
             // The whole call was sent: a gateway's timeout may stand for an answer Verint gave
             // (design §5, the lost answer). A page that is not Verint's is retried like a 503
@@ -398,6 +317,7 @@ impl Stream for ExactLength {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::metadata::Recovery;
 
     fn metadata() -> Metadata {
         Metadata {
@@ -481,7 +401,7 @@ mod tests {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
         use super::*;
-        use crate::verint::ApiKey;
+        use crate::adapters::verint::ApiKey;
 
         const ID: &str = "5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b";
 

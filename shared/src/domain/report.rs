@@ -339,8 +339,8 @@ mod tests {
 
     #[test]
     fn run_ids_sort_by_start_time() {
-        let a = new_run_id(crate::time::parse_ts("2024-05-14T09:59:59Z").expect("valid"));
-        let b = new_run_id(crate::time::parse_ts("2024-05-14T10:00:00Z").expect("valid"));
+        let a = new_run_id(crate::domain::time::parse_ts("2024-05-14T09:59:59Z").expect("valid"));
+        let b = new_run_id(crate::domain::time::parse_ts("2024-05-14T10:00:00Z").expect("valid"));
         assert!(a < b);
     }
 }

@@ -18,13 +18,14 @@ use chrono::{DateTime, TimeDelta, Utc};
 use futures::stream::{self, StreamExt as _, TryStreamExt as _};
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{PlanError, Request};
-use crate::report::{
+use crate::adapters::state::S3State;
+use crate::domain::report::{
     CtrCounts, Mode, ReportWindow, RunReport, RunState, RunStatus, SliceEntry, SliceProgress,
     WindowBy, new_run_id,
 };
-use crate::state::{S3State, StateError, Version};
-use crate::time::{Window, format_ts, parse_ts};
+use crate::domain::time::{Window, format_ts, parse_ts};
+use crate::flows::plan::{PlanError, Request};
+use crate::ports::store::{StateError, Version};
 
 /// The longest window one run plans; a longer manual window is a backfill.
 pub const SLICE: TimeDelta = TimeDelta::hours(24);
@@ -275,7 +276,10 @@ where
         } else {
             RunState::Failed
         },
-        error: result.as_ref().err().map(|e| crate::error::error_chain(e)),
+        error: result
+            .as_ref()
+            .err()
+            .map(|e| crate::domain::error::error_chain(e)),
     };
     store
         .put_run_json(

@@ -2,7 +2,6 @@
 //! rejects, dead-lettering with a reason, depths, and a redrive that never deletes a message
 //! before its copy was sent.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_sqs::types::{
@@ -12,62 +11,19 @@ use aws_sdk_sqs::types::{
 use futures::StreamExt as _;
 use tracing::warn;
 
-use crate::message::WorkMessage;
+use crate::domain::message::WorkMessage;
+use crate::ports::queue::Depth;
+use crate::ports::queue::MessageQueue;
+use crate::ports::queue::QueueError;
+use crate::ports::queue::Received;
+use crate::ports::queue::Sent;
+use crate::ports::queue::WorkQueue;
 
 /// SQS takes at most ten entries per `SendMessageBatch`.
 pub(crate) const SQS_BATCH: usize = 10;
 const SEND_ATTEMPTS: usize = 5;
 /// `SendMessageBatch` calls in flight at once.
 pub(crate) const SEND_CONCURRENCY: usize = 16;
-
-#[derive(Debug, thiserror::Error)]
-pub enum QueueError {
-    #[error("sqs request failed: {what}")]
-    Sqs {
-        what: &'static str,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-    #[error("sqs rejected {count} message(s) after {SEND_ATTEMPTS} attempts: {reason}")]
-    Rejected { count: usize, reason: String },
-    #[error("message could not be serialised")]
-    Json(#[source] serde_json::Error),
-}
-
-/// What a batched send did: how many entries SQS accepted, and the ones it rejected as the
-/// sender's fault (by index into the bodies given, with SQS's code and message). Those are never
-/// retried: the same body would be rejected again.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Sent {
-    pub accepted: u64,
-    pub rejected: Vec<(usize, String)>,
-}
-
-/// Where the planner puts one message per missing contact.
-pub trait WorkQueue: Send + Sync {
-    /// Sends every message. Entries SQS rejects as the sender's fault are returned in
-    /// [`Sent::rejected`]; any other failure that outlasts the retries is an error.
-    fn send_all(
-        &self,
-        messages: &[WorkMessage],
-    ) -> impl Future<Output = Result<Sent, QueueError>> + Send;
-}
-
-/// A message received from SQS.
-#[derive(Debug, Clone)]
-pub struct Received {
-    pub message_id: String,
-    pub receipt_handle: String,
-    pub body: String,
-    pub receive_count: u32,
-    pub attributes: HashMap<String, String>,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Depth {
-    pub visible: u64,
-    pub in_flight: u64,
-}
 
 #[derive(Debug, Clone)]
 pub struct SqsQueue {
@@ -213,7 +169,7 @@ impl SqsQueue {
         if !pending.is_empty() {
             return Err(QueueError::Rejected {
                 count: pending.len(),
-                reason: last_reason,
+                reason: format!("{last_reason} (after {SEND_ATTEMPTS} attempts)"),
             });
         }
         Ok(sent)
@@ -366,5 +322,30 @@ impl WorkQueue for SqsQueue {
             .collect::<Result<Vec<_>, _>>()
             .map_err(QueueError::Json)?;
         self.send_bodies_each(&bodies).await
+    }
+}
+
+/// The work queue and its dead-letter queue in SQS.
+#[derive(Debug, Clone)]
+pub struct SqsMessages {
+    pub work: SqsQueue,
+    pub dead_letter: SqsQueue,
+}
+
+impl MessageQueue for SqsMessages {
+    async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError> {
+        self.work.delete(receipt_handle).await
+    }
+
+    async fn retry_in(&self, receipt_handle: &str, delay: Duration) -> Result<(), QueueError> {
+        self.work.change_visibility(receipt_handle, delay).await
+    }
+
+    async fn dead_letter(&self, body: &str, reason: &str) -> Result<(), QueueError> {
+        self.dead_letter.send_with_reason(body, reason).await
+    }
+
+    async fn requeue(&self, body: &str, delay: Duration) -> Result<(), QueueError> {
+        self.work.send_delayed(body, delay).await
     }
 }

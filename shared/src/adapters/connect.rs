@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::ports::connect::ConnectError;
+use crate::ports::connect::ContactDirectory;
 use aws_sdk_connect::types::Contact;
 use chrono::TimeDelta;
 use tokio::sync::Mutex;
@@ -56,18 +58,6 @@ pub(crate) fn is_contact_id(s: &str) -> bool {
 
 /// A call is not started with less time than this before the deadline.
 pub(crate) const MIN_CALL_TIME: Duration = Duration::from_secs(2);
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
-    #[error("the contact is unknown to Amazon Connect")]
-    NotFound,
-    #[error("amazon connect throttled the request")]
-    Throttled(#[source] Box<dyn std::error::Error + Send + Sync>),
-    #[error("amazon connect request failed")]
-    Other(#[source] Box<dyn std::error::Error + Send + Sync>),
-    #[error("the invocation's deadline left no time for DescribeContact")]
-    OutOfTime,
-}
 
 #[derive(Debug)]
 pub struct ConnectContacts {
@@ -140,6 +130,17 @@ impl ConnectContacts {
                 }
             }
         }
+    }
+}
+
+impl ContactDirectory for ConnectContacts {
+    async fn describe(
+        &self,
+        instance_id: &str,
+        contact_id: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Contact, ConnectError> {
+        self.describe_by(instance_id, contact_id, deadline).await
     }
 }
 

@@ -8,19 +8,17 @@
 use std::fmt::Write as _;
 use std::io::{BufRead, Write};
 
-use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use chrono::{DateTime, Utc};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
-use crate::time::{format_ts, parse_ts};
+use crate::domain::time::{format_ts, parse_ts};
+
+/// S3's smallest part (but the last) is 5 MiB; parts are cut at this much compressed data.
+pub(crate) const PART_BYTES: usize = 8 * 1024 * 1024;
 
 /// The CSV header, exactly as the contract gives it.
 pub(crate) const HEADER: &str = "contact_id,initiation_timestamp,disconnect_timestamp,class,reason";
-
-/// S3's smallest part (but the last) is 5 MiB; parts are cut at this much compressed data.
-const PART_BYTES: usize = 8 * 1024 * 1024;
 
 /// The class of a ledger row: the four classes of an eligible contact, or an orphan recording.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -79,16 +77,6 @@ pub enum LedgerError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-}
-
-fn s3_err<E: std::error::Error + Send + Sync + 'static>(
-    what: impl Into<String>,
-) -> impl FnOnce(E) -> LedgerError {
-    let what = what.into();
-    move |e| LedgerError::S3 {
-        what,
-        source: Box::new(e),
-    }
 }
 
 /// Appends one CSV line for `row`. Fields holding a comma, a quote or a line break are quoted
@@ -273,223 +261,6 @@ impl LedgerEncoder {
         // Writing into a Vec cannot fail.
         let _ = self.gz.try_finish();
         std::mem::take(self.gz.get_mut())
-    }
-}
-
-/// Where a run's ledger is written.
-pub trait LedgerSink: Send {
-    /// Adds a row (an upload of a full part may happen here).
-    fn push(&mut self, row: LedgerRow) -> impl Future<Output = Result<(), LedgerError>> + Send;
-    /// Completes the ledger; the number of rows written.
-    fn finish(self) -> impl Future<Output = Result<u64, LedgerError>> + Send;
-}
-
-/// A ledger streamed into S3: one `PutObject` when it fits in one part, else a multipart upload
-/// of ~8 MiB parts (aborted if the run fails before it completes).
-#[derive(Debug)]
-pub struct S3Ledger {
-    s3: aws_sdk_s3::Client,
-    bucket: String,
-    key: String,
-    encoder: LedgerEncoder,
-    upload_id: Option<String>,
-    parts: Vec<CompletedPart>,
-}
-
-impl S3Ledger {
-    pub fn new(s3: aws_sdk_s3::Client, bucket: &str, key: String) -> Self {
-        S3Ledger {
-            s3,
-            bucket: bucket.to_owned(),
-            key,
-            encoder: LedgerEncoder::new(),
-            upload_id: None,
-            parts: Vec::new(),
-        }
-    }
-
-    async fn upload_part(&mut self, bytes: Vec<u8>) -> Result<(), LedgerError> {
-        let upload_id = match &self.upload_id {
-            Some(id) => id.clone(),
-            None => {
-                let created = self
-                    .s3
-                    .create_multipart_upload()
-                    .bucket(&self.bucket)
-                    .key(&self.key)
-                    .content_type("text/csv")
-                    .content_encoding("gzip")
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        s3_err(format!("create upload {}", self.key))(e.into_service_error())
-                    })?;
-                let id = created.upload_id.ok_or_else(|| LedgerError::S3 {
-                    what: format!("create upload {}", self.key),
-                    source: "no upload id in the answer".into(),
-                })?;
-                self.upload_id = Some(id.clone());
-                id
-            }
-        };
-        let number = i32::try_from(self.parts.len() + 1).unwrap_or(i32::MAX);
-        let part = self
-            .s3
-            .upload_part()
-            .bucket(&self.bucket)
-            .key(&self.key)
-            .upload_id(&upload_id)
-            .part_number(number)
-            .body(ByteStream::from(bytes))
-            .send()
-            .await;
-        match part {
-            Ok(p) => {
-                self.parts.push(
-                    CompletedPart::builder()
-                        .part_number(number)
-                        .set_e_tag(p.e_tag)
-                        .build(),
-                );
-                Ok(())
-            }
-            Err(e) => {
-                self.abort().await;
-                Err(s3_err(format!("upload part {number} of {}", self.key))(
-                    e.into_service_error(),
-                ))
-            }
-        }
-    }
-
-    /// Whether the object now at the key is a multipart object of `parts` parts (its ETag ends
-    /// in `-{parts}`); run ids are unique, so no other upload writes this key.
-    async fn completed_with(&self, parts: usize) -> bool {
-        let Ok(head) = self
-            .s3
-            .head_object()
-            .bucket(&self.bucket)
-            .key(&self.key)
-            .send()
-            .await
-        else {
-            return false;
-        };
-        head.e_tag
-            .as_deref()
-            .map(|t| t.trim_matches('"'))
-            .is_some_and(|t| t.ends_with(&format!("-{parts}")))
-    }
-
-    async fn abort(&self) {
-        if let Some(id) = &self.upload_id {
-            let _ = self
-                .s3
-                .abort_multipart_upload()
-                .bucket(&self.bucket)
-                .key(&self.key)
-                .upload_id(id)
-                .send()
-                .await;
-        }
-    }
-}
-
-impl LedgerSink for S3Ledger {
-    async fn push(&mut self, row: LedgerRow) -> Result<(), LedgerError> {
-        if let Some(part) = self.encoder.push(&row) {
-            self.upload_part(part).await?;
-        }
-        Ok(())
-    }
-
-    async fn finish(mut self) -> Result<u64, LedgerError> {
-        let rows = self.encoder.rows();
-        let last = self.encoder.finish();
-        if self.upload_id.is_none() {
-            self.s3
-                .put_object()
-                .bucket(&self.bucket)
-                .key(&self.key)
-                .content_type("text/csv")
-                .content_encoding("gzip")
-                .body(ByteStream::from(last))
-                .send()
-                .await
-                .map_err(|e| s3_err(format!("put {}", self.key))(e.into_service_error()))?;
-            return Ok(rows);
-        }
-        self.upload_part(last).await?;
-        let upload_id = self.upload_id.clone().unwrap_or_default();
-        let done = self
-            .s3
-            .complete_multipart_upload()
-            .bucket(&self.bucket)
-            .key(&self.key)
-            .upload_id(&upload_id)
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(self.parts.clone()))
-                    .build(),
-            )
-            .send()
-            .await;
-        if let Err(e) = done {
-            // The answer can be lost (or, from some emulators, unreadable) after S3 completed the
-            // object: an object whose ETag names this many parts is this upload, completed.
-            let parts = self.parts.len().max(1);
-            if self.completed_with(parts).await {
-                return Ok(rows);
-            }
-            self.abort().await;
-            return Err(s3_err(format!("complete upload {}", self.key))(
-                e.into_service_error(),
-            ));
-        }
-        Ok(rows)
-    }
-}
-
-/// A ledger kept in memory (tests, and runs that write no ledger anywhere).
-#[derive(Debug, Default)]
-pub struct MemoryLedger {
-    pub rows: Vec<LedgerRow>,
-}
-
-impl LedgerSink for MemoryLedger {
-    async fn push(&mut self, row: LedgerRow) -> Result<(), LedgerError> {
-        self.rows.push(row);
-        Ok(())
-    }
-
-    async fn finish(self) -> Result<u64, LedgerError> {
-        Ok(self.rows.len() as u64)
-    }
-}
-
-/// Reads a run's ledger from S3; `None` when the run wrote none (runs older than ledgers).
-pub(crate) async fn fetch(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    key: &str,
-) -> Result<Option<Vec<u8>>, LedgerError> {
-    match s3.get_object().bucket(bucket).key(key).send().await {
-        Ok(out) => {
-            let bytes = out
-                .body
-                .collect()
-                .await
-                .map_err(s3_err(format!("read {key}")))?;
-            Ok(Some(bytes.into_bytes().to_vec()))
-        }
-        Err(e) => {
-            let e = e.into_service_error();
-            if e.is_no_such_key() {
-                Ok(None)
-            } else {
-                Err(s3_err(format!("get {key}"))(e))
-            }
-        }
     }
 }
 

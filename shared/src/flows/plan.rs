@@ -10,23 +10,28 @@ use futures::stream::{self, StreamExt as _, TryStreamExt as _};
 use serde::Deserialize;
 use tracing::{error, info, warn};
 
+use crate::adapters::connect::CONNECT_RETENTION;
 use crate::config::Config;
-use crate::connect::CONNECT_RETENTION;
-use crate::contacts::{ContactKey, ContactSet};
-use crate::error::error_chain;
-use crate::ledger::{LedgerClass, LedgerError, LedgerRow, LedgerSink};
-use crate::matching::{self, Rules};
-use crate::message::{MESSAGE_VERSION, WorkMessage};
-use crate::orphans::{CallTimes, Orphan, OrphanError, OrphanLookup};
-use crate::queue::{QueueError, WorkQueue};
-use crate::report::{
+use crate::domain::checkpoint::{Checkpoint, HourDigest};
+use crate::domain::contacts::{ContactKey, ContactSet};
+use crate::domain::error::error_chain;
+use crate::domain::ledger::{LedgerClass, LedgerError, LedgerRow};
+use crate::domain::matching::{self, Rules};
+use crate::domain::message::{MESSAGE_VERSION, WorkMessage};
+use crate::domain::orphans::Orphan;
+use crate::domain::report::{
     CtrCounts, Mode, ReportWindow, RunReport, RunState, RunStatus, UnrecoverableEntry, WindowBy,
     new_run_id,
 };
-use crate::source::{CtrObject, CtrSource, Scanner, SourceError};
-use crate::state::{Checkpoint, HourDigest, RunStore, StateError, Version};
-use crate::time::{HOUR, Window, delta, floor_hour, format_ts};
-use crate::verint::{VerintClient, VerintError};
+use crate::domain::time::{HOUR, Window, delta, floor_hour, format_ts};
+use crate::flows::scan::Scanner;
+use crate::ports::ctr_source::{CtrObject, CtrSource, SourceError};
+use crate::ports::orphans::{CallTimes, OrphanError, OrphanLookup};
+use crate::ports::queue::{QueueError, WorkQueue};
+use crate::ports::store::LedgerSink;
+use crate::ports::store::{RunStore, StateError, Version};
+use crate::ports::verint::VerintContacts;
+use crate::ports::verint::VerintError;
 
 /// What to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,24 +182,6 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
         serde_json::Value::String(_) => "a string",
         serde_json::Value::Array(_) => "an array",
         serde_json::Value::Object(_) => "an object",
-    }
-}
-
-/// Which contacts Verint holds.
-pub trait VerintContacts: Send + Sync {
-    /// The contacts whose start time is in one of `spans` (sorted, disjoint, of any length).
-    fn completed_contacts(
-        &self,
-        spans: &[Window],
-    ) -> impl Future<Output = Result<HashSet<ContactKey>, VerintError>> + Send;
-}
-
-impl VerintContacts for VerintClient {
-    async fn completed_contacts(
-        &self,
-        spans: &[Window],
-    ) -> Result<HashSet<ContactKey>, VerintError> {
-        VerintClient::completed_contacts(self, spans).await
     }
 }
 
@@ -388,14 +375,14 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
         &self,
         lookup: &dyn OrphanLookup,
         window: Window,
-        contacts: &crate::contacts::ContactSet,
+        contacts: &crate::domain::contacts::ContactSet,
     ) -> Result<(Vec<FoundOrphan>, u64), PlanError> {
         let keys = lookup.recording_keys(window).await?;
         let listed = keys.len();
         // The contact set has no index by id: find, in one pass, which listed contacts have a CTR.
         let listed_ids: HashSet<ContactKey> = keys
             .iter()
-            .filter_map(|k| crate::orphans::parse_recording_key(k))
+            .filter_map(|k| crate::domain::orphans::parse_recording_key(k))
             .map(|name| ContactKey::new(&name.contact_id))
             .collect();
         let with_ctr: HashSet<ContactKey> = contacts
@@ -404,7 +391,7 @@ impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, 
             .filter(|k| listed_ids.contains(k))
             .collect();
         let orphans: Vec<Orphan> =
-            crate::orphans::find(lookup.bucket(), keys, window, |k| with_ctr.contains(k));
+            crate::domain::orphans::find(lookup.bucket(), keys, window, |k| with_ctr.contains(k));
         // Each look-up is isolated and bounded: one that fails (a throttled DescribeContact, a
         // DAS that does not answer) or that the deadline leaves no time for is counted and left
         // for the next run, never fatal to this one.
@@ -1083,7 +1070,7 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
-    use crate::time::parse_ts;
+    use crate::domain::time::parse_ts;
 
     fn config() -> Config {
         let vars = HashMap::from([

@@ -1,203 +1,23 @@
-//! Where CTR objects come from: the Firehose bucket in S3, or a local directory laid out the same
-//! way (benchmarks). Both are read through [`CtrSource`] by [`scan`], which lists the arrival
-//! hours, reads objects with bounded concurrency on blocking threads, and merges the copies.
+//! Reading arrival hours of CTR objects into one contact set ([`scan`], [`Scanner`]): objects read
+//! with bounded concurrency on blocking threads, failed reads retried, copies merged.
 
-use std::io::{self, Read};
-use std::path::PathBuf;
-use std::time::Duration;
-
-use chrono::{DateTime, Utc};
+use crate::domain::contacts::ContactCopy;
+use crate::domain::contacts::ContactSet;
+use crate::domain::ctr::ReadError;
+use crate::domain::ctr::ReadStats;
+use crate::domain::ctr::read_object;
+use crate::domain::time::Window;
+use crate::ports::ctr_source::CtrObject;
+use crate::ports::ctr_source::CtrSource;
+use crate::ports::ctr_source::SourceError;
+use chrono::DateTime;
+use chrono::Utc;
 use futures::stream::{self, StreamExt, TryStreamExt};
-use tracing::{debug, warn};
-
-use crate::contacts::{ContactCopy, ContactSet};
-use crate::ctr::{ReadError, ReadStats, read_object};
-use crate::time::Window;
-
-/// One object of an arrival hour.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CtrObject {
-    pub key: String,
-    pub size: u64,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum SourceError {
-    #[error("listing {prefix} failed")]
-    List {
-        prefix: String,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-    #[error("reading {key} failed")]
-    Read {
-        key: String,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-    /// The object was listed but is gone: it is counted as unreadable, not fatal.
-    #[error("{key} is gone")]
-    Gone { key: String },
-    /// The read ended cleanly but short of the size the listing gave.
-    #[error("reading {key} ended after {read} of {listed} bytes")]
-    Truncated { key: String, read: u64, listed: u64 },
-    #[error("a parsing task failed")]
-    Task(#[source] tokio::task::JoinError),
-}
-
-impl SourceError {
-    /// Whether reading the object again may succeed: a failed or short read may, a listing or
-    /// a crashed parsing task is not retried here.
-    pub(crate) fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            SourceError::Read { .. } | SourceError::Truncated { .. }
-        )
-    }
-}
-
-/// A reader of CTR objects grouped by arrival hour.
-pub trait CtrSource: Send + Sync {
-    /// Every object under `{prefix}YYYY/MM/DD/HH/` for `hour`, in key order.
-    fn list_hour(
-        &self,
-        hour: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Vec<CtrObject>, SourceError>> + Send;
-    /// A blocking reader of the object's bytes, as stored (maybe gzip).
-    fn open(
-        &self,
-        object: &CtrObject,
-    ) -> impl Future<Output = Result<Box<dyn Read + Send>, SourceError>> + Send;
-}
-
-/// `{prefix}YYYY/MM/DD/HH/` for an arrival hour (UTC).
-pub fn hour_prefix(prefix: &str, hour: DateTime<Utc>) -> String {
-    format!("{prefix}{}", hour.format("%Y/%m/%d/%H/"))
-}
-
-/// CTR objects in S3.
-#[derive(Debug, Clone)]
-pub struct S3CtrSource {
-    s3: aws_sdk_s3::Client,
-    bucket: String,
-    prefix: String,
-}
-
-impl S3CtrSource {
-    pub fn new(
-        s3: aws_sdk_s3::Client,
-        bucket: impl Into<String>,
-        prefix: impl Into<String>,
-    ) -> Self {
-        S3CtrSource {
-            s3,
-            bucket: bucket.into(),
-            prefix: prefix.into(),
-        }
-    }
-}
-
-impl CtrSource for S3CtrSource {
-    async fn list_hour(&self, hour: DateTime<Utc>) -> Result<Vec<CtrObject>, SourceError> {
-        let prefix = hour_prefix(&self.prefix, hour);
-        let listed = crate::aws::list_objects(&self.s3, &self.bucket, &prefix)
-            .await
-            .map_err(|e| SourceError::List {
-                prefix: prefix.clone(),
-                source: Box::new(e),
-            })?;
-        let objects = listed
-            .into_iter()
-            .filter_map(|o| {
-                let size = o.size.unwrap_or(0).max(0) as u64;
-                o.key.map(|key| CtrObject { key, size })
-            })
-            .collect();
-        Ok(objects)
-    }
-
-    async fn open(&self, object: &CtrObject) -> Result<Box<dyn Read + Send>, SourceError> {
-        let out = self
-            .s3
-            .get_object()
-            .bucket(&self.bucket)
-            .key(&object.key)
-            .send()
-            .await
-            .map_err(|e| {
-                let e = e.into_service_error();
-                if e.is_no_such_key() {
-                    SourceError::Gone {
-                        key: object.key.clone(),
-                    }
-                } else {
-                    SourceError::Read {
-                        key: object.key.clone(),
-                        source: Box::new(e),
-                    }
-                }
-            })?;
-        let reader = tokio_util::io::SyncIoBridge::new(out.body.into_async_read());
-        Ok(Box::new(reader))
-    }
-}
-
-/// CTR objects in a local directory, laid out as in S3 (`{root}/{prefix}YYYY/MM/DD/HH/…`).
-#[derive(Debug, Clone)]
-pub struct DirCtrSource {
-    root: PathBuf,
-    prefix: String,
-}
-
-impl DirCtrSource {
-    pub fn new(root: impl Into<PathBuf>, prefix: impl Into<String>) -> Self {
-        DirCtrSource {
-            root: root.into(),
-            prefix: prefix.into(),
-        }
-    }
-}
-
-impl CtrSource for DirCtrSource {
-    async fn list_hour(&self, hour: DateTime<Utc>) -> Result<Vec<CtrObject>, SourceError> {
-        let prefix = hour_prefix(&self.prefix, hour);
-        let dir = self.root.join(&prefix);
-        let mut objects = Vec::new();
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(objects),
-            Err(e) => {
-                return Err(SourceError::List {
-                    prefix,
-                    source: Box::new(e),
-                });
-            }
-        };
-        for entry in entries {
-            let entry = entry.map_err(|e| SourceError::List {
-                prefix: prefix.clone(),
-                source: Box::new(e),
-            })?;
-            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-            objects.push(CtrObject {
-                key: format!("{prefix}{}", entry.file_name().to_string_lossy()),
-                size,
-            });
-        }
-        objects.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(objects)
-    }
-
-    async fn open(&self, object: &CtrObject) -> Result<Box<dyn Read + Send>, SourceError> {
-        let file =
-            std::fs::File::open(self.root.join(&object.key)).map_err(|e| SourceError::Read {
-                key: object.key.clone(),
-                source: Box::new(e),
-            })?;
-        Ok(Box::new(file))
-    }
-}
-
+use std::io;
+use std::io::Read;
+use std::time::Duration;
+use tracing::debug;
+use tracing::warn;
 /// What a scan read.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ScanStats {
@@ -500,7 +320,9 @@ pub async fn scan<S: CtrSource>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::time::parse_ts;
+    use crate::adapters::ctr_source::DirCtrSource;
+    use crate::adapters::ctr_source::hour_prefix;
+    use crate::domain::time::parse_ts;
 
     #[test]
     fn the_hour_prefix_is_the_arrival_hour_in_utc() {
@@ -526,7 +348,7 @@ mod tests {
         let source = DirCtrSource::new(&root, "p/");
         let (set, stats) = scan(
             &source,
-            &[hour, hour + crate::time::HOUR],
+            &[hour, hour + crate::domain::time::HOUR],
             "i",
             None,
             2,

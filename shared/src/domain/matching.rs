@@ -5,10 +5,10 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::contacts::{ContactKey, ContactSet, ContactView};
-use crate::ctr::S3Location;
-use crate::ledger::{LedgerClass, LedgerRow};
-use crate::time::Window;
+use crate::domain::contacts::{ContactKey, ContactSet, ContactView};
+use crate::domain::ctr::S3Location;
+use crate::domain::ledger::{LedgerClass, LedgerRow};
+use crate::domain::time::Window;
 
 /// What a run's kind adds to the rules.
 #[derive(Debug, Clone, Copy)]
@@ -241,9 +241,9 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::contacts::ContactCopy;
-    use crate::ctr::CtrRecord;
-    use crate::time::parse_ts;
+    use crate::domain::contacts::ContactCopy;
+    use crate::domain::ctr::CtrRecord;
+    use crate::domain::time::parse_ts;
 
     const INSTANCE: &str = "11111111-2222-3333-4444-555555555555";
 

@@ -58,7 +58,7 @@ impl ApiKey {
         iat: DateTime<Utc>,
     ) -> String {
         let salt = URL_SAFE_NO_PAD.encode(salt);
-        let iat = crate::time::format_ts(iat);
+        let iat = crate::domain::time::format_ts(iat);
         let sig = self.signature(&string_to_sign(
             &salt,
             method,
@@ -107,7 +107,7 @@ pub(crate) fn new_salt() -> [u8; 16] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::time::parse_ts;
+    use crate::domain::time::parse_ts;
 
     /// Computed independently with Python's `hmac`, `hashlib` and `base64`:
     /// ```text

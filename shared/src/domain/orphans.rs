@@ -9,14 +9,10 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
-use futures::future::BoxFuture;
 
-use crate::config::RecordingsLocation;
-use crate::connect::{ConnectContacts, ConnectError};
-use crate::contacts::ContactKey;
-use crate::ctr::S3Location;
-use crate::time::Window;
-use crate::verint::{VerintClient, VerintError};
+use crate::domain::contacts::ContactKey;
+use crate::domain::ctr::S3Location;
+use crate::domain::time::Window;
 
 /// What a recording's object key says: whose it is, and when it was made (to the minute).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,137 +108,10 @@ pub fn find(
     out
 }
 
-/// Lists the recordings of `window`'s days.
-pub async fn list(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    prefix: &str,
-    window: Window,
-) -> Result<Vec<String>, aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Error> {
-    let mut keys = Vec::new();
-    for day in day_prefixes(prefix, window) {
-        keys.extend(
-            crate::aws::list_objects(s3, bucket, &day)
-                .await?
-                .into_iter()
-                .filter_map(|o| o.key),
-        );
-    }
-    Ok(keys)
-}
-
-/// Why orphan recordings could not be looked for.
-#[derive(Debug, thiserror::Error)]
-pub enum OrphanError {
-    #[error("listing s3://{bucket}/{prefix}")]
-    Listing {
-        bucket: String,
-        prefix: String,
-        #[source]
-        source: Box<aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Error>,
-    },
-    #[error("Verint DAS could not be asked for {contact_id}")]
-    Verint {
-        contact_id: String,
-        #[source]
-        source: VerintError,
-    },
-    #[error("DescribeContact of {contact_id}")]
-    Connect {
-        contact_id: String,
-        #[source]
-        source: ConnectError,
-    },
-}
-
-/// A call's `(initiation, disconnect)`.
-pub(crate) type CallTimes = (DateTime<Utc>, DateTime<Utc>);
-
-/// What looking for orphan recordings needs (design §9): the recordings of a window's days, Verint
-/// asked by id, and Connect's times of a contact. Boxed futures, so that a planner without it
-/// needs no type for it.
-pub trait OrphanLookup: Send + Sync {
-    /// The bucket the recordings are in.
-    fn bucket(&self) -> &str;
-    /// The keys of the recordings in the day folders of `window`.
-    fn recording_keys(&self, window: Window) -> BoxFuture<'_, Result<Vec<String>, OrphanError>>;
-    /// Whether Verint holds the contact.
-    fn in_verint<'a>(&'a self, contact_id: &'a str) -> BoxFuture<'a, Result<bool, OrphanError>>;
-    /// `(initiation, disconnect)` from `DescribeContact`; `None` when Connect does not know the
-    /// contact or it has not ended.
-    fn times<'a>(
-        &'a self,
-        contact_id: &'a str,
-    ) -> BoxFuture<'a, Result<Option<CallTimes>, OrphanError>>;
-}
-
-/// The orphan lookups against the real services: S3 for the listing, Verint's DAS by id, and
-/// Connect's `DescribeContact` under the process-wide rate limit.
-#[derive(Debug)]
-pub struct RecordingOrphans {
-    pub s3: aws_sdk_s3::Client,
-    pub location: RecordingsLocation,
-    pub verint: VerintClient,
-    pub connect: ConnectContacts,
-    pub instance_id: String,
-}
-
-impl OrphanLookup for RecordingOrphans {
-    fn bucket(&self) -> &str {
-        &self.location.bucket
-    }
-
-    fn recording_keys(&self, window: Window) -> BoxFuture<'_, Result<Vec<String>, OrphanError>> {
-        let RecordingsLocation { bucket, prefix } = &self.location;
-        Box::pin(async move {
-            list(&self.s3, bucket, prefix, window)
-                .await
-                .map_err(|source| OrphanError::Listing {
-                    bucket: bucket.clone(),
-                    prefix: prefix.clone(),
-                    source: Box::new(source),
-                })
-        })
-    }
-
-    fn in_verint<'a>(&'a self, contact_id: &'a str) -> BoxFuture<'a, Result<bool, OrphanError>> {
-        Box::pin(async move {
-            match self.verint.holds(contact_id).await {
-                Ok(held) => Ok(held.is_some()),
-                Err(source) => Err(OrphanError::Verint {
-                    contact_id: contact_id.to_owned(),
-                    source,
-                }),
-            }
-        })
-    }
-
-    fn times<'a>(
-        &'a self,
-        contact_id: &'a str,
-    ) -> BoxFuture<'a, Result<Option<CallTimes>, OrphanError>> {
-        Box::pin(async move {
-            let ts = |t: Option<&aws_sdk_connect::primitives::DateTime>| {
-                t.and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos()))
-            };
-            match self.connect.describe(&self.instance_id, contact_id).await {
-                Ok(c) => Ok(
-                    ts(c.initiation_timestamp.as_ref()).zip(ts(c.disconnect_timestamp.as_ref()))
-                ),
-                Err(ConnectError::NotFound) => Ok(None),
-                Err(source) => Err(OrphanError::Connect {
-                    contact_id: contact_id.to_owned(),
-                    source,
-                }),
-            }
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::time::parse_ts;
+    use crate::domain::time::parse_ts;
 
     const A: &str = "0b0c1d2e-3f40-4a5b-8c6d-7e8f90a1b2c3";
     const B: &str = "1b0c1d2e-3f40-4a5b-8c6d-7e8f90a1b2c3";

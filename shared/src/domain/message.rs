@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ctr::S3Location;
+use crate::domain::ctr::S3Location;
 
 /// The only message version this code writes and reads.
 pub const MESSAGE_VERSION: u32 = 1;
@@ -44,10 +44,10 @@ impl WorkMessage {
         if m.recordings.is_empty() {
             return Err(MessageError::Field("recordings"));
         }
-        if crate::time::parse_ts(&m.initiation_timestamp).is_none() {
+        if crate::domain::time::parse_ts(&m.initiation_timestamp).is_none() {
             return Err(MessageError::Field("initiation_timestamp"));
         }
-        if crate::time::parse_ts(&m.disconnect_timestamp).is_none() {
+        if crate::domain::time::parse_ts(&m.disconnect_timestamp).is_none() {
             return Err(MessageError::Field("disconnect_timestamp"));
         }
         Ok(m)

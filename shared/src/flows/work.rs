@@ -16,23 +16,29 @@ use futures::FutureExt;
 use futures::stream::{self, StreamExt};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
-use tokio_util::io::ReaderStream;
 use tracing::{Span, error, info, warn};
 
-use crate::connect::CONNECT_RETENTION;
-use crate::connect::{ConnectContacts, ConnectError, is_contact_id};
-use crate::ctr::S3Location;
-use crate::error::error_chain;
-use crate::message::WorkMessage;
-use crate::metrics::{Metrics, Unit, names};
-use crate::queue::{QueueError, Received, SqsQueue};
-use crate::report::{Outcome, OutcomeStatus};
-use crate::state::{S3State, StateError};
-use crate::time::{format_ts, parse_ts};
-use crate::verint::ingest::{
-    Agent, AudioPart, BodyStream, Endpoint, Ingested, Metadata, Queue, RecordingMeta, Recovery,
-};
-use crate::verint::{RetryPolicy, VerintClient, VerintError};
+use crate::adapters::connect::CONNECT_RETENTION;
+use crate::adapters::connect::is_contact_id;
+use crate::domain::ctr::S3Location;
+use crate::domain::error::error_chain;
+use crate::domain::message::WorkMessage;
+use crate::domain::metadata::{Agent, Endpoint, Metadata, Queue, RecordingMeta, Recovery};
+use crate::domain::metrics::{Metrics, Unit, names};
+use crate::domain::report::{Outcome, OutcomeStatus};
+use crate::domain::time::{format_ts, parse_ts};
+use crate::ports::bounded;
+use crate::ports::connect::ConnectError;
+use crate::ports::connect::ContactDirectory;
+use crate::ports::queue::MessageQueue;
+use crate::ports::queue::{QueueError, Received};
+use crate::ports::recordings::Recording;
+use crate::ports::recordings::RecordingError;
+use crate::ports::recordings::RecordingStore;
+use crate::ports::store::OutcomeStore;
+use crate::ports::verint::VerintIngest;
+use crate::ports::verint::{AudioPart, Ingested};
+use crate::ports::verint::{RetryPolicy, VerintError};
 
 /// Screens are cached by Verint for this long after a call ends.
 pub(crate) const SCREEN_CACHE: TimeDelta = TimeDelta::hours(2);
@@ -43,101 +49,6 @@ pub(crate) const PLANNING_RATE_BYTES_PER_SEC: u64 = 8 * 1024 * 1024;
 /// Kept free at the end of an invocation to write the outcome and settle the message, so that a
 /// message that cannot finish is released with its retry delay, never killed with the invocation.
 pub(crate) const SETTLE_RESERVE: Duration = Duration::from_secs(5);
-
-// -------------------------------------------------------------------------------------------------
-// Ports
-// -------------------------------------------------------------------------------------------------
-
-/// Verint, as the worker uses it.
-pub trait VerintIngest: Send + Sync {
-    /// Whether Verint already holds the contact; retries stop when `deadline` leaves no time.
-    fn holds(
-        &self,
-        contact_id: &str,
-        deadline: Option<Instant>,
-    ) -> impl Future<Output = Result<Option<String>, VerintError>> + Send;
-    /// One upload attempt (a stream cannot be replayed).
-    fn ingest(
-        &self,
-        metadata: &Metadata,
-        audio: Vec<AudioPart>,
-    ) -> impl Future<Output = Result<Ingested, VerintError>> + Send;
-    /// How often an upload is tried again within one receive.
-    fn retry_policy(&self) -> RetryPolicy;
-}
-
-/// Amazon Connect's `DescribeContact`.
-pub trait ContactDirectory: Send + Sync {
-    fn describe(
-        &self,
-        instance_id: &str,
-        contact_id: &str,
-        deadline: Option<Instant>,
-    ) -> impl Future<Output = Result<Contact, ConnectError>> + Send;
-}
-
-/// Where the recordings are (S3).
-pub trait RecordingStore: Send + Sync {
-    /// Its size, and a body that starts reading when first polled.
-    fn open(
-        &self,
-        location: &S3Location,
-        deadline: Option<Instant>,
-    ) -> impl Future<Output = Result<Recording, RecordingError>> + Send;
-}
-
-/// The work queue and its dead-letter queue, as the worker settles a message.
-pub trait MessageQueue: Send + Sync {
-    fn delete(&self, receipt_handle: &str) -> impl Future<Output = Result<(), QueueError>> + Send;
-    /// Makes the message visible again after `delay` (its retry delay).
-    fn retry_in(
-        &self,
-        receipt_handle: &str,
-        delay: Duration,
-    ) -> impl Future<Output = Result<(), QueueError>> + Send;
-    /// Sends the body to the dead-letter queue with its `failure_reason`.
-    fn dead_letter(
-        &self,
-        body: &str,
-        reason: &str,
-    ) -> impl Future<Output = Result<(), QueueError>> + Send;
-    /// Sends the body to the work queue again as a new message, visible after `delay` (at most
-    /// 15 minutes): a wait that must not count toward `maxReceiveCount`.
-    fn requeue(
-        &self,
-        body: &str,
-        delay: Duration,
-    ) -> impl Future<Output = Result<(), QueueError>> + Send;
-}
-
-/// Where outcomes are written (`runs/{run_id}/outcomes/{contact_id}.json`).
-pub trait OutcomeStore: Send + Sync {
-    fn put_outcome(
-        &self,
-        run_id: &str,
-        outcome: &Outcome,
-    ) -> impl Future<Output = Result<(), StateError>> + Send;
-}
-
-/// A recording ready to stream: its exact size and a lazy body.
-pub struct Recording {
-    pub location: S3Location,
-    pub len: u64,
-    pub body: BodyStream,
-}
-
-impl std::fmt::Debug for Recording {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Recording")
-            .field("location", &self.location)
-            .field("len", &self.len)
-            .finish_non_exhaustive()
-    }
-}
-
-// -------------------------------------------------------------------------------------------------
-// Messages and failures
-// -------------------------------------------------------------------------------------------------
 
 /// One message as received, from a Lambda SQS event or from `ReceiveMessage`.
 #[derive(Debug, Clone)]
@@ -410,86 +321,6 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic without a message".into())
-}
-
-/// A recording about to be streamed: its size and ETag from `HeadObject`. The `GetObject` starts
-/// only when its part is reached, so a second recording's connection never sits idle while the
-/// first one streams; `If-Match` pins the bytes to the size declared in `Content-Length`.
-#[derive(Debug)]
-pub struct OpenRecording {
-    pub location: S3Location,
-    pub len: u64,
-    etag: Option<String>,
-    s3: aws_sdk_s3::Client,
-}
-
-/// `HeadObject` on a recording: a missing object is [`RecordingError::Gone`].
-pub async fn open_recording(
-    s3: &aws_sdk_s3::Client,
-    location: &S3Location,
-) -> Result<OpenRecording, RecordingError> {
-    let out = s3
-        .head_object()
-        .bucket(&location.bucket)
-        .key(&location.key)
-        .send()
-        .await
-        .map_err(|e| {
-            let status = e.raw_response().map(|r| r.status().as_u16());
-            let e = e.into_service_error();
-            if e.is_not_found() || status == Some(404) {
-                RecordingError::Gone {
-                    bucket: location.bucket.clone(),
-                    key: location.key.clone(),
-                }
-            } else {
-                RecordingError::Unreadable {
-                    bucket: location.bucket.clone(),
-                    key: location.key.clone(),
-                    source: Box::new(e),
-                }
-            }
-        })?;
-    Ok(OpenRecording {
-        location: location.clone(),
-        len: out.content_length.unwrap_or(0).max(0) as u64,
-        etag: out.e_tag,
-        s3: s3.clone(),
-    })
-}
-
-impl OpenRecording {
-    /// The part's body: `GetObject` when first polled, then its bytes in 64 KiB chunks.
-    pub fn into_part(self) -> AudioPart {
-        let len = self.len;
-        let body = stream::once(async move {
-            let mut request = self
-                .s3
-                .get_object()
-                .bucket(&self.location.bucket)
-                .key(&self.location.key);
-            if let Some(etag) = &self.etag {
-                request = request.if_match(etag);
-            }
-            match request.send().await {
-                Ok(out) => {
-                    ReaderStream::with_capacity(out.body.into_async_read(), 64 * 1024).boxed()
-                }
-                Err(e) => {
-                    let e = std::io::Error::other(format!(
-                        "GetObject s3://{}/{} failed: {}",
-                        self.location.bucket,
-                        self.location.key,
-                        e.into_service_error()
-                    ));
-                    stream::once(futures::future::ready(Err(e))).boxed()
-                }
-            }
-        })
-        .flatten()
-        .boxed();
-        AudioPart { len, body }
-    }
 }
 
 /// The `metadata` part, from `DescribeContact` (ids as the API gives them) and the message.
@@ -1227,123 +1058,6 @@ fn retry_wait(
         );
     let wait = RetryPolicy::wait(backoff.filter(|_| in_process)?, error);
     (wait <= policy.max_delay && !too_late_for(wait)).then_some(wait)
-}
-
-/// Runs `call` until `deadline`; `None` if the deadline came first.
-async fn bounded<T>(deadline: Option<Instant>, call: impl Future<Output = T>) -> Option<T> {
-    match deadline {
-        Some(d) => tokio::time::timeout_at(d, call).await.ok(),
-        None => Some(call.await),
-    }
-}
-
-// -------------------------------------------------------------------------------------------------
-// Adapters
-// -------------------------------------------------------------------------------------------------
-
-impl VerintIngest for VerintClient {
-    async fn holds(
-        &self,
-        contact_id: &str,
-        deadline: Option<Instant>,
-    ) -> Result<Option<String>, VerintError> {
-        self.holds_by(contact_id, deadline).await
-    }
-
-    async fn ingest(
-        &self,
-        metadata: &Metadata,
-        audio: Vec<AudioPart>,
-    ) -> Result<Ingested, VerintError> {
-        VerintClient::ingest(self, metadata, audio).await
-    }
-
-    fn retry_policy(&self) -> RetryPolicy {
-        VerintClient::retry_policy(self)
-    }
-}
-
-impl ContactDirectory for ConnectContacts {
-    async fn describe(
-        &self,
-        instance_id: &str,
-        contact_id: &str,
-        deadline: Option<Instant>,
-    ) -> Result<Contact, ConnectError> {
-        self.describe_by(instance_id, contact_id, deadline).await
-    }
-}
-
-impl OutcomeStore for S3State {
-    async fn put_outcome(&self, run_id: &str, outcome: &Outcome) -> Result<(), StateError> {
-        S3State::put_outcome(self, run_id, outcome).await
-    }
-}
-
-/// The work queue and its dead-letter queue in SQS.
-#[derive(Debug, Clone)]
-pub struct SqsMessages {
-    pub work: SqsQueue,
-    pub dead_letter: SqsQueue,
-}
-
-impl MessageQueue for SqsMessages {
-    async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError> {
-        self.work.delete(receipt_handle).await
-    }
-
-    async fn retry_in(&self, receipt_handle: &str, delay: Duration) -> Result<(), QueueError> {
-        self.work.change_visibility(receipt_handle, delay).await
-    }
-
-    async fn dead_letter(&self, body: &str, reason: &str) -> Result<(), QueueError> {
-        self.dead_letter.send_with_reason(body, reason).await
-    }
-
-    async fn requeue(&self, body: &str, delay: Duration) -> Result<(), QueueError> {
-        self.work.send_delayed(body, delay).await
-    }
-}
-
-/// Recordings in S3: `HeadObject` to open, `GetObject` when the body is first polled.
-#[derive(Debug, Clone)]
-pub struct S3Recordings(pub aws_sdk_s3::Client);
-
-impl RecordingStore for S3Recordings {
-    async fn open(
-        &self,
-        location: &S3Location,
-        deadline: Option<Instant>,
-    ) -> Result<Recording, RecordingError> {
-        let opened = bounded(deadline, open_recording(&self.0, location))
-            .await
-            .ok_or_else(|| RecordingError::OutOfTime {
-                bucket: location.bucket.clone(),
-                key: location.key.clone(),
-            })??;
-        let location = opened.location.clone();
-        let AudioPart { len, body } = opened.into_part();
-        Ok(Recording {
-            location,
-            len,
-            body,
-        })
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RecordingError {
-    #[error("recording s3://{bucket}/{key} is gone (NoSuchKey)")]
-    Gone { bucket: String, key: String },
-    #[error("recording s3://{bucket}/{key} could not be read")]
-    Unreadable {
-        bucket: String,
-        key: String,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-    #[error("recording s3://{bucket}/{key} could not be opened before the deadline")]
-    OutOfTime { bucket: String, key: String },
 }
 
 #[cfg(test)]

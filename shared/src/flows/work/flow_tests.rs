@@ -10,6 +10,15 @@ use bytes::Bytes;
 use reqwest::StatusCode;
 
 use super::*;
+use crate::ports::connect::ContactDirectory;
+use crate::ports::queue::MessageQueue;
+use crate::ports::recordings::Recording;
+use crate::ports::recordings::RecordingError;
+use crate::ports::recordings::RecordingStore;
+use crate::ports::store::OutcomeStore;
+use crate::ports::store::StateError;
+use crate::ports::verint::BodyStream;
+use crate::ports::verint::VerintIngest;
 
 const ID: &str = "5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b";
 const OTHER: &str = "0b7c2c4e-9a51-4d0e-8f3a-6a1d2b3c4d5e";
@@ -832,11 +841,11 @@ async fn a_panic_fails_that_message_only_and_the_others_finish() {
 async fn a_stale_receipt_handle_fails_its_delete_only_and_the_batch_is_still_settled() {
     let fakes = Fakes::default();
     lock(&fakes.queue.stale).push(format!("r-{ID}"));
-    let received: Vec<crate::queue::Received> = [ID, OTHER]
+    let received: Vec<crate::ports::queue::Received> = [ID, OTHER]
         .iter()
         .map(|id| {
             let m = incoming(id, 1);
-            crate::queue::Received {
+            crate::ports::queue::Received {
                 message_id: m.message_id,
                 receipt_handle: m.receipt_handle,
                 body: m.body,

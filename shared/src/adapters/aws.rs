@@ -11,9 +11,10 @@ use std::time::Duration;
 use aws_config::timeout::TimeoutConfig;
 use secrecy::SecretString;
 
+use crate::adapters::verint::keys::KeyReadError;
+use crate::adapters::verint::{ApiKey, KeySource, Keys, VerintClient};
 use crate::config::{Config, VerintKeySource};
-use crate::verint::keys::KeyReadError;
-use crate::verint::{ApiKey, KeySource, Keys, VerintClient, VerintError};
+use crate::ports::verint::VerintError;
 
 #[derive(Debug, Clone)]
 pub struct Clients {

@@ -1,0 +1,166 @@
+//! The queues, as the flows see them: where the planner puts its work messages, how the worker
+//! settles the message it holds, and what a redrive moves between a dead-letter queue and its
+//! source.
+
+use serde::Serialize;
+
+use crate::domain::message::WorkMessage;
+use std::collections::HashMap;
+use std::time::Duration;
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("sqs request failed: {what}")]
+    Sqs {
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("sqs rejected {count} message(s): {reason}")]
+    Rejected { count: usize, reason: String },
+    #[error("message could not be serialised")]
+    Json(#[source] serde_json::Error),
+}
+
+/// What a batched send did: how many entries SQS accepted, and the ones it rejected as the
+/// sender's fault (by index into the bodies given, with SQS's code and message). Those are never
+/// retried: the same body would be rejected again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sent {
+    pub accepted: u64,
+    pub rejected: Vec<(usize, String)>,
+}
+
+/// Where the planner puts one message per missing contact.
+pub trait WorkQueue: Send + Sync {
+    /// Sends every message. Entries SQS rejects as the sender's fault are returned in
+    /// [`Sent::rejected`]; any other failure that outlasts the retries is an error.
+    fn send_all(
+        &self,
+        messages: &[WorkMessage],
+    ) -> impl Future<Output = Result<Sent, QueueError>> + Send;
+}
+
+/// A message received from SQS.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub message_id: String,
+    pub receipt_handle: String,
+    pub body: String,
+    pub receive_count: u32,
+    pub attributes: HashMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Depth {
+    pub visible: u64,
+    pub in_flight: u64,
+}
+
+/// The work queue and its dead-letter queue, as the worker settles a message.
+pub trait MessageQueue: Send + Sync {
+    fn delete(&self, receipt_handle: &str) -> impl Future<Output = Result<(), QueueError>> + Send;
+    /// Makes the message visible again after `delay` (its retry delay).
+    fn retry_in(
+        &self,
+        receipt_handle: &str,
+        delay: Duration,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+    /// Sends the body to the dead-letter queue with its `failure_reason`.
+    fn dead_letter(
+        &self,
+        body: &str,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+    /// Sends the body to the work queue again as a new message, visible after `delay` (at most
+    /// 15 minutes): a wait that must not count toward `maxReceiveCount`.
+    fn requeue(
+        &self,
+        body: &str,
+        delay: Duration,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
+/// Move-task statuses during which another redrive must not start (SQS's
+/// `ListMessageMoveTasksResultEntry.Status`).
+pub(crate) const ACTIVE_STATUSES: [&str; 3] = ["RUNNING", "SCHEDULED", "CANCELLING"];
+
+/// One move task as `ListMessageMoveTasks` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MoveTask {
+    pub status: String,
+    pub task_handle: Option<String>,
+    pub destination_arn: Option<String>,
+    pub moved: i64,
+    pub to_move: Option<i64>,
+    /// Epoch milliseconds.
+    pub started_at_ms: i64,
+}
+
+impl MoveTask {
+    pub(crate) fn is_active(&self) -> bool {
+        ACTIVE_STATUSES
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(&self.status))
+    }
+}
+
+/// How a move-task call (`ListMessageMoveTasks`, `StartMessageMoveTask`) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MoveTaskError {
+    /// The endpoint does not implement the operation (an emulator, an unknown operation).
+    #[error("the move-task api is not supported here ({what})")]
+    Unsupported {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The caller may not use the operation.
+    #[error("the move-task api is denied ({what})")]
+    Denied {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Anything else: no fallback, the redrive stops.
+    #[error("{what}")]
+    Failed {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl MoveTaskError {
+    /// Whether the receive → send → delete fallback may be used instead.
+    pub(crate) fn allows_fallback(&self) -> bool {
+        matches!(
+            self,
+            MoveTaskError::Unsupported { .. } | MoveTaskError::Denied { .. }
+        )
+    }
+}
+
+/// The two queues as the redrive sees them.
+pub trait RedriveQueues: Send + Sync {
+    /// Move tasks whose source is the DLQ (most recent first, as SQS lists them).
+    fn move_tasks(&self) -> impl Future<Output = Result<Vec<MoveTask>, MoveTaskError>> + Send;
+    /// Starts SQS's own move from the DLQ to the work queue; returns the task handle.
+    fn start_move_task(&self)
+    -> impl Future<Output = Result<Option<String>, MoveTaskError>> + Send;
+    /// Visible messages in the DLQ.
+    fn dead_letter_depth(&self) -> impl Future<Output = Result<u64, QueueError>> + Send;
+    /// Up to ten DLQ messages, hidden for `FALLBACK_VISIBILITY`.
+    fn receive_dead_letters(
+        &self,
+        max: u32,
+    ) -> impl Future<Output = Result<Vec<Received>, QueueError>> + Send;
+    /// Sends one body to the work queue; returns the new message's id.
+    fn send_to_work(&self, body: &str) -> impl Future<Output = Result<String, QueueError>> + Send;
+    fn delete_dead_letter(
+        &self,
+        receipt_handle: &str,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
+/// How long a message received by the fallback stays invisible in the DLQ while it is moved.
+pub(crate) const FALLBACK_VISIBILITY: Duration = Duration::from_secs(60);
