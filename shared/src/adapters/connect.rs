@@ -3,10 +3,13 @@
 
 use std::time::Duration;
 
-use crate::ports::connect::ConnectError;
-use crate::ports::connect::ContactDirectory;
-use aws_sdk_connect::types::Contact;
-use chrono::TimeDelta;
+use aws_sdk_connect::types::{Contact, EndpointInfo};
+use chrono::{DateTime, Utc};
+
+use crate::ports::connect::{
+    ConnectError, ContactDirectory, DescribedAgent, DescribedContact, DescribedEndpoint,
+    DescribedQueue,
+};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -40,20 +43,6 @@ impl RateLimiter {
         tokio::time::sleep_until(at).await;
         true
     }
-}
-
-/// Connect keeps contacts for 24 months; a manual run cannot start earlier than this.
-pub(crate) const CONNECT_RETENTION: TimeDelta = TimeDelta::days(730);
-
-/// Amazon Connect contact ids are UUIDs (`8-4-4-4-12` hex digits, either case). Anything else
-/// in a message is malformed, and is never put into a URL, a header or a filename.
-pub(crate) fn is_contact_id(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => *c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        })
 }
 
 /// A call is not started with less time than this before the deadline.
@@ -139,8 +128,46 @@ impl ContactDirectory for ConnectContacts {
         instance_id: &str,
         contact_id: &str,
         deadline: Option<Instant>,
-    ) -> Result<Contact, ConnectError> {
-        self.describe_by(instance_id, contact_id, deadline).await
+    ) -> Result<DescribedContact, ConnectError> {
+        let contact = self.describe_by(instance_id, contact_id, deadline).await?;
+        Ok(described(&contact))
+    }
+}
+
+/// A Connect timestamp as an instant.
+pub(crate) fn instant(t: Option<&aws_sdk_connect::primitives::DateTime>) -> Option<DateTime<Utc>> {
+    t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+}
+
+/// The SDK's contact in the port's words.
+fn described(c: &Contact) -> DescribedContact {
+    let endpoint = |e: Option<&EndpointInfo>| {
+        e.map(|e| DescribedEndpoint {
+            kind: e.r#type().map(|t| t.as_str().to_owned()),
+            address: e.address().map(str::to_owned),
+        })
+    };
+    DescribedContact {
+        id: c.id().map(str::to_owned),
+        arn: c.arn().map(str::to_owned),
+        channel: c.channel().map(|ch| ch.as_str().to_owned()),
+        initiation_method: c.initiation_method().map(|m| m.as_str().to_owned()),
+        initiation: instant(c.initiation_timestamp()),
+        disconnect: instant(c.disconnect_timestamp()),
+        agent: c.agent_info().map(|a| DescribedAgent {
+            id: a.id().map(str::to_owned),
+            connected: instant(a.connected_to_agent_timestamp()),
+        }),
+        queue: c.queue_info().map(|q| DescribedQueue {
+            id: q.id().map(str::to_owned),
+            enqueued: instant(q.enqueue_timestamp()),
+        }),
+        customer_endpoint: endpoint(c.customer_endpoint()),
+        system_endpoint: endpoint(c.system_endpoint()),
+        attributes: c
+            .attributes()
+            .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
     }
 }
 
@@ -189,19 +216,45 @@ mod tests {
     }
 
     #[test]
-    fn contact_ids_are_uuids_in_either_case() {
-        assert!(is_contact_id("5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b"));
-        assert!(is_contact_id("5F8A7B3C-1D2E-4F60-8A9B-0C1D2E3F4A5B"));
-        for bad in [
-            "",
-            "c-1",
-            "5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5",
-            "5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b\r\nX-Evil: 1",
-            "5f8a7b3c\"1d2e-4f60-8a9b-0c1d2e3f4a5b",
-            "5f8a7b3cx1d2e-4f60-8a9b-0c1d2e3f4a5b",
-            "5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5g",
-        ] {
-            assert!(!is_contact_id(bad), "{bad:?}");
-        }
+    fn describe_contact_is_told_in_the_ports_words() {
+        use aws_sdk_connect::primitives::DateTime as AwsDateTime;
+        use aws_sdk_connect::types::{
+            AgentInfo, Channel, ContactInitiationMethod, EndpointType, QueueInfo,
+        };
+        let sdk = Contact::builder()
+            .arn("arn:aws:connect:eu-west-2:123456789012:instance/inst/contact/c-1")
+            .id("c-1")
+            .channel(Channel::Voice)
+            .initiation_method(ContactInitiationMethod::Inbound)
+            .initiation_timestamp(AwsDateTime::from_secs(1_715_680_800))
+            .disconnect_timestamp(AwsDateTime::from_secs(1_715_681_100))
+            .agent_info(
+                AgentInfo::builder()
+                    .id("agent-9")
+                    .connected_to_agent_timestamp(AwsDateTime::from_secs(1_715_680_830))
+                    .build(),
+            )
+            .queue_info(
+                QueueInfo::builder()
+                    .id("queue-3")
+                    .enqueue_timestamp(AwsDateTime::from_secs(1_715_680_810))
+                    .build(),
+            )
+            .customer_endpoint(
+                EndpointInfo::builder()
+                    .r#type(EndpointType::TelephoneNumber)
+                    .address("+441234567890")
+                    .build(),
+            )
+            .attributes("customerName", "Ada")
+            .build();
+        assert_eq!(described(&sdk), DescribedContact::example());
+        let bare = Contact::builder().id("c-1").channel(Channel::Voice).build();
+        let bare = described(&bare);
+        assert_eq!(
+            (bare.agent, bare.queue, bare.initiation),
+            (None, None, None)
+        );
+        assert_eq!(bare.channel.as_deref(), Some("VOICE"));
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use std::cmp::Ordering;
 
@@ -14,6 +14,20 @@ use crate::domain::ctr::S3Location;
 use crate::domain::time::parse_ts;
 
 /// A contact id: a canonical (lowercase) UUID packs into 16 bytes; anything else is kept as is.
+/// Connect keeps contacts for 24 months; a manual run cannot start earlier than this.
+pub(crate) const CONNECT_RETENTION: TimeDelta = TimeDelta::days(730);
+
+/// Amazon Connect contact ids are UUIDs (`8-4-4-4-12` hex digits, either case). Anything else
+/// in a message is malformed, and is never put into a URL, a header or a filename.
+pub(crate) fn is_contact_id(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ContactKey {
     Uuid([u8; 16]),
@@ -622,5 +636,22 @@ mod tests {
             .find(|v| v.key().to_string() == "x-1")
             .expect("kept");
         assert!(other.voice());
+    }
+
+    #[test]
+    fn contact_ids_are_uuids_in_either_case() {
+        assert!(is_contact_id("5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b"));
+        assert!(is_contact_id("5F8A7B3C-1D2E-4F60-8A9B-0C1D2E3F4A5B"));
+        for bad in [
+            "",
+            "c-1",
+            "5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5",
+            "5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b\r\nX-Evil: 1",
+            "5f8a7b3c\"1d2e-4f60-8a9b-0c1d2e3f4a5b",
+            "5f8a7b3cx1d2e-4f60-8a9b-0c1d2e3f4a5b",
+            "5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5g",
+        ] {
+            assert!(!is_contact_id(bad), "{bad:?}");
+        }
     }
 }

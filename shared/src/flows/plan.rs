@@ -10,9 +10,9 @@ use futures::stream::{self, StreamExt as _, TryStreamExt as _};
 use serde::Deserialize;
 use tracing::{error, info, warn};
 
-use crate::adapters::connect::CONNECT_RETENTION;
 use crate::config::Config;
 use crate::domain::checkpoint::{Checkpoint, HourDigest};
+use crate::domain::contacts::CONNECT_RETENTION;
 use crate::domain::contacts::{ContactKey, ContactSet};
 use crate::domain::error::error_chain;
 use crate::domain::ledger::{LedgerClass, LedgerError, LedgerRow};

@@ -36,7 +36,7 @@ impl VerintClient {
     ) -> Result<Ingested, VerintError> {
         // The id goes into a header and a part's filename: nothing but a UUID may get there.
         let contact_id = metadata.amazon_contact_id.clone();
-        if !crate::adapters::connect::is_contact_id(&contact_id) {
+        if !crate::domain::contacts::is_contact_id(&contact_id) {
             return Err(VerintError::BadContactId(contact_id));
         }
         let (content_type, len, body) = multipart_body(metadata, audio)?;

@@ -5,11 +5,12 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use aws_sdk_connect::types::Channel;
 use bytes::Bytes;
-use reqwest::StatusCode;
+use http::StatusCode;
 
 use super::*;
+use crate::domain::metadata::Metadata;
+use crate::ports::connect::ConnectError;
 use crate::ports::connect::ContactDirectory;
 use crate::ports::queue::MessageQueue;
 use crate::ports::recordings::Recording;
@@ -19,6 +20,7 @@ use crate::ports::store::OutcomeStore;
 use crate::ports::store::StateError;
 use crate::ports::verint::BodyStream;
 use crate::ports::verint::VerintIngest;
+use chrono::TimeDelta;
 
 const ID: &str = "5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b";
 const OTHER: &str = "0b7c2c4e-9a51-4d0e-8f3a-6a1d2b3c4d5e";
@@ -157,7 +159,7 @@ impl ContactDirectory for FakeConnect {
         _instance_id: &str,
         contact_id: &str,
         _deadline: Option<Instant>,
-    ) -> Result<Contact, ConnectError> {
+    ) -> Result<DescribedContact, ConnectError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if let Some(t) = self.latency {
             let now = self.describing.fetch_add(1, Ordering::SeqCst) + 1;
@@ -168,10 +170,11 @@ impl ContactDirectory for FakeConnect {
         if self.unknown.contains(contact_id) {
             return Err(ConnectError::NotFound);
         }
-        Ok(Contact::builder()
-            .id(self.spelled.unwrap_or(contact_id))
-            .channel(Channel::Voice)
-            .build())
+        Ok(DescribedContact {
+            id: Some(self.spelled.unwrap_or(contact_id).to_owned()),
+            channel: Some("VOICE".into()),
+            ..DescribedContact::default()
+        })
     }
 }
 
