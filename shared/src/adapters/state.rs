@@ -10,11 +10,13 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use crate::domain::checkpoint::Checkpoint;
 use crate::domain::contacts::ContactKey;
+use crate::domain::ledger::LedgerError;
+use crate::domain::report::WorkedState;
 use crate::domain::report::{Outcome, OutcomeStatus, RunReport, RunStatus};
-use crate::ports::store::OutcomeStore;
 use crate::ports::store::RunStore;
 use crate::ports::store::StateError;
 use crate::ports::store::Version;
+use crate::ports::store::{OutcomeStore, RunDocuments};
 
 #[derive(Debug, Clone)]
 pub struct S3State {
@@ -464,11 +466,14 @@ impl S3State {
                 ),
             }
         }
-        let read: Vec<Option<(Outcome, Option<String>)>> =
-            futures::stream::iter(to_read.iter().map(|key| self.get_json::<Outcome>(key)))
-                .buffer_unordered(16)
-                .try_collect()
-                .await?;
+        let read: Vec<Option<(Outcome, Option<String>)>> = futures::stream::iter(
+            to_read
+                .into_iter()
+                .map(|key| async move { self.get_json::<Outcome>(&key).await }),
+        )
+        .buffer_unordered(16)
+        .try_collect()
+        .await?;
         for (outcome, _) in read.into_iter().flatten() {
             WorkedState::merge(
                 into,
@@ -535,38 +540,77 @@ impl S3State {
             .into_iter()
             .filter_map(|o| o.key)
             .collect();
-        let read: Vec<Option<(T, Option<String>)>> =
-            futures::stream::iter(keys.iter().map(|key| self.get_json::<T>(key)))
-                .buffered(16)
-                .try_collect()
-                .await?;
+        let read: Vec<Option<(T, Option<String>)>> = futures::stream::iter(
+            keys.into_iter()
+                .map(|key| async move { self.get_json::<T>(&key).await }),
+        )
+        .buffered(16)
+        .try_collect()
+        .await?;
         Ok(read.into_iter().flatten().map(|(v, _)| v).collect())
-    }
-}
-
-/// What the worker last achieved for a contact, across every run read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WorkedState {
-    pub status: OutcomeStatus,
-    /// The failure's reason; `None` for successes.
-    pub reason: Option<String>,
-}
-
-impl WorkedState {
-    /// Keeps the better of two states of one contact: a success beats a failure.
-    pub fn merge(into: &mut HashMap<ContactKey, WorkedState>, key: ContactKey, state: WorkedState) {
-        match into.get(&key) {
-            Some(have) if have.status.rank() >= state.status.rank() => {}
-            _ => {
-                into.insert(key, state);
-            }
-        }
     }
 }
 
 impl OutcomeStore for S3State {
     async fn put_outcome(&self, run_id: &str, outcome: &Outcome) -> Result<(), StateError> {
         S3State::put_outcome(self, run_id, outcome).await
+    }
+}
+
+impl RunDocuments for S3State {
+    async fn put_run_json<T: Serialize + Sync>(
+        &self,
+        run_id: &str,
+        name: &str,
+        value: &T,
+    ) -> Result<(), StateError> {
+        S3State::put_run_json(self, run_id, name, value).await
+    }
+
+    async fn run_json<T: DeserializeOwned + Send>(
+        &self,
+        run_id: &str,
+        name: &str,
+    ) -> Result<Option<(T, Version)>, StateError> {
+        S3State::run_json(self, run_id, name).await
+    }
+
+    async fn put_run_json_if<T: Serialize + Sync>(
+        &self,
+        run_id: &str,
+        name: &str,
+        value: &T,
+        expected: &Version,
+    ) -> Result<bool, StateError> {
+        S3State::put_run_json_if(self, run_id, name, value, expected).await
+    }
+
+    async fn run_folder<T: DeserializeOwned + Send>(
+        &self,
+        run_id: &str,
+        folder: &str,
+    ) -> Result<Vec<T>, StateError> {
+        S3State::run_folder(self, run_id, folder).await
+    }
+
+    async fn run_ids(&self) -> Result<Vec<String>, StateError> {
+        S3State::run_ids(self).await
+    }
+
+    async fn ledger_bytes(&self, run_id: &str) -> Result<Option<Vec<u8>>, LedgerError> {
+        S3State::ledger_bytes(self, run_id).await
+    }
+
+    async fn worked(
+        &self,
+        run_id: &str,
+        into: &mut HashMap<ContactKey, WorkedState>,
+    ) -> Result<(), StateError> {
+        S3State::worked(self, run_id, into).await
+    }
+
+    async fn report(&self, run_id: &str) -> Result<Option<RunReport>, StateError> {
+        S3State::report(self, run_id).await
     }
 }
 

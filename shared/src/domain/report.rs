@@ -1,7 +1,11 @@
 //! The run report and the worker's outcome (design §5), plus the run status object that lets an
 //! operator see a run that is still going or failed.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
+
+use crate::domain::contacts::ContactKey;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -249,6 +253,26 @@ pub(crate) fn new_run_id(now: chrono::DateTime<chrono::Utc>) -> String {
         now.format("%Y%m%dT%H%M%SZ"),
         rand::random::<u32>()
     )
+}
+
+/// What the worker last achieved for a contact, across every run read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkedState {
+    pub status: OutcomeStatus,
+    /// The failure's reason; `None` for successes.
+    pub reason: Option<String>,
+}
+
+impl WorkedState {
+    /// Keeps the better of two states of one contact: a success beats a failure.
+    pub fn merge(into: &mut HashMap<ContactKey, WorkedState>, key: ContactKey, state: WorkedState) {
+        match into.get(&key) {
+            Some(have) if have.status.rank() >= state.status.rank() => {}
+            _ => {
+                into.insert(key, state);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

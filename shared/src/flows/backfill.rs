@@ -18,14 +18,13 @@ use chrono::{DateTime, TimeDelta, Utc};
 use futures::stream::{self, StreamExt as _, TryStreamExt as _};
 use serde::{Deserialize, Serialize};
 
-use crate::adapters::state::S3State;
 use crate::domain::report::{
     CtrCounts, Mode, ReportWindow, RunReport, RunState, RunStatus, SliceEntry, SliceProgress,
     WindowBy, new_run_id,
 };
 use crate::domain::time::{Window, format_ts, parse_ts};
 use crate::flows::plan::{PlanError, Request};
-use crate::ports::store::{StateError, Version};
+use crate::ports::store::{RunDocuments, StateError, Version};
 
 /// The longest window one run plans; a longer manual window is a backfill.
 pub const SLICE: TimeDelta = TimeDelta::hours(24);
@@ -230,7 +229,7 @@ impl SliceMessage {
 }
 
 /// Starts a backfill: writes its plan, then its status (queued, none of its slices ended).
-pub async fn begin(store: &S3State, backfill: &Backfill) -> Result<(), StateError> {
+pub async fn begin(store: &impl RunDocuments, backfill: &Backfill) -> Result<(), StateError> {
     store.put_run_json(&backfill.run_id, PLAN, backfill).await?;
     let status = backfill.status(RunState::Running, backfill.none_ended(), None, None);
     store.put_run_json(&backfill.run_id, STATUS, &status).await
@@ -238,7 +237,11 @@ pub async fn begin(store: &S3State, backfill: &Backfill) -> Result<(), StateErro
 
 /// Marks a backfill failed before its slices could all be handed out (the planning queue
 /// refused them): its status names why, so it is never left running forever.
-pub async fn abandon(store: &S3State, backfill: &Backfill, why: &str) -> Result<(), StateError> {
+pub async fn abandon(
+    store: &impl RunDocuments,
+    backfill: &Backfill,
+    why: &str,
+) -> Result<(), StateError> {
     let status = backfill.status(
         RunState::Failed,
         backfill.none_ended(),
@@ -252,7 +255,7 @@ pub async fn abandon(store: &S3State, backfill: &Backfill, why: &str) -> Result<
 /// under the parent, and settles the parent. The slice's own result is returned, so that a
 /// failed slice is retried by whoever runs it (SQS, or the operator).
 pub async fn run_slice<F, Fut>(
-    store: &S3State,
+    store: &impl RunDocuments,
     message: &SliceMessage,
     run: F,
 ) -> Result<RunReport, PlanError>
@@ -350,7 +353,7 @@ pub fn progress(
 
 /// A backfill's plan and where each of its slices stands; `None` when the run is not one.
 pub async fn read(
-    store: &S3State,
+    store: &impl RunDocuments,
     parent: &str,
 ) -> Result<Option<(Backfill, Vec<SliceEntry>)>, StateError> {
     let Some((backfill, _)) = store.run_json::<Backfill>(parent, PLAN).await? else {
@@ -372,7 +375,7 @@ pub struct Settled {
 /// Brings the parent's status (and, once every slice completed, its report) up to date with
 /// the slices' end markers. Any number of slices may settle at once: the status only moves
 /// forward (more slices ended, more completed), by writes conditional on its ETag.
-pub async fn settle_parent(store: &S3State, parent: &str) -> Result<Settled, PlanError> {
+pub async fn settle_parent(store: &impl RunDocuments, parent: &str) -> Result<Settled, PlanError> {
     let Some((backfill, _)) = store.run_json::<Backfill>(parent, PLAN).await? else {
         return Err(PlanError::Invalid(format!(
             "run {parent} is not a backfill (it has no {PLAN})"
@@ -411,7 +414,10 @@ pub async fn settle_parent(store: &S3State, parent: &str) -> Result<Settled, Pla
 
 /// The parent report of what has completed so far, stored or not: for an operator looking at a
 /// backfill some of whose slices failed.
-pub async fn report_so_far(store: &S3State, parent: &str) -> Result<RunReport, PlanError> {
+pub async fn report_so_far(
+    store: &impl RunDocuments,
+    parent: &str,
+) -> Result<RunReport, PlanError> {
     let Some((backfill, entries)) = read(store, parent).await? else {
         return Err(PlanError::Invalid(format!(
             "run {parent} is not a backfill (it has no {PLAN})"
@@ -422,7 +428,7 @@ pub async fn report_so_far(store: &S3State, parent: &str) -> Result<RunReport, P
 
 /// Reads the completed slices' reports and sums them into the parent report.
 async fn summed(
-    store: &S3State,
+    store: &impl RunDocuments,
     backfill: &Backfill,
     entries: &[SliceEntry],
     now: DateTime<Utc>,
@@ -586,6 +592,7 @@ pub fn parent_report(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::store::MemoryRunDocuments;
 
     fn ts(s: &str) -> DateTime<Utc> {
         parse_ts(s).expect("a valid time")
@@ -849,5 +856,87 @@ mod tests {
             &at(4, 0, RunState::Completed),
             &at(3, 1, RunState::Failed)
         ));
+    }
+
+    #[tokio::test]
+    async fn slices_that_end_in_any_order_settle_their_parent_once_all_completed() {
+        let store = MemoryRunDocuments::default();
+        let now = ts("2026-11-30T12:00:00Z");
+        let backfill = Backfill::new(
+            window("2026-11-27T00:00:00Z", "2026-11-30T00:00:00Z"),
+            false,
+            now,
+        );
+        begin(&store, &backfill).await.expect("begins");
+        let messages = backfill.messages();
+        assert_eq!(messages.len(), 3);
+        // The last slice first, then a failed attempt of the first, then both again.
+        let found = |m: &SliceMessage, missing: &'static [&'static str]| {
+            let report = slice_report(&m.run_id, missing, 10);
+            let store = &store;
+            async move {
+                store
+                    .put_run_json(&report.run_id, "report.json", &report)
+                    .await
+                    .expect("written");
+                Ok(report)
+            }
+        };
+        run_slice(&store, &messages[2], |_, _| found(&messages[2], &["c3"]))
+            .await
+            .expect("the slice completes");
+        let failed = run_slice(&store, &messages[0], |_, _| async {
+            Err(PlanError::Invalid("DAS down".into()))
+        })
+        .await;
+        assert!(failed.is_err(), "the slice's own error is returned");
+        let (_, entries) = read(&store, &backfill.run_id)
+            .await
+            .expect("read")
+            .expect("a backfill");
+        let states: Vec<RunState> = entries.iter().map(|e| e.status).collect();
+        assert_eq!(
+            states,
+            [RunState::Failed, RunState::Queued, RunState::Completed]
+        );
+        let status: RunStatus = store
+            .run_json(&backfill.run_id, STATUS)
+            .await
+            .expect("read")
+            .expect("a status")
+            .0;
+        assert_eq!(
+            status.status,
+            RunState::Running,
+            "one slice has not ended yet"
+        );
+        let error = status.error.expect("the failed slice is named");
+        assert!(error.contains("DAS down"), "{error}");
+        assert!(
+            store
+                .report(&backfill.run_id)
+                .await
+                .expect("read")
+                .is_none()
+        );
+
+        run_slice(&store, &messages[0], |_, _| found(&messages[0], &["c1"]))
+            .await
+            .expect("the slice completes when run again");
+        run_slice(&store, &messages[1], |_, _| {
+            found(&messages[1], &["c2", "c2b"])
+        })
+        .await
+        .expect("the slice completes");
+        let settled = settle_parent(&store, &backfill.run_id)
+            .await
+            .expect("settles");
+        assert_eq!(settled.status.status, RunState::Completed);
+        let report = store
+            .report(&backfill.run_id)
+            .await
+            .expect("read")
+            .expect("the parent report, once every slice completed");
+        assert_eq!(report.missing_contact_ids, ["c1", "c2", "c2b", "c3"]);
     }
 }

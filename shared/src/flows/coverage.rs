@@ -14,11 +14,12 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde::Serialize;
 
-use crate::adapters::state::WorkedState;
 use crate::domain::contacts::ContactKey;
 use crate::domain::ledger::{LedgerClass, LedgerRow};
 use crate::domain::report::OutcomeStatus;
+use crate::domain::report::WorkedState;
 use crate::domain::time::Window;
+use crate::ports::store::RunDocuments;
 
 /// A contact's final state, as the coverage report names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -377,7 +378,7 @@ pub enum CoverageError {
 /// what the worker achieved) and folds them. A contact's CTR arrives after it starts, so a run
 /// whose window ends before `from` holds none of them and is not read.
 pub async fn read(
-    store: &crate::adapters::state::S3State,
+    store: &impl RunDocuments,
     from: NaiveDate,
     to: NaiveDate,
     with_contacts: bool,
@@ -476,7 +477,9 @@ fn midnight(d: NaiveDate) -> DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::report::Outcome;
     use crate::domain::time::parse_ts;
+    use crate::ports::store::MemoryRunDocuments;
 
     const A: &str = "aaaaaaaa-0000-4000-8000-000000000001";
     const B: &str = "bbbbbbbb-0000-4000-8000-000000000002";
@@ -680,5 +683,94 @@ mod tests {
             (1, 1, 1, 1)
         );
         assert_eq!(d.coverage_percent, Some(0.0));
+    }
+
+    /// A manual run over 2026-11-30 whose report and ledger are in `store`.
+    async fn stored_run(store: &MemoryRunDocuments, run_id: &str, rows: &[LedgerRow]) {
+        use crate::domain::report::{CtrCounts, Mode, ReportWindow, RunReport, WindowBy};
+        let report = RunReport {
+            run_id: run_id.into(),
+            mode: Mode::Manual,
+            dry_run: false,
+            window: Some(ReportWindow {
+                start: "2026-11-30T00:00:00Z".into(),
+                end: "2026-12-01T00:00:00Z".into(),
+                by: WindowBy::Initiation,
+            }),
+            ctr: CtrCounts::default(),
+            eligible: rows.len() as u64,
+            in_verint: 0,
+            not_settled: 0,
+            missing: 0,
+            enqueued: 0,
+            missing_contact_ids: vec![],
+            unrecoverable: vec![],
+            late_hours: vec![],
+            duration_ms: 1,
+            orphans: 0,
+            orphan_lookups_failed: 0,
+            already_queued: 0,
+            complete: true,
+            orphan_contact_ids: vec![],
+            slices: None,
+        };
+        store
+            .put_run_json(run_id, "report.json", &report)
+            .await
+            .expect("written");
+        let mut encoder = crate::domain::ledger::LedgerEncoder::new();
+        let mut gz = Vec::new();
+        for r in rows {
+            gz.extend(encoder.push(r).unwrap_or_default());
+        }
+        gz.extend(encoder.finish());
+        store
+            .ledgers
+            .lock()
+            .expect("unpoisoned")
+            .insert(run_id.into(), gz);
+    }
+
+    #[tokio::test]
+    async fn a_day_is_read_from_the_runs_ledgers_and_the_workers_outcomes() {
+        let store = MemoryRunDocuments::default();
+        stored_run(
+            &store,
+            "2026-12-01T01-00-00Z-manual",
+            &[
+                row(A, "2026-11-30T09:00:00Z", LedgerClass::InVerint, ""),
+                row(B, "2026-11-30T10:00:00Z", LedgerClass::Missing, ""),
+                row(C, "2026-11-30T11:00:00Z", LedgerClass::Missing, ""),
+            ],
+        )
+        .await;
+        let outcome = Outcome {
+            contact_id: B.into(),
+            status: OutcomeStatus::Recovered,
+            attempt: 1,
+            reason: None,
+            bytes: 42,
+            interaction_id: Some("i-1".into()),
+            at: "2026-12-01T01:10:00Z".into(),
+        };
+        store
+            .put_run_json(
+                "2026-12-01T01-00-00Z-manual",
+                &format!("outcomes/{B}.json"),
+                &outcome,
+            )
+            .await
+            .expect("written");
+
+        let report = read(&store, day("2026-11-30"), day("2026-11-30"), false)
+            .await
+            .expect("read");
+        assert_eq!(report.runs_read, 1);
+        let d = &report.days[0];
+        assert_eq!(d.covered_by_runs, DayCovered::Covered);
+        assert_eq!(
+            (d.eligible, d.in_verint, d.recovered, d.still_missing),
+            (3, 1, 1, 1)
+        );
     }
 }

@@ -1,12 +1,17 @@
 //! The run store: where the checkpoint, reports, statuses, outcomes, the queued record and each
 //! run's ledger are kept (design §9), as the flows see it.
 
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
 use crate::domain::checkpoint::Checkpoint;
-use crate::domain::ledger::LedgerError;
-use crate::domain::ledger::LedgerRow;
-use crate::domain::report::Outcome;
-use crate::domain::report::RunReport;
-use crate::domain::report::RunStatus;
+use crate::domain::contacts::ContactKey;
+use crate::domain::ledger::{LedgerError, LedgerRow};
+use crate::domain::report::{Outcome, RunReport, RunStatus, WorkedState};
+
 /// The version of the checkpoint a run read: its ETag, or none yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Version {
@@ -105,4 +110,186 @@ pub trait OutcomeStore: Send + Sync {
         run_id: &str,
         outcome: &Outcome,
     ) -> impl Future<Output = Result<(), StateError>> + Send;
+}
+
+/// The runs' documents as backfills and coverage read and write them (design §4.8, §9): JSON
+/// objects under `runs/{run_id}/`, each with its version for conditional writes, the run ids,
+/// each run's ledger, and what the worker achieved.
+pub trait RunDocuments: Send + Sync {
+    /// Writes `runs/{run_id}/{name}`.
+    fn put_run_json<T: Serialize + Sync>(
+        &self,
+        run_id: &str,
+        name: &str,
+        value: &T,
+    ) -> impl Future<Output = Result<(), StateError>> + Send;
+    /// Reads `runs/{run_id}/{name}` with its version; `None` when it does not exist.
+    fn run_json<T: DeserializeOwned + Send>(
+        &self,
+        run_id: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<(T, Version)>, StateError>> + Send;
+    /// Writes `runs/{run_id}/{name}` only if it is still at `expected`; `false` when another
+    /// writer got there first.
+    fn put_run_json_if<T: Serialize + Sync>(
+        &self,
+        run_id: &str,
+        name: &str,
+        value: &T,
+        expected: &Version,
+    ) -> impl Future<Output = Result<bool, StateError>> + Send;
+    /// Every JSON object under `runs/{run_id}/{folder}/`.
+    fn run_folder<T: DeserializeOwned + Send>(
+        &self,
+        run_id: &str,
+        folder: &str,
+    ) -> impl Future<Output = Result<Vec<T>, StateError>> + Send;
+    /// Run ids, newest first.
+    fn run_ids(&self) -> impl Future<Output = Result<Vec<String>, StateError>> + Send;
+    /// A run's ledger, gzip-compressed as stored; `None` when the run wrote none.
+    fn ledger_bytes(
+        &self,
+        run_id: &str,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, LedgerError>> + Send;
+    /// Merges what the worker achieved for each contact of a run into `into`.
+    fn worked(
+        &self,
+        run_id: &str,
+        into: &mut HashMap<ContactKey, WorkedState>,
+    ) -> impl Future<Output = Result<(), StateError>> + Send;
+    /// A run's report; `None` when it has none (yet).
+    fn report(
+        &self,
+        run_id: &str,
+    ) -> impl Future<Output = Result<Option<RunReport>, StateError>> + Send {
+        async move { Ok(self.run_json(run_id, "report.json").await?.map(|(r, _)| r)) }
+    }
+}
+
+/// The runs' documents in memory: the fake backfills and coverage are tested over.
+#[derive(Debug, Default)]
+pub struct MemoryRunDocuments {
+    /// `runs/{run_id}/{name}` → the document and its version (a counter).
+    documents: Mutex<BTreeMap<String, (serde_json::Value, u64)>>,
+    pub ledgers: Mutex<HashMap<String, Vec<u8>>>,
+}
+
+impl MemoryRunDocuments {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, (serde_json::Value, u64)>> {
+        self.documents.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn put(&self, key: String, value: serde_json::Value) {
+        let mut documents = self.lock();
+        let version = documents.get(&key).map_or(1, |(_, v)| v + 1);
+        documents.insert(key, (value, version));
+    }
+}
+
+fn json_err(key: &str) -> impl FnOnce(serde_json::Error) -> StateError + '_ {
+    move |source| StateError::Json {
+        key: key.to_owned(),
+        source,
+    }
+}
+
+impl RunDocuments for MemoryRunDocuments {
+    async fn put_run_json<T: Serialize + Sync>(
+        &self,
+        run_id: &str,
+        name: &str,
+        value: &T,
+    ) -> Result<(), StateError> {
+        let key = format!("runs/{run_id}/{name}");
+        let value = serde_json::to_value(value).map_err(json_err(&key))?;
+        self.put(key, value);
+        Ok(())
+    }
+
+    async fn run_json<T: DeserializeOwned + Send>(
+        &self,
+        run_id: &str,
+        name: &str,
+    ) -> Result<Option<(T, Version)>, StateError> {
+        let key = format!("runs/{run_id}/{name}");
+        let Some((value, version)) = self.lock().get(&key).cloned() else {
+            return Ok(None);
+        };
+        let value = serde_json::from_value(value).map_err(json_err(&key))?;
+        Ok(Some((value, Version::ETag(version.to_string()))))
+    }
+
+    async fn put_run_json_if<T: Serialize + Sync>(
+        &self,
+        run_id: &str,
+        name: &str,
+        value: &T,
+        expected: &Version,
+    ) -> Result<bool, StateError> {
+        let key = format!("runs/{run_id}/{name}");
+        let value = serde_json::to_value(value).map_err(json_err(&key))?;
+        let mut documents = self.lock();
+        let now = documents
+            .get(&key)
+            .map(|(_, v)| Version::ETag(v.to_string()));
+        if now.as_ref().unwrap_or(&Version::Absent) != expected {
+            return Ok(false);
+        }
+        let version = documents.get(&key).map_or(1, |(_, v)| v + 1);
+        documents.insert(key, (value, version));
+        Ok(true)
+    }
+
+    async fn run_folder<T: DeserializeOwned + Send>(
+        &self,
+        run_id: &str,
+        folder: &str,
+    ) -> Result<Vec<T>, StateError> {
+        let prefix = format!("runs/{run_id}/{folder}/");
+        let found: Vec<(String, serde_json::Value)> = self
+            .lock()
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, (v, _))| (k.clone(), v.clone()))
+            .collect();
+        found
+            .into_iter()
+            .map(|(k, v)| serde_json::from_value(v).map_err(json_err(&k)))
+            .collect()
+    }
+
+    async fn run_ids(&self) -> Result<Vec<String>, StateError> {
+        let mut ids: Vec<String> = self
+            .lock()
+            .keys()
+            .filter_map(|k| k.strip_prefix("runs/")?.split_once('/'))
+            .map(|(id, _)| id.to_owned())
+            .collect();
+        ids.dedup();
+        ids.sort_by(|a, b| b.cmp(a));
+        Ok(ids)
+    }
+
+    async fn ledger_bytes(&self, run_id: &str) -> Result<Option<Vec<u8>>, LedgerError> {
+        let ledgers = self.ledgers.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(ledgers.get(run_id).cloned())
+    }
+
+    async fn worked(
+        &self,
+        run_id: &str,
+        into: &mut HashMap<ContactKey, WorkedState>,
+    ) -> Result<(), StateError> {
+        for outcome in self.run_folder::<Outcome>(run_id, "outcomes").await? {
+            WorkedState::merge(
+                into,
+                ContactKey::new(&outcome.contact_id.to_ascii_lowercase()),
+                WorkedState {
+                    status: outcome.status,
+                    reason: outcome.reason,
+                },
+            );
+        }
+        Ok(())
+    }
 }
