@@ -99,28 +99,28 @@ OVERRIDES = {
     # S3Ledger (multipart upload of runs/{run_id}/ledger.csv.gz): the planner writes every run's
     # ledger (docs/design.md section 9). Reachability also finds these from the worker, through other
     # fns named finish (an encoder's, a hasher's) and upload_part/abort.
-    ("shared/src/ledger.rs", "upload_part"): {"planner"},
-    ("shared/src/ledger.rs", "finish"): {"planner"},
-    ("shared/src/ledger.rs", "abort"): {"planner"},
+    ("shared/src/adapters/ledger.rs", "upload_part"): {"planner"},
+    ("shared/src/adapters/ledger.rs", "finish"): {"planner"},
+    ("shared/src/adapters/ledger.rs", "abort"): {"planner"},
     # S3State::get_object reads the checkpoint and the queued record (planner) and
     # reports/outcomes (CLI). Reachability also finds it from the worker, through
-    # ConnectContacts::describe's `.status()` on an HTTP response, which has the name of
+    # ConnectClient::describe's `.status()` on an HTTP response, which has the name of
     # S3State::status.
-    ("shared/src/state.rs", "get_object"): {"planner"},
+    ("shared/src/adapters/state.rs", "get_object"): {"planner"},
     # Names shared across the merged code make reachability too wide here: `open` (a CTR object,
     # the planner), a recording's HEAD and GET (the worker), the run listing that only
     # `recoveryctl coverage`/`runs` read, and the redrive that only `recoveryctl redrive` runs.
-    ("shared/src/source.rs", "open"): {"planner"},
-    ("shared/src/work.rs", "open_recording"): {"worker"},
-    ("shared/src/work.rs", "into_part"): {"worker"},
-    ("shared/src/state.rs", "run_ids"): set(),
-    ("shared/src/redrive.rs", "queue_arn"): set(),
+    ("shared/src/adapters/ctr_source.rs", "open"): {"planner"},
+    ("shared/src/adapters/recordings.rs", "open_recording"): {"worker"},
+    ("shared/src/adapters/recordings.rs", "into_part"): {"worker"},
+    ("shared/src/adapters/state.rs", "run_ids"): set(),
+    ("shared/src/adapters/sqs_redrive.rs", "queue_arn"): set(),
     # The planner's queueing (Planner::enqueue): its record of the ids a stopped run queued (read
     # through get_object, above), and the SendMessageBatch calls of send_bodies_each.
     # Reachability also finds them from the worker, which reaches Planner::run through every
     # other fn named `run`.
-    ("shared/src/state.rs", "put_queued_log"): {"planner"},
-    ("shared/src/queue.rs", "send_batch"): {"planner"},
+    ("shared/src/adapters/state.rs", "put_queued_log"): {"planner"},
+    ("shared/src/adapters/sqs.rs", "send_batch"): {"planner"},
 }
 
 # Path prefixes that name the shared crate's own items (anything else before '::' is another crate).
@@ -376,13 +376,13 @@ class OperationsTest(unittest.TestCase):
     def test_attribution_of_stable_call_sites(self):
         """Reachability on today's code: wrappers whose users will not change."""
         for site, expected in [
-            (("shared/src/aws.rs", "verint_key"), {"planner", "worker"}),  # the Verint key at start
-            (("shared/src/source.rs", "open"), {"planner"}),  # CTR objects
-            (("shared/src/queue.rs", "send_batch"), {"planner"}),  # queueing work
-            (("shared/src/work.rs", "open_recording"), {"worker"}),  # HeadObject of a recording
-            (("shared/src/work.rs", "into_part"), {"worker"}),  # GetObject of a recording
-            (("shared/src/queue.rs", "receive"), set()),  # the CLI only: the worker has its trigger
-            (("shared/src/state.rs", "run_ids"), set()),  # the CLI only
+            (("shared/src/adapters/aws.rs", "verint_key"), {"planner", "worker"}),  # the Verint key at start
+            (("shared/src/adapters/ctr_source.rs", "open"), {"planner"}),  # CTR objects
+            (("shared/src/adapters/sqs.rs", "send_batch"), {"planner"}),  # queueing work
+            (("shared/src/adapters/recordings.rs", "open_recording"), {"worker"}),  # HeadObject of a recording
+            (("shared/src/adapters/recordings.rs", "into_part"), {"worker"}),  # GetObject of a recording
+            (("shared/src/adapters/sqs.rs", "receive"), set()),  # the CLI only: the worker has its trigger
+            (("shared/src/adapters/state.rs", "run_ids"), set()),  # the CLI only
         ]:
             with self.subTest(site=site):
                 self.assertEqual(users(*site), expected)

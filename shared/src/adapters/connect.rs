@@ -49,14 +49,14 @@ impl RateLimiter {
 pub(crate) const MIN_CALL_TIME: Duration = Duration::from_secs(2);
 
 #[derive(Debug)]
-pub struct ConnectContacts {
+pub struct ConnectClient {
     client: aws_sdk_connect::Client,
     limiter: RateLimiter,
 }
 
-impl ConnectContacts {
+impl ConnectClient {
     pub fn new(client: aws_sdk_connect::Client, max_rps: f64) -> Self {
-        ConnectContacts {
+        ConnectClient {
             client,
             limiter: RateLimiter::new(max_rps),
         }
@@ -122,7 +122,7 @@ impl ConnectContacts {
     }
 }
 
-impl ContactDirectory for ConnectContacts {
+impl ContactDirectory for ConnectClient {
     async fn describe(
         &self,
         instance_id: &str,

@@ -1,6 +1,5 @@
-//! Where CTR objects come from: the Firehose bucket in S3, or a local directory laid out the same
-//! way (benchmarks). Both are read through [`CtrSource`] by [`scan`], which lists the arrival
-//! hours, reads objects with bounded concurrency on blocking threads, and merges the copies.
+//! The CTR objects of an arrival hour ([`CtrSource`]): in the Firehose bucket in S3, or in a local
+//! directory laid out the same way (benchmarks). `flows::scan` reads them.
 
 use std::io::Read;
 use std::path::PathBuf;

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 
-use crate::adapters::connect::ConnectContacts;
+use crate::adapters::connect::ConnectClient;
 use crate::adapters::verint::VerintClient;
 use crate::config::RecordingsLocation;
 use crate::domain::orphans::day_prefixes;
@@ -38,7 +38,7 @@ pub struct RecordingOrphans {
     pub s3: aws_sdk_s3::Client,
     pub location: RecordingsLocation,
     pub verint: VerintClient,
-    pub connect: ConnectContacts,
+    pub connect: ConnectClient,
     pub instance_id: String,
 }
 

@@ -9,7 +9,7 @@ use futures::StreamExt as _;
 use futures::stream;
 
 use crate::adapters::aws::{Clients, StartError};
-use crate::adapters::connect::ConnectContacts;
+use crate::adapters::connect::ConnectClient;
 use crate::adapters::ctr_source::S3CtrSource;
 use crate::adapters::orphans::RecordingOrphans;
 use crate::adapters::sqs::SqsQueue;
@@ -57,7 +57,7 @@ impl PlannerApp {
             s3: clients.s3.clone(),
             location,
             verint: verint.clone(),
-            connect: ConnectContacts::new(clients.connect.clone(), config.connect_max_rps),
+            connect: ConnectClient::new(clients.connect.clone(), config.connect_max_rps),
             instance_id: config.connect_instance_id.clone(),
         });
         Ok(PlannerApp {

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::adapters::aws::{Clients, StartError};
-use crate::adapters::connect::ConnectContacts;
+use crate::adapters::connect::ConnectClient;
 use crate::adapters::recordings::S3Recordings;
 use crate::adapters::sqs::SqsMessages;
 use crate::adapters::sqs::SqsQueue;
@@ -28,7 +28,7 @@ pub(crate) const UPLOADS: usize = 4;
 pub struct WorkerApp {
     pub config: Config,
     pub verint: VerintClient,
-    pub connect: ConnectContacts,
+    pub connect: ConnectClient,
     pub s3: aws_sdk_s3::Client,
     pub recordings: S3Recordings,
     pub store: S3State,
@@ -43,7 +43,7 @@ pub struct WorkerApp {
 
 /// The worker over the deployed adapters.
 pub type WorkerOverAws<'a> =
-    Worker<'a, VerintClient, ConnectContacts, S3Recordings, SqsMessages, S3State>;
+    Worker<'a, VerintClient, ConnectClient, S3Recordings, SqsMessages, S3State>;
 
 impl WorkerApp {
     /// Builds the clients from `lookup` (the SDK's endpoint variables) and the adapters from
@@ -57,7 +57,7 @@ impl WorkerApp {
         let work_queue = SqsQueue::new(clients.sqs.clone(), &config.work_queue_url);
         let dead_letter_queue = SqsQueue::new(clients.sqs.clone(), &config.dead_letter_queue_url);
         Ok(WorkerApp {
-            connect: ConnectContacts::new(clients.connect.clone(), config.connect_max_rps),
+            connect: ConnectClient::new(clients.connect.clone(), config.connect_max_rps),
             s3: clients.s3.clone(),
             recordings: S3Recordings(clients.s3.clone()),
             store: S3State::new(

@@ -1,6 +1,6 @@
 //! Proof of coverage (design §9): for each day (by initiation), where every recorded call is,
-//! from the ledgers of the runs that covered it and the worker's outcomes. Pure: the caller
-//! reads the ledgers and outcomes, this module folds them.
+//! from the ledgers of the runs that covered it and the worker's outcomes. [`read`] gathers them
+//! through the [`RunDocuments`] port; `CoverageBuilder` folds them, purely (no I/O, no clock).
 //!
 //! A contact may appear in several runs (an automatic run, then a manual one over the same day)
 //! and in several outcomes (a failed attempt, then a recovered one). Its final state is, in this

@@ -30,8 +30,8 @@ use crate::ports::orphans::{CallTimes, OrphanError, OrphanLookup};
 use crate::ports::queue::{QueueError, WorkQueue};
 use crate::ports::store::LedgerSink;
 use crate::ports::store::{RunStore, StateError, Version};
-use crate::ports::verint::VerintContacts;
 use crate::ports::verint::VerintError;
+use crate::ports::verint::VerintHoldings;
 
 /// What to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -367,7 +367,7 @@ impl<S, V, Q, R> std::fmt::Debug for Planner<'_, S, V, Q, R> {
     }
 }
 
-impl<S: CtrSource, V: VerintContacts, Q: WorkQueue, R: RunStore> Planner<'_, S, V, Q, R> {
+impl<S: CtrSource, V: VerintHoldings, Q: WorkQueue, R: RunStore> Planner<'_, S, V, Q, R> {
     /// The orphan recordings of a manual run's window (design §9): recordings whose time lies in
     /// the window and whose contact has no CTR among the hours read; each asked of Verint by id,
     /// and, when Verint lacks it, of Connect for its times.

@@ -1,4 +1,4 @@
-//! Reading arrival hours of CTR objects into one contact set ([`scan`], [`Scanner`]): objects read
+//! Reading arrival hours of CTR objects into one contact set ([`scan`], `Scanner`): objects read
 //! with bounded concurrency on blocking threads, failed reads retried, copies merged.
 
 use crate::domain::contacts::ContactCopy;

@@ -172,7 +172,7 @@ impl RetryPolicy {
 }
 
 /// Which contacts Verint holds.
-pub trait VerintContacts: Send + Sync {
+pub trait VerintHoldings: Send + Sync {
     /// The contacts whose start time is in one of `spans` (sorted, disjoint, of any length).
     fn completed_contacts(
         &self,

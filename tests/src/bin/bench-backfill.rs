@@ -27,8 +27,8 @@ use recovery::flows::plan::{Planner, Request};
 use recovery::ports::queue::{QueueError, Sent, WorkQueue};
 use recovery::ports::store::LedgerSink;
 use recovery::ports::store::{RunStore, StateError, Version};
-use recovery::ports::verint::VerintContacts;
 use recovery::ports::verint::VerintError;
+use recovery::ports::verint::VerintHoldings;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Parser)]
@@ -306,7 +306,7 @@ struct IdFiles {
     dir: PathBuf,
 }
 
-impl VerintContacts for IdFiles {
+impl VerintHoldings for IdFiles {
     async fn completed_contacts(
         &self,
         spans: &[Window],

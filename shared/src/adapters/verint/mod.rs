@@ -23,8 +23,8 @@ use crate::domain::time::{Window, format_ts};
 use crate::ports::verint::AudioPart;
 use crate::ports::verint::Ingested;
 use crate::ports::verint::RetryPolicy;
-use crate::ports::verint::VerintContacts;
 use crate::ports::verint::VerintError;
+use crate::ports::verint::VerintHoldings;
 use crate::ports::verint::VerintIngest;
 pub use auth::ApiKey;
 pub use keys::{KeyRead, KeySource, Keys};
@@ -447,7 +447,7 @@ pub(crate) fn percent_encode(s: &str) -> String {
 
 // The ports this adapter speaks.
 
-impl VerintContacts for VerintClient {
+impl VerintHoldings for VerintClient {
     async fn completed_contacts(
         &self,
         spans: &[Window],

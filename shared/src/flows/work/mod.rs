@@ -5,8 +5,8 @@
 //!
 //! The flow is generic over the ports it needs ([`VerintIngest`], [`ContactDirectory`],
 //! [`RecordingStore`], [`MessageQueue`], [`OutcomeStore`]), so every failure path is tested with
-//! in-memory fakes (`flow_tests`). What can fail is in [`failure`], the ingest's metadata in
-//! [`metadata`].
+//! in-memory fakes (`flow_tests`). What can fail is in `failure`, the ingest's metadata in
+//! `metadata`.
 
 mod failure;
 mod metadata;
