@@ -14,7 +14,7 @@ ROOT = pathlib.Path(__file__).resolve().parent / "corpus"
 
 
 def record(cid, last_update="2024-05-14T14:06:00Z"):
-    """A CTR record as the `record()` helper of shared/src/domain/ctr.rs's tests writes it."""
+    """A CTR record as the `record()` helper of shared/src/domain/ctr/tests.rs writes it."""
     loc = f"rec/connect/x/CallRecordings/2024/05/14/{cid}_20240514T14:03_UTC.wav"
     return json.dumps(
         {

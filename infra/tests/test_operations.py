@@ -106,20 +106,20 @@ OVERRIDES = {
     # reports/outcomes (CLI). Reachability also finds it from the worker, through
     # ConnectClient::describe's `.status()` on an HTTP response, which has the name of
     # S3State::status.
-    ("shared/src/adapters/state.rs", "get_object"): {"planner"},
+    ("shared/src/adapters/state/mod.rs", "get_object"): {"planner"},
     # Names shared across the merged code make reachability too wide here: `open` (a CTR object,
     # the planner), a recording's HEAD and GET (the worker), the run listing that only
     # `recoveryctl coverage`/`runs` read, and the redrive that only `recoveryctl redrive` runs.
     ("shared/src/adapters/ctr_source.rs", "open"): {"planner"},
     ("shared/src/adapters/recordings.rs", "open_recording"): {"worker"},
     ("shared/src/adapters/recordings.rs", "into_part"): {"worker"},
-    ("shared/src/adapters/state.rs", "run_ids"): set(),
+    ("shared/src/adapters/state/mod.rs", "run_ids"): set(),
     ("shared/src/adapters/sqs_redrive.rs", "queue_arn"): set(),
     # The planner's queueing (Planner::enqueue): its record of the ids a stopped run queued (read
     # through get_object, above), and the SendMessageBatch calls of send_bodies_each.
     # Reachability also finds them from the worker, which reaches Planner::run through every
     # other fn named `run`.
-    ("shared/src/adapters/state.rs", "put_queued_log"): {"planner"},
+    ("shared/src/adapters/state/mod.rs", "put_queued_log"): {"planner"},
     ("shared/src/adapters/sqs.rs", "send_batch"): {"planner"},
 }
 
@@ -382,7 +382,7 @@ class OperationsTest(unittest.TestCase):
             (("shared/src/adapters/recordings.rs", "open_recording"), {"worker"}),  # HeadObject of a recording
             (("shared/src/adapters/recordings.rs", "into_part"), {"worker"}),  # GetObject of a recording
             (("shared/src/adapters/sqs.rs", "receive"), set()),  # the CLI only: the worker has its trigger
-            (("shared/src/adapters/state.rs", "run_ids"), set()),  # the CLI only
+            (("shared/src/adapters/state/mod.rs", "run_ids"), set()),  # the CLI only
         ]:
             with self.subTest(site=site):
                 self.assertEqual(users(*site), expected)
