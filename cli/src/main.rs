@@ -2,7 +2,6 @@
 //! same code as the functions.
 
 mod commands;
-mod coverage;
 mod table;
 
 use std::process::ExitCode;

@@ -1,6 +1,7 @@
 //! The worker's side: Verint, Connect, the recordings in S3, the run state and the two queues.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use crate::adapters::aws::{Clients, StartError};
 use crate::adapters::connect::ConnectClient;
@@ -11,6 +12,7 @@ use crate::adapters::state::S3State;
 use crate::adapters::verint::VerintClient;
 use crate::config::Config;
 use crate::flows::work::{WorkSettings, Worker};
+use crate::ports::queue::{QueueError, Received};
 
 /// Messages worked at once within one invocation: a whole batch (SQS delivers at most ten), so
 /// that the look-ups, `DescribeContact`'s turns under `CONNECT_MAX_RPS` and the retry waits of
@@ -109,6 +111,34 @@ impl WorkerApp {
         self.backfill_queues
             .as_ref()
             .map(|queues| (&queues.work, self.worker_on(queues)))
+    }
+
+    /// Up to ten messages to work by hand (`recoveryctl work`), live recovery first (design
+    /// §4.8): the work queue's, and only when it has none the backfill queue's, waiting up to
+    /// `wait` for them; each held invisible for `hold` at a time while it is worked. With the flow
+    /// for the queue they came from.
+    pub async fn receive_by_hand<'a>(
+        &'a self,
+        wait: Duration,
+        hold: Duration,
+    ) -> Result<(Vec<Received>, WorkerOverAws<'a>), QueueError> {
+        let holding = |mut worker: WorkerOverAws<'a>| -> WorkerOverAws<'a> {
+            worker.settings.hold = Some(hold);
+            worker
+        };
+        let Some(backfill) = &self.backfill_queues else {
+            let received = self.work_queue.receive(10, wait, Some(hold)).await?;
+            return Ok((received, holding(self.worker())));
+        };
+        let live = self
+            .work_queue
+            .receive(10, Duration::from_secs(1), Some(hold))
+            .await?;
+        if !live.is_empty() {
+            return Ok((live, holding(self.worker())));
+        }
+        let received = backfill.work.receive(10, wait, Some(hold)).await?;
+        Ok((received, holding(self.worker_on(backfill))))
     }
 
     fn worker_on<'a>(&'a self, queues: &'a SqsMessages) -> WorkerOverAws<'a> {

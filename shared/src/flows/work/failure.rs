@@ -1,7 +1,10 @@
 //! Every way working a message can fail ([`FailureKind`], [`Failure`]): transient or permanent,
 //! its metric reason and text, and the retry delay a transient one waits (design §5).
 
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
+
+use futures::FutureExt;
 
 use tokio::time::Instant;
 
@@ -241,8 +244,20 @@ pub(crate) fn check_time_left(deadline: Option<Instant>, bytes: u64) -> Result<(
     Ok(())
 }
 
+/// Runs `work`; a panic inside it becomes a transient [`FailureKind::Panicked`] failure that
+/// names the panic's message. The one place the worker catches panics: a panic fails the message
+/// it happened in, never the batch or the process.
+pub(crate) async fn caught<T>(work: impl Future<Output = T>) -> Result<T, Failure> {
+    AssertUnwindSafe(work)
+        .catch_unwind()
+        .await
+        .map_err(|panic| {
+            Failure::new(FailureKind::Panicked).with_detail(panic_message(panic.as_ref()))
+        })
+}
+
 /// A panic's message, as far as it can be read.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())

@@ -14,16 +14,14 @@ mod settings;
 
 pub use settings::{ONE_INVOCATION_UPLOAD, WorkSettings};
 
-use failure::panic_message;
+use failure::caught;
 pub(crate) use failure::{Failure, FailureKind, MIN_TIME_LEFT, check_time_left, retry_delay};
 use metadata::build_metadata;
 
-use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use crate::ports::connect::DescribedContact;
 use chrono::Utc;
-use futures::FutureExt;
 use futures::stream::{self, StreamExt};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
@@ -90,6 +88,29 @@ impl Disposition {
     }
 }
 
+/// What a series of messages came to (`recoveryctl work`'s summary): each disposition counted
+/// once, a success by its status.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Tally {
+    pub received: u64,
+    pub recovered: u64,
+    pub already_present: u64,
+    pub retry_later: u64,
+    pub dead_lettered: u64,
+}
+
+impl Tally {
+    pub fn add(&mut self, d: &Disposition) {
+        self.received += 1;
+        match d {
+            Disposition::Done(OutcomeStatus::Recovered) => self.recovered += 1,
+            Disposition::Done(_) => self.already_present += 1,
+            Disposition::Retry(_) => self.retry_later += 1,
+            Disposition::DeadLettered(_) => self.dead_lettered += 1,
+        }
+    }
+}
+
 /// Everything working a message needs, built once per process.
 pub struct Worker<'a, V, C, R, Q, O> {
     pub verint: &'a V,
@@ -137,14 +158,9 @@ where
         let results: Vec<(usize, Disposition, Option<FailureKind>, Effort)> =
             stream::iter(messages.iter().enumerate())
                 .map(|(i, m)| async move {
-                    match AssertUnwindSafe(self.work(m, deadline, uploads))
-                        .catch_unwind()
-                        .await
-                    {
+                    match caught(self.work(m, deadline, uploads)).await {
                         Ok((d, f, e)) => (i, d, f, e),
-                        Err(panic) => {
-                            let failure = Failure::new(FailureKind::Panicked)
-                                .with_detail(panic_message(panic.as_ref()));
+                        Err(failure) => {
                             error!(
                                 message_id = %m.message_id,
                                 reason = %failure.reason(),
@@ -300,9 +316,7 @@ where
         effort: &mut Effort,
     ) -> Result<(OutcomeStatus, String, u64), Failure> {
         let work_deadline = deadline.map(|d| d.checked_sub(SETTLE_RESERVE).unwrap_or(d));
-        let recovering =
-            AssertUnwindSafe(self.recover(message, attempt, work_deadline, uploads, effort))
-                .catch_unwind();
+        let recovering = caught(self.recover(message, attempt, work_deadline, uploads, effort));
         let cut_short = || {
             Ok(Err(
                 Failure::new(FailureKind::Deadline).with_detail("the work was cut short")
@@ -314,9 +328,7 @@ where
                 .unwrap_or_else(|_| cut_short()),
             None => recovering.await,
         }
-        .unwrap_or_else(|panic| {
-            Err(Failure::new(FailureKind::Panicked).with_detail(panic_message(panic.as_ref())))
-        })
+        .unwrap_or_else(Err)
     }
 
     /// Settles the message by the result of its work (done, released for a retry, or

@@ -5,7 +5,6 @@ use std::io::Write;
 
 use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
-use recovery::adapters::state::S3State;
 use recovery::domain::time::format_ts;
 use recovery::flows::coverage::{ContactCoverage, DayCoverage, DayCovered};
 
@@ -22,12 +21,13 @@ fn date(name: &str, s: &str) -> Result<NaiveDate> {
         .with_context(|| format!("{name} {s:?} is not a date (YYYY-MM-DD)"))
 }
 
-pub async fn coverage(store: &S3State, from: &str, to: &str, format: Format) -> Result<()> {
+pub(super) async fn coverage(from: &str, to: &str, format: Format) -> Result<()> {
+    let (_, _, store) = super::state().await?;
     let (from, to) = (date("--from", from)?, date("--to", to)?);
     if to < from {
         bail!("--to {to} is before --from {from}");
     }
-    let report = recovery::flows::coverage::read(store, from, to, format == Format::Csv)
+    let report = recovery::flows::coverage::read(&store, from, to, format == Format::Csv)
         .await
         .context("reading the runs' ledgers and outcomes")?;
     match format {

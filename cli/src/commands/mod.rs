@@ -1,0 +1,102 @@
+//! The commands, one file each: each builds what it needs from the configuration, does its work
+//! with the shared library, and prints one JSON document or a table. `run` only dispatches.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use comfy_table::Table;
+use indicatif::{ProgressBar, ProgressStyle};
+use recovery::Config;
+use recovery::adapters::aws::Clients;
+use recovery::adapters::sqs::SqsQueue;
+use recovery::adapters::sqs_redrive::SqsRedrive;
+use recovery::adapters::state::S3State;
+use recovery::app::{PlannerApp, WorkerApp};
+use recovery::domain::metrics::Metrics;
+use recovery::domain::report::{OutcomeStatus, RunReport, RunState, RunStatus, SliceEntry};
+use recovery::flows::backfill::is_backfill;
+use recovery::flows::plan::{Deadlines, ManualPayload, Request};
+use recovery::flows::redrive::Redrive;
+use recovery::ports::store::RunStore;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::table::table;
+use crate::{Cli, Command};
+
+mod coverage;
+mod plan;
+mod redrive;
+mod runs;
+mod status;
+mod work;
+
+use plan::print_slices;
+use runs::{run_row, runs_table};
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn config() -> Result<Config> {
+    Config::from_env().context("configuration")
+}
+
+fn progress(json: bool, len: u64, template: &str) -> ProgressBar {
+    if json || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    pb
+}
+
+fn print_json<T: Serialize>(value: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+pub async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Plan {
+            from,
+            to,
+            auto,
+            dry_run,
+            deadline,
+            jobs,
+        } => {
+            let jobs = jobs.map_or_else(
+                || std::thread::available_parallelism().map_or(2, |n| n.get()),
+                usize::from,
+            );
+            plan::plan(cli.json, from, to, auto, dry_run, deadline, jobs).await
+        }
+        Command::Work { until_empty, for_ } => work::work(cli.json, until_empty, for_).await,
+        Command::Status => status::status(cli.json).await,
+        Command::Runs { run_id, limit } => runs::runs(cli.json, run_id, limit).await,
+        Command::Redrive => redrive::redrive(cli.json).await,
+        Command::Coverage { from, to, csv } => {
+            let format = match (cli.json, csv) {
+                (true, _) => coverage::Format::Json,
+                (false, true) => coverage::Format::Csv,
+                (false, false) => coverage::Format::Table,
+            };
+            coverage::coverage(&from, &to, format).await
+        }
+    }
+}
+
+async fn state() -> Result<(Config, Clients, S3State)> {
+    let config = config()?;
+    let clients = Clients::load(env).await;
+    let store = S3State::new(
+        clients.s3.clone(),
+        &config.state_bucket,
+        &config.state_prefix,
+    );
+    Ok((config, clients, store))
+}

@@ -1,0 +1,175 @@
+//! `recoveryctl plan` (design §8): a manual window, an automatic run, or a backfill of 24-hour
+//! slices, with a progress bar; prints the report.
+
+use super::*;
+
+pub(super) async fn plan(
+    json: bool,
+    from: Option<String>,
+    to: Option<String>,
+    auto: bool,
+    dry_run: bool,
+    deadline: Option<std::time::Duration>,
+    jobs: usize,
+) -> Result<()> {
+    let deadlines = deadline.map(|d| Deadlines::reading_until(std::time::Instant::now() + d));
+    let config = config()?;
+    let request = if auto {
+        Request::Automatic { dry_run }
+    } else {
+        let payload = ManualPayload {
+            start: from.unwrap_or_default(),
+            end: to.unwrap_or_default(),
+            dry_run,
+        };
+        payload.validate(&config, chrono::Utc::now())?
+    };
+    let app = PlannerApp::load(config, env).await?;
+    if let Request::Manual { window, dry_run } = request
+        && is_backfill(&window)
+    {
+        return plan_backfill(json, &app, window, dry_run, jobs).await;
+    }
+    let pb = progress(
+        json,
+        0,
+        "{spinner} reading CTR objects {pos}/{len} {wide_bar} {eta}",
+    );
+    let report = app
+        .run_until(request, deadlines, &|done, total| {
+            pb.set_length(total);
+            pb.set_position(done);
+        })
+        .await;
+    pb.finish_and_clear();
+    let report = report?;
+    if json {
+        return print_json(&report);
+    }
+    print_report(&report);
+    Ok(())
+}
+
+/// A backfill here (design §4.8): its 24-hour slices, `jobs` at a time, one progress bar for the
+/// slices; prints the parent report, and fails naming each slice that failed.
+async fn plan_backfill(
+    json: bool,
+    app: &PlannerApp,
+    window: recovery::domain::time::Window,
+    dry_run: bool,
+    jobs: usize,
+) -> Result<()> {
+    let slices = recovery::flows::backfill::slices(&window).len() as u64;
+    let pb = progress(
+        json,
+        slices,
+        "{spinner} planning 24-hour slices {pos}/{len} {wide_bar} {eta}",
+    );
+    let settled = app
+        .backfill_here(window, dry_run, jobs, &|message, result| {
+            if let Err(e) = result {
+                pb.println(format!(
+                    "slice {} [{}, {}) failed: {}",
+                    message.run_id,
+                    message.start,
+                    message.end,
+                    recovery::domain::error::error_chain(e)
+                ));
+            }
+            pb.inc(1);
+        })
+        .await;
+    pb.finish_and_clear();
+    let (status, report) = settled?;
+    if json {
+        print_json(&report)?;
+    } else {
+        print_report(&report);
+        print_slices(report.slices.as_deref().unwrap_or_default());
+    }
+    if status.status != RunState::Completed {
+        bail!(
+            "backfill {} is incomplete: {}. Run a failed slice again with `recoveryctl plan --from START --to END`",
+            status.run_id,
+            status
+                .error
+                .as_deref()
+                .unwrap_or("not every slice completed")
+        );
+    }
+    Ok(())
+}
+
+pub(super) fn print_slices(slices: &[SliceEntry]) {
+    let mut t = table(&["slice", "window", "status", "error"]);
+    for s in slices {
+        t.add_row(vec![
+            s.run_id.clone(),
+            format!("{} .. {}", s.start, s.end),
+            format!("{:?}", s.status).to_lowercase(),
+            s.error.clone().unwrap_or_default(),
+        ]);
+    }
+    println!("{t}");
+}
+
+pub(super) fn print_report(r: &RunReport) {
+    let window = r
+        .window
+        .as_ref()
+        .map_or("none (no settled hour to read)".to_owned(), |w| {
+            let by = match w.by {
+                recovery::domain::report::WindowBy::Initiation => "initiation",
+                recovery::domain::report::WindowBy::Arrival => "arrival",
+            };
+            format!("[{}, {}) by {by}", w.start, w.end)
+        });
+    let mode = match r.mode {
+        recovery::domain::report::Mode::Manual => "manual",
+        recovery::domain::report::Mode::Automatic => "automatic",
+    };
+    let dry = if r.dry_run { ", dry run" } else { "" };
+    println!("run {}  ({mode}{dry})  window {window}", r.run_id);
+    let mut t = table(&[
+        "CTR objects",
+        "records",
+        "malformed",
+        "duplicates",
+        "eligible",
+        "in Verint",
+        "unrecoverable",
+        "not settled",
+        "missing",
+        "queued",
+        "ms",
+    ]);
+    t.add_row(vec![
+        r.ctr.objects.to_string(),
+        r.ctr.records.to_string(),
+        r.ctr.malformed.to_string(),
+        r.ctr.duplicates.to_string(),
+        r.eligible.to_string(),
+        r.in_verint.to_string(),
+        r.unrecoverable.len().to_string(),
+        r.not_settled.to_string(),
+        r.missing.to_string(),
+        r.enqueued.to_string(),
+        r.duration_ms.to_string(),
+    ]);
+    println!("{t}");
+    if !r.late_hours.is_empty() {
+        println!(
+            "late objects: read again the arrival hours {}",
+            r.late_hours.join(", ")
+        );
+    }
+    for u in &r.unrecoverable {
+        println!("unrecoverable {}: {}", u.contact_id, u.reason);
+    }
+    if r.dry_run && !r.missing_contact_ids.is_empty() {
+        println!(
+            "missing (not queued, dry run): {}",
+            r.missing_contact_ids.join(", ")
+        );
+    }
+}
