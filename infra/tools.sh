@@ -9,6 +9,7 @@ CHECKOV_VERSION=3.3.30
 SAM_CLI_VERSION=1.170.0
 CARGO_LAMBDA_VERSION=1.9.2 # brings zig (PyPI package ziglang) with it
 CFN_GUARD_VERSION=3.2.1    # crates.io; ~8 min to compile the first time
+CARGO_MACHETE_VERSION=0.9.2 # crates.io; about a minute to compile
 
 CALL_RECOVERY_HOME=${CALL_RECOVERY_HOME:-/var/tmp/call-recovery}
 TOOLS_DIR="$CALL_RECOVERY_HOME/tools"
@@ -46,6 +47,22 @@ ensure_cfn_guard() {
     env -u CARGO_TARGET_DIR cargo install cfn-guard --locked --force --version "$CFN_GUARD_VERSION" --root "$root" >&2
 }
 
+# ensure_cargo_machete: cargo-machete $CARGO_MACHETE_VERSION (unused dependencies) at
+# $TOOLS_DIR/cargo-machete/bin/cargo-machete.
+ensure_cargo_machete() {
+    local root="$TOOLS_DIR/cargo-machete" have=""
+    if [[ -x "$root/bin/cargo-machete" ]]; then
+        have=$("$root/bin/cargo-machete" --version 2>/dev/null | awk '{print $NF}' || true)
+    fi
+    if [[ "$have" == "$CARGO_MACHETE_VERSION" ]]; then
+        return 0
+    fi
+    echo "installing cargo-machete $CARGO_MACHETE_VERSION into $root (cargo install, about a minute)" >&2
+    mkdir -p "$TOOLS_DIR"
+    env -u CARGO_TARGET_DIR cargo install cargo-machete --locked --force --version "$CARGO_MACHETE_VERSION" --root "$root" >&2
+}
+
+cargo_machete_bin() { echo "$TOOLS_DIR/cargo-machete/bin/cargo-machete"; }
 cfn_lint_bin()  { echo "$TOOLS_DIR/cfn-lint/bin/cfn-lint"; }
 cfn_lint_py()   { echo "$TOOLS_DIR/cfn-lint/bin/python"; }
 checkov_bin()   { echo "$TOOLS_DIR/checkov/bin/checkov"; }

@@ -5,6 +5,8 @@
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=../infra/tools.sh
+source "$ROOT/infra/tools.sh"
 
 say "local stack, cargo-lambda"
 stack_env
@@ -13,6 +15,9 @@ say "cargo fmt --check"
 cargo fmt --all --check
 say "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+say "unused dependencies (cargo-machete)"
+ensure_cargo_machete
+"$(cargo_machete_bin)" --skip-target-dir
 say "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 say "tests (unit, property, end-to-end, the functions under cargo lambda watch)"
