@@ -13,13 +13,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 BIN="$(build_bins "${BENCH_PROFILE:-release}" local-stack:bench-scale)"
 
-VENV="$CALL_RECOVERY_HOME/venv-moto"
-want="$(sha256sum tests/requirements.txt | cut -d' ' -f1)"
-if [[ "$(cat "$VENV/.requirements" 2>/dev/null)" != "$want" ]]; then
-  "${PYTHON:-python3}" -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet -r tests/requirements.txt
-  echo "$want" >"$VENV/.requirements"
-fi
+VENV="$(ensure_moto)"
 PORT="$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 LOG="$(mktemp -t bench-scale-moto.XXXXXX)"
 "$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" >"$LOG" 2>&1 &

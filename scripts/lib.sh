@@ -29,6 +29,20 @@ build_bins() {
   echo "$dir/$profile"
 }
 
+# ensure_moto: moto's venv at $CALL_RECOVERY_HOME/venv-moto with tests/requirements.txt,
+# reinstalled only when the pinned requirements change (by content, not mtime); its path on stdout.
+ensure_moto() {
+  local venv="$CALL_RECOVERY_HOME/venv-moto" want
+  want="$(sha256sum "$ROOT/tests/requirements.txt" | cut -d' ' -f1)"
+  if [[ "$(cat "$venv/.requirements" 2>/dev/null)" != "$want" ]]; then
+    echo "installing moto (tests/requirements.txt, pip) into $venv" >&2
+    "${PYTHON:-python3}" -m venv "$venv"
+    "$venv/bin/pip" install --disable-pip-version-check --quiet -r "$ROOT/tests/requirements.txt" >&2
+    echo "$want" >"$venv/.requirements"
+  fi
+  echo "$venv"
+}
+
 # ensure_cargo_lambda: the pinned cargo-lambda (infra/tools.sh) installed and on PATH.
 ensure_cargo_lambda() {
   # shellcheck source=../infra/tools.sh

@@ -37,13 +37,7 @@ stop() { # NAME
 case "${1:-}" in
   up)
     mkdir -p "$STACK"
-    # Reinstall moto only when the pinned requirements change (by content, not mtime).
-    want="$(sha256sum tests/requirements.txt | cut -d' ' -f1)"
-    if [[ "$(cat "$VENV/.requirements" 2>/dev/null)" != "$want" ]]; then
-      "${PYTHON:-python3}" -m venv "$VENV"
-      "$VENV/bin/pip" install --quiet -r tests/requirements.txt
-      echo "$want" >"$VENV/.requirements"
-    fi
+    VENV="$(ensure_moto)"
     BIN="$(build_bins debug local-stack:simulator local-stack:local-resources)"
     start moto "$MOTO_URL/moto-api/" "$VENV/bin/moto_server" -H 127.0.0.1 -p "${MOTO_PORT:-5055}"
     # The simulator accepts the local key (its default), the one local-resources writes.

@@ -14,12 +14,12 @@ ensure_cargo_lambda
 say "cargo fmt --check"
 cargo fmt --all --check
 say "cargo clippy"
-cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo clippy --workspace --all-targets -- -D warnings
 say "unused dependencies (cargo-machete)"
 ensure_cargo_machete
 "$(cargo_machete_bin)" --skip-target-dir
 say "cargo doc"
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 say "tests (unit, property, end-to-end, the functions under cargo lambda watch)"
 cargo nextest run --workspace --no-fail-fast
 say "infrastructure checks"
