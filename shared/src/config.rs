@@ -423,7 +423,7 @@ fn positive(value: &str, raw: &str) -> Result<f64, String> {
 /// A Verint base URL: https, or http to a loopback address.
 fn verint_url(value: &str, raw: &str) -> Result<Url, String> {
     let url = Url::parse(value).map_err(|e| format!("{raw:?} is not a URL ({e})"))?;
-    crate::adapters::verint::check_url(&url)?;
+    crate::domain::verint::check_url(&url)?;
     Ok(url)
 }
 
@@ -522,7 +522,7 @@ fn verint_key(r: &mut Reader<impl Fn(&str) -> Option<String>>) -> Option<VerintK
         return None;
     };
     let key = r.required_parsed(VERINT_API_KEY, |_, raw| {
-        crate::adapters::verint::auth::decode_key(raw)?;
+        crate::domain::verint::decode_key(raw)?;
         Ok(raw.to_owned())
     });
     Some(VerintKeySource::Direct {

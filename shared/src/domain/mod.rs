@@ -13,3 +13,4 @@ pub mod metrics;
 pub mod orphans;
 pub mod report;
 pub mod time;
+pub mod verint;

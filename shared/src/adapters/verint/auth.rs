@@ -24,16 +24,6 @@ impl std::fmt::Debug for ApiKey {
     }
 }
 
-/// Decodes a base64url API key (padding tolerated); the error never repeats the key.
-pub(crate) fn decode_key(key: &str) -> Result<Vec<u8>, String> {
-    let trimmed = key.trim().trim_end_matches('=');
-    match URL_SAFE_NO_PAD.decode(trimmed) {
-        Ok(bytes) if !bytes.is_empty() => Ok(bytes),
-        Ok(_) => Err("the key is empty".into()),
-        Err(_) => Err("the key is not base64url".into()),
-    }
-}
-
 impl ApiKey {
     /// Whether both hold the same key bytes.
     pub(crate) fn same_secret(&self, other: &ApiKey) -> bool {
@@ -43,7 +33,7 @@ impl ApiKey {
     pub fn new(key_id: impl Into<String>, key: &SecretString) -> Result<Self, String> {
         Ok(ApiKey {
             key_id: key_id.into(),
-            key: decode_key(key.expose_secret())?,
+            key: crate::domain::verint::decode_key(key.expose_secret())?,
         })
     }
 

@@ -81,7 +81,7 @@ impl VerintClient {
     /// [`Self::new`], signing with `keys`, which follow a rotation of the key (design §6).
     pub fn with_key_set(das: Url, ingest: Url, keys: Arc<Keys>) -> Result<Self, VerintError> {
         for url in [&das, &ingest] {
-            check_url(url).map_err(VerintError::Url)?;
+            crate::domain::verint::check_url(url).map_err(VerintError::Url)?;
         }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
@@ -371,29 +371,6 @@ impl VerintClient {
                 Err(e) => return Err(e),
             }
         }
-    }
-}
-
-/// Verint is reached over https; plain http only to this machine (the local simulator).
-pub(crate) fn check_url(url: &Url) -> Result<(), String> {
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" => {
-            let loopback = match url.host() {
-                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-                None => false,
-            };
-            if loopback {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{url} must use https (http is allowed only to a loopback address)"
-                ))
-            }
-        }
-        other => Err(format!("{url} has scheme {other:?}; expected https")),
     }
 }
 
