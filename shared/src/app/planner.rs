@@ -273,30 +273,14 @@ pub fn report_metrics(report: &RunReport, metrics: &mut Metrics) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::report::CtrCounts;
 
     fn report(mode: Mode) -> RunReport {
         RunReport {
-            run_id: "r".into(),
-            mode,
-            dry_run: false,
-            window: None,
-            ctr: CtrCounts::default(),
             eligible: 100,
             in_verint: 10,
-            not_settled: 0,
             missing: 90,
             enqueued: 90,
-            missing_contact_ids: vec![],
-            unrecoverable: vec![],
-            late_hours: vec![],
-            duration_ms: 0,
-            orphans: 0,
-            orphan_lookups_failed: 0,
-            already_queued: 0,
-            complete: true,
-            orphan_contact_ids: vec![],
-            slices: None,
+            ..RunReport::empty("r", mode)
         }
     }
 

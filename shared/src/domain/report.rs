@@ -273,17 +273,27 @@ impl WorkedState {
             }
         }
     }
+
+    /// Merges what one outcome says of its contact.
+    pub fn merge_outcome(into: &mut HashMap<ContactKey, WorkedState>, outcome: Outcome) {
+        WorkedState::merge(
+            into,
+            ContactKey::new(&outcome.contact_id.to_ascii_lowercase()),
+            WorkedState {
+                status: outcome.status,
+                reason: outcome.reason,
+            },
+        );
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_empty_automatic_report_has_a_null_window_and_the_contract_fields_in_order() {
-        let r = RunReport {
-            run_id: "r".into(),
-            mode: Mode::Automatic,
+impl RunReport {
+    /// A complete run that read nothing, for tests to fill in with struct update syntax.
+    pub(crate) fn empty(run_id: &str, mode: Mode) -> Self {
+        RunReport {
+            run_id: run_id.into(),
+            mode,
             dry_run: false,
             window: None,
             ctr: CtrCounts::default(),
@@ -302,7 +312,17 @@ mod tests {
             complete: true,
             orphan_contact_ids: vec![],
             slices: None,
-        };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_automatic_report_has_a_null_window_and_the_contract_fields_in_order() {
+        let r = RunReport::empty("r", Mode::Automatic);
         assert_eq!(
             serde_json::to_string(&r).expect("serialises"),
             r#"{"run_id":"r","mode":"automatic","dry_run":false,"window":null,"ctr":{"objects":0,"records":0,"malformed":0,"duplicates":0},"eligible":0,"in_verint":0,"not_settled":0,"missing":0,"enqueued":0,"missing_contact_ids":[],"unrecoverable":[],"late_hours":[],"duration_ms":0,"orphans":0,"orphan_lookups_failed":0,"orphan_contact_ids":[]}"#

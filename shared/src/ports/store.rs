@@ -281,14 +281,7 @@ impl RunDocuments for MemoryRunDocuments {
         into: &mut HashMap<ContactKey, WorkedState>,
     ) -> Result<(), StateError> {
         for outcome in self.run_folder::<Outcome>(run_id, "outcomes").await? {
-            WorkedState::merge(
-                into,
-                ContactKey::new(&outcome.contact_id.to_ascii_lowercase()),
-                WorkedState {
-                    status: outcome.status,
-                    reason: outcome.reason,
-                },
-            );
+            WorkedState::merge_outcome(into, outcome);
         }
         Ok(())
     }

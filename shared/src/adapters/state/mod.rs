@@ -475,14 +475,7 @@ impl S3State {
         .try_collect()
         .await?;
         for (outcome, _) in read.into_iter().flatten() {
-            WorkedState::merge(
-                into,
-                ContactKey::new(&outcome.contact_id.to_ascii_lowercase()),
-                WorkedState {
-                    status: outcome.status,
-                    reason: outcome.reason,
-                },
-            );
+            WorkedState::merge_outcome(into, outcome);
         }
         Ok(())
     }

@@ -91,10 +91,6 @@ fn a_slice_message_round_trips_and_a_wrong_one_is_named() {
 
 fn slice_report(run_id: &str, missing: &[&str], objects: u64) -> RunReport {
     RunReport {
-        run_id: run_id.into(),
-        mode: Mode::Manual,
-        dry_run: false,
-        window: None,
         ctr: CtrCounts {
             objects,
             records: 10,
@@ -103,19 +99,11 @@ fn slice_report(run_id: &str, missing: &[&str], objects: u64) -> RunReport {
         },
         eligible: 5,
         in_verint: 5 - missing.len() as u64,
-        not_settled: 0,
         missing: missing.len() as u64,
         enqueued: missing.len() as u64,
         missing_contact_ids: missing.iter().map(|s| s.to_string()).collect(),
-        unrecoverable: vec![],
-        late_hours: vec![],
         duration_ms: 7,
-        orphans: 0,
-        orphan_lookups_failed: 0,
-        already_queued: 0,
-        complete: true,
-        orphan_contact_ids: vec![],
-        slices: None,
+        ..RunReport::empty(run_id, Mode::Manual)
     }
 }
 

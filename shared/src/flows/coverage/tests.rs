@@ -209,32 +209,15 @@ fn an_orphan_counts_outside_eligible_unless_its_ctr_arrives_later() {
 
 /// A manual run over 2026-11-30 whose report and ledger are in `store`.
 async fn stored_run(store: &MemoryRunDocuments, run_id: &str, rows: &[LedgerRow]) {
-    use crate::domain::report::{CtrCounts, Mode, ReportWindow, RunReport, WindowBy};
+    use crate::domain::report::{Mode, ReportWindow, RunReport, WindowBy};
     let report = RunReport {
-        run_id: run_id.into(),
-        mode: Mode::Manual,
-        dry_run: false,
         window: Some(ReportWindow {
             start: "2026-11-30T00:00:00Z".into(),
             end: "2026-12-01T00:00:00Z".into(),
             by: WindowBy::Initiation,
         }),
-        ctr: CtrCounts::default(),
         eligible: rows.len() as u64,
-        in_verint: 0,
-        not_settled: 0,
-        missing: 0,
-        enqueued: 0,
-        missing_contact_ids: vec![],
-        unrecoverable: vec![],
-        late_hours: vec![],
-        duration_ms: 1,
-        orphans: 0,
-        orphan_lookups_failed: 0,
-        already_queued: 0,
-        complete: true,
-        orphan_contact_ids: vec![],
-        slices: None,
+        ..RunReport::empty(run_id, Mode::Manual)
     };
     store
         .put_run_json(run_id, "report.json", &report)
