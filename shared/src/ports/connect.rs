@@ -96,3 +96,52 @@ pub enum ConnectError {
     #[error("the invocation's deadline left no time for DescribeContact")]
     OutOfTime,
 }
+
+/// The in-memory fake of this port the flows' tests run over.
+#[cfg(test)]
+pub(crate) mod fake {
+    use std::collections::HashSet;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use tokio::time::Instant;
+
+    use super::*;
+
+    #[derive(Default)]
+    pub(crate) struct FakeConnect {
+        pub(crate) unknown: HashSet<&'static str>,
+        /// The id DescribeContact answers with, when not the one asked.
+        pub(crate) spelled: Option<&'static str>,
+        pub(crate) calls: AtomicUsize,
+        /// How long each call takes, and the most that were waiting at once.
+        pub(crate) latency: Option<Duration>,
+        pub(crate) describing: AtomicUsize,
+        pub(crate) most_describing: AtomicUsize,
+    }
+
+    impl ContactDirectory for FakeConnect {
+        async fn describe(
+            &self,
+            _instance_id: &str,
+            contact_id: &str,
+            _deadline: Option<Instant>,
+        ) -> Result<DescribedContact, ConnectError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            if let Some(t) = self.latency {
+                let now = self.describing.fetch_add(1, Ordering::SeqCst) + 1;
+                self.most_describing.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(t).await;
+                self.describing.fetch_sub(1, Ordering::SeqCst);
+            }
+            if self.unknown.contains(contact_id) {
+                return Err(ConnectError::NotFound);
+            }
+            Ok(DescribedContact {
+                id: Some(self.spelled.unwrap_or(contact_id).to_owned()),
+                channel: Some("VOICE".into()),
+                ..DescribedContact::default()
+            })
+        }
+    }
+}

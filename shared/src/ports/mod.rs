@@ -19,3 +19,9 @@ pub async fn bounded<T>(deadline: Option<Instant>, call: impl Future<Output = T>
         None => Some(call.await),
     }
 }
+
+/// Locks a fake's state (a test that panicked while holding it has already failed).
+#[cfg(test)]
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

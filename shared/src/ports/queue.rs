@@ -164,3 +164,51 @@ pub trait RedriveQueues: Send + Sync {
 
 /// How long a message received by the fallback stays invisible in the DLQ while it is moved.
 pub(crate) const FALLBACK_VISIBILITY: Duration = Duration::from_secs(60);
+
+/// The in-memory fake of this port the flows' tests run over.
+#[cfg(test)]
+pub(crate) mod fake {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::ports::lock;
+
+    #[derive(Default)]
+    pub(crate) struct FakeQueue {
+        /// Receipt handles whose delete fails (gone stale).
+        pub(crate) stale: Mutex<Vec<String>>,
+        pub(crate) deleted: Mutex<Vec<String>>,
+        pub(crate) delays: Mutex<Vec<(String, Duration)>>,
+        pub(crate) dead: Mutex<Vec<(String, String)>>,
+        pub(crate) requeued: Mutex<Vec<(String, Duration)>>,
+    }
+
+    impl MessageQueue for FakeQueue {
+        async fn requeue(&self, body: &str, delay: Duration) -> Result<(), QueueError> {
+            lock(&self.requeued).push((body.to_owned(), delay));
+            Ok(())
+        }
+
+        async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError> {
+            if lock(&self.stale).iter().any(|h| h == receipt_handle) {
+                return Err(QueueError::Sqs {
+                    what: "delete_message",
+                    source: "ReceiptHandleIsInvalid".into(),
+                });
+            }
+            lock(&self.deleted).push(receipt_handle.to_owned());
+            Ok(())
+        }
+
+        async fn retry_in(&self, receipt_handle: &str, delay: Duration) -> Result<(), QueueError> {
+            lock(&self.delays).push((receipt_handle.to_owned(), delay));
+            Ok(())
+        }
+
+        async fn dead_letter(&self, body: &str, reason: &str) -> Result<(), QueueError> {
+            lock(&self.dead).push((body.to_owned(), reason.to_owned()));
+            Ok(())
+        }
+    }
+}

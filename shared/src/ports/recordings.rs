@@ -46,3 +46,72 @@ pub enum RecordingError {
     #[error("recording s3://{bucket}/{key} could not be opened before the deadline")]
     OutOfTime { bucket: String, key: String },
 }
+
+/// The in-memory fake of this port the flows' tests run over.
+#[cfg(test)]
+pub(crate) mod fake {
+    use std::collections::HashMap;
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use bytes::Bytes;
+    use futures::stream::{self, StreamExt};
+    use tokio::time::Instant;
+
+    use super::*;
+
+    /// How a fake recording behaves.
+    #[derive(Debug, Clone, Copy)]
+    pub(crate) enum Audio {
+        Bytes(usize),
+        Gone,
+        /// Its first chunk, then an S3 error.
+        BreaksMidStream,
+    }
+
+    #[derive(Default)]
+    pub(crate) struct FakeRecordings {
+        pub(crate) by_key: HashMap<String, Audio>,
+        pub(crate) opens: AtomicUsize,
+    }
+
+    impl RecordingStore for FakeRecordings {
+        async fn open(
+            &self,
+            location: &S3Location,
+            _deadline: Option<Instant>,
+        ) -> Result<Recording, RecordingError> {
+            self.opens.fetch_add(1, Ordering::SeqCst);
+            let audio = self
+                .by_key
+                .get(&location.key)
+                .copied()
+                .unwrap_or(Audio::Bytes(1024));
+            let (len, body): (u64, BodyStream) = match audio {
+                Audio::Gone => {
+                    return Err(RecordingError::Gone {
+                        bucket: location.bucket.clone(),
+                        key: location.key.clone(),
+                    });
+                }
+                Audio::Bytes(n) => (
+                    n as u64,
+                    stream::iter([Ok(Bytes::from(vec![0u8; n]))]).boxed(),
+                ),
+                Audio::BreaksMidStream => (
+                    2048,
+                    stream::iter([
+                        Ok(Bytes::from(vec![0u8; 1024])),
+                        Err(std::io::Error::other("connection reset by S3")),
+                    ])
+                    .boxed(),
+                ),
+            };
+            Ok(Recording {
+                location: location.clone(),
+                len,
+                body,
+            })
+        }
+    }
+}

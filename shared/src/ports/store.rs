@@ -286,3 +286,22 @@ impl RunDocuments for MemoryRunDocuments {
         Ok(())
     }
 }
+
+/// The in-memory fake of this port the flows' tests run over.
+#[cfg(test)]
+pub(crate) mod fake {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::ports::lock;
+
+    #[derive(Default)]
+    pub(crate) struct FakeOutcomes(pub(crate) Mutex<Vec<Outcome>>);
+
+    impl OutcomeStore for FakeOutcomes {
+        async fn put_outcome(&self, _run_id: &str, outcome: &Outcome) -> Result<(), StateError> {
+            lock(&self.0).push(outcome.clone());
+            Ok(())
+        }
+    }
+}

@@ -223,3 +223,111 @@ pub enum Ingested {
     /// 409: it was already there (a success: the call is in Verint).
     AlreadyPresent { interaction_id: String },
 }
+
+/// The in-memory fake of this port the flows' tests run over.
+#[cfg(test)]
+pub(crate) mod fake {
+    use std::collections::{HashSet, VecDeque};
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use futures::StreamExt;
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::ports::lock;
+
+    /// What the fake Verint does with one upload.
+    #[derive(Debug)]
+    pub(crate) enum Answer {
+        Created,
+        Conflict,
+        Fail(fn() -> VerintError),
+        /// Never answers (a transfer cut by the deadline).
+        Hang,
+    }
+
+    #[derive(Default)]
+    pub(crate) struct FakeVerint {
+        /// Ids Verint holds, as DAS spells them.
+        pub(crate) held: Mutex<HashSet<String>>,
+        pub(crate) holds_error: Mutex<Option<fn() -> VerintError>>,
+        /// One answer per upload, in order; `Created` once they run out.
+        pub(crate) answers: Mutex<VecDeque<Answer>>,
+        pub(crate) panic_for: Option<&'static str>,
+        pub(crate) holds_calls: AtomicUsize,
+        /// Contact ids and bytes of the uploads Verint stored.
+        pub(crate) stored: Mutex<Vec<(String, u64)>>,
+        pub(crate) uploads: AtomicUsize,
+        /// How long each upload takes (a slow line), and the most that ran at once.
+        pub(crate) upload_time: Option<Duration>,
+        pub(crate) uploading: AtomicUsize,
+        pub(crate) most_uploading: AtomicUsize,
+    }
+
+    impl VerintIngest for FakeVerint {
+        async fn holds(
+            &self,
+            contact_id: &str,
+            _deadline: Option<Instant>,
+        ) -> Result<Option<String>, VerintError> {
+            self.holds_calls.fetch_add(1, Ordering::SeqCst);
+            if self.panic_for == Some(contact_id) {
+                panic!("fake verint panics for {contact_id}");
+            }
+            if let Some(e) = *lock(&self.holds_error) {
+                return Err(e());
+            }
+            let held = lock(&self.held)
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(contact_id));
+            Ok(held.then(|| "INT-1".to_owned()))
+        }
+
+        async fn ingest(
+            &self,
+            metadata: &Metadata,
+            audio: Vec<AudioPart>,
+        ) -> Result<Ingested, VerintError> {
+            self.uploads.fetch_add(1, Ordering::SeqCst);
+            if let Some(t) = self.upload_time {
+                let now = self.uploading.fetch_add(1, Ordering::SeqCst) + 1;
+                self.most_uploading.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(t).await;
+                self.uploading.fetch_sub(1, Ordering::SeqCst);
+            }
+            let answer = lock(&self.answers).pop_front().unwrap_or(Answer::Created);
+            if let Answer::Hang = answer {
+                return std::future::pending().await;
+            }
+            let mut bytes = 0;
+            for mut part in audio {
+                while let Some(chunk) = part.body.next().await {
+                    bytes += chunk.map_err(VerintError::Body)?.len() as u64;
+                }
+            }
+            match answer {
+                Answer::Created => {
+                    lock(&self.stored).push((metadata.amazon_contact_id.clone(), bytes));
+                    Ok(Ingested::Created {
+                        interaction_id: "INT-9".into(),
+                    })
+                }
+                Answer::Conflict => Ok(Ingested::AlreadyPresent {
+                    interaction_id: "INT-1".into(),
+                }),
+                Answer::Fail(e) => Err(e()),
+                Answer::Hang => unreachable!("handled above"),
+            }
+        }
+
+        fn retry_policy(&self) -> RetryPolicy {
+            RetryPolicy {
+                attempts: 3,
+                min_delay: Duration::from_millis(10),
+                max_delay: Duration::from_millis(50),
+            }
+        }
+    }
+}
