@@ -21,7 +21,12 @@ fn date(name: &str, s: &str) -> Result<NaiveDate> {
         .with_context(|| format!("{name} {s:?} is not a date (YYYY-MM-DD)"))
 }
 
-pub(super) async fn coverage(from: &str, to: &str, format: Format) -> Result<()> {
+pub(super) async fn coverage(json: bool, csv: bool, from: &str, to: &str) -> Result<()> {
+    let format = match (json, csv) {
+        (true, _) => Format::Json,
+        (false, true) => Format::Csv,
+        (false, false) => Format::Table,
+    };
     let (_, _, store) = super::state().await?;
     let (from, to) = (date("--from", from)?, date("--to", to)?);
     if to < from {

@@ -68,25 +68,12 @@ pub async fn run(cli: Cli) -> Result<()> {
             dry_run,
             deadline,
             jobs,
-        } => {
-            let jobs = jobs.map_or_else(
-                || std::thread::available_parallelism().map_or(2, |n| n.get()),
-                usize::from,
-            );
-            plan::plan(cli.json, from, to, auto, dry_run, deadline, jobs).await
-        }
+        } => plan::plan(cli.json, from, to, auto, dry_run, deadline, jobs).await,
         Command::Work { until_empty, for_ } => work::work(cli.json, until_empty, for_).await,
         Command::Status => status::status(cli.json).await,
         Command::Runs { run_id, limit } => runs::runs(cli.json, run_id, limit).await,
         Command::Redrive => redrive::redrive(cli.json).await,
-        Command::Coverage { from, to, csv } => {
-            let format = match (cli.json, csv) {
-                (true, _) => coverage::Format::Json,
-                (false, true) => coverage::Format::Csv,
-                (false, false) => coverage::Format::Table,
-            };
-            coverage::coverage(&from, &to, format).await
-        }
+        Command::Coverage { from, to, csv } => coverage::coverage(cli.json, csv, &from, &to).await,
     }
 }
 

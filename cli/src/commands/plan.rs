@@ -10,8 +10,13 @@ pub(super) async fn plan(
     auto: bool,
     dry_run: bool,
     deadline: Option<std::time::Duration>,
-    jobs: usize,
+    jobs: Option<u16>,
 ) -> Result<()> {
+    // A backfill's slices at once: the number of cores unless given.
+    let jobs = jobs.map_or_else(
+        || std::thread::available_parallelism().map_or(2, |n| n.get()),
+        usize::from,
+    );
     let deadlines = deadline.map(|d| Deadlines::reading_until(std::time::Instant::now() + d));
     let config = config()?;
     let request = if auto {

@@ -60,3 +60,48 @@ pub trait CtrSource: Send + Sync {
         object: &CtrObject,
     ) -> impl Future<Output = Result<Box<dyn Read + Send>, SourceError>> + Send;
 }
+
+/// The in-memory fake of this port the flows' tests run over.
+#[cfg(test)]
+pub(crate) mod fake {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// CTR objects in memory, by arrival hour: `(key, bytes)` in key order.
+    #[derive(Default)]
+    pub(crate) struct MemoryCtrSource {
+        pub(crate) hours: BTreeMap<DateTime<Utc>, Vec<(String, Vec<u8>)>>,
+    }
+
+    impl CtrSource for MemoryCtrSource {
+        async fn list_hour(&self, hour: DateTime<Utc>) -> Result<Vec<CtrObject>, SourceError> {
+            Ok(self
+                .hours
+                .get(&hour)
+                .map(|objects| {
+                    objects
+                        .iter()
+                        .map(|(key, bytes)| CtrObject {
+                            key: key.clone(),
+                            size: bytes.len() as u64,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default())
+        }
+
+        async fn open(&self, object: &CtrObject) -> Result<Box<dyn Read + Send>, SourceError> {
+            let bytes = self
+                .hours
+                .values()
+                .flatten()
+                .find(|(key, _)| *key == object.key)
+                .map(|(_, bytes)| bytes.clone())
+                .ok_or_else(|| SourceError::Gone {
+                    key: object.key.clone(),
+                })?;
+            Ok(Box::new(std::io::Cursor::new(bytes)))
+        }
+    }
+}

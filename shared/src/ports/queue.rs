@@ -211,4 +211,20 @@ pub(crate) mod fake {
             Ok(())
         }
     }
+
+    /// The planner's side of the work queue: every message sent, none rejected.
+    #[derive(Default)]
+    pub(crate) struct FakeWorkQueue {
+        pub(crate) sent: Mutex<Vec<WorkMessage>>,
+    }
+
+    impl WorkQueue for FakeWorkQueue {
+        async fn send_all(&self, messages: &[WorkMessage]) -> Result<Sent, QueueError> {
+            lock(&self.sent).extend(messages.iter().cloned());
+            Ok(Sent {
+                accepted: messages.len() as u64,
+                rejected: vec![],
+            })
+        }
+    }
 }

@@ -292,6 +292,8 @@ impl RunDocuments for MemoryRunDocuments {
 pub(crate) mod fake {
     use std::sync::Mutex;
 
+    use std::collections::HashMap;
+
     use super::*;
     use crate::ports::lock;
 
@@ -301,6 +303,75 @@ pub(crate) mod fake {
     impl OutcomeStore for FakeOutcomes {
         async fn put_outcome(&self, _run_id: &str, outcome: &Outcome) -> Result<(), StateError> {
             lock(&self.0).push(outcome.clone());
+            Ok(())
+        }
+    }
+
+    /// The run state in memory: the checkpoint with a version, the reports, statuses and queued
+    /// records by key; ledgers go to a [`MemoryLedger`] each (and are dropped once finished).
+    #[derive(Default)]
+    pub(crate) struct MemoryRunStore {
+        pub(crate) checkpoint: Mutex<Option<(Checkpoint, u64)>>,
+        pub(crate) reports: Mutex<Vec<RunReport>>,
+        pub(crate) statuses: Mutex<Vec<RunStatus>>,
+        pub(crate) queued: Mutex<HashMap<String, Vec<String>>>,
+    }
+
+    impl RunStore for MemoryRunStore {
+        async fn checkpoint(&self) -> Result<(Option<Checkpoint>, Version), StateError> {
+            Ok(match lock(&self.checkpoint).clone() {
+                Some((c, v)) => (Some(c), Version::ETag(v.to_string())),
+                None => (None, Version::Absent),
+            })
+        }
+
+        async fn put_checkpoint(
+            &self,
+            checkpoint: &Checkpoint,
+            expected: &Version,
+        ) -> Result<(), StateError> {
+            let mut held = lock(&self.checkpoint);
+            let now = held.as_ref().map(|(_, v)| Version::ETag(v.to_string()));
+            if now.as_ref().unwrap_or(&Version::Absent) != expected {
+                return Err(StateError::Conflict);
+            }
+            let next = held.as_ref().map_or(1, |(_, v)| v + 1);
+            *held = Some((checkpoint.clone(), next));
+            Ok(())
+        }
+
+        async fn put_report(&self, report: &RunReport) -> Result<(), StateError> {
+            lock(&self.reports).push(report.clone());
+            Ok(())
+        }
+
+        async fn put_status(&self, status: &RunStatus) -> Result<(), StateError> {
+            lock(&self.statuses).push(status.clone());
+            Ok(())
+        }
+
+        type Ledger = MemoryLedger;
+        fn ledger(&self, _run_id: &str) -> MemoryLedger {
+            MemoryLedger::default()
+        }
+
+        async fn queued_log(&self, plan_key: &str) -> Result<Vec<String>, StateError> {
+            Ok(lock(&self.queued)
+                .get(plan_key)
+                .cloned()
+                .unwrap_or_default())
+        }
+
+        async fn put_queued_log(
+            &self,
+            plan_key: &str,
+            ids: Option<&[String]>,
+        ) -> Result<(), StateError> {
+            let mut queued = lock(&self.queued);
+            match ids {
+                Some(ids) => queued.insert(plan_key.to_owned(), ids.to_vec()),
+                None => queued.remove(plan_key),
+            };
             Ok(())
         }
     }

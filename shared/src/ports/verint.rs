@@ -330,4 +330,19 @@ pub(crate) mod fake {
             }
         }
     }
+
+    /// Which contacts Verint holds, whatever the spans asked.
+    #[derive(Default)]
+    pub(crate) struct FakeHoldings {
+        pub(crate) held: HashSet<ContactKey>,
+    }
+
+    impl VerintHoldings for FakeHoldings {
+        async fn completed_contacts(
+            &self,
+            _spans: &[Window],
+        ) -> Result<HashSet<ContactKey>, VerintError> {
+            Ok(self.held.clone())
+        }
+    }
 }

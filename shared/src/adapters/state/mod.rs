@@ -550,6 +550,9 @@ impl OutcomeStore for S3State {
     }
 }
 
+/// Each call boxes the inherent method's future: the SDK's futures are large, and a flow generic
+/// over the port would otherwise carry them inline (a debug build's test thread overflowed its
+/// stack on `coverage::read`).
 impl RunDocuments for S3State {
     async fn put_run_json<T: Serialize + Sync>(
         &self,
@@ -557,7 +560,7 @@ impl RunDocuments for S3State {
         name: &str,
         value: &T,
     ) -> Result<(), StateError> {
-        S3State::put_run_json(self, run_id, name, value).await
+        Box::pin(S3State::put_run_json(self, run_id, name, value)).await
     }
 
     async fn run_json<T: DeserializeOwned + Send>(
@@ -565,7 +568,7 @@ impl RunDocuments for S3State {
         run_id: &str,
         name: &str,
     ) -> Result<Option<(T, Version)>, StateError> {
-        S3State::run_json(self, run_id, name).await
+        Box::pin(S3State::run_json(self, run_id, name)).await
     }
 
     async fn put_run_json_if<T: Serialize + Sync>(
@@ -575,7 +578,10 @@ impl RunDocuments for S3State {
         value: &T,
         expected: &Version,
     ) -> Result<bool, StateError> {
-        S3State::put_run_json_if(self, run_id, name, value, expected).await
+        Box::pin(S3State::put_run_json_if(
+            self, run_id, name, value, expected,
+        ))
+        .await
     }
 
     async fn run_folder<T: DeserializeOwned + Send>(
@@ -583,15 +589,15 @@ impl RunDocuments for S3State {
         run_id: &str,
         folder: &str,
     ) -> Result<Vec<T>, StateError> {
-        S3State::run_folder(self, run_id, folder).await
+        Box::pin(S3State::run_folder(self, run_id, folder)).await
     }
 
     async fn run_ids(&self) -> Result<Vec<String>, StateError> {
-        S3State::run_ids(self).await
+        Box::pin(S3State::run_ids(self)).await
     }
 
     async fn ledger_bytes(&self, run_id: &str) -> Result<Option<Vec<u8>>, LedgerError> {
-        S3State::ledger_bytes(self, run_id).await
+        Box::pin(S3State::ledger_bytes(self, run_id)).await
     }
 
     async fn worked(
@@ -599,11 +605,11 @@ impl RunDocuments for S3State {
         run_id: &str,
         into: &mut HashMap<ContactKey, WorkedState>,
     ) -> Result<(), StateError> {
-        S3State::worked(self, run_id, into).await
+        Box::pin(S3State::worked(self, run_id, into)).await
     }
 
     async fn report(&self, run_id: &str) -> Result<Option<RunReport>, StateError> {
-        S3State::report(self, run_id).await
+        Box::pin(S3State::report(self, run_id)).await
     }
 }
 

@@ -37,6 +37,8 @@ use crate::ports::verint::VerintHoldings;
 mod orphans;
 mod queueing;
 mod request;
+#[cfg(test)]
+mod tests;
 
 use orphans::FoundOrphan;
 pub use queueing::{Deadlines, FINISH_MARGIN, READING_MARGIN};

@@ -246,14 +246,14 @@ pub(crate) fn check_time_left(deadline: Option<Instant>, bytes: u64) -> Result<(
 
 /// Runs `work`; a panic inside it becomes a transient [`FailureKind::Panicked`] failure that
 /// names the panic's message. The one place the worker catches panics: a panic fails the message
-/// it happened in, never the batch or the process.
-pub(crate) async fn caught<T>(work: impl Future<Output = T>) -> Result<T, Failure> {
-    AssertUnwindSafe(work)
-        .catch_unwind()
-        .await
-        .map_err(|panic| {
+/// it happened in, never the batch or the process. A combinator, not an `async fn`: the future it
+/// wraps (an upload's, large in a debug build) is never copied into a state machine of its own.
+pub(crate) fn caught<F: Future>(work: F) -> impl Future<Output = Result<F::Output, Failure>> {
+    AssertUnwindSafe(work).catch_unwind().map(|result| {
+        result.map_err(|panic| {
             Failure::new(FailureKind::Panicked).with_detail(panic_message(panic.as_ref()))
         })
+    })
 }
 
 /// A panic's message, as far as it can be read.

@@ -1,0 +1,124 @@
+//! A whole run over the in-memory fakes of the planner's ports: what it reads, classifies,
+//! queues and reports, without S3, SQS or Verint.
+
+use std::collections::HashMap;
+
+use super::*;
+use crate::domain::time::parse_ts;
+use crate::ports::ctr_source::fake::MemoryCtrSource;
+use crate::ports::queue::fake::FakeWorkQueue;
+use crate::ports::store::fake::MemoryRunStore;
+use crate::ports::verint::fake::FakeHoldings;
+
+const MISSING: &str = "5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b";
+const HELD: &str = "0b7c2c4e-9a51-4d0e-8f3a-6a1d2b3c4d5e";
+const CHAT: &str = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d";
+
+fn config() -> Config {
+    let vars = HashMap::from([
+        ("CTR_BUCKET", "ctr"),
+        ("CONNECT_INSTANCE_ID", "i"),
+        ("WORK_QUEUE_URL", "q"),
+        ("DEAD_LETTER_QUEUE_URL", "d"),
+        ("STATE_BUCKET", "s"),
+        ("VERINT_DAS_URL", "https://v/das"),
+        ("VERINT_INGEST_URL", "https://v/ingest"),
+        ("VERINT_API_KEY_ID", "k"),
+        ("VERINT_API_KEY", "a2V5"),
+    ]);
+    Config::from_lookup(|k| vars.get(k).map(|v| v.to_string())).expect("valid")
+}
+
+fn ts(s: &str) -> DateTime<Utc> {
+    parse_ts(s).expect("valid")
+}
+
+/// One CTR of instance `i`, a call 10:05–10:10 with one recording.
+fn ctr(id: &str, channel: &str, last_update: &str) -> String {
+    format!(
+        r#"{{"ContactId":"{id}","Channel":"{channel}","InstanceARN":"arn:aws:connect:eu-west-2:1:instance/i","InitiationTimestamp":"2026-11-30T10:05:00Z","DisconnectTimestamp":"2026-11-30T10:10:00Z","LastUpdateTimestamp":"{last_update}","Recordings":[{{"Location":"rec/connect/i/CallRecordings/2026/11/30/{id}_20261130T10:05_UTC.wav","MediaStreamType":"AUDIO","StorageType":"S3","Status":"AVAILABLE"}}]}}"#
+    )
+}
+
+#[tokio::test]
+async fn a_manual_run_queues_the_calls_verint_lacks_once_and_reports_every_class() {
+    let config = config();
+    let object = [
+        ctr(MISSING, "VOICE", "2026-11-30T10:11:00Z"),
+        ctr(HELD, "VOICE", "2026-11-30T10:11:00Z"),
+        ctr(CHAT, "CHAT", "2026-11-30T10:11:00Z"),
+        // An older copy of the same contact: one contact, one duplicate.
+        ctr(MISSING, "VOICE", "2026-11-30T10:10:30Z"),
+    ]
+    .join("\n");
+    let source = MemoryCtrSource {
+        hours: [(
+            ts("2026-11-30T10:00:00Z"),
+            vec![("ctr/2026/11/30/10/object-1".to_owned(), object.into_bytes())],
+        )]
+        .into(),
+    };
+    let verint = FakeHoldings {
+        held: [ContactKey::new(HELD)].into(),
+    };
+    let queue = FakeWorkQueue::default();
+    let store = MemoryRunStore::default();
+    let planner = Planner {
+        config: &config,
+        source: &source,
+        verint: &verint,
+        queue: &queue,
+        store: &store,
+        concurrency: 2,
+        progress: &|_, _| {},
+        orphans: None,
+        deadline: None,
+        finish_by: None,
+    };
+    let request = Request::Manual {
+        window: Window {
+            start: ts("2026-11-30T10:00:00Z"),
+            end: ts("2026-11-30T12:00:00Z"),
+        },
+        dry_run: false,
+    };
+
+    let report = planner
+        .run(request, ts("2026-12-01T12:00:00Z"))
+        .await
+        .expect("the run completes");
+
+    assert_eq!(
+        (
+            report.ctr.records,
+            report.ctr.duplicates,
+            report.ctr.malformed
+        ),
+        (4, 1, 0)
+    );
+    assert_eq!(
+        (
+            report.eligible,
+            report.in_verint,
+            report.missing,
+            report.enqueued
+        ),
+        (2, 1, 1, 1)
+    );
+    assert_eq!(report.missing_contact_ids, [MISSING]);
+    let sent = queue.sent.lock().expect("unpoisoned").clone();
+    assert_eq!(sent.len(), 1, "one message per missing call");
+    assert_eq!(sent[0].contact_id, MISSING);
+    assert_eq!(sent[0].instance_id, "i");
+    assert_eq!(sent[0].recordings.len(), 1);
+    assert_eq!(sent[0].recordings[0].bucket, "rec");
+    let statuses = store.statuses.lock().expect("unpoisoned").clone();
+    assert_eq!(
+        statuses.iter().map(|s| s.status).collect::<Vec<_>>(),
+        [RunState::Running, RunState::Completed]
+    );
+    assert_eq!(store.reports.lock().expect("unpoisoned").len(), 1);
+
+    // A run that finished leaves no record of a half-queued plan behind (design §4.7).
+    assert!(store.queued.lock().expect("unpoisoned").is_empty());
+}
