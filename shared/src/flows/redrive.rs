@@ -223,20 +223,8 @@ async fn move_one_by_one<Q: RedriveQueues>(
 
 #[cfg(test)]
 mod tests {
-    use crate::ports::queue::Received;
-    use std::collections::{HashMap, VecDeque};
-    use std::sync::Mutex;
-
     use super::*;
-
-    #[derive(Debug)]
-    struct Boom;
-    impl std::fmt::Display for Boom {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("boom")
-        }
-    }
-    impl std::error::Error for Boom {}
+    use crate::ports::queue::fake::{Boom, FakeRedriveQueues as Fake, Redeadletter};
 
     fn unsupported() -> MoveTaskError {
         MoveTaskError::Unsupported {
@@ -256,132 +244,6 @@ mod tests {
             source: Box::new(Boom),
         }
     }
-    fn queue_err() -> QueueError {
-        QueueError::Sqs {
-            what: "send_message",
-            source: Box::new(Boom),
-        }
-    }
-
-    /// A DLQ and a work queue in memory. `redeadletter` makes every copy sent to the work queue
-    /// come straight back to the DLQ: with the copy's id (SQS's redrive policy), or with a fresh
-    /// id (the worker's own dead-lettering).
-    #[derive(Debug, Default)]
-    struct Fake {
-        tasks: Option<Vec<MoveTask>>,
-        list_error: Option<fn() -> MoveTaskError>,
-        start_error: Option<fn() -> MoveTaskError>,
-        send_fails_on: Option<String>,
-        delete_fails: bool,
-        redeadletter: Option<Redeadletter>,
-        state: Mutex<State>,
-    }
-
-    #[derive(Debug, Clone, Copy)]
-    enum Redeadletter {
-        SameId,
-        NewId,
-    }
-
-    #[derive(Debug, Default)]
-    struct State {
-        dlq: VecDeque<(String, String)>,
-        work: Vec<(String, String)>,
-        next_id: u64,
-        started: u32,
-        calls: Vec<String>,
-        in_flight: HashMap<String, (String, String)>,
-    }
-
-    impl Fake {
-        fn with_dead_letters(n: usize) -> Self {
-            let f = Fake::default();
-            {
-                let mut s = f.state.lock().expect("lock");
-                for i in 0..n {
-                    s.dlq.push_back((format!("dlq-{i}"), format!("body-{i}")));
-                }
-            }
-            f
-        }
-        fn state(&self) -> std::sync::MutexGuard<'_, State> {
-            self.state.lock().expect("lock")
-        }
-    }
-
-    impl RedriveQueues for Fake {
-        async fn move_tasks(&self) -> Result<Vec<MoveTask>, MoveTaskError> {
-            self.state().calls.push("list".into());
-            match self.list_error {
-                Some(e) => Err(e()),
-                None => Ok(self.tasks.clone().unwrap_or_default()),
-            }
-        }
-        async fn start_move_task(&self) -> Result<Option<String>, MoveTaskError> {
-            self.state().calls.push("start".into());
-            match self.start_error {
-                Some(e) => Err(e()),
-                None => {
-                    self.state().started += 1;
-                    Ok(Some("handle-1".into()))
-                }
-            }
-        }
-        async fn dead_letter_depth(&self) -> Result<u64, QueueError> {
-            Ok(self.state().dlq.len() as u64)
-        }
-        async fn receive_dead_letters(&self, max: u32) -> Result<Vec<Received>, QueueError> {
-            let mut s = self.state();
-            s.calls.push("receive".into());
-            let mut out = Vec::new();
-            while out.len() < max as usize {
-                let Some((id, body)) = s.dlq.pop_front() else {
-                    break;
-                };
-                let handle = format!("rh-{id}-{}", s.next_id);
-                s.next_id += 1;
-                s.in_flight
-                    .insert(handle.clone(), (id.clone(), body.clone()));
-                out.push(Received {
-                    message_id: id,
-                    receipt_handle: handle,
-                    body,
-                    receive_count: 1,
-                    attributes: HashMap::new(),
-                });
-            }
-            Ok(out)
-        }
-        async fn send_to_work(&self, body: &str) -> Result<String, QueueError> {
-            let mut s = self.state();
-            s.calls.push(format!("send {body}"));
-            if self.send_fails_on.as_deref() == Some(body) {
-                return Err(queue_err());
-            }
-            s.next_id += 1;
-            let id = format!("work-{}", s.next_id);
-            match self.redeadletter {
-                // A standard queue keeps no order: the copy may come back first.
-                Some(Redeadletter::SameId) => s.dlq.push_front((id.clone(), body.to_owned())),
-                Some(Redeadletter::NewId) => {
-                    let fresh = format!("dead-{}", s.next_id);
-                    s.dlq.push_front((fresh, body.to_owned()));
-                }
-                None => s.work.push((id.clone(), body.to_owned())),
-            }
-            Ok(id)
-        }
-        async fn delete_dead_letter(&self, receipt_handle: &str) -> Result<(), QueueError> {
-            let mut s = self.state();
-            s.calls.push(format!("delete {receipt_handle}"));
-            if self.delete_fails {
-                return Err(queue_err());
-            }
-            s.in_flight.remove(receipt_handle);
-            Ok(())
-        }
-    }
-
     fn task(status: &str) -> MoveTask {
         MoveTask {
             status: status.into(),

@@ -51,3 +51,46 @@ pub trait OrphanLookup: Send + Sync {
         contact_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<CallTimes>, OrphanError>>;
 }
+
+/// The in-memory fake of this port the flows' tests run over.
+#[cfg(test)]
+pub(crate) mod fake {
+    use std::collections::{HashMap, HashSet};
+
+    use super::*;
+
+    /// Recordings listed by key, the contacts Verint holds, and Connect's times by contact.
+    #[derive(Default)]
+    pub(crate) struct MemoryOrphans {
+        pub(crate) keys: Vec<String>,
+        pub(crate) in_verint: HashSet<String>,
+        pub(crate) times: HashMap<String, CallTimes>,
+    }
+
+    impl OrphanLookup for MemoryOrphans {
+        fn bucket(&self) -> &str {
+            "rec"
+        }
+
+        fn recording_keys(
+            &self,
+            _window: Window,
+        ) -> BoxFuture<'_, Result<Vec<String>, OrphanError>> {
+            Box::pin(async move { Ok(self.keys.clone()) })
+        }
+
+        fn in_verint<'a>(
+            &'a self,
+            contact_id: &'a str,
+        ) -> BoxFuture<'a, Result<bool, OrphanError>> {
+            Box::pin(async move { Ok(self.in_verint.contains(contact_id)) })
+        }
+
+        fn times<'a>(
+            &'a self,
+            contact_id: &'a str,
+        ) -> BoxFuture<'a, Result<Option<CallTimes>, OrphanError>> {
+            Box::pin(async move { Ok(self.times.get(contact_id).copied()) })
+        }
+    }
+}

@@ -168,6 +168,7 @@ pub(crate) const FALLBACK_VISIBILITY: Duration = Duration::from_secs(60);
 /// The in-memory fake of this port the flows' tests run over.
 #[cfg(test)]
 pub(crate) mod fake {
+    use std::collections::{HashMap, VecDeque};
     use std::sync::Mutex;
     use std::time::Duration;
 
@@ -225,6 +226,141 @@ pub(crate) mod fake {
                 accepted: messages.len() as u64,
                 rejected: vec![],
             })
+        }
+    }
+
+    #[derive(Debug)]
+    pub(crate) struct Boom;
+    impl std::fmt::Display for Boom {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("boom")
+        }
+    }
+    impl std::error::Error for Boom {}
+
+    pub(crate) fn queue_err() -> QueueError {
+        QueueError::Sqs {
+            what: "send_message",
+            source: Box::new(Boom),
+        }
+    }
+
+    /// A DLQ and a work queue in memory. `redeadletter` makes every copy sent to the work queue
+    /// come straight back to the DLQ: with the copy's id (SQS's redrive policy), or with a fresh
+    /// id (the worker's own dead-lettering).
+    #[derive(Debug, Default)]
+    pub(crate) struct FakeRedriveQueues {
+        pub(crate) tasks: Option<Vec<MoveTask>>,
+        pub(crate) list_error: Option<fn() -> MoveTaskError>,
+        pub(crate) start_error: Option<fn() -> MoveTaskError>,
+        pub(crate) send_fails_on: Option<String>,
+        pub(crate) delete_fails: bool,
+        pub(crate) redeadletter: Option<Redeadletter>,
+        pub(crate) state: Mutex<RedriveState>,
+    }
+
+    #[derive(Debug, Clone, Copy)]
+    pub(crate) enum Redeadletter {
+        SameId,
+        NewId,
+    }
+
+    #[derive(Debug, Default)]
+    pub(crate) struct RedriveState {
+        pub(crate) dlq: VecDeque<(String, String)>,
+        pub(crate) work: Vec<(String, String)>,
+        pub(crate) next_id: u64,
+        pub(crate) started: u32,
+        pub(crate) calls: Vec<String>,
+        pub(crate) in_flight: HashMap<String, (String, String)>,
+    }
+
+    impl FakeRedriveQueues {
+        pub(crate) fn with_dead_letters(n: usize) -> Self {
+            let f = FakeRedriveQueues::default();
+            {
+                let mut s = f.state.lock().expect("lock");
+                for i in 0..n {
+                    s.dlq.push_back((format!("dlq-{i}"), format!("body-{i}")));
+                }
+            }
+            f
+        }
+        pub(crate) fn state(&self) -> std::sync::MutexGuard<'_, RedriveState> {
+            self.state.lock().expect("lock")
+        }
+    }
+
+    impl RedriveQueues for FakeRedriveQueues {
+        async fn move_tasks(&self) -> Result<Vec<MoveTask>, MoveTaskError> {
+            self.state().calls.push("list".into());
+            match self.list_error {
+                Some(e) => Err(e()),
+                None => Ok(self.tasks.clone().unwrap_or_default()),
+            }
+        }
+        async fn start_move_task(&self) -> Result<Option<String>, MoveTaskError> {
+            self.state().calls.push("start".into());
+            match self.start_error {
+                Some(e) => Err(e()),
+                None => {
+                    self.state().started += 1;
+                    Ok(Some("handle-1".into()))
+                }
+            }
+        }
+        async fn dead_letter_depth(&self) -> Result<u64, QueueError> {
+            Ok(self.state().dlq.len() as u64)
+        }
+        async fn receive_dead_letters(&self, max: u32) -> Result<Vec<Received>, QueueError> {
+            let mut s = self.state();
+            s.calls.push("receive".into());
+            let mut out = Vec::new();
+            while out.len() < max as usize {
+                let Some((id, body)) = s.dlq.pop_front() else {
+                    break;
+                };
+                let handle = format!("rh-{id}-{}", s.next_id);
+                s.next_id += 1;
+                s.in_flight
+                    .insert(handle.clone(), (id.clone(), body.clone()));
+                out.push(Received {
+                    message_id: id,
+                    receipt_handle: handle,
+                    body,
+                    receive_count: 1,
+                    attributes: HashMap::new(),
+                });
+            }
+            Ok(out)
+        }
+        async fn send_to_work(&self, body: &str) -> Result<String, QueueError> {
+            let mut s = self.state();
+            s.calls.push(format!("send {body}"));
+            if self.send_fails_on.as_deref() == Some(body) {
+                return Err(queue_err());
+            }
+            s.next_id += 1;
+            let id = format!("work-{}", s.next_id);
+            match self.redeadletter {
+                // A standard queue keeps no order: the copy may come back first.
+                Some(Redeadletter::SameId) => s.dlq.push_front((id.clone(), body.to_owned())),
+                Some(Redeadletter::NewId) => {
+                    let fresh = format!("dead-{}", s.next_id);
+                    s.dlq.push_front((fresh, body.to_owned()));
+                }
+                None => s.work.push((id.clone(), body.to_owned())),
+            }
+            Ok(id)
+        }
+        async fn delete_dead_letter(&self, receipt_handle: &str) -> Result<(), QueueError> {
+            let mut s = self.state();
+            s.calls.push(format!("delete {receipt_handle}"));
+            if self.delete_fails {
+                return Err(queue_err());
+            }
+            s.in_flight.remove(receipt_handle);
+            Ok(())
         }
     }
 }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use super::*;
 use crate::domain::time::parse_ts;
 use crate::ports::ctr_source::fake::MemoryCtrSource;
+use crate::ports::orphans::fake::MemoryOrphans;
 use crate::ports::queue::fake::FakeWorkQueue;
 use crate::ports::store::fake::MemoryRunStore;
 use crate::ports::verint::fake::FakeHoldings;
@@ -121,4 +122,71 @@ async fn a_manual_run_queues_the_calls_verint_lacks_once_and_reports_every_class
 
     // A run that finished leaves no record of a half-queued plan behind (design §4.7).
     assert!(store.queued.lock().expect("unpoisoned").is_empty());
+}
+
+#[tokio::test]
+async fn a_recording_no_ctr_names_is_queued_as_an_orphan_unless_verint_holds_it() {
+    const ORPHAN: &str = "c0ffee00-1d2e-4f60-8a9b-0c1d2e3f4a5b";
+    const ORPHAN_HELD: &str = "decade00-1d2e-4f60-8a9b-0c1d2e3f4a5b";
+    let config = config();
+    let source = MemoryCtrSource {
+        hours: [(
+            ts("2026-11-30T10:00:00Z"),
+            vec![(
+                "ctr/2026/11/30/10/object-1".to_owned(),
+                ctr(MISSING, "VOICE", "2026-11-30T10:11:00Z").into_bytes(),
+            )],
+        )]
+        .into(),
+    };
+    let key = |id: &str| format!("connect/i/CallRecordings/2026/11/30/{id}_20261130T11:00_UTC.wav");
+    let orphans = MemoryOrphans {
+        // The CTR's own recording is no orphan; the other two are.
+        keys: vec![key(MISSING), key(ORPHAN), key(ORPHAN_HELD)],
+        in_verint: [ORPHAN_HELD.to_owned()].into(),
+        times: [(
+            ORPHAN.to_owned(),
+            (ts("2026-11-30T11:00:00Z"), ts("2026-11-30T11:04:00Z")),
+        )]
+        .into(),
+    };
+    let verint = FakeHoldings::default();
+    let queue = FakeWorkQueue::default();
+    let store = MemoryRunStore::default();
+    let planner = Planner {
+        config: &config,
+        source: &source,
+        verint: &verint,
+        queue: &queue,
+        store: &store,
+        concurrency: 2,
+        progress: &|_, _| {},
+        orphans: Some(&orphans),
+        deadline: None,
+        finish_by: None,
+    };
+    let request = Request::Manual {
+        window: Window {
+            start: ts("2026-11-30T10:00:00Z"),
+            end: ts("2026-11-30T12:00:00Z"),
+        },
+        dry_run: false,
+    };
+
+    let report = planner
+        .run(request, ts("2026-12-01T12:00:00Z"))
+        .await
+        .expect("the run completes");
+
+    assert_eq!((report.orphans, report.orphan_lookups_failed), (2, 0));
+    assert_eq!(report.orphan_contact_ids, [ORPHAN]);
+    assert_eq!(report.enqueued, 2, "the missing call and the orphan");
+    let sent = queue.sent.lock().expect("unpoisoned").clone();
+    let orphan = sent
+        .iter()
+        .find(|m| m.contact_id == ORPHAN)
+        .expect("the orphan is queued");
+    assert_eq!(orphan.initiation_timestamp, "2026-11-30T11:00:00Z");
+    assert_eq!(orphan.recordings[0].key, key(ORPHAN));
+    assert!(sent.iter().all(|m| m.contact_id != ORPHAN_HELD));
 }
