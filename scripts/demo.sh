@@ -28,7 +28,8 @@ say "Generating $DAY: $CALLS contacts of Firehose CTRs, recordings in S3, and wh
 
 say "Planning a manual recovery of $DAY (recoveryctl plan --from ${DAY}T00:00:00Z --to ${TODAY}T00:00:00Z)"
 ctl plan --from "${DAY}T00:00:00Z" --to "${TODAY}T00:00:00Z"
-RUN_ID="$(ctl runs --json --limit 1 | grep -m1 -o '"run_id": *"[^"]*"' | cut -d'"' -f4)"
+RUNS_JSON="$(ctl runs --json --limit 1)"
+RUN_ID="$(grep -m1 -o '"run_id": *"[^"]*"' <<<"$RUNS_JSON" | cut -d'"' -f4)"
 
 say "Working the queue (recoveryctl work --until-empty)"
 ctl work --until-empty

@@ -54,9 +54,16 @@ fn progress(json: bool, len: u64, template: &str) -> ProgressBar {
     pb
 }
 
+/// Prints one JSON document. A reader that stops reading early (`| grep -m1`, `| head`) has what
+/// it wanted: a broken pipe is not an error.
 fn print_json<T: Serialize>(value: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
+    use std::io::Write as _;
+    let text = serde_json::to_string_pretty(value)?;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        written => Ok(written?),
+    }
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
