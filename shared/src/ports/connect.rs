@@ -55,6 +55,18 @@ pub struct DescribedEndpoint {
     pub address: Option<String>,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("the contact is unknown to Amazon Connect")]
+    NotFound,
+    #[error("amazon connect throttled the request")]
+    Throttled(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("amazon connect request failed")]
+    Other(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("the invocation's deadline left no time for DescribeContact")]
+    OutOfTime,
+}
+
 #[cfg(test)]
 impl DescribedContact {
     /// An answered inbound call, as the tests of the metadata and of the adapter describe it.
@@ -83,18 +95,6 @@ impl DescribedContact {
             attributes: [("customerName".to_owned(), "Ada".to_owned())].into(),
         }
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
-    #[error("the contact is unknown to Amazon Connect")]
-    NotFound,
-    #[error("amazon connect throttled the request")]
-    Throttled(#[source] Box<dyn std::error::Error + Send + Sync>),
-    #[error("amazon connect request failed")]
-    Other(#[source] Box<dyn std::error::Error + Send + Sync>),
-    #[error("the invocation's deadline left no time for DescribeContact")]
-    OutOfTime,
 }
 
 /// The in-memory fake of this port the flows' tests run over.

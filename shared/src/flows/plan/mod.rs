@@ -37,8 +37,6 @@ use crate::ports::verint::VerintHoldings;
 mod orphans;
 mod queueing;
 mod request;
-#[cfg(test)]
-mod tests;
 
 use orphans::FoundOrphan;
 pub use queueing::{Deadlines, FINISH_MARGIN, READING_MARGIN};
@@ -584,3 +582,6 @@ impl<S: CtrSource, V: VerintHoldings, Q: WorkQueue, R: RunStore> Planner<'_, S, 
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;
