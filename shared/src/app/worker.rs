@@ -31,7 +31,6 @@ pub struct WorkerApp {
     pub config: Config,
     pub verint: VerintClient,
     pub connect: ConnectClient,
-    pub s3: aws_sdk_s3::Client,
     pub recordings: S3Recordings,
     pub store: S3State,
     pub work_queue: SqsQueue,
@@ -60,7 +59,6 @@ impl WorkerApp {
         let dead_letter_queue = SqsQueue::new(clients.sqs.clone(), &config.dead_letter_queue_url);
         Ok(WorkerApp {
             connect: ConnectClient::new(clients.connect.clone(), config.connect_max_rps),
-            s3: clients.s3.clone(),
             recordings: S3Recordings(clients.s3.clone()),
             store: S3State::new(
                 clients.s3.clone(),
