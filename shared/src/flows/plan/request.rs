@@ -160,25 +160,9 @@ pub(crate) fn automatic_hours(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
     use crate::domain::time::parse_ts;
-
-    fn config() -> Config {
-        let vars = HashMap::from([
-            ("CTR_BUCKET", "ctr"),
-            ("CONNECT_INSTANCE_ID", "i"),
-            ("WORK_QUEUE_URL", "q"),
-            ("DEAD_LETTER_QUEUE_URL", "d"),
-            ("STATE_BUCKET", "s"),
-            ("VERINT_DAS_URL", "https://v/das"),
-            ("VERINT_INGEST_URL", "https://v/ingest"),
-            ("VERINT_API_KEY_ID", "k"),
-            ("VERINT_API_KEY", "a2V5"),
-        ]);
-        Config::from_lookup(|k| vars.get(k).map(|v| v.to_string())).expect("valid")
-    }
+    use crate::flows::plan::tests::config;
 
     fn ts(s: &str) -> DateTime<Utc> {
         parse_ts(s).expect("valid")

@@ -15,7 +15,8 @@ const MISSING: &str = "5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b";
 const HELD: &str = "0b7c2c4e-9a51-4d0e-8f3a-6a1d2b3c4d5e";
 const CHAT: &str = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d";
 
-fn config() -> Config {
+/// A valid configuration of instance `i`, every optional setting at its default.
+pub(super) fn config() -> Config {
     let vars = HashMap::from([
         ("CTR_BUCKET", "ctr"),
         ("CONNECT_INSTANCE_ID", "i"),
@@ -34,6 +35,43 @@ fn ts(s: &str) -> DateTime<Utc> {
     parse_ts(s).expect("valid")
 }
 
+/// A manual run of 2026-11-30 10:00–12:00, a day later, over the fakes given: its report, what
+/// it queued, and its store.
+async fn run_window(
+    source: &MemoryCtrSource,
+    verint: &FakeHoldings,
+    orphans: Option<&MemoryOrphans>,
+) -> (RunReport, Vec<WorkMessage>, MemoryRunStore) {
+    let config = config();
+    let queue = FakeWorkQueue::default();
+    let store = MemoryRunStore::default();
+    let planner = Planner {
+        config: &config,
+        source,
+        verint,
+        queue: &queue,
+        store: &store,
+        concurrency: 2,
+        progress: &|_, _| {},
+        orphans: orphans.map(|o| o as &dyn OrphanLookup),
+        deadline: None,
+        finish_by: None,
+    };
+    let request = Request::Manual {
+        window: Window {
+            start: ts("2026-11-30T10:00:00Z"),
+            end: ts("2026-11-30T12:00:00Z"),
+        },
+        dry_run: false,
+    };
+    let report = planner
+        .run(request, ts("2026-12-01T12:00:00Z"))
+        .await
+        .expect("the run completes");
+    let sent = queue.sent.lock().expect("unpoisoned").clone();
+    (report, sent, store)
+}
+
 /// One CTR of instance `i`, a call 10:05–10:10 with one recording.
 fn ctr(id: &str, channel: &str, last_update: &str) -> String {
     format!(
@@ -43,7 +81,6 @@ fn ctr(id: &str, channel: &str, last_update: &str) -> String {
 
 #[tokio::test]
 async fn a_manual_run_queues_the_calls_verint_lacks_once_and_reports_every_class() {
-    let config = config();
     let object = [
         ctr(MISSING, "VOICE", "2026-11-30T10:11:00Z"),
         ctr(HELD, "VOICE", "2026-11-30T10:11:00Z"),
@@ -62,32 +99,7 @@ async fn a_manual_run_queues_the_calls_verint_lacks_once_and_reports_every_class
     let verint = FakeHoldings {
         held: [ContactKey::new(HELD)].into(),
     };
-    let queue = FakeWorkQueue::default();
-    let store = MemoryRunStore::default();
-    let planner = Planner {
-        config: &config,
-        source: &source,
-        verint: &verint,
-        queue: &queue,
-        store: &store,
-        concurrency: 2,
-        progress: &|_, _| {},
-        orphans: None,
-        deadline: None,
-        finish_by: None,
-    };
-    let request = Request::Manual {
-        window: Window {
-            start: ts("2026-11-30T10:00:00Z"),
-            end: ts("2026-11-30T12:00:00Z"),
-        },
-        dry_run: false,
-    };
-
-    let report = planner
-        .run(request, ts("2026-12-01T12:00:00Z"))
-        .await
-        .expect("the run completes");
+    let (report, sent, store) = run_window(&source, &verint, None).await;
 
     assert_eq!(
         (
@@ -107,7 +119,6 @@ async fn a_manual_run_queues_the_calls_verint_lacks_once_and_reports_every_class
         (2, 1, 1, 1)
     );
     assert_eq!(report.missing_contact_ids, [MISSING]);
-    let sent = queue.sent.lock().expect("unpoisoned").clone();
     assert_eq!(sent.len(), 1, "one message per missing call");
     assert_eq!(sent[0].contact_id, MISSING);
     assert_eq!(sent[0].instance_id, "i");
@@ -128,7 +139,6 @@ async fn a_manual_run_queues_the_calls_verint_lacks_once_and_reports_every_class
 async fn a_recording_no_ctr_names_is_queued_as_an_orphan_unless_verint_holds_it() {
     const ORPHAN: &str = "c0ffee00-1d2e-4f60-8a9b-0c1d2e3f4a5b";
     const ORPHAN_HELD: &str = "decade00-1d2e-4f60-8a9b-0c1d2e3f4a5b";
-    let config = config();
     let source = MemoryCtrSource {
         hours: [(
             ts("2026-11-30T10:00:00Z"),
@@ -151,37 +161,11 @@ async fn a_recording_no_ctr_names_is_queued_as_an_orphan_unless_verint_holds_it(
         .into(),
     };
     let verint = FakeHoldings::default();
-    let queue = FakeWorkQueue::default();
-    let store = MemoryRunStore::default();
-    let planner = Planner {
-        config: &config,
-        source: &source,
-        verint: &verint,
-        queue: &queue,
-        store: &store,
-        concurrency: 2,
-        progress: &|_, _| {},
-        orphans: Some(&orphans),
-        deadline: None,
-        finish_by: None,
-    };
-    let request = Request::Manual {
-        window: Window {
-            start: ts("2026-11-30T10:00:00Z"),
-            end: ts("2026-11-30T12:00:00Z"),
-        },
-        dry_run: false,
-    };
-
-    let report = planner
-        .run(request, ts("2026-12-01T12:00:00Z"))
-        .await
-        .expect("the run completes");
+    let (report, sent, _) = run_window(&source, &verint, Some(&orphans)).await;
 
     assert_eq!((report.orphans, report.orphan_lookups_failed), (2, 0));
     assert_eq!(report.orphan_contact_ids, [ORPHAN]);
     assert_eq!(report.enqueued, 2, "the missing call and the orphan");
-    let sent = queue.sent.lock().expect("unpoisoned").clone();
     let orphan = sent
         .iter()
         .find(|m| m.contact_id == ORPHAN)
