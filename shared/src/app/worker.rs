@@ -104,13 +104,6 @@ impl WorkerApp {
         }
     }
 
-    /// The flow for messages of the backfill queue, when there is one.
-    pub fn backfill_worker(&self) -> Option<(&SqsQueue, WorkerOverAws<'_>)> {
-        self.backfill_queues
-            .as_ref()
-            .map(|queues| (&queues.work, self.worker_on(queues)))
-    }
-
     /// Up to ten messages to work by hand (`recoveryctl work`), live recovery first (design
     /// §4.8): the work queue's, and only when it has none the backfill queue's, waiting up to
     /// `wait` for them; each held invisible for `hold` at a time while it is worked. With the flow
