@@ -179,10 +179,17 @@ impl MemoryRunDocuments {
         self.documents.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn put(&self, key: String, value: serde_json::Value) {
+    /// Writes a document under the next version; with `expected`, only if it is still at that
+    /// version (`false` otherwise, nothing written).
+    fn put(&self, key: String, value: serde_json::Value, expected: Option<&Version>) -> bool {
         let mut documents = self.lock();
-        let version = documents.get(&key).map_or(1, |(_, v)| v + 1);
-        documents.insert(key, (value, version));
+        let held = documents.get(&key).map(|(_, v)| *v);
+        let at = held.map(|v| Version::ETag(v.to_string()));
+        if expected.is_some_and(|e| at.as_ref().unwrap_or(&Version::Absent) != e) {
+            return false;
+        }
+        documents.insert(key, (value, held.map_or(1, |v| v + 1)));
+        true
     }
 }
 
@@ -202,7 +209,7 @@ impl RunDocuments for MemoryRunDocuments {
     ) -> Result<(), StateError> {
         let key = format!("runs/{run_id}/{name}");
         let value = serde_json::to_value(value).map_err(json_err(&key))?;
-        self.put(key, value);
+        self.put(key, value, None);
         Ok(())
     }
 
@@ -228,16 +235,7 @@ impl RunDocuments for MemoryRunDocuments {
     ) -> Result<bool, StateError> {
         let key = format!("runs/{run_id}/{name}");
         let value = serde_json::to_value(value).map_err(json_err(&key))?;
-        let mut documents = self.lock();
-        let now = documents
-            .get(&key)
-            .map(|(_, v)| Version::ETag(v.to_string()));
-        if now.as_ref().unwrap_or(&Version::Absent) != expected {
-            return Ok(false);
-        }
-        let version = documents.get(&key).map_or(1, |(_, v)| v + 1);
-        documents.insert(key, (value, version));
-        Ok(true)
+        Ok(self.put(key, value, Some(expected)))
     }
 
     async fn run_folder<T: DeserializeOwned + Send>(
