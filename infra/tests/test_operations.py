@@ -43,6 +43,7 @@ OPERATIONS = {
     "list_objects_v2": {"s3:ListBucket"},
     "list_objects": {"s3:ListBucket"},
     "delete_object": {"s3:DeleteObject"},
+    "restore_object": {"s3:RestoreObject"},
     "copy_object": {"s3:GetObject", "s3:PutObject"},
     # A multipart upload is authorised by s3:PutObject, except its abort.
     "create_multipart_upload": {"s3:PutObject"},
@@ -89,6 +90,8 @@ CONTRACT = {
     "worker": {
         "change_message_visibility": "docs/design.md section 5: before reporting a transient failure, the "
                                      "worker sets the message's visibility timeout to the retry delay",
+        "restore_object": "docs/design.md section 10: a recording in an archive storage class is restored "
+                          "(RestoreObject, tier RESTORE_TIER), not failed",
     },
 }
 
@@ -121,6 +124,11 @@ OVERRIDES = {
     # other fn named `run`.
     ("shared/src/adapters/state/mod.rs", "put_queued_log"): {"planner"},
     ("shared/src/adapters/sqs.rs", "send_batch"): {"planner"},
+    # docs/design.md section 10: the worker restores an archived recording before it streams it.
+    # Reachability also finds it from the planner: open_recording (narrowed above) reads the
+    # HeadObject output's `.restore()` (the object's restore status), which has the name of
+    # S3Recordings::restore.
+    ("shared/src/adapters/recordings.rs", "restore"): {"worker"},
 }
 
 # Path prefixes that name the shared crate's own items (anything else before '::' is another crate).
@@ -357,6 +365,23 @@ def grant_problems(template, found):
         for action in sorted(have - set(need)):
             problems.append(f"{function} ({role}) grants {action}, which its code never calls")
     return problems
+
+
+def config_variables(root=ROOT):
+    """The names of the environment variables the shared crate's configuration reads
+    (shared/src/config/mod.rs: `var("NAME", default, doc)`)."""
+    text = strip_rust((root / "shared/src/config/mod.rs").read_text())
+    return set(re.findall(r"\bvar\(\s*\"([A-Z][A-Z0-9_]*)\"", text))
+
+
+class EnvironmentTest(unittest.TestCase):
+    def test_every_variable_the_template_sets_is_read_by_the_config(self):
+        """A variable the code does not read is a setting that silently does nothing."""
+        read = config_variables()
+        self.assertIn("CONNECT_INSTANCE_ID", read, "the scanner found no variable: is it broken?")
+        env = load()["Globals"]["Function"]["Environment"]["Variables"]
+        unread = sorted(set(env) - read)
+        self.assertEqual(unread, [], "set by infra/template.yaml, not read by shared/src/config/mod.rs")
 
 
 class OperationsTest(unittest.TestCase):

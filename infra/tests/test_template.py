@@ -31,6 +31,8 @@ REQUIRED_ENV = {
     "RETRY_BASE", "RETRY_MAX", "STALL_TIMEOUT", "PLANNING_QUEUE_URL", "BACKFILL_QUEUE_URL",
     "MIN_LINK_RATE",
     "BACKFILL_MAX_QUEUED",
+    # docs/design.md section 10 (issue 22)
+    "RECORDING_VARIANT", "REDACTED_PREFIX", "RESTORE_TIER", "RESTORE_MAX_WAIT",
 }
 
 POLICY_RESOURCE_TYPES = {
@@ -835,6 +837,109 @@ class OperationsTemplateTest(unittest.TestCase):
         example = (infra / "samconfig.example.toml").read_text()
         self.assertIn("beta_features = true", example, "sam build needs the rust-cargolambda beta feature")
         self.assertIn("samconfig.toml", (infra / ".gitignore").read_text().split())
+
+
+def policy_statements(template, role):
+    """(policy resource or None, its Condition, statement) of every statement a role is granted:
+    its inline policies, then the AWS::IAM::Policy resources attached to it."""
+    res = template["Resources"]
+    for pol in as_list(res[role]["Properties"].get("Policies")):
+        for st in as_list(pol["PolicyDocument"]["Statement"]):
+            yield None, None, st
+    for name, pol in resources_of(template, "AWS::IAM::Policy").items():
+        if role in [ref_name(r) for r in pol["Properties"]["Roles"]]:
+            for st in as_list(pol["Properties"]["PolicyDocument"]["Statement"]):
+                yield name, pol.get("Condition"), st
+
+
+def granting(template, role, action):
+    return [(name, cond, st) for name, cond, st in policy_statements(template, role)
+            if action in as_list(st.get("Action"))]
+
+
+class RecordingsTest(unittest.TestCase):
+    """Issue 22 (docs/design.md section 10): the recording variant, redacted recordings, restores."""
+
+    RECORDINGS = {"Fn::Sub": "arn:${AWS::Partition}:s3:::${RecordingsBucketName}/${RecordingsPrefix}*"}
+    REDACTED = {"Fn::Sub": "arn:${AWS::Partition}:s3:::${RecordingsBucketName}/${RedactedPrefix}*"}
+    BUCKET = {"Fn::Sub": "arn:${AWS::Partition}:s3:::${RecordingsBucketName}"}
+    REDACTED_LISTING = {"StringLike": {"s3:prefix": {"Fn::Sub": "${RedactedPrefix}*"}}}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.t = load()
+        cls.params = cls.t["Parameters"]
+        cls.env = cls.t["Globals"]["Function"]["Environment"]["Variables"]
+
+    def test_parameters_and_their_defaults(self):
+        p = self.params
+        self.assertEqual((p["RecordingVariant"]["Default"], p["RecordingVariant"]["AllowedValues"]),
+                         ("original", ["original", "redacted", "redacted-else-original"]))
+        self.assertEqual((p["RestoreTier"]["Default"], p["RestoreTier"]["AllowedValues"]),
+                         ("Standard", ["Expedited", "Standard", "Bulk"]))
+        self.assertEqual(p["RedactedPrefix"]["Default"], "Analysis/Voice/Redacted/")
+        self.assertEqual(p["RestoreMaxWait"]["Default"], "48h")
+        for value in ("Analysis/Voice/Redacted/", "connect/acme/Analysis/Voice/Redacted/"):
+            self.assertTrue(matches(p["RedactedPrefix"], value), value)
+        # Before a '*' in a grant: neither empty nor a wildcard.
+        for value in ("", "*/", "Analysis/*/", "Analysis/Voice/Redacted"):
+            self.assertFalse(matches(p["RedactedPrefix"], value), value)
+        for value in ("48h", "2d", "90m"):
+            self.assertTrue(matches(p["RestoreMaxWait"], value), value)
+        for value in ("", "48", "2 days", "-1h"):
+            self.assertFalse(matches(p["RestoreMaxWait"], value), value)
+
+    def test_both_functions_get_the_variables(self):
+        for variable, param in (("RECORDING_VARIANT", "RecordingVariant"), ("REDACTED_PREFIX", "RedactedPrefix"),
+                                ("RESTORE_TIER", "RestoreTier"), ("RESTORE_MAX_WAIT", "RestoreMaxWait")):
+            self.assertEqual(self.env[variable], {"Ref": param}, variable)
+        # Globals reach both functions; neither overrides them.
+        functions = resources_of(self.t, "AWS::Serverless::Function")
+        self.assertEqual(len(functions), 2)
+        for name, fn in functions.items():
+            self.assertNotIn("Environment", fn["Properties"], name)
+
+    def test_worker_restores_archived_recordings_under_the_recordings_prefix(self):
+        grants = granting(self.t, "WorkerRole", "s3:RestoreObject")
+        unconditional = [st for name, cond, st in grants if name is None]
+        self.assertEqual(len(unconditional), 1)
+        [st] = unconditional
+        self.assertEqual((st["Effect"], st["Action"], st["Resource"]), ("Allow", "s3:RestoreObject", self.RECORDINGS))
+        self.assertNotIn("Condition", st)
+        # The same resource as the worker's read of the recordings.
+        [(_, _, read)] = [g for g in granting(self.t, "WorkerRole", "s3:GetObject") if g[0] is None
+                          and "RecordingsBucketName" in render(g[2]["Resource"])[0]]
+        self.assertEqual(read["Resource"], st["Resource"])
+        self.assertEqual(granting(self.t, "PlannerRole", "s3:RestoreObject"), [])
+
+    def test_redacted_recordings_only_when_they_may_be_sent(self):
+        condition = self.t["Conditions"]["SendsRedactedRecordings"]
+        self.assertEqual(condition, {"Fn::Not": [{"Fn::Equals": [{"Ref": "RecordingVariant"}, "original"]}]})
+        for variant in self.params["RecordingVariant"]["AllowedValues"]:
+            self.assertEqual(evaluate(condition, {"RecordingVariant": variant}), variant != "original", variant)
+
+        def redacted(role):
+            return [(name, cond, st) for name, cond, st in policy_statements(self.t, role)
+                    if "RedactedPrefix" in str(st)]
+
+        planner = redacted("PlannerRole")
+        self.assertEqual([(cond, st["Effect"], st["Action"], st["Resource"], st["Condition"]) for _, cond, st in planner],
+                         [("SendsRedactedRecordings", "Allow", "s3:ListBucket", self.BUCKET, self.REDACTED_LISTING)])
+        worker = redacted("WorkerRole")
+        self.assertEqual({cond for _, cond, _ in worker}, {"SendsRedactedRecordings"})
+        self.assertEqual(sorted((st["Action"], render(st["Resource"])[0], str(st.get("Condition")))
+                                for _, _, st in worker),
+                         sorted([("s3:ListBucket", render(self.BUCKET)[0], str(self.REDACTED_LISTING)),
+                                 ("s3:GetObject", render(self.REDACTED)[0], "None"),
+                                 ("s3:RestoreObject", render(self.REDACTED)[0], "None")]))
+        for _, _, st in planner + worker:
+            self.assertEqual(st["Effect"], "Allow")
+            if "Condition" not in st:
+                self.assertEqual(st["Resource"], self.REDACTED)
+        # Each conditional policy is attached to its own role only.
+        for name in {n for n, _, _ in planner + worker}:
+            roles = [ref_name(r) for r in self.t["Resources"][name]["Properties"]["Roles"]]
+            self.assertEqual(len(roles), 1, name)
 
 
 if __name__ == "__main__":
