@@ -428,8 +428,12 @@ class OperationsTest(unittest.TestCase):
         import copy
 
         def statements_of(t, role):
-            return [st for pol in t["Resources"][role]["Properties"]["Policies"]
-                    for st in pol["PolicyDocument"]["Statement"]]
+            """The role's inline statements and those of the AWS::IAM::Policy resources attached to it."""
+            inline = [st for pol in t["Resources"][role]["Properties"]["Policies"]
+                      for st in pol["PolicyDocument"]["Statement"]]
+            return inline + [st for pol in resources_of(t, "AWS::IAM::Policy").values()
+                             if role in [ref_name(r) for r in pol["Properties"]["Roles"]]
+                             for st in pol["Properties"]["PolicyDocument"]["Statement"]]
 
         roles = dict(function_roles(self.t))
         t = copy.deepcopy(self.t)

@@ -33,6 +33,8 @@ REQUIRED_ENV = {
     "BACKFILL_MAX_QUEUED",
     # docs/design.md section 10 (issue 22)
     "RECORDING_VARIANT", "REDACTED_PREFIX", "RESTORE_TIER", "RESTORE_MAX_WAIT",
+    # docs/design.md section 11 (issue 23)
+    "CONNECT_INSTANCE_IDS",
 }
 
 POLICY_RESOURCE_TYPES = {
@@ -940,6 +942,160 @@ class RecordingsTest(unittest.TestCase):
         for name in {n for n, _, _ in planner + worker}:
             roles = [ref_name(r) for r in self.t["Resources"][name]["Properties"]["Roles"]]
             self.assertEqual(len(roles), 1, name)
+
+
+NO_VALUE = object()
+PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "eu-west-2", "AWS::AccountId": "123456789012",
+          "AWS::StackName": "call-recovery", "AWS::NoValue": NO_VALUE}
+
+
+def resolve(value, template, params):
+    """An intrinsic value as CloudFormation would deploy it, for the given parameter values (strings,
+    as CloudFormation passes them); pseudo parameters as in PSEUDO. Fn::If reads the template's
+    Conditions; an AWS::NoValue list item is dropped, as CloudFormation drops it."""
+    def r(v):
+        return resolve(v, template, params)
+
+    if isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, list):
+        return [x for x in (r(v) for v in value) if x is not NO_VALUE]
+    (fn, arg), = value.items()
+    if fn == "Ref":
+        return PSEUDO[arg] if arg in PSEUDO else params[arg]
+    if fn == "Condition":
+        return r(template["Conditions"][arg])
+    if fn == "Fn::If":
+        cond, yes, no = arg
+        return r(yes) if r(template["Conditions"][cond]) else r(no)
+    if fn == "Fn::Equals":
+        return r(arg[0]) == r(arg[1])
+    if fn == "Fn::Not":
+        return not r(arg[0])
+    if fn == "Fn::And":
+        return all(r(a) for a in arg)
+    if fn == "Fn::Or":
+        return any(r(a) for a in arg)
+    if fn == "Fn::Join":
+        return arg[0].join(r(arg[1]))
+    if fn == "Fn::Split":
+        return r(arg[1]).split(arg[0])
+    if fn == "Fn::Select":
+        items = r(arg[1])
+        index = int(r(arg[0]))
+        if not 0 <= index < len(items):
+            raise AssertionError(f"Fn::Select index {index} out of range in {value!r}: the deploy fails")
+        return items[index]
+    if fn == "Fn::Sub":
+        text, names = (arg[0], {k: r(v) for k, v in arg[1].items()}) if isinstance(arg, list) else (arg, {})
+
+        def name(m):
+            key = m[1]
+            if key in names:
+                return names[key]
+            return PSEUDO[key] if key in PSEUDO else params[key]
+        return re.sub(r"\$\{([^}!]+)\}", name, text)
+    raise AssertionError(f"cannot resolve {fn}")
+
+
+def instance_ids(n):
+    return [f"{i:08x}-0000-4000-8000-{i:012x}" for i in range(1, n + 1)]
+
+
+def contact_arn(instance):
+    return f"arn:aws:connect:eu-west-2:123456789012:instance/{instance}/contact/*"
+
+
+class SeveralInstancesTest(unittest.TestCase):
+    """Issue 23 (docs/design.md section 11): ConnectInstanceIds, and DescribeContact in exactly those."""
+
+    SINGLE = "0f0e0d0c-0b0a-4000-8000-000000000001"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.t = load()
+        cls.param = cls.t["Parameters"]["ConnectInstanceIds"]
+
+    def params(self, ids):
+        return {"ConnectInstanceId": self.SINGLE, "ConnectInstanceIds": ids}
+
+    def describe_contact_statements(self):
+        found = []
+        for role in ("PlannerRole", "WorkerRole"):
+            found += [(role, name, cond, st) for name, cond, st in granting(self.t, role, "connect:DescribeContact")]
+        return found
+
+    def granted(self, ids):
+        """The DescribeContact resources each role gets for a ConnectInstanceIds value."""
+        out = {}
+        for role, _, _, st in self.describe_contact_statements():
+            out.setdefault(role, []).extend(resolve(as_list(st["Resource"]), self.t, self.params(ids)))
+        return out
+
+    def test_parameter(self):
+        p = self.param
+        self.assertEqual((p["Type"], p["Default"]), ("String", ""))
+        ids = instance_ids(10)
+        for n in range(0, 11):
+            self.assertTrue(matches(p, ",".join(ids[:n])), n)
+        for bad in (",".join(instance_ids(11)), f"{ids[0]}, {ids[1]}", f"{ids[0]},", f",{ids[0]}",
+                    f"{ids[0]},,{ids[1]}", SeveralInstancesTest.SINGLE.upper(), "*", f"{ids[0]},*",
+                    f"arn:aws:connect:eu-west-2:123456789012:instance/{ids[0]}"):
+            self.assertFalse(matches(p, bad), bad)
+        # ConnectInstanceId stays, required, for the stacks deployed before.
+        self.assertNotIn("Default", self.t["Parameters"]["ConnectInstanceId"])
+
+    def test_environment_of_both_functions(self):
+        env = self.t["Globals"]["Function"]["Environment"]["Variables"]
+        self.assertEqual(env["CONNECT_INSTANCE_ID"], {"Ref": "ConnectInstanceId"})
+        self.assertEqual(env["CONNECT_INSTANCE_IDS"], {"Ref": "ConnectInstanceIds"})
+        two = ",".join(instance_ids(2))
+        self.assertEqual(resolve(env["CONNECT_INSTANCE_IDS"], self.t, self.params(two)), two)
+        self.assertEqual(resolve(env["CONNECT_INSTANCE_IDS"], self.t, self.params("")), "")
+
+    def test_describe_contact_in_exactly_the_instances_listed(self):
+        self.assertEqual(self.granted(""), {"PlannerRole": [contact_arn(self.SINGLE)],
+                                            "WorkerRole": [contact_arn(self.SINGLE)]})
+        ids = instance_ids(10)
+        for n in range(1, 11):
+            with self.subTest(instances=n):
+                value = ",".join(ids[:n])
+                expected = [contact_arn(i) for i in ids[:n]]
+                # ConnectInstanceId is ignored once the list is set.
+                self.assertEqual(self.granted(value), {"PlannerRole": expected, "WorkerRole": expected})
+        two = instance_ids(2)
+        self.assertEqual(self.granted(",".join(two))["WorkerRole"],
+                         [f"arn:aws:connect:eu-west-2:123456789012:instance/{two[0]}/contact/*",
+                          f"arn:aws:connect:eu-west-2:123456789012:instance/{two[1]}/contact/*"])
+
+    def test_one_statement_of_one_policy_for_both_roles(self):
+        found = self.describe_contact_statements()
+        self.assertEqual(sorted((role, name, cond) for role, name, cond, _ in found),
+                         [("PlannerRole", "DescribeContactsPolicy", None), ("WorkerRole", "DescribeContactsPolicy", None)])
+        [st] = self.t["Resources"]["DescribeContactsPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        self.assertEqual((st["Effect"], st["Action"]), ("Allow", "connect:DescribeContact"))
+        self.assertNotIn("Condition", st)
+        # One entry per id the parameter admits.
+        most = int(re.search(r"\{0,(\d+)\}\$$", self.param["AllowedPattern"])[1]) + 1
+        self.assertEqual(len(st["Resource"]), most)
+        # No other Connect action anywhere.
+        for role in ("PlannerRole", "WorkerRole"):
+            for _, _, other in policy_statements(self.t, role):
+                actions = [a for a in as_list(other.get("Action")) if a.startswith("connect:")]
+                self.assertIn(actions, ([], ["connect:DescribeContact"]), role)
+        # Neither function runs before the policy is attached.
+        for name, fn in resources_of(self.t, "AWS::Serverless::Function").items():
+            self.assertIn("DescribeContactsPolicy", as_list(fn.get("DependsOn")), name)
+
+    def test_alarms_watch_the_aggregate_and_the_dashboard_each_instance(self):
+        """The planner emits per instance (dimension InstanceId) and the aggregate as before."""
+        for name, alarm in resources_of(self.t, "AWS::CloudWatch::Alarm").items():
+            props = alarm["Properties"]
+            if props.get("Namespace") == "CallRecovery":
+                self.assertEqual(dims(props), {"Function": "planner"}, name)
+        body = render(self.t["Resources"]["Dashboard"]["Properties"]["DashboardBody"])[0]
+        for metric in ("Missing", "CaptureRate"):
+            self.assertIn("{CallRecovery,Function,InstanceId} Function=\\\"planner\\\" MetricName=\\\"%s\\\"" % metric, body)
 
 
 if __name__ == "__main__":
