@@ -147,7 +147,7 @@ async fn plan_slices(
                 let body = record.body.as_deref().unwrap_or_default();
                 let sent = match &app.planning_queue {
                     Some(queue) => queue
-                        .send_delayed(body, UNFINISHED_SLICE_DELAY)
+                        .send_delayed(body, UNFINISHED_SLICE_DELAY, &[])
                         .await
                         .is_ok(),
                     None => false,
@@ -182,7 +182,7 @@ async fn wait_for_the_lane(
         return Ok(false);
     };
     let body = record.body.as_deref().unwrap_or_default();
-    planning.send_delayed(body, SLICE_PACING_DELAY).await?;
+    planning.send_delayed(body, SLICE_PACING_DELAY, &[]).await?;
     tracing::info!(
         message_id = record.message_id.as_deref().unwrap_or_default(),
         queued,

@@ -27,6 +27,11 @@ pub fn incoming(event: &SqsEvent) -> Vec<Incoming> {
                 .get("ApproximateReceiveCount")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(1),
+            attributes: r
+                .message_attributes
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.string_value.clone()?)))
+                .collect(),
         })
         .collect()
 }
@@ -97,6 +102,7 @@ mod tests {
             receipt_handle: "r".into(),
             body: "{}".into(),
             receive_count: 1,
+            attributes: Default::default(),
         }
     }
 
@@ -163,7 +169,8 @@ mod tests {
     fn records_are_read_with_their_receive_count() {
         let event: SqsEvent = serde_json::from_value(serde_json::json!({"Records": [
             {"messageId": "m1", "receiptHandle": "h1", "body": "{\"v\":1}", "attributes": {"ApproximateReceiveCount": "3"},
-             "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:eu-west-2:1:q", "awsRegion": "eu-west-2"}
+             "messageAttributes": {"restore_since": {"stringValue": "2026-12-01T00:00:00Z", "stringListValues": [], "binaryListValues": [], "dataType": "String"}},
+             "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:eu-west-2:1:q", "awsRegion": "eu-west-2"}
         ]}))
         .expect("valid event");
         let m = incoming(&event);
@@ -174,6 +181,11 @@ mod tests {
                 m[0].body.as_str()
             ),
             ("m1", 3, "{\"v\":1}")
+        );
+        assert_eq!(
+            m[0].attributes.get("restore_since").map(String::as_str),
+            Some("2026-12-01T00:00:00Z"),
+            "a restore's wait travels in the message's attributes"
         );
     }
 }

@@ -6,8 +6,9 @@ use tokio::time::Instant;
 use tokio_util::io::ReaderStream;
 
 use crate::domain::ctr::S3Location;
+use crate::domain::recording::RestoreTier;
 use crate::ports::bounded;
-use crate::ports::recordings::{Recording, RecordingError, RecordingStore};
+use crate::ports::recordings::{Recording, RecordingError, RecordingStore, Restore};
 use crate::ports::verint::AudioPart;
 
 /// A recording about to be streamed: its size and ETag from `HeadObject`. The `GetObject` starts
@@ -21,7 +22,35 @@ pub struct OpenRecording {
     s3: aws_sdk_s3::Client,
 }
 
-/// `HeadObject` on a recording: a missing object is [`RecordingError::Gone`].
+/// How many days a restored copy stays readable: long enough for the checks that follow the
+/// restore and for an operator's redrive of the days after.
+const RESTORED_DAYS: i32 = 7;
+
+/// Whether `HeadObject`'s storage class and archive status say the object is archived, and if
+/// so which class; `x-amz-restore` with `ongoing-request="false"` means a restored copy is
+/// readable, `"true"` that a restore is under way.
+fn archived(
+    storage_class: Option<&aws_sdk_s3::types::StorageClass>,
+    archive_status: Option<&aws_sdk_s3::types::ArchiveStatus>,
+    restore: Option<&str>,
+) -> Option<(String, Restore)> {
+    use aws_sdk_s3::types::StorageClass;
+    let class = match (storage_class, archive_status) {
+        (_, Some(status)) => format!("INTELLIGENT_TIERING {}", status.as_str()),
+        (Some(c @ (StorageClass::Glacier | StorageClass::DeepArchive)), None) => {
+            c.as_str().to_owned()
+        }
+        _ => return None,
+    };
+    match restore {
+        Some(r) if r.contains("ongoing-request=\"false\"") => None,
+        Some(r) if r.contains("ongoing-request=\"true\"") => Some((class, Restore::InProgress)),
+        _ => Some((class, Restore::NotRequested)),
+    }
+}
+
+/// `HeadObject` on a recording: a missing object is [`RecordingError::Gone`], an archived one
+/// without a readable restored copy [`RecordingError::Archived`].
 pub async fn open_recording(
     s3: &aws_sdk_s3::Client,
     location: &S3Location,
@@ -48,6 +77,16 @@ pub async fn open_recording(
                 }
             }
         })?;
+    if let Some((storage_class, restore)) =
+        archived(out.storage_class(), out.archive_status(), out.restore())
+    {
+        return Err(RecordingError::Archived {
+            bucket: location.bucket.clone(),
+            key: location.key.clone(),
+            storage_class,
+            restore,
+        });
+    }
     Ok(OpenRecording {
         location: location.clone(),
         len: out.content_length.unwrap_or(0).max(0) as u64,
@@ -113,5 +152,122 @@ impl RecordingStore for S3Recordings {
             len,
             body,
         })
+    }
+
+    async fn restore(
+        &self,
+        location: &S3Location,
+        tier: RestoreTier,
+        deadline: Option<Instant>,
+    ) -> Result<(), RecordingError> {
+        use aws_sdk_s3::types::{GlacierJobParameters, RestoreRequest, Tier};
+        let unreadable =
+            |source: Box<dyn std::error::Error + Send + Sync>| RecordingError::Unreadable {
+                bucket: location.bucket.clone(),
+                key: location.key.clone(),
+                source,
+            };
+        let job = GlacierJobParameters::builder()
+            .tier(Tier::from(tier.as_str()))
+            .build()
+            .map_err(|e| unreadable(Box::new(e)))?;
+        let request = RestoreRequest::builder()
+            .days(RESTORED_DAYS)
+            .glacier_job_parameters(job)
+            .build();
+        let sent = self
+            .0
+            .restore_object()
+            .bucket(&location.bucket)
+            .key(&location.key)
+            .restore_request(request)
+            .send();
+        let answer = bounded(deadline, sent)
+            .await
+            .ok_or_else(|| RecordingError::OutOfTime {
+                bucket: location.bucket.clone(),
+                key: location.key.clone(),
+            })?;
+        match answer {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let status = e.raw_response().map(|r| r.status().as_u16());
+                let e = e.into_service_error();
+                let code = aws_sdk_s3::error::ProvideErrorMetadata::code(&e).unwrap_or_default();
+                // A restore already asked for (409), or an object already readable: nothing to do.
+                if status == Some(409)
+                    || code == "RestoreAlreadyInProgress"
+                    || code == "ObjectAlreadyInActiveTierError"
+                {
+                    Ok(())
+                } else {
+                    Err(unreadable(Box::new(e)))
+                }
+            }
+        }
+    }
+
+    async fn keys(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<String>, RecordingError> {
+        let listed = bounded(
+            deadline,
+            crate::adapters::aws::list_objects(&self.0, bucket, prefix),
+        )
+        .await
+        .ok_or_else(|| RecordingError::OutOfTime {
+            bucket: bucket.to_owned(),
+            key: prefix.to_owned(),
+        })?;
+        let objects = listed.map_err(|e| RecordingError::Listing {
+            bucket: bucket.to_owned(),
+            prefix: prefix.to_owned(),
+            source: Box::new(e),
+        })?;
+        Ok(objects.into_iter().filter_map(|o| o.key).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_s3::types::{ArchiveStatus, StorageClass};
+
+    use super::*;
+
+    #[test]
+    fn archived_objects_are_told_apart_from_restored_and_instant_ones() {
+        let glacier = Some(&StorageClass::Glacier);
+        assert_eq!(
+            archived(glacier, None, None),
+            Some(("GLACIER".into(), Restore::NotRequested))
+        );
+        assert_eq!(
+            archived(glacier, None, Some("ongoing-request=\"true\"")),
+            Some(("GLACIER".into(), Restore::InProgress))
+        );
+        let restored = "ongoing-request=\"false\", expiry-date=\"Fri, 11 Dec 2026 00:00:00 GMT\"";
+        assert_eq!(archived(glacier, None, Some(restored)), None);
+        assert_eq!(
+            archived(Some(&StorageClass::DeepArchive), None, None),
+            Some(("DEEP_ARCHIVE".into(), Restore::NotRequested))
+        );
+        // Glacier Instant Retrieval and Standard are readable at once.
+        assert_eq!(archived(Some(&StorageClass::GlacierIr), None, None), None);
+        assert_eq!(archived(Some(&StorageClass::Standard), None, None), None);
+        assert_eq!(archived(None, None, None), None);
+        assert_eq!(
+            archived(
+                Some(&StorageClass::IntelligentTiering),
+                Some(&ArchiveStatus::DeepArchiveAccess),
+                None
+            ),
+            Some((
+                "INTELLIGENT_TIERING DEEP_ARCHIVE_ACCESS".into(),
+                Restore::NotRequested
+            ))
+        );
     }
 }

@@ -176,13 +176,30 @@ impl SqsQueue {
     }
 
     /// Sends one message that becomes visible only after `delay` (at most SQS's 15 minutes).
-    pub async fn send_delayed(&self, body: &str, delay: Duration) -> Result<(), QueueError> {
-        self.sqs
+    pub async fn send_delayed(
+        &self,
+        body: &str,
+        delay: Duration,
+        attributes: &[(&str, String)],
+    ) -> Result<(), QueueError> {
+        let mut send = self
+            .sqs
             .send_message()
             .queue_url(&self.url)
             .message_body(body)
-            .delay_seconds(delay.as_secs().min(900) as i32)
-            .send()
+            .delay_seconds(delay.as_secs().min(900) as i32);
+        for (name, value) in attributes {
+            let attribute = aws_sdk_sqs::types::MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build()
+                .map_err(|e| QueueError::Sqs {
+                    what: "send_message",
+                    source: Box::new(e),
+                })?;
+            send = send.message_attributes(*name, attribute);
+        }
+        send.send()
             .await
             .map_err(|e| sqs_err("send_message")(e.into_service_error()))?;
         Ok(())
@@ -345,7 +362,12 @@ impl MessageQueue for SqsMessages {
         self.dead_letter.send_with_reason(body, reason).await
     }
 
-    async fn requeue(&self, body: &str, delay: Duration) -> Result<(), QueueError> {
-        self.work.send_delayed(body, delay).await
+    async fn requeue(
+        &self,
+        body: &str,
+        delay: Duration,
+        attributes: &[(&str, String)],
+    ) -> Result<(), QueueError> {
+        self.work.send_delayed(body, delay, attributes).await
     }
 }

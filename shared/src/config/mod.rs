@@ -6,6 +6,8 @@ use std::time::Duration;
 use reqwest::Url;
 use secrecy::SecretString;
 
+pub use crate::domain::recording::{RestoreTier, Variant};
+
 /// Where the Verint API key comes from.
 #[derive(Debug, Clone)]
 pub enum VerintKeySource {
@@ -65,6 +67,13 @@ pub struct Config {
     /// calls there, consumed with less concurrency, so live recovery is never stuck behind them;
     /// unset, they go to the work queue.
     pub backfill_queue_url: Option<String>,
+    /// Which audio of a call is sent, and where Contact Lens writes the redacted one (design
+    /// §10).
+    pub recording_variant: Variant,
+    pub redacted_prefix: String,
+    /// How archived recordings are restored, and how long that is waited for (design §10).
+    pub restore_tier: RestoreTier,
+    pub restore_max_wait: Duration,
 }
 
 /// The bucket and prefix under which Connect writes recordings, `{prefix}YYYY/MM/DD/`.
@@ -222,8 +231,29 @@ pub const BACKFILL_QUEUE_URL: Variable = var(
     "the work queue of backfill slices; unset: the work queue",
 );
 
+pub const RECORDING_VARIANT: Variable = var(
+    "RECORDING_VARIANT",
+    Some("original"),
+    "which audio is sent: original, redacted or redacted-else-original (§10)",
+);
+pub const REDACTED_PREFIX: Variable = var(
+    "REDACTED_PREFIX",
+    Some("Analysis/Voice/Redacted/"),
+    "where Contact Lens writes redacted audio, before `YYYY/MM/DD/` (§10)",
+);
+pub const RESTORE_TIER: Variable = var(
+    "RESTORE_TIER",
+    Some("Standard"),
+    "the restore tier of archived recordings: Expedited, Standard or Bulk (§10)",
+);
+pub const RESTORE_MAX_WAIT: Variable = var(
+    "RESTORE_MAX_WAIT",
+    Some("48h"),
+    "how long a restore is waited for before it fails like any transient failure (§10)",
+);
+
 /// Every variable, in the order of design §7 (then those §7 does not list).
-pub const VARIABLES: [Variable; 30] = [
+pub const VARIABLES: [Variable; 34] = [
     CTR_BUCKET,
     CTR_PREFIX,
     CONNECT_INSTANCE_ID,
@@ -249,6 +279,10 @@ pub const VARIABLES: [Variable; 30] = [
     STALL_TIMEOUT,
     RECORDINGS_BUCKET,
     RECORDINGS_PREFIX,
+    RECORDING_VARIANT,
+    REDACTED_PREFIX,
+    RESTORE_TIER,
+    RESTORE_MAX_WAIT,
     MAX_RECEIVE_COUNT,
     PLANNING_QUEUE_URL,
     BACKFILL_QUEUE_URL,
@@ -460,6 +494,17 @@ impl Config {
         let backfill_queue_url = r.get(BACKFILL_QUEUE_URL);
         let min_link_rate = r.parsed(MIN_LINK_RATE, bytes_per_second).unwrap_or(1);
         let backfill_max_queued = r.parsed(BACKFILL_MAX_QUEUED, count).map(u64::from);
+        let recording_variant = r.setting(RECORDING_VARIANT, |value, raw| {
+            Variant::parse(value).ok_or_else(|| {
+                format!("{raw:?} is not one of original, redacted, redacted-else-original")
+            })
+        });
+        let redacted_prefix = r.get_or_default(REDACTED_PREFIX);
+        let restore_tier = r.setting(RESTORE_TIER, |value, raw| {
+            RestoreTier::parse(value)
+                .ok_or_else(|| format!("{raw:?} is not one of Expedited, Standard, Bulk"))
+        });
+        let restore_max_wait = r.setting(RESTORE_MAX_WAIT, duration);
 
         let config = match (verint_das_url, verint_ingest_url, verint_key) {
             (Some(verint_das_url), Some(verint_ingest_url), Some(verint_key)) => Some(Config {
@@ -490,6 +535,10 @@ impl Config {
                 recordings,
                 planning_queue_url,
                 backfill_queue_url,
+                recording_variant,
+                redacted_prefix,
+                restore_tier,
+                restore_max_wait,
             }),
             _ => None,
         };

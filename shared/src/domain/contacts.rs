@@ -136,9 +136,9 @@ pub struct ContactCopy {
     initiation: u32,
     disconnect: u32,
     last_update: u32,
-    /// `(location, deleted)`, kept only for voice contacts of our instance, and only locations
-    /// that name a bucket and a key.
-    recordings: Vec<(Box<str>, bool)>,
+    /// `(location, deleted, expected seconds or 0)`, kept only for voice contacts of our
+    /// instance, and only locations that name a bucket and a key.
+    recordings: Vec<(Box<str>, bool, u32)>,
 }
 
 impl ContactCopy {
@@ -154,10 +154,10 @@ impl ContactCopy {
         let flags = if voice { VOICE } else { 0 } | if ours { OURS } else { 0 };
         let recordings = if voice && ours {
             record
-                .s3_recordings()
+                .s3_recordings_timed()
                 .into_iter()
-                .filter(|(l, _)| S3Location::parse(l).is_some())
-                .map(|(l, d)| (l.into(), d))
+                .filter(|(l, _, _)| S3Location::parse(l).is_some())
+                .map(|(l, d, e)| (l.into(), d, e.unwrap_or(0)))
                 .collect()
         } else {
             Vec::new()
@@ -230,6 +230,8 @@ struct Slot {
 struct Rec {
     dir: u32,
     name_start: u32,
+    /// The CTR's `StopTimestamp − StartTimestamp` in seconds; 0 when unknown.
+    expected: u32,
     name_len: u16,
     deleted: bool,
     id_prefix: bool,
@@ -257,6 +259,8 @@ pub struct RecordingRef {
     /// `bucket/key`, exactly as in the CTR's `Location`.
     pub location: String,
     pub deleted: bool,
+    /// How long the CTR says it lasted (design §10).
+    pub expected_seconds: Option<u32>,
 }
 
 /// A contact as matching sees it, borrowed from the set.
@@ -361,8 +365,9 @@ impl ContactSet {
         };
         let rec_start = u32::try_from(self.recs.len()).unwrap_or(u32::MAX);
         let rec_len = u8::try_from(copy.recordings.len()).unwrap_or(u8::MAX);
-        for (location, deleted) in copy.recordings.iter().take(usize::from(rec_len)) {
-            let rec = self.intern(location, *deleted, id_text.as_ref());
+        for (location, deleted, expected) in copy.recordings.iter().take(usize::from(rec_len)) {
+            let mut rec = self.intern(location, *deleted, id_text.as_ref());
+            rec.expected = *expected;
             self.recs.push(rec);
         }
         self.slots.push(Slot {
@@ -433,6 +438,7 @@ impl ContactSet {
         Rec {
             dir,
             name_start,
+            expected: 0,
             name_len: u16::try_from(stored.len()).unwrap_or(0),
             deleted,
             id_prefix,
@@ -476,6 +482,7 @@ impl ContactSet {
                 RecordingRef {
                     location,
                     deleted: r.deleted,
+                    expected_seconds: (r.expected > 0).then_some(r.expected),
                 }
             })
             .collect()
@@ -533,7 +540,8 @@ mod tests {
     #[test]
     fn a_copy_stays_small() {
         assert!(std::mem::size_of::<Slot>() <= 36);
-        assert!(std::mem::size_of::<Rec>() <= 12);
+        // 12 bytes of location and 4 of expected length (design §10).
+        assert!(std::mem::size_of::<Rec>() <= 16);
     }
 
     #[test]
@@ -558,11 +566,13 @@ mod tests {
                     location: format!(
                         "rec/connect/x/CallRecordings/2024/05/14/{id}_20240514T10:00_UTC.wav"
                     ),
-                    deleted: false
+                    deleted: false,
+                    expected_seconds: None,
                 },
                 RecordingRef {
                     location: "rec/other-name.wav".into(),
-                    deleted: true
+                    deleted: true,
+                    expected_seconds: None,
                 },
             ]
         );

@@ -8,6 +8,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crate::domain::contacts::{ContactKey, ContactSet, ContactView};
 use crate::domain::ctr::S3Location;
 use crate::domain::ledger::{LedgerClass, LedgerRow};
+use crate::domain::message::QueuedRecording;
 use crate::domain::time::Window;
 
 /// What a run's kind adds to the rules.
@@ -62,12 +63,18 @@ impl Missing<'_> {
     }
 
     /// The recordings that are not `DELETED`, in order.
-    pub fn recordings(&self) -> Vec<S3Location> {
+    pub fn recordings(&self) -> Vec<QueuedRecording> {
         self.contact
             .recordings()
             .iter()
             .filter(|r| !r.deleted)
-            .filter_map(|r| S3Location::parse(&r.location))
+            .filter_map(|r| {
+                let location = S3Location::parse(&r.location)?;
+                Some(QueuedRecording::new(
+                    location,
+                    r.expected_seconds.map(f64::from),
+                ))
+            })
             .collect()
     }
 }
@@ -444,10 +451,13 @@ mod tests {
         assert_eq!(missing_ids(&c), ["half"]);
         assert_eq!(
             c.missing[0].recordings(),
-            [S3Location {
-                bucket: "rec".into(),
-                key: "agent".into()
-            }]
+            [QueuedRecording::new(
+                S3Location {
+                    bucket: "rec".into(),
+                    key: "agent".into()
+                },
+                None
+            )]
         );
     }
 

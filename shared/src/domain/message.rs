@@ -8,7 +8,7 @@ use crate::domain::ctr::S3Location;
 /// The only message version this code writes and reads.
 pub const MESSAGE_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkMessage {
     pub v: u32,
     pub run_id: String,
@@ -16,9 +16,50 @@ pub struct WorkMessage {
     pub instance_id: String,
     pub initiation_timestamp: String,
     pub disconnect_timestamp: String,
-    /// The contact's S3 recordings that are not `DELETED`, in design §4 order.
-    pub recordings: Vec<S3Location>,
+    /// The contact's S3 recordings that are not `DELETED`, in design §4 order (or its redacted
+    /// audio, design §10).
+    pub recordings: Vec<QueuedRecording>,
     pub enqueued_at: String,
+}
+
+/// One recording of a message: where it is and, when the CTR gave the recording's start and
+/// stop, how long it should last (design §10).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueuedRecording {
+    pub bucket: String,
+    pub key: String,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "whole_seconds"
+    )]
+    pub expected_seconds: Option<f64>,
+}
+
+impl QueuedRecording {
+    pub fn new(location: S3Location, expected_seconds: Option<f64>) -> Self {
+        QueuedRecording {
+            bucket: location.bucket,
+            key: location.key,
+            expected_seconds,
+        }
+    }
+
+    pub fn location(&self) -> S3Location {
+        S3Location {
+            bucket: self.bucket.clone(),
+            key: self.key.clone(),
+        }
+    }
+}
+
+/// Seconds as a whole number when they are one (`120`, not `120.0`).
+fn whole_seconds<S: serde::Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(x) if x.fract() == 0.0 && *x >= 0.0 && *x < 1e15 => s.serialize_u64(*x as u64),
+        Some(x) => s.serialize_f64(*x),
+        None => s.serialize_none(),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,8 +82,18 @@ impl WorkMessage {
         if m.contact_id.trim().is_empty() {
             return Err(MessageError::Field("contact_id"));
         }
-        if m.recordings.is_empty() {
+        if m.recordings.is_empty()
+            || m.recordings
+                .iter()
+                .any(|r| r.bucket.is_empty() || r.key.is_empty())
+        {
             return Err(MessageError::Field("recordings"));
+        }
+        if m.recordings.iter().any(|r| {
+            r.expected_seconds
+                .is_some_and(|s| !s.is_finite() || s < 0.0)
+        }) {
+            return Err(MessageError::Field("recordings.expected_seconds"));
         }
         if crate::domain::time::parse_ts(&m.initiation_timestamp).is_none() {
             return Err(MessageError::Field("initiation_timestamp"));
@@ -64,6 +115,25 @@ mod tests {
     fn a_message_serialises_with_exactly_the_contract_fields_in_order() {
         let m = WorkMessage::parse(BODY).expect("valid");
         assert_eq!(serde_json::to_string(&m).expect("serialises"), BODY);
+    }
+
+    #[test]
+    fn expected_seconds_is_carried_when_known_and_absent_otherwise() {
+        let body = BODY.replace(
+            r#"[{"bucket":"b","key":"k:1"}]"#,
+            r#"[{"bucket":"b","key":"k:1","expected_seconds":120},{"bucket":"b","key":"k:2"}]"#,
+        );
+        let m = WorkMessage::parse(&body).expect("valid");
+        assert_eq!(m.recordings[0].expected_seconds, Some(120.0));
+        assert_eq!(m.recordings[1].expected_seconds, None);
+        assert_eq!(serde_json::to_string(&m).expect("serialises"), body);
+        let negative = body.replace("120", "-3");
+        assert!(
+            WorkMessage::parse(&negative)
+                .expect_err("negative")
+                .to_string()
+                .contains("expected_seconds")
+        );
     }
 
     #[test]

@@ -24,6 +24,10 @@ pub mod names {
     pub const ENQUEUED: &str = "Enqueued";
     pub const RUN_DURATION_MS: &str = "RunDurationMs";
     pub const RECOVERED: &str = "Recovered";
+    /// Recordings ingested shorter than their CTR says (design §10).
+    pub const TRUNCATED_RECORDINGS: &str = "TruncatedRecordings";
+    /// Messages waiting for an archived recording's restore.
+    pub const RESTORING: &str = "Restoring";
     pub(crate) const ALREADY_PRESENT: &str = "AlreadyPresent";
     pub const FAILED: &str = "Failed";
     pub const BYTES_STREAMED: &str = "BytesStreamed";

@@ -11,6 +11,7 @@ pub mod message;
 pub mod metadata;
 pub mod metrics;
 pub mod orphans;
+pub mod recording;
 pub mod report;
 pub mod time;
 pub mod verint;

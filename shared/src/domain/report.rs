@@ -174,13 +174,16 @@ pub enum OutcomeStatus {
     Recovered,
     AlreadyPresent,
     Failed,
+    /// A recording is archived: its restore was requested and the call waits for it (§10).
+    Restoring,
 }
 
 impl OutcomeStatus {
-    const ALL: [OutcomeStatus; 3] = [
+    const ALL: [OutcomeStatus; 4] = [
         OutcomeStatus::Recovered,
         OutcomeStatus::AlreadyPresent,
         OutcomeStatus::Failed,
+        OutcomeStatus::Restoring,
     ];
 
     /// As the outcome's `status` field spells it.
@@ -189,6 +192,7 @@ impl OutcomeStatus {
             OutcomeStatus::Recovered => "recovered",
             OutcomeStatus::AlreadyPresent => "already_present",
             OutcomeStatus::Failed => "failed",
+            OutcomeStatus::Restoring => "restoring",
         }
     }
 
@@ -202,13 +206,13 @@ impl OutcomeStatus {
         match self {
             OutcomeStatus::Recovered => 3,
             OutcomeStatus::AlreadyPresent => 2,
-            OutcomeStatus::Failed => 1,
+            OutcomeStatus::Failed | OutcomeStatus::Restoring => 1,
         }
     }
 }
 
 /// `{STATE_PREFIX}runs/{run_id}/outcomes/{contact_id}.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
     pub contact_id: String,
     pub status: OutcomeStatus,
@@ -218,7 +222,18 @@ pub struct Outcome {
     pub bytes: u64,
     pub interaction_id: Option<String>,
     pub at: String,
+    /// `"truncated"` when a recording was shorter than its CTR says (design §10), with both
+    /// durations of the shortest one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integrity: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_seconds: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actual_seconds: Option<f64>,
 }
+
+/// The outcome's `integrity` of a truncated recording.
+pub const TRUNCATED: &str = "truncated";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -261,14 +276,24 @@ pub struct WorkedState {
     pub status: OutcomeStatus,
     /// The failure's reason; `None` for successes.
     pub reason: Option<String>,
+    /// A recording was ingested shorter than its CTR says (design §10).
+    pub truncated: bool,
 }
 
 impl WorkedState {
     /// Keeps the better of two states of one contact: a success beats a failure.
     pub fn merge(into: &mut HashMap<ContactKey, WorkedState>, key: ContactKey, state: WorkedState) {
-        match into.get(&key) {
-            Some(have) if have.status.rank() >= state.status.rank() => {}
-            _ => {
+        let truncated = state.truncated;
+        match into.get_mut(&key) {
+            Some(have) if have.status.rank() >= state.status.rank() => {
+                have.truncated |= truncated;
+            }
+            Some(have) => {
+                let was = have.truncated;
+                *have = state;
+                have.truncated |= was;
+            }
+            None => {
                 into.insert(key, state);
             }
         }
@@ -282,6 +307,7 @@ impl WorkedState {
             WorkedState {
                 status: outcome.status,
                 reason: outcome.reason,
+                truncated: outcome.integrity.as_deref() == Some(TRUNCATED),
             },
         );
     }

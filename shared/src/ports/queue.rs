@@ -73,10 +73,12 @@ pub trait MessageQueue: Send + Sync {
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
     /// Sends the body to the work queue again as a new message, visible after `delay` (at most
     /// 15 minutes): a wait that must not count toward `maxReceiveCount`.
+    /// `attributes` are string message attributes of the new message.
     fn requeue(
         &self,
         body: &str,
         delay: Duration,
+        attributes: &[(&str, String)],
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
 
@@ -182,12 +184,22 @@ pub(crate) mod fake {
         pub(crate) deleted: Mutex<Vec<String>>,
         pub(crate) delays: Mutex<Vec<(String, Duration)>>,
         pub(crate) dead: Mutex<Vec<(String, String)>>,
-        pub(crate) requeued: Mutex<Vec<(String, Duration)>>,
+        /// Each message sent again: its body, delay and attributes.
+        pub(crate) requeued: Mutex<Vec<(String, Duration, Vec<(String, String)>)>>,
     }
 
     impl MessageQueue for FakeQueue {
-        async fn requeue(&self, body: &str, delay: Duration) -> Result<(), QueueError> {
-            lock(&self.requeued).push((body.to_owned(), delay));
+        async fn requeue(
+            &self,
+            body: &str,
+            delay: Duration,
+            attributes: &[(&str, String)],
+        ) -> Result<(), QueueError> {
+            let attributes = attributes
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect();
+            lock(&self.requeued).push((body.to_owned(), delay, attributes));
             Ok(())
         }
 

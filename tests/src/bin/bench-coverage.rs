@@ -143,6 +143,9 @@ async fn main() -> anyhow::Result<()> {
                         bytes: 0,
                         interaction_id: None,
                         at: recovery::domain::time::format_ts(start + TimeDelta::days(1)),
+                        integrity: None,
+                        expected_seconds: None,
+                        actual_seconds: None,
                     },
                 )
                 .await

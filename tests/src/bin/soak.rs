@@ -18,8 +18,7 @@ use futures::StreamExt as _;
 use local_stack::sim::{ConnectContact, Faults, SimConfig, Simulator};
 use local_stack::stack::{create_buckets, create_work_queues};
 use recovery::adapters::sqs::SqsQueue;
-use recovery::domain::ctr::S3Location;
-use recovery::domain::message::{MESSAGE_VERSION, WorkMessage};
+use recovery::domain::message::{MESSAGE_VERSION, QueuedRecording, WorkMessage};
 use recovery::domain::metrics::Metrics;
 use recovery::domain::time::format_ts;
 use recovery::flows::work::Disposition;
@@ -207,9 +206,10 @@ async fn main() -> anyhow::Result<()> {
             instance_id: INSTANCE.into(),
             initiation_timestamp: format_ts(start),
             disconnect_timestamp: format_ts(end),
-            recordings: vec![S3Location {
+            recordings: vec![QueuedRecording {
                 bucket: recordings.clone(),
                 key,
+                expected_seconds: None,
             }],
             enqueued_at: format_ts(Utc::now()),
         });
@@ -294,6 +294,7 @@ async fn main() -> anyhow::Result<()> {
                                     Disposition::Done(_) => "done",
                                     Disposition::Retry(_) => "retry",
                                     Disposition::DeadLettered(_) => "dead_lettered",
+                                    Disposition::Restoring(_) => "restoring",
                                 };
                                 *counts.entry(name).or_default() += 1;
                             }

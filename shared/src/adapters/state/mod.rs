@@ -2,7 +2,7 @@
 //! with a conditional write on its ETag so two runs cannot overwrite each other; run reports,
 //! run status and worker outcomes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use aws_sdk_s3::primitives::ByteStream;
 use futures::{StreamExt, TryStreamExt};
@@ -12,7 +12,7 @@ use crate::domain::checkpoint::Checkpoint;
 use crate::domain::contacts::ContactKey;
 use crate::domain::ledger::LedgerError;
 use crate::domain::report::WorkedState;
-use crate::domain::report::{Outcome, OutcomeStatus, RunReport, RunStatus};
+use crate::domain::report::{Outcome, OutcomeStatus, RunReport, RunStatus, TRUNCATED};
 use crate::ports::store::RunStore;
 use crate::ports::store::StateError;
 use crate::ports::store::Version;
@@ -172,22 +172,25 @@ impl S3State {
             outcome,
         )
         .await?;
-        let marker = self.run_key(
-            run_id,
-            &format!(
-                "outcome-index/{}/{}",
-                outcome.status.as_str(),
-                outcome.contact_id
-            ),
-        );
-        self.s3
-            .put_object()
-            .bucket(&self.bucket)
-            .key(&marker)
-            .body(ByteStream::from_static(b""))
-            .send()
-            .await
-            .map_err(|e| s3_err(format!("put {marker}"))(e.into_service_error()))?;
+        let mut markers = vec![outcome.status.as_str()];
+        // A truncated recording is named in the index too, so coverage counts it from listings.
+        if outcome.integrity.as_deref() == Some(TRUNCATED) {
+            markers.push(TRUNCATED);
+        }
+        for name in markers {
+            let marker = self.run_key(
+                run_id,
+                &format!("outcome-index/{name}/{}", outcome.contact_id),
+            );
+            self.s3
+                .put_object()
+                .bucket(&self.bucket)
+                .key(&marker)
+                .body(ByteStream::from_static(b""))
+                .send()
+                .await
+                .map_err(|e| s3_err(format!("put {marker}"))(e.into_service_error()))?;
+        }
         Ok(())
     }
 
@@ -421,6 +424,7 @@ impl S3State {
     ) -> Result<(), StateError> {
         let index = self.run_key(run_id, "outcome-index/");
         let mut indexed: HashMap<String, OutcomeStatus> = Default::default();
+        let mut truncated: HashSet<String> = HashSet::new();
         for object in crate::adapters::aws::list_objects(&self.s3, &self.bucket, &index)
             .await
             .map_err(s3_err(format!("list {index}")))?
@@ -433,6 +437,10 @@ impl S3State {
             else {
                 continue;
             };
+            if status == TRUNCATED {
+                truncated.insert(id.to_owned());
+                continue;
+            }
             let Some(status) = OutcomeStatus::parse(status) else {
                 continue;
             };
@@ -462,6 +470,7 @@ impl S3State {
                     WorkedState {
                         status,
                         reason: None,
+                        truncated: truncated.contains(id),
                     },
                 ),
             }

@@ -69,6 +69,20 @@ pub struct RecordingEntry<'a> {
     pub storage_type: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub status: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub start_timestamp: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub stop_timestamp: Option<Cow<'a, str>>,
+}
+
+impl RecordingEntry<'_> {
+    /// `StopTimestamp − StartTimestamp` in whole seconds, when both are there and in order
+    /// (design §10).
+    pub fn expected_seconds(&self) -> Option<u32> {
+        let at = |v: &Option<Cow<'_, str>>| v.as_deref().and_then(crate::domain::time::parse_ts);
+        let seconds = (at(&self.stop_timestamp)? - at(&self.start_timestamp)?).num_seconds();
+        u32::try_from(seconds).ok().filter(|s| *s > 0)
+    }
 }
 
 impl CtrRecord<'_> {
@@ -76,19 +90,32 @@ impl CtrRecord<'_> {
     /// `StorageType` S3, a `Location` and `MediaStreamType` AUDIO or absent; then the legacy
     /// `Recording` when its `Location` is not already among them. Yields `(location, deleted)`.
     pub fn s3_recordings(&self) -> Vec<(&str, bool)> {
-        let mut out: Vec<(&str, bool)> = Vec::new();
+        self.s3_recordings_timed()
+            .into_iter()
+            .map(|(l, d, _)| (l, d))
+            .collect()
+    }
+
+    /// [`CtrRecord::s3_recordings`], each with its expected length in seconds when the entry
+    /// gives its start and stop (the legacy `Recording` never does).
+    pub fn s3_recordings_timed(&self) -> Vec<(&str, bool, Option<u32>)> {
+        let mut out: Vec<(&str, bool, Option<u32>)> = Vec::new();
         for r in self.recordings.iter().flatten() {
             let s3 = r.storage_type.as_deref() == Some("S3");
             let audio = matches!(r.media_stream_type.as_deref(), None | Some("AUDIO"));
             if let (true, true, Some(location)) = (s3, audio, r.location.as_deref()) {
-                out.push((location, is_deleted(r.status.as_deref())));
+                out.push((
+                    location,
+                    is_deleted(r.status.as_deref()),
+                    r.expected_seconds(),
+                ));
             }
         }
         if let Some(legacy) = &self.recording
             && let Some(location) = legacy.location.as_deref()
-            && !out.iter().any(|(l, _)| *l == location)
+            && !out.iter().any(|(l, _, _)| *l == location)
         {
-            out.push((location, is_deleted(legacy.status.as_deref())));
+            out.push((location, is_deleted(legacy.status.as_deref()), None));
         }
         out
     }

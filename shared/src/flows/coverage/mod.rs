@@ -80,6 +80,10 @@ pub struct DayCoverage {
     pub unrecoverable_by_reason: BTreeMap<String, u64>,
     pub not_settled: u64,
     pub still_missing: u64,
+    /// Of `still_missing`, those waiting for an archived recording's restore (design §10).
+    pub restoring: u64,
+    /// Of `recovered`, those whose recording was shorter than its CTR says (design §10).
+    pub truncated: u64,
     /// Recordings without a CTR among the hours read (outside `eligible`).
     pub orphans: u64,
     /// Orphans now in Verint (recovered or already present).
@@ -101,6 +105,8 @@ pub struct ContactCoverage {
     pub reason: String,
     /// The latest run whose ledger holds the contact.
     pub run_id: String,
+    /// `truncated` when its recording was shorter than its CTR says (design §10), else empty.
+    pub integrity: String,
 }
 
 #[derive(Debug)]
@@ -221,6 +227,12 @@ impl CoverageBuilder {
             Some((OutcomeStatus::Failed, reason)) => {
                 (FinalState::Failed, None, Some(reason.unwrap_or_default()))
             }
+            // Still to be recovered, with the restore it waits for as its reason.
+            Some((OutcomeStatus::Restoring, reason)) => (
+                FinalState::StillMissing,
+                None,
+                Some(reason.unwrap_or_default()),
+            ),
             None => match seen.class {
                 LedgerClass::InVerint => (FinalState::InVerint, None, None),
                 LedgerClass::Unrecoverable => (FinalState::Unrecoverable, Some(seen.reason), None),
@@ -277,8 +289,11 @@ impl CoverageBuilder {
         }
         let mut contacts = Vec::new();
         for (key, seen) in &self.contacts {
-            let (state, unrecoverable_reason, failed_reason) =
-                Self::final_state(seen, worked.get(key));
+            let work = worked.get(key);
+            let (state, unrecoverable_reason, failed_reason) = Self::final_state(seen, work);
+            let restoring = state == FinalState::StillMissing
+                && work.is_some_and(|w| w.status == OutcomeStatus::Restoring);
+            let truncated = state == FinalState::Recovered && work.is_some_and(|w| w.truncated);
             let reason = match (unrecoverable_reason, &failed_reason) {
                 (Some(i), _) => self.reasons[i as usize].clone(),
                 (None, Some(r)) => r.clone(),
@@ -300,7 +315,10 @@ impl CoverageBuilder {
                 day.eligible += 1;
                 match state {
                     FinalState::InVerint => day.in_verint += 1,
-                    FinalState::Recovered => day.recovered += 1,
+                    FinalState::Recovered => {
+                        day.recovered += 1;
+                        day.truncated += u64::from(truncated);
+                    }
                     FinalState::AlreadyPresent => day.already_present += 1,
                     FinalState::Failed => {
                         day.failed += 1;
@@ -313,7 +331,10 @@ impl CoverageBuilder {
                             .or_default() += 1;
                     }
                     FinalState::NotSettled => day.not_settled += 1,
-                    FinalState::StillMissing => day.still_missing += 1,
+                    FinalState::StillMissing => {
+                        day.still_missing += 1;
+                        day.restoring += u64::from(restoring);
+                    }
                 }
             }
             if with_contacts {
@@ -330,6 +351,11 @@ impl CoverageBuilder {
                         .get(seen.run as usize)
                         .cloned()
                         .unwrap_or_default(),
+                    integrity: if truncated {
+                        crate::domain::report::TRUNCATED.to_owned()
+                    } else {
+                        String::new()
+                    },
                 });
             }
         }
@@ -464,6 +490,8 @@ fn empty_day(date: NaiveDate, covered_by_runs: DayCovered) -> DayCoverage {
         unrecoverable_by_reason: BTreeMap::new(),
         not_settled: 0,
         still_missing: 0,
+        restoring: 0,
+        truncated: 0,
         orphans: 0,
         orphans_recovered: 0,
         coverage_percent: None,

@@ -34,6 +34,7 @@ fn worked(status: OutcomeStatus, reason: Option<&str>) -> WorkedState {
     WorkedState {
         status,
         reason: reason.map(str::to_owned),
+        truncated: false,
     }
 }
 
@@ -257,6 +258,9 @@ async fn a_day_is_read_from_the_runs_ledgers_and_the_workers_outcomes() {
         bytes: 42,
         interaction_id: Some("i-1".into()),
         at: "2026-12-01T01:10:00Z".into(),
+        integrity: None,
+        expected_seconds: None,
+        actual_seconds: None,
     };
     store
         .put_run_json(

@@ -18,7 +18,7 @@ use crate::domain::contacts::{ContactKey, ContactSet};
 use crate::domain::error::error_chain;
 use crate::domain::ledger::{LedgerClass, LedgerError, LedgerRow};
 use crate::domain::matching::{self, Rules};
-use crate::domain::message::{MESSAGE_VERSION, WorkMessage};
+use crate::domain::message::{MESSAGE_VERSION, QueuedRecording, WorkMessage};
 use crate::domain::orphans::Orphan;
 use crate::domain::report::{
     CtrCounts, Mode, ReportWindow, RunReport, RunState, RunStatus, UnrecoverableEntry, WindowBy,

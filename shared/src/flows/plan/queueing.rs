@@ -83,7 +83,11 @@ impl<S: CtrSource, V: VerintHoldings, Q: WorkQueue, R: RunStore> Planner<'_, S, 
             Some(message(
                 f.orphan.contact_id.clone(),
                 f.times?,
-                f.orphan.recordings.clone(),
+                f.orphan
+                    .recordings
+                    .iter()
+                    .map(|l| QueuedRecording::new(l.clone(), None))
+                    .collect(),
             ))
         });
         missing.chain(orphans).collect()

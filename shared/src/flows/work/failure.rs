@@ -60,6 +60,15 @@ pub(crate) enum FailureKind {
     /// message is sent again with a delay instead of being released, so that a rotation never
     /// uses up its receives (design §6: no call reaches the dead-letter queue for it).
     VerintKeyRefused,
+    /// A recording is not RIFF/WAVE audio (design §10).
+    RecordingNotWav,
+    /// A recording is archived and its restore was asked for: the message waits for it
+    /// without using up its receives (design §10).
+    RecordingRestoring,
+    /// A recording is still archived after `RESTORE_MAX_WAIT`: transient like any other.
+    RecordingArchived,
+    /// `RECORDING_VARIANT` is `redacted` and the call has no redacted recording yet.
+    NoRedactedRecording,
 }
 
 impl FailureKind {
@@ -73,6 +82,7 @@ impl FailureKind {
                 | FailureKind::RecordingGone
                 | FailureKind::VerintRejected
                 | FailureKind::TooLargeForOneInvocation
+                | FailureKind::RecordingNotWav
         )
     }
 
@@ -96,6 +106,10 @@ impl FailureKind {
             FailureKind::Panicked => "panicked",
             FailureKind::TooLargeForOneInvocation => "too_large_for_one_invocation",
             FailureKind::VerintKeyRefused => "verint_key_refused",
+            FailureKind::RecordingNotWav => "recording_not_wav",
+            FailureKind::RecordingRestoring => "recording_restoring",
+            FailureKind::RecordingArchived => "recording_archived",
+            FailureKind::NoRedactedRecording => "no_redacted_recording",
         }
     }
 
@@ -126,6 +140,14 @@ impl FailureKind {
             FailureKind::VerintKeyRefused => {
                 "verint refused the api key (a rotation in progress?); the call waits for the new key"
             }
+            FailureKind::RecordingNotWav => "a recording is not RIFF/WAVE audio",
+            FailureKind::RecordingRestoring => {
+                "a recording is archived; its restore was requested and the call waits for it"
+            }
+            FailureKind::RecordingArchived => {
+                "a recording is still archived after RESTORE_MAX_WAIT"
+            }
+            FailureKind::NoRedactedRecording => crate::domain::recording::NO_REDACTED,
         }
     }
 }
@@ -138,6 +160,8 @@ pub(crate) struct Failure {
     pub detail: Option<String>,
     /// Verint's `Retry-After`, when it sent one.
     pub retry_after: Option<Duration>,
+    /// A restore waited for is Deep Archive's (the slowest).
+    pub deep_archive: bool,
 }
 
 impl Failure {
@@ -146,6 +170,7 @@ impl Failure {
             kind,
             detail: None,
             retry_after: None,
+            deep_archive: false,
         }
     }
 
@@ -182,6 +207,7 @@ impl Failure {
             kind,
             detail: Some(e.reason()),
             retry_after: e.retry_after(),
+            deep_archive: false,
         }
     }
 
@@ -203,6 +229,8 @@ impl Failure {
             RecordingError::Gone { .. } => FailureKind::RecordingGone,
             RecordingError::Unreadable { .. } => FailureKind::RecordingUnreadable,
             RecordingError::OutOfTime { .. } => FailureKind::Deadline,
+            RecordingError::Archived { .. } => FailureKind::RecordingRestoring,
+            RecordingError::Listing { .. } => FailureKind::RecordingUnreadable,
         };
         Failure::new(kind).with_detail(error_chain(e))
     }

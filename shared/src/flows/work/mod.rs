@@ -8,12 +8,14 @@
 //! in-memory fakes (`flow_tests`). What can fail is in `failure`, the ingest's metadata in
 //! `metadata`.
 
+mod audio;
 mod failure;
 mod metadata;
 mod settings;
 
-pub use settings::{ONE_INVOCATION_UPLOAD, WorkSettings};
+pub use settings::{AudioSettings, ONE_INVOCATION_UPLOAD, WorkSettings};
 
+use audio::{Probes, Truncation};
 use failure::caught;
 pub(crate) use failure::{Failure, FailureKind, MIN_TIME_LEFT, check_time_left, retry_delay};
 use metadata::build_metadata;
@@ -31,16 +33,19 @@ use crate::domain::contacts::CONNECT_RETENTION;
 use crate::domain::contacts::is_contact_id;
 use crate::domain::ctr::S3Location;
 use crate::domain::error::error_chain;
-use crate::domain::message::WorkMessage;
+use crate::domain::message::{QueuedRecording, WorkMessage};
 use crate::domain::metrics::{Metrics, Unit, names};
+use crate::domain::recording::{
+    choose_audio, is_redacted_key, redacted_contact_prefix, restore_check_delay,
+};
 use crate::domain::report::{Outcome, OutcomeStatus};
 use crate::domain::time::{format_ts, parse_ts};
 use crate::ports::bounded;
 use crate::ports::connect::ContactDirectory;
 use crate::ports::queue::MessageQueue;
 use crate::ports::queue::{QueueError, Received};
-use crate::ports::recordings::Recording;
 use crate::ports::recordings::RecordingStore;
+use crate::ports::recordings::{Recording, RecordingError, Restore};
 use crate::ports::store::OutcomeStore;
 use crate::ports::verint::VerintIngest;
 use crate::ports::verint::{AudioPart, Ingested};
@@ -58,6 +63,8 @@ pub struct Incoming {
     pub body: String,
     /// SQS's `ApproximateReceiveCount`.
     pub receive_count: u32,
+    /// Its string message attributes (a restore's wait, design §10).
+    pub attributes: std::collections::HashMap<String, String>,
 }
 
 impl From<&Received> for Incoming {
@@ -67,6 +74,7 @@ impl From<&Received> for Incoming {
             receipt_handle: r.receipt_handle.clone(),
             body: r.body.clone(),
             receive_count: r.receive_count,
+            attributes: r.attributes.clone(),
         }
     }
 }
@@ -80,11 +88,14 @@ pub enum Disposition {
     Retry(String),
     /// Permanent: it was sent to the dead-letter queue with its reason and removed.
     DeadLettered(String),
+    /// A recording is archived: its restore was requested and the message waits for it without
+    /// using up its receives (design §10).
+    Restoring(String),
 }
 
 impl Disposition {
     pub fn is_batch_item_failure(&self) -> bool {
-        matches!(self, Disposition::Retry(_))
+        matches!(self, Disposition::Retry(_) | Disposition::Restoring(_))
     }
 }
 
@@ -97,6 +108,7 @@ pub struct Tally {
     pub already_present: u64,
     pub retry_later: u64,
     pub dead_lettered: u64,
+    pub restoring: u64,
 }
 
 impl Tally {
@@ -107,6 +119,7 @@ impl Tally {
             Disposition::Done(_) => self.already_present += 1,
             Disposition::Retry(_) => self.retry_later += 1,
             Disposition::DeadLettered(_) => self.dead_lettered += 1,
+            Disposition::Restoring(_) => self.restoring += 1,
         }
     }
 }
@@ -134,7 +147,38 @@ impl<V, C, R, Q, O> std::fmt::Debug for Worker<'_, V, C, R, Q, O> {
 struct Effort {
     bytes: u64,
     transfer: Duration,
+    /// Recordings ingested shorter than their CTR says.
+    truncated: u32,
 }
+
+/// A message's work that succeeded.
+#[derive(Debug)]
+struct Done {
+    status: OutcomeStatus,
+    interaction_id: String,
+    bytes: u64,
+    truncated: Option<Truncation>,
+}
+
+impl Done {
+    fn present(interaction_id: String) -> Self {
+        Done {
+            status: OutcomeStatus::AlreadyPresent,
+            interaction_id,
+            bytes: 0,
+            truncated: None,
+        }
+    }
+}
+
+/// Message attributes of a message waiting for a restore (design §10): when the wait began,
+/// how many checks it has had, and when the next one is due.
+const RESTORE_SINCE: &str = "restore_since";
+const RESTORE_WAITS: &str = "restore_waits";
+const RESTORE_CHECK_AT: &str = "restore_check_at";
+/// SQS's longest `DelaySeconds`, and its longest visibility timeout.
+const MAX_SQS_DELAY: Duration = Duration::from_secs(900);
+const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 3600);
 
 impl<V, C, R, Q, O> Worker<'_, V, C, R, Q, O>
 where
@@ -184,9 +228,13 @@ where
                 (Disposition::Done(OutcomeStatus::Recovered), _) => {
                     metrics.count(names::RECOVERED, 1)
                 }
+                (Disposition::Restoring(_), _) => metrics.count(names::RESTORING, 1),
                 (Disposition::Done(_), _) => metrics.count(names::ALREADY_PRESENT, 1),
                 // Every path that does not end in `Done` names its kind.
                 (_, kind) => metrics.failed(kind.unwrap_or(FailureKind::Panicked).metric_reason()),
+            }
+            if effort.truncated > 0 {
+                metrics.count(names::TRUNCATED_RECORDINGS, u64::from(effort.truncated));
             }
             metrics.add(names::BYTES_STREAMED, effort.bytes as f64, Unit::Bytes);
             metrics.add(
@@ -266,6 +314,9 @@ where
         let span = Span::current();
         span.record("contact_id", message.contact_id.as_str());
         span.record("run_id", message.run_id.as_str());
+        if let Some(d) = self.before_restore_check(incoming, deadline).await {
+            return (d, None, Effort::default());
+        }
         let mut effort = Effort::default();
         let recovering = self.recover_before(
             &message,
@@ -314,7 +365,7 @@ where
         deadline: Option<Instant>,
         uploads: &Semaphore,
         effort: &mut Effort,
-    ) -> Result<(OutcomeStatus, String, u64), Failure> {
+    ) -> Result<Done, Failure> {
         let work_deadline = deadline.map(|d| d.checked_sub(SETTLE_RESERVE).unwrap_or(d));
         let recovering = caught(self.recover(message, attempt, work_deadline, uploads, effort));
         let cut_short = || {
@@ -337,7 +388,7 @@ where
         &self,
         incoming: &Incoming,
         message: &WorkMessage,
-        result: Result<(OutcomeStatus, String, u64), Failure>,
+        result: Result<Done, Failure>,
         deadline: Option<Instant>,
     ) -> (Disposition, Option<FailureKind>, Outcome) {
         let mut outcome = Outcome {
@@ -348,18 +399,59 @@ where
             bytes: 0,
             interaction_id: None,
             at: format_ts(Utc::now()),
+            integrity: None,
+            expected_seconds: None,
+            actual_seconds: None,
         };
         let failure = match result {
-            Ok((status, interaction_id, bytes)) => {
-                info!(status = ?status, bytes, "contact done");
-                outcome.status = status;
-                outcome.bytes = bytes;
-                outcome.interaction_id = Some(interaction_id).filter(|s| !s.is_empty());
-                return (Disposition::Done(status), None, outcome);
+            Ok(done) => {
+                info!(status = ?done.status, bytes = done.bytes, "contact done");
+                outcome.status = done.status;
+                outcome.bytes = done.bytes;
+                outcome.interaction_id = Some(done.interaction_id).filter(|s| !s.is_empty());
+                if let Some(t) = done.truncated {
+                    warn!(
+                        key = %t.key,
+                        expected_s = t.expected_seconds,
+                        actual_s = t.actual_seconds,
+                        recordings = t.recordings,
+                        "a recording is shorter than its CTR says; ingested as the best copy there is"
+                    );
+                    outcome.integrity = Some(crate::domain::report::TRUNCATED.to_owned());
+                    outcome.expected_seconds = Some(t.expected_seconds);
+                    outcome.actual_seconds = Some(t.actual_seconds);
+                }
+                return (Disposition::Done(done.status), None, outcome);
             }
             Err(failure) => failure,
         };
         outcome.reason = Some(failure.reason());
+        if failure.kind == FailureKind::RecordingRestoring {
+            match self.wait_for_restore(incoming, &failure, deadline).await {
+                Some(d) => {
+                    outcome.status = OutcomeStatus::Restoring;
+                    return (d, Some(failure.kind), outcome);
+                }
+                None => {
+                    // Waited for longer than RESTORE_MAX_WAIT: a transient failure like any other.
+                    let archived = Failure {
+                        kind: FailureKind::RecordingArchived,
+                        ..failure.clone()
+                    };
+                    outcome.reason = Some(archived.reason());
+                    let d = if self
+                        .settings
+                        .max_receive_count
+                        .is_some_and(|max| incoming.receive_count >= max)
+                    {
+                        self.dead_letter(incoming, &archived, deadline).await
+                    } else {
+                        self.release(incoming, &archived, deadline).await
+                    };
+                    return (d, Some(archived.kind), outcome);
+                }
+            }
+        }
         let last_receive = self
             .settings
             .max_receive_count
@@ -469,7 +561,7 @@ where
             retry_in_s = delay.as_secs(),
             "verint refused the api key; the call waits for the new key without using up its receives"
         );
-        match bounded(deadline, self.queue.requeue(&incoming.body, delay)).await {
+        match bounded(deadline, self.queue.requeue(&incoming.body, delay, &[])).await {
             Some(Ok(())) => {
                 if !incoming.receipt_handle.is_empty()
                     && let Some(Err(e)) =
@@ -538,15 +630,19 @@ where
         deadline: Option<Instant>,
         uploads: &Semaphore,
         effort: &mut Effort,
-    ) -> Result<(OutcomeStatus, String, u64), Failure> {
+    ) -> Result<Done, Failure> {
         let oldest = Utc::now() - CONNECT_RETENTION;
         if parse_ts(&message.initiation_timestamp).is_some_and(|t| t < oldest) {
             return Err(Failure::new(FailureKind::ConnectRetention));
         }
         check_time_left(deadline, 0)?;
         if let Some(interaction_id) = self.already_held(message, deadline).await? {
-            return Ok((OutcomeStatus::AlreadyPresent, interaction_id, 0));
+            return Ok(Done::present(interaction_id));
         }
+        // Which audio is sent, and every recording of it readable (an archived one is restored
+        // first), before Connect is asked and before any ingest is opened (design §10).
+        let audio = self.choose_audio(message, deadline).await?;
+        let mut opened = Some(self.open_all(&audio, deadline).await?);
         let contact = self
             .connect
             .describe(&message.instance_id, &message.contact_id, deadline)
@@ -557,7 +653,12 @@ where
         loop {
             let upload = async {
                 let _turn = uploads.acquire().await;
-                self.upload(&contact, message, deadline, effort).await
+                let recordings = match opened.take() {
+                    Some(r) => r,
+                    None => self.open_all(&audio, deadline).await?,
+                };
+                self.upload(&contact, message, &audio, recordings, deadline, effort)
+                    .await
             };
             let e = match upload.await? {
                 Ok(done) => return Ok(done),
@@ -592,10 +693,11 @@ where
         &self,
         contact: &DescribedContact,
         message: &WorkMessage,
+        audio: &[QueuedRecording],
+        recordings: Vec<Recording>,
         deadline: Option<Instant>,
         effort: &mut Effort,
-    ) -> Result<Result<(OutcomeStatus, String, u64), VerintError>, Failure> {
-        let recordings = self.open_all(&message.recordings, deadline).await?;
+    ) -> Result<Result<Done, VerintError>, Failure> {
         let total: u64 = recordings.iter().map(|r| r.len).sum();
         if self.settings.hold.is_none() {
             // recoveryctl (which holds its messages) has no 900 s limit: it can take them.
@@ -607,11 +709,13 @@ where
             .map(|r| (r.location.clone(), r.len))
             .collect();
         let metadata = build_metadata(contact, message, &meta, Utc::now());
+        let lens: Vec<u64> = recordings.iter().map(|r| r.len).collect();
+        let mut probes = Probes::default();
         let parts = recordings
             .into_iter()
             .map(|r| AudioPart {
                 len: r.len,
-                body: r.body,
+                body: probes.watch(r.body),
             })
             .collect();
         let started = Instant::now();
@@ -622,32 +726,223 @@ where
                 .with_detail("the deadline came during the upload")),
             Some(Ok(Ingested::Created { interaction_id })) => {
                 effort.bytes += total;
-                Ok(Ok((OutcomeStatus::Recovered, interaction_id, total)))
+                let truncated = probes.truncation(audio, &lens);
+                effort.truncated += truncated.as_ref().map_or(0, |t| t.recordings);
+                Ok(Ok(Done {
+                    status: OutcomeStatus::Recovered,
+                    interaction_id,
+                    bytes: total,
+                    truncated,
+                }))
             }
             Some(Ok(Ingested::AlreadyPresent { interaction_id })) => {
-                Ok(Ok((OutcomeStatus::AlreadyPresent, interaction_id, 0)))
+                Ok(Ok(Done::present(interaction_id)))
             }
-            Some(Err(e)) => Ok(Err(e)),
+            Some(Err(e)) => {
+                match probes.not_wav(audio) {
+                    // The upload was stopped because a recording is not audio: no attempt can
+                    // succeed (design §10).
+                    Some((key, wav)) => Err(Failure::new(FailureKind::RecordingNotWav)
+                        .with_detail(format!("{key}: {wav}"))),
+                    None => Ok(Err(e)),
+                }
+            }
         }
     }
 
     /// Opens every recording; a missing object is permanent, any other error (access, KMS,
-    /// network) transient, so that a fixed permission plus a redrive recovers it.
+    /// network) transient, so that a fixed permission plus a redrive recovers it. Archived
+    /// recordings are all restored (each asked for once) and the call waits for them.
     async fn open_all(
         &self,
-        locations: &[S3Location],
+        queued: &[QueuedRecording],
         deadline: Option<Instant>,
     ) -> Result<Vec<Recording>, Failure> {
-        let mut out = Vec::with_capacity(locations.len());
-        for l in locations {
-            let r = self
-                .recordings
-                .open(l, deadline)
-                .await
-                .map_err(|e| Failure::from_recording(&e))?;
-            out.push(r);
+        let mut out = Vec::with_capacity(queued.len());
+        let mut archived = Vec::new();
+        for q in queued {
+            match self.recordings.open(&q.location(), deadline).await {
+                Ok(r) => out.push(r),
+                Err(e @ RecordingError::Archived { .. }) => archived.push(e),
+                Err(e) => return Err(Failure::from_recording(&e)),
+            }
         }
-        Ok(out)
+        if archived.is_empty() {
+            return Ok(out);
+        }
+        let tier = self.settings.audio.restore_tier;
+        let mut detail = Vec::new();
+        for e in &archived {
+            if let RecordingError::Archived {
+                bucket,
+                key,
+                storage_class,
+                restore,
+            } = e
+            {
+                let location = S3Location {
+                    bucket: bucket.clone(),
+                    key: key.clone(),
+                };
+                if *restore == Restore::NotRequested {
+                    self.recordings
+                        .restore(&location, tier, deadline)
+                        .await
+                        .map_err(|e| Failure::from_recording(&e))?;
+                    info!(%key, %storage_class, tier = tier.as_str(), "restore requested");
+                }
+                detail.push(format!(
+                    "s3://{bucket}/{key} ({storage_class}, {} restore)",
+                    tier.as_str()
+                ));
+            }
+        }
+        Err(Failure {
+            deep_archive: archived.iter().any(RecordingError::is_deep_archive),
+            ..Failure::new(FailureKind::RecordingRestoring).with_detail(detail.join(", "))
+        })
+    }
+
+    /// The audio this message sends under `RECORDING_VARIANT` (design §10): its recordings, or
+    /// the call's redacted audio, looked for beside them when the planner did not name it.
+    async fn choose_audio(
+        &self,
+        message: &WorkMessage,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<QueuedRecording>, Failure> {
+        let settings = &self.settings.audio;
+        let prefix = &settings.redacted_prefix;
+        let already_redacted = message
+            .recordings
+            .iter()
+            .all(|r| is_redacted_key(prefix, &r.key));
+        if !settings.variant.wants_redacted() || already_redacted {
+            return Ok(message.recordings.clone());
+        }
+        let (Some(first), Some(initiation)) = (
+            message.recordings.first(),
+            parse_ts(&message.initiation_timestamp),
+        ) else {
+            return Ok(message.recordings.clone());
+        };
+        let bucket = first.bucket.clone();
+        let contact_prefix = redacted_contact_prefix(prefix, initiation, &message.contact_id);
+        let keys = self
+            .recordings
+            .keys(&bucket, &contact_prefix, deadline)
+            .await
+            .map_err(|e| Failure::from_recording(&e))?;
+        choose_audio(settings.variant, &message.recordings, &bucket, &keys).ok_or_else(|| {
+            Failure::new(FailureKind::NoRedactedRecording)
+                .with_detail(format!("nothing under s3://{bucket}/{contact_prefix} yet"))
+        })
+    }
+
+    /// A message that waits for a restore comes back after at most SQS's 15-minute delay; until
+    /// its check is due it is made invisible again (at most 12 hours at a time). `None` when
+    /// the message is not waiting, or its check is due.
+    async fn before_restore_check(
+        &self,
+        incoming: &Incoming,
+        deadline: Option<Instant>,
+    ) -> Option<Disposition> {
+        let check_at = incoming
+            .attributes
+            .get(RESTORE_CHECK_AT)
+            .and_then(|t| parse_ts(t))?;
+        let wait = (check_at - Utc::now()).to_std().ok()?;
+        if wait < Duration::from_secs(1) || incoming.receipt_handle.is_empty() {
+            return None;
+        }
+        let wait = wait.min(MAX_VISIBILITY);
+        if let Some(Err(e)) = bounded(
+            deadline,
+            self.queue.retry_in(&incoming.receipt_handle, wait),
+        )
+        .await
+        {
+            warn!(error.message = %e, "the wait for a restore could not be set; checked early");
+            return None;
+        }
+        Some(Disposition::Restoring(format!(
+            "waiting for a restore; next check at {}",
+            format_ts(check_at)
+        )))
+    }
+
+    /// Sends the message again as a new one that comes back when the restore is worth checking
+    /// (a delay that grows toward the tier's typical restore time), and deletes this one, so
+    /// that waiting never uses up its receives. `None` when it has waited `RESTORE_MAX_WAIT`.
+    async fn wait_for_restore(
+        &self,
+        incoming: &Incoming,
+        failure: &Failure,
+        deadline: Option<Instant>,
+    ) -> Option<Disposition> {
+        let now = Utc::now();
+        let since = incoming
+            .attributes
+            .get(RESTORE_SINCE)
+            .and_then(|t| parse_ts(t))
+            .unwrap_or(now);
+        let waits: u32 = incoming
+            .attributes
+            .get(RESTORE_WAITS)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let max_wait = self.settings.audio.restore_max_wait;
+        if (now - since).to_std().unwrap_or_default() >= max_wait {
+            warn!(since = %format_ts(since), "a restore waited longer than RESTORE_MAX_WAIT");
+            return None;
+        }
+        let delay = restore_check_delay(
+            self.settings.audio.restore_tier,
+            failure.deep_archive,
+            waits,
+            self.settings.retry_base,
+        );
+        let check_at = now + chrono::TimeDelta::from_std(delay).unwrap_or_default();
+        let mut attributes = vec![
+            (RESTORE_SINCE, format_ts(since)),
+            (RESTORE_WAITS, (waits + 1).to_string()),
+        ];
+        if delay > MAX_SQS_DELAY {
+            attributes.push((RESTORE_CHECK_AT, format_ts(check_at)));
+        }
+        info!(
+            reason = %failure.reason(),
+            check_in_s = delay.as_secs(),
+            waits,
+            "recording archived; the call waits for its restore without using up its receives"
+        );
+        let requeued = bounded(
+            deadline,
+            self.queue
+                .requeue(&incoming.body, delay.min(MAX_SQS_DELAY), &attributes),
+        )
+        .await;
+        match requeued {
+            Some(Ok(())) => {
+                if !incoming.receipt_handle.is_empty()
+                    && let Some(Err(e)) =
+                        bounded(deadline, self.queue.delete(&incoming.receipt_handle)).await
+                {
+                    warn!(error.message = %e, "the original could not be deleted; it comes back too");
+                }
+            }
+            _ => {
+                // Not sent again: released with the delay instead (this receive counts).
+                if !incoming.receipt_handle.is_empty() {
+                    let _ = bounded(
+                        deadline,
+                        self.queue
+                            .retry_in(&incoming.receipt_handle, delay.min(MAX_VISIBILITY)),
+                    )
+                    .await;
+                }
+            }
+        }
+        Some(Disposition::Restoring(failure.reason()))
     }
 }
 

@@ -4,7 +4,7 @@
 use super::*;
 
 /// How the worker works: concurrency and the retry delays (design §5, §7).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct WorkSettings {
     /// Messages worked at once: the Verint look-up, `DescribeContact` (under its rate ceiling)
     /// and the retry waits of every message of a batch overlap.
@@ -24,6 +24,17 @@ pub struct WorkSettings {
     /// the queue's whole visibility timeout, or lose it to a Lambda worker). `None` in the Lambda,
     /// whose trigger's visibility (6 × the timeout) outlasts the invocation.
     pub hold: Option<Duration>,
+    /// Which audio is sent and how archives are restored (design §10).
+    pub audio: AudioSettings,
+}
+
+/// Which audio of a call the worker sends, and how it waits for an archived one (design §10).
+#[derive(Debug, Clone, Default)]
+pub struct AudioSettings {
+    pub variant: crate::domain::recording::Variant,
+    pub redacted_prefix: String,
+    pub restore_tier: crate::domain::recording::RestoreTier,
+    pub restore_max_wait: Duration,
 }
 
 /// The longest upload one worker invocation can carry: Lambda's 900 s, less what the worker keeps
@@ -40,6 +51,12 @@ impl WorkSettings {
             retry_max: config.retry_max,
             min_link_rate: config.min_link_rate,
             hold: None,
+            audio: AudioSettings {
+                variant: config.recording_variant,
+                redacted_prefix: config.redacted_prefix.clone(),
+                restore_tier: config.restore_tier,
+                restore_max_wait: config.restore_max_wait,
+            },
         }
     }
 

@@ -4,6 +4,7 @@
 use std::sync::Mutex;
 
 use super::super::*;
+use crate::domain::recording::{RestoreTier, Variant};
 pub(super) use crate::ports::connect::fake::*;
 pub(super) use crate::ports::queue::fake::*;
 pub(super) use crate::ports::recordings::fake::*;
@@ -34,6 +35,7 @@ pub(super) fn incoming(contact_id: &str, receive_count: u32) -> Incoming {
         receipt_handle: format!("r-{contact_id}"),
         body: body(contact_id),
         receive_count,
+        attributes: Default::default(),
     }
 }
 
@@ -64,6 +66,12 @@ impl Fakes {
                 retry_max: Duration::from_secs(600),
                 min_link_rate: 1_000_000,
                 hold: None,
+                audio: AudioSettings {
+                    variant: Variant::Original,
+                    redacted_prefix: "Analysis/Voice/Redacted/".into(),
+                    restore_tier: RestoreTier::Standard,
+                    restore_max_wait: Duration::from_secs(48 * 3600),
+                },
             },
         }
     }

@@ -6,9 +6,11 @@ mod fakes;
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
+use chrono::TimeDelta;
 use http::StatusCode;
 
 use super::*;
+use crate::domain::recording::Variant;
 
 use fakes::*;
 
@@ -543,4 +545,236 @@ async fn a_stale_receipt_handle_fails_its_delete_only_and_the_batch_is_still_set
         ]
     );
     assert_eq!(*lock(&fakes.queue.deleted), [format!("r-{OTHER}")]);
+}
+
+/// A message of `ID` whose one recording the CTR says lasted `expected` seconds.
+fn incoming_expecting(expected: u32) -> Incoming {
+    let mut m = incoming(ID, 1);
+    m.body = m.body.replace(
+        &format!(r#""key":"{ID}.wav"}}"#),
+        &format!(r#""key":"{ID}.wav","expected_seconds":{expected}}}"#),
+    );
+    assert!(m.body.contains("expected_seconds"), "{}", m.body);
+    m
+}
+
+#[tokio::test]
+async fn a_recording_shorter_than_its_ctr_says_is_ingested_and_flagged_truncated() {
+    let mut fakes = Fakes::default();
+    // The header claims 120 s of mono 8 kHz; the object holds 3 s of it.
+    fakes.recordings.by_key.insert(
+        format!("{ID}.wav"),
+        Audio::Wav(wav_declaring(44 + 3 * 16_000, 120 * 16_000)),
+    );
+    let mut metrics = Metrics::new("test");
+    let d = fakes
+        .worker()
+        .work_batch(&[incoming_expecting(120)], None, &mut metrics)
+        .await;
+    assert_eq!(d, [Disposition::Done(OutcomeStatus::Recovered)]);
+    assert_eq!(
+        lock(&fakes.verint.stored).len(),
+        1,
+        "the best copy there is"
+    );
+    let outcome = lock(&fakes.outcomes.0)[0].clone();
+    assert_eq!(outcome.integrity.as_deref(), Some("truncated"));
+    assert_eq!(
+        (outcome.expected_seconds, outcome.actual_seconds),
+        (Some(120.0), Some(3.0))
+    );
+    let json = serde_json::to_string(&outcome).expect("serialises");
+    assert!(
+        json.contains(r#""integrity":"truncated","expected_seconds":120.0,"actual_seconds":3.0"#),
+        "{json}"
+    );
+    let documents = serde_json::to_string(&metrics.documents(0)).expect("json");
+    assert!(documents.contains("TruncatedRecordings"), "{documents}");
+}
+
+#[tokio::test]
+async fn a_recording_as_long_as_its_ctr_says_carries_no_integrity_flag() {
+    let mut fakes = Fakes::default();
+    fakes.recordings.by_key.insert(
+        format!("{ID}.wav"),
+        Audio::Wav(silent_wav(44 + 118 * 16_000)),
+    );
+    let d = fakes.work(&[incoming_expecting(120)], None).await;
+    assert_eq!(d, [Disposition::Done(OutcomeStatus::Recovered)]);
+    let outcome = lock(&fakes.outcomes.0)[0].clone();
+    assert_eq!(outcome.integrity, None, "2 s short is within max(5 s, 2 %)");
+    assert!(
+        !serde_json::to_string(&outcome)
+            .expect("json")
+            .contains("integrity")
+    );
+}
+
+#[tokio::test]
+async fn a_recording_that_is_not_a_wav_is_dead_lettered_with_that_reason_and_nothing_is_stored() {
+    let mut fakes = Fakes::default();
+    fakes.recordings.by_key.insert(
+        format!("{ID}.wav"),
+        Audio::Wav(b"<html><body>Access denied</body></html>".repeat(50)),
+    );
+    let d = fakes.work(&[incoming(ID, 1)], None).await;
+    let reason = match &d[0] {
+        Disposition::DeadLettered(reason) => reason.clone(),
+        other => panic!("expected the dead-letter queue, got {other:?}"),
+    };
+    assert!(reason.contains("not RIFF/WAVE"), "{reason}");
+    assert!(lock(&fakes.verint.stored).is_empty());
+    assert_eq!(
+        fakes.verint.uploads.load(Ordering::SeqCst),
+        1,
+        "not retried"
+    );
+}
+
+#[tokio::test]
+async fn an_archived_recording_is_restored_once_and_waits_without_using_up_receives() {
+    let mut fakes = Fakes::default();
+    fakes
+        .recordings
+        .by_key
+        .insert(format!("{ID}.wav"), Audio::Archived(silent_wav(4044)));
+    // Even on what would be its last receive.
+    let d = fakes.work(&[incoming(ID, 3)], None).await;
+    assert!(matches!(d[0], Disposition::Restoring(_)), "{d:?}");
+    assert_eq!(*lock(&fakes.recordings.restores), [format!("{ID}.wav")]);
+    assert_eq!(
+        fakes.verint.uploads.load(Ordering::SeqCst),
+        0,
+        "no ingest opened"
+    );
+    assert!(lock(&fakes.queue.dead).is_empty());
+    assert!(lock(&fakes.queue.deleted).contains(&format!("r-{ID}")));
+    let outcome = lock(&fakes.outcomes.0)[0].clone();
+    assert_eq!(outcome.status, OutcomeStatus::Restoring);
+    assert!(outcome.reason.as_deref().unwrap_or("").contains("GLACIER"));
+    let (body, delay, attributes) = lock(&fakes.queue.requeued)[0].clone();
+    assert_eq!(
+        delay,
+        Duration::from_secs(10),
+        "the first check after RETRY_BASE"
+    );
+    assert!(
+        attributes
+            .iter()
+            .any(|(k, v)| k == "restore_waits" && v == "1")
+    );
+    let since = attributes
+        .iter()
+        .find(|(k, _)| k == "restore_since")
+        .map(|(_, v)| v.clone())
+        .expect("restore_since");
+
+    // Checked again while the restore is under way: not asked for twice, the delay grows.
+    let mut again = incoming(ID, 1);
+    again.body = body.clone();
+    again.attributes = attributes.into_iter().collect();
+    let d = fakes.work(std::slice::from_ref(&again), None).await;
+    assert!(matches!(d[0], Disposition::Restoring(_)), "{d:?}");
+    assert_eq!(lock(&fakes.recordings.restores).len(), 1, "asked for once");
+    let (_, delay, attributes) = lock(&fakes.queue.requeued)[1].clone();
+    assert_eq!(delay, Duration::from_secs(40));
+    assert!(attributes.contains(&("restore_since".into(), since)));
+
+    // Restored: recovered.
+    fakes.recordings.finish_restores();
+    let d = fakes.work(&[again], None).await;
+    assert_eq!(d, [Disposition::Done(OutcomeStatus::Recovered)]);
+    assert_eq!(lock(&fakes.verint.stored).len(), 1);
+}
+
+#[tokio::test]
+async fn a_restore_waited_for_longer_than_restore_max_wait_fails_like_any_transient_failure() {
+    let mut fakes = Fakes::default();
+    fakes
+        .recordings
+        .by_key
+        .insert(format!("{ID}.wav"), Audio::Archived(silent_wav(4044)));
+    let mut m = incoming(ID, 3);
+    m.attributes.insert(
+        "restore_since".into(),
+        format_ts(Utc::now() - TimeDelta::hours(49)),
+    );
+    let d = fakes.work(&[m], None).await;
+    let reason = match &d[0] {
+        Disposition::DeadLettered(reason) => reason.clone(),
+        other => panic!("its last receive dead-letters it, got {other:?}"),
+    };
+    assert!(reason.contains("still archived"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_message_back_before_its_restore_check_is_due_is_put_back_without_any_lookup() {
+    let fakes = Fakes::default();
+    let mut m = incoming(ID, 1);
+    m.attributes.insert(
+        "restore_check_at".into(),
+        format_ts(Utc::now() + TimeDelta::hours(2)),
+    );
+    let d = fakes.work(&[m], None).await;
+    assert!(matches!(d[0], Disposition::Restoring(_)), "{d:?}");
+    assert!(
+        d[0].is_batch_item_failure(),
+        "the trigger must not delete it"
+    );
+    let delays = lock(&fakes.queue.delays).clone();
+    assert_eq!(delays.len(), 1);
+    assert!(delays[0].1 > Duration::from_secs(7000) && delays[0].1 <= Duration::from_secs(7200));
+    assert_eq!(fakes.recordings.opens.load(Ordering::SeqCst), 0);
+    assert!(lock(&fakes.outcomes.0).is_empty());
+}
+
+#[tokio::test]
+async fn redacted_sends_only_the_redacted_audio_and_waits_when_there_is_none() {
+    let mut fakes = Fakes::default();
+    fn worker_with(
+        fakes: &Fakes,
+        variant: Variant,
+    ) -> Worker<'_, FakeVerint, FakeConnect, FakeRecordings, FakeQueue, FakeOutcomes> {
+        let mut w = fakes.worker();
+        w.settings.audio.variant = variant;
+        w
+    }
+    // No redacted audio yet: with `redacted` the original is never sent.
+    let d = worker_with(&fakes, Variant::Redacted)
+        .work_batch(&[incoming(ID, 1)], None, &mut Metrics::new("test"))
+        .await;
+    match &d[0] {
+        Disposition::Retry(reason) => assert!(reason.contains("no redacted recording"), "{reason}"),
+        other => panic!("expected a retry, got {other:?}"),
+    }
+    assert_eq!(fakes.verint.uploads.load(Ordering::SeqCst), 0);
+    // `redacted-else-original` sends the original.
+    let d = worker_with(&fakes, Variant::RedactedElseOriginal)
+        .work_batch(&[incoming(ID, 1)], None, &mut Metrics::new("test"))
+        .await;
+    assert_eq!(d, [Disposition::Done(OutcomeStatus::Recovered)]);
+    assert_eq!(
+        lock(&fakes.verint.stored)[0].1,
+        1024,
+        "the original's bytes"
+    );
+    // Once Contact Lens wrote it, `redacted` sends it, and only it.
+    let day = (Utc::now() - TimeDelta::hours(3)).format("%Y/%m/%d");
+    let redacted = format!(
+        "Analysis/Voice/Redacted/{day}/{ID}_call_recording_redacted_2026-01-01T00:00:00Z.wav"
+    );
+    fakes = Fakes::default();
+    fakes
+        .recordings
+        .by_key
+        .insert(redacted, Audio::Wav(silent_wav(3000)));
+    let d = worker_with(&fakes, Variant::Redacted)
+        .work_batch(&[incoming(ID, 1)], None, &mut Metrics::new("test"))
+        .await;
+    assert_eq!(d, [Disposition::Done(OutcomeStatus::Recovered)]);
+    assert_eq!(
+        *lock(&fakes.verint.stored),
+        [(ID.to_owned(), 3000)],
+        "the redacted object's bytes, and no other"
+    );
 }
