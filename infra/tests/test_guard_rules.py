@@ -1,4 +1,4 @@
-"""Each cfn-guard rule of issues 11 and 20 fails on a template that breaks it.
+"""Each cfn-guard rule of issues 11, 20 and 24 fails on a template that breaks it.
 
 Every case below edits one thing in infra/template.yaml (a text replacement that must match), runs
 cfn-guard with infra/guard/ on the copy, and expects exactly the named rules to fail. Skipped when
@@ -112,6 +112,15 @@ CASES = {
         "    MinValue: 3600\n    MaxValue: 259200\n", "    MinValue: 3600\n    MaxValue: 345600\n"),
     ("role_arns_are_outputs",): (
         "    Value: !GetAtt WorkerRole.Arn", "    Value: !Ref WorkerRole"),
+    # issue 24
+    ("alarms_point_to_the_runbook",): (
+        "\n        Runbook: docs/runbook.md#plannererrorsalarm\n", "\n"),
+    ("operator_policies",): (
+        "          - Sid: QueueAttributes\n            Effect: Allow\n            Action: sqs:GetQueueAttributes\n",
+        "          - Sid: QueueAttributes\n            Effect: Allow\n"
+        "            Action: [sqs:GetQueueAttributes, sqs:ReceiveMessage]\n"),
+    ("operator_policies", "output"): (
+        "    Value: !Ref OperatorRedrivePolicy", "    Value: !GetAtt OperatorRedrivePolicy.PolicyArn"),
 }
 
 

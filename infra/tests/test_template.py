@@ -1098,5 +1098,229 @@ class SeveralInstancesTest(unittest.TestCase):
             self.assertIn("{CallRecovery,Function,InstanceId} Function=\\\"planner\\\" MetricName=\\\"%s\\\"" % metric, body)
 
 
+ROOT = Path(__file__).resolve().parents[2]
+RUNBOOK = ROOT / "docs/runbook.md"
+
+
+def cli_commands(root=ROOT):
+    """recoveryctl's subcommands and their long flags, read from cli/src/main.rs (clap derive):
+    {subcommand: {flag}}, global flags under None. A field's flag is `long = "..."` or its name
+    with '-' for '_'."""
+    text = (root / "cli/src/main.rs").read_text()
+
+    def flags(block):
+        found = set()
+        for attr, field in re.findall(r"#\[arg\(([^\n]*)\)\]\s*(?:///[^\n]*\s*)*(\w+)\s*:", block):
+            if re.search(r"\blong\b", attr):
+                named = re.search(r'\blong\s*=\s*"([^"]+)"', attr)
+                found.add("--" + (named[1] if named else field.strip("_").replace("_", "-")))
+        return found
+
+    cli = text[text.index("pub struct Cli"):text.index("pub enum Command")]
+    enum = text[text.index("pub enum Command"):]
+    enum = enum[:enum.index("\n}\n")]
+    commands = {None: flags(cli) | {"--help"}}
+    # Each variant: `Name {` ... `},` or `Name,` at four spaces.
+    for m in re.finditer(r"^    (\w+)(?: \{(.*?)^    \})?,?$", enum, re.M | re.S):
+        name = re.sub(r"(?<!^)([A-Z])", r"-\1", m[1]).lower()
+        commands[name] = flags(m[2] or "")
+    return commands
+
+
+def recoveryctl_uses(text):
+    """(subcommand, [flags], line) of every `recoveryctl ...` command line in a document."""
+    out = []
+    for line in text.splitlines():
+        for m in re.finditer(r"\brecoveryctl ([a-z][a-z-]*)((?: +(?:--[a-z][a-z-]*|[A-Z0-9][^ `|;&]*|[0-9][^ `|;&]*))*)",
+                             line):
+            out.append((m[1], re.findall(r"--[a-z][a-z-]*", m[2]), line.strip()))
+    return out
+
+
+def anchor(heading):
+    """GitHub's anchor of a Markdown heading."""
+    return re.sub(r"[^a-z0-9 _-]", "", heading.strip().lower()).replace(" ", "-")
+
+
+class RunbookTest(unittest.TestCase):
+    """Issue 24: a runbook section per alarm, and each alarm pointing to its section."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.t = load()
+        cls.alarms = resources_of(cls.t, "AWS::CloudWatch::Alarm")
+        cls.runbook = RUNBOOK.read_text()
+        cls.headings = re.findall(r"^## (.+)$", cls.runbook, re.M)
+
+    def test_every_alarm_points_to_its_section(self):
+        self.assertEqual(len(self.alarms), 14)
+        for name, alarm in self.alarms.items():
+            text = " ".join(alarm["Properties"]["AlarmDescription"].split())
+            self.assertTrue(text.endswith(f"Runbook: docs/runbook.md#{name.lower()}"), f"{name}: {text}")
+            self.assertLessEqual(len(alarm["Properties"]["AlarmDescription"]), 1024, name)
+
+    def test_runbook_has_a_section_per_alarm_and_none_for_another(self):
+        for name in self.alarms:
+            self.assertIn(name, self.headings, f"docs/runbook.md has no '## {name}'")
+            self.assertEqual(anchor(name), name.lower())
+            section = self.runbook.split(f"\n## {name}\n", 1)[1].split("\n## ", 1)[0]
+            for part in ("**What it means.**", "**Triage.**", "**Fix.**", "**See it worked.**", "**Escalate**"):
+                self.assertIn(part, section, f"{name}: no {part}")
+        stale = [h for h in self.headings if h.endswith("Alarm") and h not in self.alarms]
+        self.assertEqual(stale, [], "runbook sections for alarms the template does not have")
+
+    def test_runbook_links_resolve(self):
+        anchors = {anchor(h) for h in re.findall(r"^#+ (.+)$", self.runbook, re.M)}
+        for target in re.findall(r"\]\(#([^)]+)\)", self.runbook):
+            self.assertIn(target, anchors, target)
+
+    def test_backfills_and_the_checkpoint(self):
+        text = " ".join(self.runbook.split())
+        # The alarm a backfill trips on purpose is the one whose metric every run emits.
+        section = text.split("## MissingCallsSpikeAlarm", 1)[1].split(" ## ", 1)[0]
+        self.assertIn("backfill", section)
+        self.assertEqual(self.alarms["MissingCallsSpikeAlarm"]["Properties"]["MetricName"], "Missing")
+        self.assertNotIn("trips this alarm on purpose", text.split("## CaptureRateAlarm", 1)[1].split(" ## ", 1)[0])
+        # The checkpoint's real key, and a restore rather than a bare delete.
+        key = re.search(r'format!\("\{\}(\w+\.json)", self\.prefix\)',
+                        (ROOT / "shared/src/adapters/state/mod.rs").read_text())[1]
+        self.assertEqual(key, "checkpoint.json")
+        self.assertIn("{STATE_PREFIX}checkpoint.json", text)
+        for command in ("aws s3api list-object-versions", "aws s3api copy-object", "?versionId=",
+                        "you must not simply delete it", "recoveryctl plan --from"):
+            self.assertIn(command, text)
+
+    def test_recoveryctl_commands_and_flags_exist(self):
+        """The runbook and the README use only recoveryctl's real subcommands and flags."""
+        commands = cli_commands()
+        self.assertIn("--until-empty", commands["work"])
+        self.assertIn("--dry-run", commands["plan"])
+        for doc in (RUNBOOK, ROOT / "infra/README.md"):
+            uses = recoveryctl_uses(doc.read_text())
+            self.assertTrue(uses, doc)
+            for sub, flags, line in uses:
+                with self.subTest(doc=doc.name, line=line):
+                    self.assertIn(sub, commands)
+                    for flag in flags:
+                        self.assertIn(flag, commands[sub] | commands[None])
+
+    def test_flag_reader_on_a_sample(self):
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "cli/src").mkdir(parents=True)
+            (Path(tmp) / "cli/src/main.rs").write_text('''
+pub struct Cli {
+    #[arg(long, global = true)]
+    json: bool,
+}
+pub enum Command {
+    Plan {
+        /// doc
+        #[arg(long, required_unless_present = "auto")]
+        from: Option<String>,
+        #[arg(long)]
+        dry_run: bool,
+    },
+    Work {
+        #[arg(long = "for", value_name = "DURATION")]
+        for_: Option<u64>,
+    },
+    Runs {
+        run_id: Option<String>,
+    },
+    Status,
+}
+''')
+            commands = cli_commands(Path(tmp))
+        self.assertEqual(commands, {None: {"--json", "--help"}, "plan": {"--from", "--dry-run"},
+                                    "work": {"--for"}, "runs": set(), "status": set()})
+        self.assertEqual([(s, f) for s, f, _ in recoveryctl_uses(
+            "run `recoveryctl plan --from 2026-01-01T00:00:00Z --to X --dry-run` then recoveryctl status")],
+            [("plan", ["--from", "--to", "--dry-run"]), ("status", [])])
+
+
+def statement_map(policy):
+    """{action: sorted rendered resources} of a managed policy's Allow statements."""
+    out = {}
+    for st in policy["Properties"]["PolicyDocument"]["Statement"]:
+        assert st["Effect"] == "Allow", st
+        for action in as_list(st["Action"]):
+            out.setdefault(action, set()).update(r for v in as_list(st["Resource"]) for r in render(v))
+    return {a: sorted(r) for a, r in out.items()}
+
+
+class OperatorPoliciesTest(unittest.TestCase):
+    """Issue 24: managed policies for people, read only and redrive, exported as outputs."""
+
+    QUEUES = ["${BackfillQueue.Arn}", "${DeadLetterQueue.Arn}", "${PlanningDeadLetterQueue.Arn}",
+              "${PlanningQueue.Arn}", "${ScheduleDeadLetterQueue.Arn}", "${WorkQueue.Arn}"]
+    STATE = "${StateBucket.Arn}/${StatePrefix}*"
+    CTR_KEYS = ["${CtrKmsKeyArn}", "${KmsKeyArn}"]
+
+    @classmethod
+    def setUpClass(cls):
+        cls.t = load()
+        cls.policies = resources_of(cls.t, "AWS::IAM::ManagedPolicy")
+
+    def test_two_policies_attached_to_no_one_and_exported(self):
+        self.assertEqual(sorted(self.policies), ["OperatorReadOnlyPolicy", "OperatorRedrivePolicy"])
+        for name, policy in self.policies.items():
+            for key in ("Roles", "Users", "Groups", "ManagedPolicyName"):
+                self.assertNotIn(key, policy["Properties"], name)
+            self.assertNotIn("Condition", policy, name)
+            self.assertEqual(self.t["Outputs"][f"{name}Arn"]["Value"], {"Ref": name})
+
+    def test_read_only(self):
+        self.assertEqual(statement_map(self.policies["OperatorReadOnlyPolicy"]), {
+            "sqs:GetQueueAttributes": self.QUEUES,
+            "s3:ListBucket": ["${StateBucket.Arn}", "arn:${AWS::Partition}:s3:::${CtrBucketName}"],
+            "s3:ListBucketVersions": ["${StateBucket.Arn}"],
+            "s3:GetObject": [self.STATE, "arn:${AWS::Partition}:s3:::${CtrBucketName}/${CtrPrefix}*"],
+            "s3:GetObjectVersion": [self.STATE],
+            "kms:Decrypt": self.CTR_KEYS,
+            "cloudformation:DescribeStacks": ["${AWS::StackId}"],
+            "lambda:GetFunctionConfiguration": ["${PlannerFunction.Arn}", "${WorkerFunction.Arn}"],
+            "logs:FilterLogEvents": ["${PlannerLogGroup.Arn}", "${WorkerLogGroup.Arn}"],
+            "logs:GetLogEvents": ["${PlannerLogGroup.Arn}", "${WorkerLogGroup.Arn}"],
+            "secretsmanager:DescribeSecret": ["${VerintApiKeySecretArn}"],
+        })
+        for st in self.policies["OperatorReadOnlyPolicy"]["Properties"]["PolicyDocument"]["Statement"]:
+            actions = as_list(st["Action"])
+            if "s3:ListBucket" in actions or "s3:ListBucketVersions" in actions:
+                prefix = render(st["Condition"]["StringLike"]["s3:prefix"])[0]
+                self.assertIn(prefix, ("${StatePrefix}*", "${CtrPrefix}*"))
+            if "kms:Decrypt" in actions:
+                self.assertEqual(st["Condition"]["StringEquals"]["kms:ViaService"],
+                                 {"Fn::Sub": "s3.${AWS::Region}.amazonaws.com"})
+
+    def test_redrive(self):
+        dead_letters = ["${DeadLetterQueue.Arn}", "${PlanningDeadLetterQueue.Arn}"]
+        self.assertEqual(statement_map(self.policies["OperatorRedrivePolicy"]), {
+            **{a: dead_letters for a in ("sqs:StartMessageMoveTask", "sqs:ListMessageMoveTasks",
+                                         "sqs:CancelMessageMoveTask", "sqs:DeleteMessage",
+                                         "sqs:ChangeMessageVisibility")},
+            "sqs:ReceiveMessage": dead_letters + ["${ScheduleDeadLetterQueue.Arn}"],
+            "sqs:SendMessage": ["${BackfillQueue.Arn}", "${PlanningQueue.Arn}", "${WorkQueue.Arn}"],
+            "sqs:PurgeQueue": ["${ScheduleDeadLetterQueue.Arn}"],
+            "s3:PutObject": ["${StateBucket.Arn}/${StatePrefix}checkpoint.json",
+                             "${StateBucket.Arn}/${StatePrefix}runs/*/outcomes/*"],
+            "s3:DeleteObject": ["${StateBucket.Arn}/${StatePrefix}checkpoint.json"],
+        })
+        # recoveryctl redrive's fallback reads both queues' ARNs (read-only policy) and moves
+        # each message from the DLQ to the work queue.
+        read_only = statement_map(self.policies["OperatorReadOnlyPolicy"])
+        self.assertIn("${WorkQueue.Arn}", read_only["sqs:GetQueueAttributes"])
+
+    def test_runbook_names_every_grant(self):
+        section = RUNBOOK.read_text().split("\n## Operator access\n", 1)[1].split("\n## ", 1)[0]
+        for name, policy in self.policies.items():
+            self.assertIn(f"`{name}`", section)
+            for action in statement_map(policy):
+                self.assertIn(f"`{action}`", section, f"{name}: {action}")
+        readme = (ROOT / "infra/README.md").read_text()
+        for output in ("OperatorReadOnlyPolicyArn", "OperatorRedrivePolicyArn"):
+            self.assertTrue(f"`{output}`" in readme, f"infra/README.md does not name {output}")
+
+
 if __name__ == "__main__":
     unittest.main()
