@@ -231,6 +231,16 @@ impl RecordingStore for S3Recordings {
     }
 }
 
+impl crate::ports::recordings::KeyListing for S3Recordings {
+    fn keys<'a>(
+        &'a self,
+        bucket: &'a str,
+        prefix: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<Vec<String>, RecordingError>> {
+        Box::pin(RecordingStore::keys(self, bucket, prefix, None))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use aws_sdk_s3::types::{ArchiveStatus, StorageClass};

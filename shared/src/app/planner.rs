@@ -12,6 +12,7 @@ use crate::adapters::aws::{Clients, StartError};
 use crate::adapters::connect::ConnectClient;
 use crate::adapters::ctr_source::S3CtrSource;
 use crate::adapters::orphans::RecordingOrphans;
+use crate::adapters::recordings::S3Recordings;
 use crate::adapters::sqs::SqsQueue;
 use crate::adapters::state::S3State;
 use crate::adapters::verint::VerintClient;
@@ -23,6 +24,7 @@ use crate::domain::time::Window;
 use crate::flows::backfill::{self, Backfill, SliceMessage};
 use crate::flows::plan::{Deadlines, PlanError, Planner, Request};
 use crate::ports::orphans::OrphanLookup;
+use crate::ports::recordings::KeyListing;
 
 /// CTR objects read at once: S3 latency dominates, parsing uses every core.
 pub(crate) const READ_CONCURRENCY: usize = 8;
@@ -41,6 +43,8 @@ pub struct PlannerApp {
     pub store: S3State,
     /// Set when `RECORDINGS_BUCKET` is: manual runs look for orphan recordings (design §9).
     pub orphans: Option<RecordingOrphans>,
+    /// Where redacted audio is looked for (design §10).
+    pub recordings: S3Recordings,
     cold: AtomicBool,
 }
 
@@ -62,6 +66,7 @@ impl PlannerApp {
         });
         Ok(PlannerApp {
             orphans,
+            recordings: S3Recordings(clients.s3.clone()),
             source: S3CtrSource::new(clients.s3.clone(), &config.ctr_bucket, &config.ctr_prefix),
             queue: SqsQueue::new(clients.sqs.clone(), &config.work_queue_url),
             backfill_queue: SqsQueue::new(
@@ -137,6 +142,7 @@ impl PlannerApp {
             concurrency: READ_CONCURRENCY,
             progress,
             orphans: self.orphans.as_ref().map(|o| o as &dyn OrphanLookup),
+            redacted: Some(&self.recordings as &dyn KeyListing),
             deadline: deadlines.map(|d| d.reading),
             finish_by: deadlines.map(|d| d.finish_by),
         }

@@ -9,6 +9,7 @@ use crate::domain::contacts::{ContactKey, ContactSet, ContactView};
 use crate::domain::ctr::S3Location;
 use crate::domain::ledger::{LedgerClass, LedgerRow};
 use crate::domain::message::QueuedRecording;
+use crate::domain::recording::{NO_REDACTED, REDACTED_WAIT};
 use crate::domain::time::Window;
 
 /// What a run's kind adds to the rules.
@@ -218,6 +219,45 @@ pub fn classify<'a>(
     out
 }
 
+/// With `RECORDING_VARIANT=redacted` (design §10), a missing call whose redacted audio is not
+/// there cannot be sent: it is not settled for [`REDACTED_WAIT`] after its disconnect (post-call
+/// analysis takes minutes), then unrecoverable with [`NO_REDACTED`]. `has_redacted` says which
+/// calls have it.
+pub fn withhold_unredacted(
+    class: &mut Classification<'_>,
+    eligible: &[Eligible],
+    has_redacted: impl Fn(&ContactKey) -> bool,
+    now: DateTime<Utc>,
+) {
+    let missing = std::mem::take(&mut class.missing);
+    for m in missing {
+        let key = m.contact.key();
+        if has_redacted(&key) {
+            class.missing.push(m);
+            continue;
+        }
+        let at = eligible.binary_search_by_key(&(m.initiation, m.contact.index), |e| {
+            (e.initiation, e.index)
+        });
+        let waiting = m.disconnect + REDACTED_WAIT > now;
+        let new_class = if waiting {
+            class.not_settled += 1;
+            LedgerClass::NotSettled
+        } else {
+            class.unrecoverable.push(Unrecoverable {
+                contact_id: key.to_string(),
+                reason: NO_REDACTED.to_owned(),
+            });
+            LedgerClass::Unrecoverable
+        };
+        if let Ok(i) = at
+            && let Some(c) = class.classes.get_mut(i)
+        {
+            *c = new_class;
+        }
+    }
+}
+
 /// The ledger rows of a classification (design §9): one per eligible contact, in the order of
 /// `eligible`, with its class and, for an unrecoverable one, its reason.
 pub(crate) fn ledger_rows<'a>(
@@ -225,7 +265,11 @@ pub(crate) fn ledger_rows<'a>(
     eligible: &'a [Eligible],
     class: &'a Classification<'a>,
 ) -> impl Iterator<Item = LedgerRow> + 'a {
-    let mut reasons = class.unrecoverable.iter();
+    let reasons: std::collections::HashMap<&str, &str> = class
+        .unrecoverable
+        .iter()
+        .map(|u| (u.contact_id.as_str(), u.reason.as_str()))
+        .collect();
     eligible
         .iter()
         .filter_map(|e| contacts.view(e.index).map(|c| (e, c.key())))
@@ -236,7 +280,10 @@ pub(crate) fn ledger_rows<'a>(
             disconnect: Some(e.disconnect),
             class: c,
             reason: if c == LedgerClass::Unrecoverable {
-                reasons.next().map(|u| u.reason.clone()).unwrap_or_default()
+                reasons
+                    .get(key.to_string().as_str())
+                    .map(|r| (*r).to_owned())
+                    .unwrap_or_default()
             } else {
                 String::new()
             },

@@ -35,6 +35,16 @@ pub trait RecordingStore: Send + Sync {
     ) -> impl Future<Output = Result<Vec<String>, RecordingError>> + Send;
 }
 
+/// The keys under a prefix of a bucket, as the planner looks for redacted audio (design §10).
+/// Boxed futures, so that a planner without it needs no type for it.
+pub trait KeyListing: Send + Sync {
+    fn keys<'a>(
+        &'a self,
+        bucket: &'a str,
+        prefix: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<Vec<String>, RecordingError>>;
+}
+
 /// Where an archived recording's restore stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Restore {

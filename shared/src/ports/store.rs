@@ -90,6 +90,8 @@ pub trait LedgerSink: Send {
 #[derive(Debug, Default)]
 pub struct MemoryLedger {
     pub rows: Vec<LedgerRow>,
+    /// Where the rows go when the ledger is finished, if anywhere.
+    pub kept: Option<std::sync::Arc<Mutex<Vec<LedgerRow>>>>,
 }
 
 impl LedgerSink for MemoryLedger {
@@ -99,7 +101,13 @@ impl LedgerSink for MemoryLedger {
     }
 
     async fn finish(self) -> Result<u64, LedgerError> {
-        Ok(self.rows.len() as u64)
+        let n = self.rows.len() as u64;
+        if let Some(kept) = self.kept {
+            kept.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend(self.rows);
+        }
+        Ok(n)
     }
 }
 
@@ -313,6 +321,18 @@ pub(crate) mod fake {
         pub(crate) reports: Mutex<Vec<RunReport>>,
         pub(crate) statuses: Mutex<Vec<RunStatus>>,
         pub(crate) queued: Mutex<HashMap<String, Vec<String>>>,
+        /// Each finished ledger's rows, by run.
+        pub(crate) ledgers: Mutex<HashMap<String, std::sync::Arc<Mutex<Vec<LedgerRow>>>>>,
+    }
+
+    impl MemoryRunStore {
+        /// The rows of a run's finished ledger.
+        pub(crate) fn ledger_rows(&self, run_id: &str) -> Vec<LedgerRow> {
+            lock(&self.ledgers)
+                .get(run_id)
+                .map(|rows| lock(rows).clone())
+                .unwrap_or_default()
+        }
     }
 
     impl RunStore for MemoryRunStore {
@@ -349,8 +369,13 @@ pub(crate) mod fake {
         }
 
         type Ledger = MemoryLedger;
-        fn ledger(&self, _run_id: &str) -> MemoryLedger {
-            MemoryLedger::default()
+        fn ledger(&self, run_id: &str) -> MemoryLedger {
+            let kept =
+                std::sync::Arc::clone(lock(&self.ledgers).entry(run_id.to_owned()).or_default());
+            MemoryLedger {
+                rows: Vec::new(),
+                kept: Some(kept),
+            }
         }
 
         async fn queued_log(&self, plan_key: &str) -> Result<Vec<String>, StateError> {

@@ -269,6 +269,7 @@ async fn child(args: &Args, start: &str) -> anyhow::Result<()> {
         concurrency: 2 * std::thread::available_parallelism().map_or(2, |p| p.get()),
         progress: &|_, _| {},
         orphans: None,
+        redacted: None,
         deadline: None,
         finish_by: None,
     };

@@ -453,6 +453,7 @@ async fn a_concurrent_checkpoint_write_is_detected_and_nothing_is_overwritten() 
         concurrency: 4,
         progress: &|_, _| {},
         orphans: None,
+        redacted: None,
         deadline: None,
         finish_by: None,
     };

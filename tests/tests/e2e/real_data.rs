@@ -320,6 +320,7 @@ async fn a_deadline_that_allows_half_the_hours_moves_the_checkpoint_past_those_o
         deadline: Some(deadline),
         finish_by: None,
         orphans: None,
+        redacted: None,
     };
 
     let first = planner.run(AUTO, Utc::now()).await.expect("run");
@@ -439,6 +440,7 @@ async fn an_object_whose_first_get_fails_mid_body_is_read_again_and_nothing_is_l
         deadline: None,
         finish_by: None,
         orphans: None,
+        redacted: None,
     };
     let window = day_window(date);
 
@@ -538,6 +540,7 @@ async fn an_entry_sqs_rejects_as_the_senders_fault_is_reported_and_the_run_goes_
         deadline: None,
         finish_by: None,
         orphans: None,
+        redacted: None,
     };
 
     let report = planner

@@ -48,6 +48,7 @@ impl<'a> SlowFirstSend<'a> {
                 .orphans
                 .as_ref()
                 .map(|o| o as &dyn recovery::ports::orphans::OrphanLookup),
+            redacted: Some(&app.recordings as &dyn recovery::ports::recordings::KeyListing),
             deadline: None,
             finish_by: Some(self.until),
         }

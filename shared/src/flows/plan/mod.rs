@@ -20,6 +20,7 @@ use crate::domain::ledger::{LedgerClass, LedgerError, LedgerRow};
 use crate::domain::matching::{self, Rules};
 use crate::domain::message::{MESSAGE_VERSION, QueuedRecording, WorkMessage};
 use crate::domain::orphans::Orphan;
+use crate::domain::recording::{Variant, choose_audio};
 use crate::domain::report::{
     CtrCounts, Mode, ReportWindow, RunReport, RunState, RunStatus, UnrecoverableEntry, WindowBy,
     new_run_id,
@@ -29,6 +30,7 @@ use crate::flows::scan::Scanner;
 use crate::ports::ctr_source::{CtrObject, CtrSource, SourceError};
 use crate::ports::orphans::{CallTimes, OrphanError, OrphanLookup};
 use crate::ports::queue::{QueueError, WorkQueue};
+use crate::ports::recordings::KeyListing;
 use crate::ports::store::LedgerSink;
 use crate::ports::store::{RunStore, StateError, Version};
 use crate::ports::verint::VerintError;
@@ -36,6 +38,7 @@ use crate::ports::verint::VerintHoldings;
 
 mod orphans;
 mod queueing;
+mod redacted;
 mod request;
 
 use orphans::FoundOrphan;
@@ -57,6 +60,8 @@ pub enum PlanError {
     State(#[from] StateError),
     #[error("the run's ledger could not be written")]
     Ledger(#[from] LedgerError),
+    #[error("redacted recordings could not be looked for")]
+    Redacted(#[source] crate::ports::recordings::RecordingError),
     #[error("orphan recordings could not be looked for")]
     Orphans(#[from] OrphanError),
     /// The deadline stopped the run before it queued every missing call; what it queued is
@@ -110,6 +115,8 @@ pub struct Planner<'a, S, V, Q, R> {
     pub progress: &'a (dyn Fn(u64, u64) + Send + Sync),
     /// Orphan recordings are looked for by manual runs when this is set.
     pub orphans: Option<&'a dyn OrphanLookup>,
+    /// Where redacted audio is looked for when `RECORDING_VARIANT` asks for it (design §10).
+    pub redacted: Option<&'a dyn KeyListing>,
     /// When an automatic run stops reading further hours (the invocation's deadline less a
     /// margin); it then matches and queues what it read. `None`: no deadline.
     pub deadline: Option<Instant>,
@@ -261,10 +268,11 @@ impl<S: CtrSource, V: VerintHoldings, Q: WorkQueue, R: RunStore> Planner<'_, S, 
         let eligible = matching::eligible(&contacts, &read.rules);
         let held = self.held(&eligible).await?;
         let mut class = matching::classify(&contacts, &eligible, &held, &read.rules);
+        let redacted = self.redacted_audio(&mut class, &eligible, now).await?;
         // The ordinary missing calls are queued first: orphan look-ups (Verint and Connect, one
         // contact at a time) can be slow or fail, and must never hold them back.
         let queued = self
-            .enqueue(request, run_id, &read.plan_key, &mut class)
+            .enqueue(request, run_id, &read.plan_key, &mut class, &redacted)
             .await?;
         let (mut enqueued, mut rejected) = (queued.enqueued, queued.rejected);
         // A run the deadline stopped leaves its orphans to the attempt that continues it.

@@ -63,6 +63,7 @@ impl<S: CtrSource, V: VerintHoldings, Q: WorkQueue, R: RunStore> Planner<'_, S, 
         run_id: &str,
         missing: impl IntoIterator<Item = &'m matching::Missing<'c>>,
         found: &[FoundOrphan],
+        redacted: &redacted::RedactedAudio,
     ) -> Vec<WorkMessage> {
         let enqueued_at = format_ts(Utc::now());
         let message =
@@ -76,9 +77,13 @@ impl<S: CtrSource, V: VerintHoldings, Q: WorkQueue, R: RunStore> Planner<'_, S, 
                 recordings,
                 enqueued_at: enqueued_at.clone(),
             };
-        let missing = missing
-            .into_iter()
-            .map(|m| message(m.contact_id(), (m.initiation, m.disconnect), m.recordings()));
+        let missing = missing.into_iter().map(|m| {
+            let recordings = match redacted.get(&m.contact.key()) {
+                Some(audio) => vec![audio.clone()],
+                None => m.recordings(),
+            };
+            message(m.contact_id(), (m.initiation, m.disconnect), recordings)
+        });
         let orphans = found.iter().filter(|f| f.queued()).filter_map(|f| {
             Some(message(
                 f.orphan.contact_id.clone(),
@@ -95,7 +100,7 @@ impl<S: CtrSource, V: VerintHoldings, Q: WorkQueue, R: RunStore> Planner<'_, S, 
 
     /// One message per orphan to queue.
     pub(super) fn orphan_messages(&self, run_id: &str, found: &[FoundOrphan]) -> Vec<WorkMessage> {
-        self.messages(run_id, std::iter::empty(), found)
+        self.messages(run_id, std::iter::empty(), found, &Default::default())
     }
 
     /// Queues the orphans' messages (none in a dry run): how many SQS accepted, and the reason
@@ -131,6 +136,7 @@ impl<S: CtrSource, V: VerintHoldings, Q: WorkQueue, R: RunStore> Planner<'_, S, 
         run_id: &str,
         plan_key: &str,
         class: &mut matching::Classification<'_>,
+        redacted: &redacted::RedactedAudio,
     ) -> Result<Queued, PlanError> {
         let mut queued = Queued {
             complete: true,
@@ -168,7 +174,7 @@ impl<S: CtrSource, V: VerintHoldings, Q: WorkQueue, R: RunStore> Planner<'_, S, 
                 queued.complete = false;
                 break;
             }
-            let chunk = self.messages(run_id, missing.iter().copied(), &[]);
+            let chunk = self.messages(run_id, missing.iter().copied(), &[], redacted);
             let sent = match self.queue.send_all(&chunk).await {
                 Ok(sent) => sent,
                 Err(e) => {

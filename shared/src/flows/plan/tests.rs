@@ -42,11 +42,21 @@ async fn run_window(
     verint: &FakeHoldings,
     orphans: Option<&MemoryOrphans>,
 ) -> (RunReport, Vec<WorkMessage>, MemoryRunStore) {
-    let config = config();
+    run_window_on(&config(), source, verint, orphans, None).await
+}
+
+/// [`run_window`] under `config`, with redacted audio looked for in `redacted`.
+async fn run_window_on(
+    config: &Config,
+    source: &MemoryCtrSource,
+    verint: &FakeHoldings,
+    orphans: Option<&MemoryOrphans>,
+    redacted: Option<&Listing>,
+) -> (RunReport, Vec<WorkMessage>, MemoryRunStore) {
     let queue = FakeWorkQueue::default();
     let store = MemoryRunStore::default();
     let planner = Planner {
-        config: &config,
+        config,
         source,
         verint,
         queue: &queue,
@@ -54,6 +64,7 @@ async fn run_window(
         concurrency: 2,
         progress: &|_, _| {},
         orphans: orphans.map(|o| o as &dyn OrphanLookup),
+        redacted: redacted.map(|l| l as &dyn KeyListing),
         deadline: None,
         finish_by: None,
     };
@@ -173,4 +184,107 @@ async fn a_recording_no_ctr_names_is_queued_as_an_orphan_unless_verint_holds_it(
     assert_eq!(orphan.initiation_timestamp, "2026-11-30T11:00:00Z");
     assert_eq!(orphan.recordings[0].key, key(ORPHAN));
     assert!(sent.iter().all(|m| m.contact_id != ORPHAN_HELD));
+}
+
+/// Keys in buckets, listed by prefix.
+#[derive(Default)]
+struct Listing(Vec<(String, String)>);
+
+impl KeyListing for Listing {
+    fn keys<'a>(
+        &'a self,
+        bucket: &'a str,
+        prefix: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<Vec<String>, crate::ports::recordings::RecordingError>>
+    {
+        let keys = self
+            .0
+            .iter()
+            .filter(|(b, k)| b == bucket && k.starts_with(prefix))
+            .map(|(_, k)| k.clone())
+            .collect();
+        Box::pin(async move { Ok(keys) })
+    }
+}
+
+fn config_with(extra: &[(&str, &str)]) -> Config {
+    let mut vars: HashMap<&str, &str> = HashMap::from([
+        ("CTR_BUCKET", "ctr"),
+        ("CONNECT_INSTANCE_ID", "i"),
+        ("WORK_QUEUE_URL", "q"),
+        ("DEAD_LETTER_QUEUE_URL", "d"),
+        ("STATE_BUCKET", "s"),
+        ("VERINT_DAS_URL", "https://v/das"),
+        ("VERINT_INGEST_URL", "https://v/ingest"),
+        ("VERINT_API_KEY_ID", "k"),
+        ("VERINT_API_KEY", "a2V5"),
+    ]);
+    vars.extend(extra.iter().copied());
+    Config::from_lookup(|k| vars.get(k).map(|v| v.to_string())).expect("valid")
+}
+
+#[tokio::test]
+async fn redacted_queues_only_redacted_audio_and_an_unredacted_call_is_unrecoverable_after_a_day() {
+    let object = [
+        ctr(MISSING, "VOICE", "2026-11-30T10:11:00Z"),
+        ctr(HELD, "VOICE", "2026-11-30T10:11:00Z"),
+    ]
+    .join("\n");
+    let source = MemoryCtrSource {
+        hours: [(
+            ts("2026-11-30T10:00:00Z"),
+            vec![("ctr/2026/11/30/10/object-1".to_owned(), object.into_bytes())],
+        )]
+        .into(),
+    };
+    let nobody = FakeHoldings {
+        held: Default::default(),
+    };
+    let redacted_key = format!(
+        "Analysis/Voice/Redacted/2026/11/30/{MISSING}_call_recording_redacted_2026-11-30T10:14:00Z.wav"
+    );
+    let listing = Listing(vec![("rec".into(), redacted_key.clone())]);
+
+    // `redacted`: the call with redacted audio sends it alone; the other (ended 26 h before
+    // the run) is unrecoverable with the reason, in the report and the ledger.
+    let redacted = config_with(&[("RECORDING_VARIANT", "redacted")]);
+    let (report, sent, store) =
+        run_window_on(&redacted, &source, &nobody, None, Some(&listing)).await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].contact_id, MISSING);
+    assert_eq!(
+        sent[0]
+            .recordings
+            .iter()
+            .map(|r| r.key.as_str())
+            .collect::<Vec<_>>(),
+        [redacted_key.as_str()],
+        "never an original"
+    );
+    assert_eq!(
+        (report.eligible, report.missing, report.not_settled),
+        (2, 1, 0)
+    );
+    assert_eq!(report.unrecoverable.len(), 1);
+    assert_eq!(report.unrecoverable[0].contact_id, HELD);
+    assert_eq!(report.unrecoverable[0].reason, "no redacted recording");
+    let rows = store.ledger_rows(&report.run_id);
+    let held_row = rows
+        .iter()
+        .find(|r| r.contact_id == HELD)
+        .expect("a ledger row");
+    assert_eq!(
+        (held_row.class, held_row.reason.as_str()),
+        (LedgerClass::Unrecoverable, "no redacted recording")
+    );
+
+    // `redacted-else-original`: the other call sends its original.
+    let either = config_with(&[("RECORDING_VARIANT", "redacted-else-original")]);
+    let (report, sent, _) = run_window_on(&either, &source, &nobody, None, Some(&listing)).await;
+    assert_eq!((report.missing, sent.len()), (2, 2));
+    let other = sent.iter().find(|m| m.contact_id == HELD).expect("queued");
+    assert!(
+        other.recordings[0].key.contains("CallRecordings"),
+        "its original"
+    );
 }
