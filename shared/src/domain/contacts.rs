@@ -139,18 +139,40 @@ pub struct ContactCopy {
     /// `(location, deleted, expected seconds or 0)`, kept only for voice contacts of our
     /// instance, and only locations that name a bucket and a key.
     recordings: Vec<(Box<str>, bool, u32)>,
+    /// Which of the deployment's instances it is of: 1 + its place in the list, 0 for none.
+    instance: u8,
+    /// Its transfer chain, kept for voice contacts of our instances that are not a first leg.
+    link: Option<Box<Link>>,
+}
+
+/// Where a contact sits in its transfer chain (design §11).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// `InitialContactId`: the chain's first leg, whose id is the chain's.
+    pub initial: ContactKey,
+    /// `PreviousContactId`, when given.
+    pub previous: Option<ContactKey>,
 }
 
 impl ContactCopy {
-    /// Reduces a parsed record; `None` when it has no `ContactId`.
+    /// Reduces a parsed record of a deployment with one instance; `None` when it has no
+    /// `ContactId`.
     pub(crate) fn from_record(record: &CtrRecord<'_>, instance_id: &str) -> Option<Self> {
+        Self::from_record_in(record, &[instance_id])
+    }
+
+    /// Reduces a parsed record of a deployment of several instances (design §11).
+    pub(crate) fn from_record_in(record: &CtrRecord<'_>, instances: &[&str]) -> Option<Self> {
         let id = record.contact_id.as_deref()?;
         let ts = |v: &Option<std::borrow::Cow<'_, str>>| secs(v.as_deref().and_then(parse_ts));
         let voice = record.channel.as_deref() == Some("VOICE");
-        let ours = record
+        let instance = record
             .instance_arn
             .as_deref()
-            .is_some_and(|arn| arn_is_instance(arn, instance_id));
+            .and_then(|arn| instances.iter().position(|i| arn_is_instance(arn, i)))
+            .and_then(|i| u8::try_from(i + 1).ok())
+            .unwrap_or(0);
+        let ours = instance != 0;
         let flags = if voice { VOICE } else { 0 } | if ours { OURS } else { 0 };
         let recordings = if voice && ours {
             record
@@ -174,6 +196,21 @@ impl ContactCopy {
         if implausible {
             disconnect = NONE;
         }
+        let id_of = |v: &Option<std::borrow::Cow<'_, str>>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty() && *s != id)
+                .map(ContactKey::new)
+        };
+        let link = (voice && ours)
+            .then(|| id_of(&record.initial_contact_id))
+            .flatten()
+            .map(|initial| {
+                Box::new(Link {
+                    initial,
+                    previous: id_of(&record.previous_contact_id),
+                })
+            });
         Some(ContactCopy {
             key: ContactKey::new(id),
             flags,
@@ -182,6 +219,8 @@ impl ContactCopy {
             disconnect,
             last_update: ts(&record.last_update_timestamp),
             recordings,
+            instance,
+            link,
         })
     }
 }
@@ -201,6 +240,7 @@ impl ContactCopy {
         let inside = time(self.initiation).is_some_and(|t| window.contains(t));
         if !inside && self.initiation != NONE {
             self.recordings = Vec::new();
+            self.link = None;
         }
     }
 }
@@ -211,7 +251,7 @@ fn arn_is_instance(arn: &str, instance_id: &str) -> bool {
         .is_some_and(|(_, id)| id == instance_id)
 }
 
-/// One copy in the set: 36 bytes.
+/// One copy in the set: 40 bytes.
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     id: [u8; 16],
@@ -219,8 +259,12 @@ struct Slot {
     initiation: u32,
     disconnect: u32,
     rec_start: u32,
+    /// 1 + its place in the set's links; 0: a first leg.
+    link: u32,
     rec_len: u8,
     flags: u8,
+    /// 1 + the place of its instance in the deployment's list; 0: none of them.
+    instance: u8,
 }
 
 /// A recording location: the interned directory (`bucket/…/`) and the file name in the arena.
@@ -249,6 +293,8 @@ pub struct ContactSet {
     recs: Vec<Rec>,
     others: Vec<Box<str>>,
     other_index: HashMap<Box<str>, u32>,
+    /// The chains of the contacts that are not a first leg (a minority).
+    links: Vec<Link>,
     records: u64,
     finished: bool,
 }
@@ -300,6 +346,16 @@ impl ContactView<'_> {
     /// Its S3 recordings, in design §4 order.
     pub fn recordings(&self) -> Vec<RecordingRef> {
         self.set.recordings_of(self.slot)
+    }
+    /// The place of its instance in the deployment's list (design §11).
+    pub fn instance(&self) -> Option<usize> {
+        usize::from(self.slot.instance).checked_sub(1)
+    }
+    /// Its transfer chain, when it is not a first leg (design §11).
+    pub fn link(&self) -> Option<&Link> {
+        (self.slot.link as usize)
+            .checked_sub(1)
+            .and_then(|i| self.set.links.get(i))
     }
 }
 
@@ -370,14 +426,23 @@ impl ContactSet {
             rec.expected = *expected;
             self.recs.push(rec);
         }
+        let link = match copy.link {
+            Some(link) => {
+                self.links.push(*link);
+                u32::try_from(self.links.len()).unwrap_or(0)
+            }
+            None => 0,
+        };
         self.slots.push(Slot {
             id,
             last_update: copy.last_update,
             initiation: copy.initiation,
             disconnect: copy.disconnect,
             rec_start,
+            link,
             rec_len,
             flags,
+            instance: copy.instance,
         });
     }
 
@@ -539,7 +604,8 @@ mod tests {
 
     #[test]
     fn a_copy_stays_small() {
-        assert!(std::mem::size_of::<Slot>() <= 36);
+        // 36 bytes of contact, 4 of transfer chain (design §11).
+        assert!(std::mem::size_of::<Slot>() <= 40);
         // 12 bytes of location and 4 of expected length (design §10).
         assert!(std::mem::size_of::<Rec>() <= 16);
     }

@@ -17,8 +17,12 @@ use crate::domain::time::{format_ts, parse_ts};
 /// S3's smallest part (but the last) is 5 MiB; parts are cut at this much compressed data.
 pub(crate) const PART_BYTES: usize = 8 * 1024 * 1024;
 
-/// The CSV header, exactly as the contract gives it.
-pub(crate) const HEADER: &str = "contact_id,initiation_timestamp,disconnect_timestamp,class,reason";
+/// The CSV header, exactly as the contract gives it (design §11 added `initial_contact_id`).
+pub(crate) const HEADER: &str =
+    "contact_id,initiation_timestamp,disconnect_timestamp,class,reason,initial_contact_id";
+
+/// The header of ledgers written before design §11, still read.
+const HEADER_V1: &str = "contact_id,initiation_timestamp,disconnect_timestamp,class,reason";
 
 /// The class of a ledger row: the four classes of an eligible contact, or an orphan recording.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -63,6 +67,9 @@ pub struct LedgerRow {
     pub class: LedgerClass,
     /// Empty except for `unrecoverable` rows.
     pub reason: String,
+    /// The first leg of the contact's transfer chain (design §11); empty for a first leg and
+    /// for orphans.
+    pub initial_contact_id: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +99,8 @@ pub(crate) fn encode_row(out: &mut String, row: &LedgerRow) {
         row.class.as_str()
     );
     out.push_str(&csv_field(&row.reason));
+    out.push(',');
+    out.push_str(&csv_field(&row.initial_contact_id));
     out.push('\n');
 }
 
@@ -152,10 +161,14 @@ pub(crate) fn parse_row(line: &str, number: u64) -> Result<LedgerRow, LedgerErro
         line: number,
         problem,
     };
-    let fields = csv_fields(line).ok_or_else(|| bad("unbalanced quotes".into()))?;
-    let [id, initiation, disconnect, class, reason]: [String; 5] = fields
+    let mut fields = csv_fields(line).ok_or_else(|| bad("unbalanced quotes".into()))?;
+    // A ledger written before design §11 has five fields: no chain is known.
+    if fields.len() == 5 {
+        fields.push(String::new());
+    }
+    let [id, initiation, disconnect, class, reason, initial]: [String; 6] = fields
         .try_into()
-        .map_err(|f: Vec<String>| bad(format!("{} fields, expected 5", f.len())))?;
+        .map_err(|f: Vec<String>| bad(format!("{} fields, expected 6", f.len())))?;
     let ts = |s: &str, name: &str| -> Result<Option<DateTime<Utc>>, LedgerError> {
         if s.is_empty() {
             return Ok(None);
@@ -170,6 +183,7 @@ pub(crate) fn parse_row(line: &str, number: u64) -> Result<LedgerRow, LedgerErro
         class: LedgerClass::parse(&class).ok_or_else(|| bad(format!("unknown class {class:?}")))?,
         contact_id: id,
         reason,
+        initial_contact_id: initial,
     })
 }
 
@@ -189,7 +203,7 @@ pub(crate) fn read_rows<R: std::io::Read>(
             };
             number += 1;
             if number == 1 {
-                if line != HEADER {
+                if line != HEADER && line != HEADER_V1 {
                     return Some(Err(LedgerError::Malformed {
                         line: 1,
                         problem: format!("header {line:?}, expected {HEADER:?}"),
@@ -280,6 +294,7 @@ mod tests {
             disconnect: parse_ts("2026-11-30T10:05:00Z"),
             class,
             reason: reason.into(),
+            initial_contact_id: String::new(),
         }
     }
 
@@ -311,11 +326,33 @@ mod tests {
             .expect("gzip");
         assert!(text.starts_with(&format!("{HEADER}\n")));
         assert!(text.contains(
-            "b,2026-11-30T10:00:00Z,2026-11-30T10:05:00Z,unrecoverable,\"every S3 recording has Status DELETED, \"\"2\"\"\"\n"
+            "b,2026-11-30T10:00:00Z,2026-11-30T10:05:00Z,unrecoverable,\"every S3 recording has Status DELETED, \"\"2\"\"\",\n"
         ));
-        assert!(text.contains("c,,,orphan,\n"));
+        assert!(text.contains("c,,,orphan,,\n"));
         let back: Vec<LedgerRow> = rows_of(&gz).collect::<Result<_, _>>().expect("parses");
         assert_eq!(back, rows);
+    }
+
+    #[test]
+    fn a_leg_names_its_chain_and_a_ledger_of_five_columns_still_reads() {
+        let leg = LedgerRow {
+            initial_contact_id: "0b7c2c4e-9a51-4d0e-8f3a-6a1d2b3c4d5e".into(),
+            ..row("a", LedgerClass::Missing, "")
+        };
+        let mut line = String::new();
+        encode_row(&mut line, &leg);
+        assert_eq!(
+            line,
+            "a,2026-11-30T10:00:00Z,2026-11-30T10:05:00Z,missing,,0b7c2c4e-9a51-4d0e-8f3a-6a1d2b3c4d5e\n"
+        );
+        // Written before design §11: the old header and five fields.
+        let old = "contact_id,initiation_timestamp,disconnect_timestamp,class,reason\n\
+                   b,2026-11-30T10:00:00Z,2026-11-30T10:05:00Z,in_verint,\n";
+        let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+        gz.write_all(old.as_bytes()).expect("written");
+        let gz = gz.finish().expect("gzip");
+        let rows: Vec<LedgerRow> = rows_of(&gz).collect::<Result<_, _>>().expect("parses");
+        assert_eq!(rows, [row("b", LedgerClass::InVerint, "")]);
     }
 
     #[test]

@@ -272,9 +272,11 @@ pub(crate) fn ledger_rows<'a>(
         .collect();
     eligible
         .iter()
-        .filter_map(|e| contacts.view(e.index).map(|c| (e, c.key())))
+        .filter_map(|e| contacts.view(e.index).map(|c| (e, c)))
         .zip(&class.classes)
-        .map(move |((e, key), &c)| LedgerRow {
+        .map(move |((e, view), &c)| (e, view.key(), view.link().map(|l| l.initial.to_string()), c))
+        .map(move |(e, key, initial, c)| LedgerRow {
+            initial_contact_id: initial.unwrap_or_default(),
             contact_id: key.to_string(),
             initiation: Some(e.initiation),
             disconnect: Some(e.disconnect),

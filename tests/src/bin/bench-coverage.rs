@@ -79,6 +79,7 @@ async fn main() -> anyhow::Result<()> {
                 } else {
                     String::new()
                 },
+                initial_contact_id: String::new(),
             })
             .await?;
     }

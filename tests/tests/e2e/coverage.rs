@@ -276,6 +276,7 @@ async fn a_ledger_larger_than_one_part_is_uploaded_in_parts_and_reads_back_whole
                 disconnect: Some(t + TimeDelta::seconds(300)),
                 class: LedgerClass::InVerint,
                 reason: String::new(),
+                initial_contact_id: String::new(),
             })
             .await
             .expect("row");

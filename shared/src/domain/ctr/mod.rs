@@ -45,6 +45,11 @@ pub struct CtrRecord<'a> {
     pub recording: Option<LegacyRecording<'a>>,
     #[serde(borrow)]
     pub recordings: Option<Vec<RecordingEntry<'a>>>,
+    /// The first contact of its transfer chain; absent or null for a first leg (design §11).
+    #[serde(borrow)]
+    pub initial_contact_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub previous_contact_id: Option<Cow<'a, str>>,
 }
 
 /// The legacy, singular `Recording`.

@@ -20,6 +20,7 @@ fn row(id: &str, at: &str, class: LedgerClass, reason: &str) -> LedgerRow {
         disconnect: Some(t + TimeDelta::minutes(5)),
         class,
         reason: reason.into(),
+        initial_contact_id: String::new(),
     }
 }
 

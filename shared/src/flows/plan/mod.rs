@@ -570,6 +570,7 @@ impl<S: CtrSource, V: VerintHoldings, Q: WorkQueue, R: RunStore> Planner<'_, S, 
                     disconnect: f.times.map(|t| t.1),
                     class: LedgerClass::Orphan,
                     reason: String::new(),
+                    initial_contact_id: String::new(),
                 })
                 .await?;
         }
