@@ -263,6 +263,22 @@ pub fn report_metrics(report: &RunReport, metrics: &mut Metrics) {
         );
     }
     metrics.count(names::ORPHANS, report.orphans);
+    // Each instance's share (design §11), beside the totals the alarms watch.
+    for (id, c) in &report.instances {
+        for (name, n) in [
+            (names::ELIGIBLE, c.eligible),
+            (names::IN_VERINT, c.in_verint),
+            (names::NOT_SETTLED, c.not_settled),
+            (names::UNRECOVERABLE, c.unrecoverable),
+            (names::MISSING, c.missing),
+        ] {
+            metrics.add_for(id, name, n as f64, Unit::Count);
+        }
+        if report.mode == Mode::Automatic && c.eligible > 0 {
+            let rate = 100.0 * c.in_verint as f64 / c.eligible as f64;
+            metrics.add_for(id, names::CAPTURE_RATE, rate, Unit::Percent);
+        }
+    }
     if report.mode == Mode::Automatic && !report.dry_run {
         metrics.count(names::AUTOMATIC_CTR_RECORDS, report.ctr.records);
     }
@@ -294,6 +310,42 @@ mod tests {
         let mut metrics = Metrics::new("test");
         report_metrics(report, &mut metrics);
         serde_json::to_string(&metrics.documents(0)).unwrap_or_default()
+    }
+
+    #[test]
+    fn each_instance_is_a_dimension_beside_the_totals() {
+        let mut r = report(Mode::Automatic);
+        for (id, in_verint) in [("inst-a", 9), ("inst-b", 1)] {
+            r.instances.insert(
+                id.into(),
+                crate::domain::report::InstanceCounts {
+                    eligible: 50,
+                    in_verint,
+                    missing: 50 - in_verint,
+                    ..Default::default()
+                },
+            );
+        }
+        let mut metrics = Metrics::new("planner");
+        report_metrics(&r, &mut metrics);
+        let docs = metrics.documents(0);
+        let of = |id: &str| {
+            docs.iter()
+                .find(|d| d["InstanceId"] == id)
+                .cloned()
+                .unwrap_or_default()
+        };
+        assert_eq!(of("inst-a")["Missing"], 41.0);
+        assert_eq!(of("inst-b")["CaptureRate"], 2.0);
+        assert_eq!(
+            of("inst-a")["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            serde_json::json!([["Function", "InstanceId"]])
+        );
+        let total = docs
+            .iter()
+            .find(|d| d.get("InstanceId").is_none() && d.get("Reason").is_none())
+            .expect("the totals");
+        assert_eq!(total["Missing"], 90.0, "the alarms' totals stay");
     }
 
     #[test]

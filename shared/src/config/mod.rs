@@ -22,8 +22,12 @@ pub struct Config {
     pub ctr_bucket: String,
     /// Precedes `YYYY/MM/DD/HH/`; may be empty.
     pub ctr_prefix: String,
-    /// The instance id (the last part of the instance ARN).
+    /// The instance id (the last part of the instance ARN): the first of
+    /// [`Config::connect_instance_ids`].
     pub connect_instance_id: String,
+    /// Every instance this deployment plans for (design §11): `CONNECT_INSTANCE_IDS`, or
+    /// `CONNECT_INSTANCE_ID` alone.
+    pub connect_instance_ids: Vec<String>,
     pub work_queue_url: String,
     pub dead_letter_queue_url: String,
     pub state_bucket: String,
@@ -102,6 +106,11 @@ pub const CONNECT_INSTANCE_ID: Variable = var(
     "CONNECT_INSTANCE_ID",
     None,
     "the Amazon Connect instance, as an id or an instance ARN",
+);
+pub const CONNECT_INSTANCE_IDS: Variable = var(
+    "CONNECT_INSTANCE_IDS",
+    None,
+    "several instances of the account, comma-separated (ids or ARNs); overrides CONNECT_INSTANCE_ID (§11)",
 );
 pub const WORK_QUEUE_URL: Variable = var("WORK_QUEUE_URL", None, "the work queue");
 pub const DEAD_LETTER_QUEUE_URL: Variable = var(
@@ -253,7 +262,7 @@ pub const RESTORE_MAX_WAIT: Variable = var(
 );
 
 /// Every variable, in the order of design §7 (then those §7 does not list).
-pub const VARIABLES: [Variable; 34] = [
+pub const VARIABLES: [Variable; 35] = [
     CTR_BUCKET,
     CTR_PREFIX,
     CONNECT_INSTANCE_ID,
@@ -279,6 +288,7 @@ pub const VARIABLES: [Variable; 34] = [
     STALL_TIMEOUT,
     RECORDINGS_BUCKET,
     RECORDINGS_PREFIX,
+    CONNECT_INSTANCE_IDS,
     RECORDING_VARIANT,
     REDACTED_PREFIX,
     RESTORE_TIER,
@@ -476,7 +486,8 @@ impl Config {
         };
         let ctr_bucket = r.required(CTR_BUCKET);
         let ctr_prefix = r.get_or_default(CTR_PREFIX);
-        let connect_instance_id = connect_instance(&mut r);
+        let connect_instance_ids = connect_instances(&mut r);
+        let connect_instance_id = connect_instance_ids.first().cloned().unwrap_or_default();
         let work_queue_url = r.required(WORK_QUEUE_URL);
         let dead_letter_queue_url = r.required(DEAD_LETTER_QUEUE_URL);
         let state_bucket = r.required(STATE_BUCKET);
@@ -511,6 +522,7 @@ impl Config {
                 ctr_bucket,
                 ctr_prefix,
                 connect_instance_id,
+                connect_instance_ids,
                 work_queue_url,
                 dead_letter_queue_url,
                 state_bucket,
@@ -546,19 +558,44 @@ impl Config {
     }
 }
 
-/// `CONNECT_INSTANCE_ID`, as an id or an instance ARN; empty (and noted) when missing or neither.
-fn connect_instance(r: &mut Reader<impl Fn(&str) -> Option<String>>) -> String {
+/// `CONNECT_INSTANCE_IDS` (several, comma-separated), else `CONNECT_INSTANCE_ID`; each an id or
+/// an instance ARN. Empty (and noted) when missing or malformed.
+fn connect_instances(r: &mut Reader<impl Fn(&str) -> Option<String>>) -> Vec<String> {
+    if let Some(list) = r.get(CONNECT_INSTANCE_IDS) {
+        let mut ids: Vec<String> = Vec::new();
+        for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match instance_id_of(part) {
+                Some(id) if !ids.contains(&id) => ids.push(id),
+                Some(_) => {}
+                None => {
+                    r.malformed(
+                        CONNECT_INSTANCE_IDS,
+                        format!("{part:?} is not an instance id or an instance ARN"),
+                    );
+                    return Vec::new();
+                }
+            }
+        }
+        if ids.len() > usize::from(u8::MAX - 1) {
+            r.malformed(CONNECT_INSTANCE_IDS, "lists more than 254 instances".into());
+            return Vec::new();
+        }
+        return ids;
+    }
     let raw = r.required(CONNECT_INSTANCE_ID);
     if raw.is_empty() {
-        return raw;
+        return Vec::new();
     }
-    instance_id_of(&raw).unwrap_or_else(|| {
-        r.malformed(
-            CONNECT_INSTANCE_ID,
-            "expected an instance id or an instance ARN".into(),
-        );
-        String::new()
-    })
+    match instance_id_of(&raw) {
+        Some(id) => vec![id],
+        None => {
+            r.malformed(
+                CONNECT_INSTANCE_ID,
+                "expected an instance id or an instance ARN".into(),
+            );
+            Vec::new()
+        }
+    }
 }
 
 /// The Verint key: a secret's id, or the key id and key given directly.

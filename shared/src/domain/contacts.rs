@@ -157,6 +157,7 @@ pub struct Link {
 impl ContactCopy {
     /// Reduces a parsed record of a deployment with one instance; `None` when it has no
     /// `ContactId`.
+    #[cfg(test)]
     pub(crate) fn from_record(record: &CtrRecord<'_>, instance_id: &str) -> Option<Self> {
         Self::from_record_in(record, &[instance_id])
     }

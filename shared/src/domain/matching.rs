@@ -258,6 +258,40 @@ pub fn withhold_unredacted(
     }
 }
 
+/// Each instance's counts (design §11), by its place in the deployment's list; a contact whose
+/// message SQS rejected (`rejected`, by id) is unrecoverable, as in the ledger.
+pub fn instance_counts(
+    contacts: &ContactSet,
+    eligible: &[Eligible],
+    class: &Classification<'_>,
+    rejected: impl Fn(&str) -> bool,
+    instances: usize,
+) -> Vec<crate::domain::report::InstanceCounts> {
+    let mut out = vec![crate::domain::report::InstanceCounts::default(); instances];
+    for (e, &c) in eligible.iter().zip(&class.classes) {
+        let Some(view) = contacts.view(e.index) else {
+            continue;
+        };
+        let Some(counts) = view.instance().and_then(|i| out.get_mut(i)) else {
+            continue;
+        };
+        counts.eligible += 1;
+        match c {
+            LedgerClass::InVerint => counts.in_verint += 1,
+            LedgerClass::Unrecoverable => counts.unrecoverable += 1,
+            LedgerClass::NotSettled => counts.not_settled += 1,
+            LedgerClass::Missing | LedgerClass::Orphan => {
+                if rejected(&view.key().to_string()) {
+                    counts.unrecoverable += 1;
+                } else {
+                    counts.missing += 1;
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The ledger rows of a classification (design §9): one per eligible contact, in the order of
 /// `eligible`, with its class and, for an unrecoverable one, its reason.
 pub(crate) fn ledger_rows<'a>(

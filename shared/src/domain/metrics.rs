@@ -67,6 +67,9 @@ pub struct Metrics {
     function: String,
     values: BTreeMap<&'static str, (f64, Unit)>,
     failed_by_reason: BTreeMap<String, f64>,
+    /// Values of one Connect instance (design §11), emitted with the `InstanceId` dimension
+    /// beside the totals above.
+    by_instance: BTreeMap<String, BTreeMap<&'static str, (f64, Unit)>>,
 }
 
 impl Metrics {
@@ -84,6 +87,17 @@ impl Metrics {
 
     pub fn count(&mut self, name: &'static str, n: u64) {
         self.add(name, n as f64, Unit::Count);
+    }
+
+    /// A value of one instance (design §11).
+    pub(crate) fn add_for(&mut self, instance: &str, name: &'static str, value: f64, unit: Unit) {
+        let entry = self
+            .by_instance
+            .entry(instance.to_owned())
+            .or_default()
+            .entry(name)
+            .or_insert((0.0, unit));
+        entry.0 += value;
     }
 
     /// One failure, by its reason category (low cardinality).
@@ -111,6 +125,23 @@ impl Metrics {
             }
             docs.push(doc);
         }
+        for (instance, values) in &self.by_instance {
+            let definitions: Vec<Value> = values
+                .iter()
+                .map(|(n, (_, u))| json!({"Name": n, "Unit": u.as_str()}))
+                .collect();
+            let mut doc = json!({
+                "_aws": {"Timestamp": timestamp_ms, "CloudWatchMetrics": [{
+                    "Namespace": NAMESPACE, "Dimensions": [["Function", "InstanceId"]],
+                    "Metrics": definitions}]},
+                "Function": self.function,
+                "InstanceId": instance,
+            });
+            for (n, (v, _)) in values {
+                doc[*n] = json!(v);
+            }
+            docs.push(doc);
+        }
         for (reason, n) in &self.failed_by_reason {
             docs.push(json!({
                 "_aws": {"Timestamp": timestamp_ms, "CloudWatchMetrics": [{
@@ -129,6 +160,7 @@ impl Metrics {
         }
         self.values.clear();
         self.failed_by_reason.clear();
+        self.by_instance.clear();
     }
 }
 

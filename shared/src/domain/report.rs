@@ -1,7 +1,7 @@
 //! The run report and the worker's outcome (design §5), plus the run status object that lets an
 //! operator see a run that is still going or failed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -83,6 +83,29 @@ pub struct RunReport {
     /// A backfill's parent report only (design §4 backfills): its slices, in window order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slices: Option<Vec<SliceEntry>>,
+    /// The counts of each instance of the deployment (design §11), by instance id.
+    #[serde(default)]
+    pub instances: BTreeMap<String, InstanceCounts>,
+}
+
+/// One instance's share of a run's counts (design §11).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceCounts {
+    pub eligible: u64,
+    pub in_verint: u64,
+    pub unrecoverable: u64,
+    pub not_settled: u64,
+    pub missing: u64,
+}
+
+impl std::ops::AddAssign for InstanceCounts {
+    fn add_assign(&mut self, o: Self) {
+        self.eligible += o.eligible;
+        self.in_verint += o.in_verint;
+        self.unrecoverable += o.unrecoverable;
+        self.not_settled += o.not_settled;
+        self.missing += o.missing;
+    }
 }
 
 /// The fields of a run report that list contacts one by one; the planner function's answer
@@ -130,6 +153,7 @@ impl RunReport {
             already_queued: self.already_queued,
             complete: self.complete,
             slices: self.slices.clone(),
+            instances: self.instances.clone(),
         };
         let mut value = serde_json::to_value(&lean).unwrap_or_default();
         if let Some(fields) = value.as_object_mut() {
@@ -338,6 +362,7 @@ impl RunReport {
             complete: true,
             orphan_contact_ids: vec![],
             slices: None,
+            instances: Default::default(),
         }
     }
 }
@@ -351,7 +376,7 @@ mod tests {
         let r = RunReport::empty("r", Mode::Automatic);
         assert_eq!(
             serde_json::to_string(&r).expect("serialises"),
-            r#"{"run_id":"r","mode":"automatic","dry_run":false,"window":null,"ctr":{"objects":0,"records":0,"malformed":0,"duplicates":0},"eligible":0,"in_verint":0,"not_settled":0,"missing":0,"enqueued":0,"missing_contact_ids":[],"unrecoverable":[],"late_hours":[],"duration_ms":0,"orphans":0,"orphan_lookups_failed":0,"orphan_contact_ids":[]}"#
+            r#"{"run_id":"r","mode":"automatic","dry_run":false,"window":null,"ctr":{"objects":0,"records":0,"malformed":0,"duplicates":0},"eligible":0,"in_verint":0,"not_settled":0,"missing":0,"enqueued":0,"missing_contact_ids":[],"unrecoverable":[],"late_hours":[],"duration_ms":0,"orphans":0,"orphan_lookups_failed":0,"orphan_contact_ids":[],"instances":{}}"#
         );
     }
 
@@ -384,6 +409,7 @@ mod tests {
             complete: true,
             orphan_contact_ids: vec![ids[1].clone()],
             slices: None,
+            instances: Default::default(),
         };
         let summary = r.summary("call-recovery/runs/r/report.json");
         let bytes = serde_json::to_vec(&summary).expect("serialises").len();

@@ -49,7 +49,8 @@ impl Default for ReadRetry {
 /// run can stop between hours (its deadline) and know which hours it finished.
 pub(crate) struct Scanner<'a, S> {
     source: &'a S,
-    instance_id: &'a str,
+    /// The deployment's instances (design §11).
+    instances: &'a [String],
     initiation_window: Option<Window>,
     concurrency: usize,
     progress: &'a (dyn Fn(u64, u64) + Send + Sync),
@@ -82,14 +83,14 @@ impl<'a, S: CtrSource> Scanner<'a, S> {
     /// each object, `total` being the objects listed so far.
     pub fn new(
         source: &'a S,
-        instance_id: &'a str,
+        instances: &'a [String],
         initiation_window: Option<Window>,
         concurrency: usize,
         progress: &'a (dyn Fn(u64, u64) + Send + Sync),
     ) -> Self {
         Scanner {
             source,
-            instance_id,
+            instances,
             initiation_window,
             concurrency: concurrency.max(1),
             progress,
@@ -109,11 +110,11 @@ impl<'a, S: CtrSource> Scanner<'a, S> {
         self.stats.objects += objects.len() as u64;
         let total = self.stats.objects;
         let retry = self.retry;
-        let (source, instance_id) = (self.source, self.instance_id);
+        let (source, instances) = (self.source, self.instances);
         let mut reads = stream::iter(
             objects
                 .into_iter()
-                .map(|object| read_with_retries(source, object, instance_id, retry)),
+                .map(|object| read_with_retries(source, object, instances, retry)),
         )
         .buffer_unordered(self.concurrency);
         while let Some(result) = reads.next().await {
@@ -165,13 +166,13 @@ struct ObjectRead {
 async fn read_with_retries<S: CtrSource>(
     source: &S,
     object: CtrObject,
-    instance_id: &str,
+    instances: &[String],
     retry: ReadRetry,
 ) -> Result<ObjectRead, SourceError> {
     let mut delay = retry.first_delay;
     let mut attempt = 1;
     loop {
-        match read_once(source, &object, instance_id).await {
+        match read_once(source, &object, instances).await {
             Ok(mut read) => {
                 read.retried = attempt > 1;
                 return Ok(read);
@@ -190,7 +191,7 @@ async fn read_with_retries<S: CtrSource>(
 async fn read_once<S: CtrSource>(
     source: &S,
     object: &CtrObject,
-    instance_id: &str,
+    instances: &[String],
 ) -> Result<ObjectRead, SourceError> {
     let reader = match source.open(object).await {
         Ok(r) => r,
@@ -209,14 +210,15 @@ async fn read_once<S: CtrSource>(
     };
     let key = object.key.clone();
     let expected = object.size;
-    let instance_id = instance_id.to_owned();
+    let instances = instances.to_vec();
     tokio::task::spawn_blocking(move || {
+        let instances: Vec<&str> = instances.iter().map(String::as_str).collect();
         let mut copies = Vec::new();
         let mut implausible = 0;
         let mut tracked = Tracked::new(reader);
         let stats = read_object(
             &mut tracked,
-            |record| ContactCopy::from_record(record, &instance_id),
+            |record| ContactCopy::from_record_in(record, &instances),
             &mut copies,
         );
         // Counted here, skipped where the copies are merged.
@@ -305,13 +307,8 @@ pub async fn scan<S: CtrSource>(
         objects = objects.len(),
         "listed ctr objects"
     );
-    let mut scanner = Scanner::new(
-        source,
-        instance_id,
-        initiation_window,
-        concurrency,
-        progress,
-    );
+    let instances = [instance_id.to_owned()];
+    let mut scanner = Scanner::new(source, &instances, initiation_window, concurrency, progress);
     scanner.read(objects).await?;
     let scanned = scanner.finish();
     Ok((scanned.contacts, scanned.stats))
@@ -479,7 +476,8 @@ mod tests {
     /// What the scanner read, and how many objects it read again.
     async fn read_all(source: &Faulty) -> Result<(Scanned, u64), SourceError> {
         let hour = parse_ts("2024-05-14T10:00:00Z").expect("valid");
-        let mut scanner = Scanner::new(source, "i", None, 2, &|_, _| {});
+        let instances = ["i".to_owned()];
+        let mut scanner = Scanner::new(source, &instances, None, 2, &|_, _| {});
         scanner.retry.first_delay = Duration::from_millis(1);
         scanner.read(source.list_hour(hour).await?).await?;
         let retried = scanner.retried;

@@ -120,6 +120,7 @@ async fn main() -> anyhow::Result<()> {
         complete: true,
         orphan_contact_ids: Vec::new(),
         slices: None,
+        instances: Default::default(),
     };
     store.put_report(&report).await?;
     let outcomes = Instant::now();

@@ -586,6 +586,12 @@ pub fn parent_report(
             .flat_map(|r| r.orphan_contact_ids.iter().cloned())
             .collect(),
         slices: Some(entries.to_vec()),
+        instances: ordered.iter().fold(Default::default(), |mut all, r| {
+            for (id, counts) in &r.instances {
+                *all.entry(id.clone()).or_default() += *counts;
+            }
+            all
+        }),
     }
 }
 

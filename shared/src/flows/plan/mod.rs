@@ -22,8 +22,8 @@ use crate::domain::message::{MESSAGE_VERSION, QueuedRecording, WorkMessage};
 use crate::domain::orphans::Orphan;
 use crate::domain::recording::{Variant, choose_audio};
 use crate::domain::report::{
-    CtrCounts, Mode, ReportWindow, RunReport, RunState, RunStatus, UnrecoverableEntry, WindowBy,
-    new_run_id,
+    CtrCounts, InstanceCounts, Mode, ReportWindow, RunReport, RunState, RunStatus,
+    UnrecoverableEntry, WindowBy, new_run_id,
 };
 use crate::domain::time::{HOUR, Window, delta, floor_hour, format_ts};
 use crate::flows::scan::Scanner;
@@ -250,7 +250,7 @@ impl<S: CtrSource, V: VerintHoldings, Q: WorkQueue, R: RunStore> Planner<'_, S, 
         };
         let mut scanner = Scanner::new(
             self.source,
-            &self.config.connect_instance_id,
+            &self.config.connect_instance_ids,
             initiation_window,
             self.concurrency,
             self.progress,
@@ -290,6 +290,18 @@ impl<S: CtrSource, V: VerintHoldings, Q: WorkQueue, R: RunStore> Planner<'_, S, 
         self.write_ledger(run_id, &contacts, &eligible, &class, &found, &rejected)
             .await?;
         let duplicates = stats.records.saturating_sub(contacts.len() as u64);
+        let ids = &self.config.connect_instance_ids;
+        let instances: BTreeMap<String, InstanceCounts> = ids
+            .iter()
+            .cloned()
+            .zip(matching::instance_counts(
+                &contacts,
+                &eligible,
+                &class,
+                |id| rejected.contains_key(id),
+                ids.len(),
+            ))
+            .collect();
         // The report names every missing call; the set they borrow from goes first.
         let missing_contact_ids: Vec<String> = class
             .missing
@@ -350,6 +362,7 @@ impl<S: CtrSource, V: VerintHoldings, Q: WorkQueue, R: RunStore> Planner<'_, S, 
                 .map(|f| f.orphan.contact_id.clone())
                 .collect(),
             slices: None,
+            instances,
         };
         self.store.put_report(&report).await?;
         if !report.complete {

@@ -66,27 +66,38 @@ impl<S: CtrSource, V: VerintHoldings, Q: WorkQueue, R: RunStore> Planner<'_, S, 
         redacted: &redacted::RedactedAudio,
     ) -> Vec<WorkMessage> {
         let enqueued_at = format_ts(Utc::now());
-        let message =
-            |contact_id: String, (initiation, disconnect): CallTimes, recordings| WorkMessage {
-                v: MESSAGE_VERSION,
-                run_id: run_id.to_owned(),
-                contact_id,
-                instance_id: self.config.connect_instance_id.clone(),
-                initiation_timestamp: format_ts(initiation),
-                disconnect_timestamp: format_ts(disconnect),
-                recordings,
-                enqueued_at: enqueued_at.clone(),
-            };
+        let message = |contact_id: String,
+                       instance: Option<usize>,
+                       (initiation, disconnect): CallTimes,
+                       recordings| WorkMessage {
+            v: MESSAGE_VERSION,
+            run_id: run_id.to_owned(),
+            contact_id,
+            instance_id: instance
+                .and_then(|i| self.config.connect_instance_ids.get(i))
+                .unwrap_or(&self.config.connect_instance_id)
+                .clone(),
+            initiation_timestamp: format_ts(initiation),
+            disconnect_timestamp: format_ts(disconnect),
+            recordings,
+            enqueued_at: enqueued_at.clone(),
+        };
         let missing = missing.into_iter().map(|m| {
             let recordings = match redacted.get(&m.contact.key()) {
                 Some(audio) => vec![audio.clone()],
                 None => m.recordings(),
             };
-            message(m.contact_id(), (m.initiation, m.disconnect), recordings)
+            message(
+                m.contact_id(),
+                m.contact.instance(),
+                (m.initiation, m.disconnect),
+                recordings,
+            )
         });
         let orphans = found.iter().filter(|f| f.queued()).filter_map(|f| {
             Some(message(
                 f.orphan.contact_id.clone(),
+                None,
                 f.times?,
                 f.orphan
                     .recordings
