@@ -288,3 +288,55 @@ async fn redacted_queues_only_redacted_audio_and_an_unredacted_call_is_unrecover
         "its original"
     );
 }
+
+#[tokio::test]
+async fn one_deployment_plans_every_instance_listed_and_counts_each() {
+    const OTHER_INSTANCE: &str = "7d9e1f20-3a4b-4c5d-8e6f-7a8b9c0d1e2f";
+    let of_j = |id: &str| {
+        ctr(id, "VOICE", "2026-11-30T10:11:00Z").replace("instance/i", "instance/j")
+    };
+    let object = [
+        ctr(MISSING, "VOICE", "2026-11-30T10:11:00Z"),
+        of_j(HELD),
+        of_j(OTHER_INSTANCE),
+    ]
+    .join("\n");
+    let source = MemoryCtrSource {
+        hours: [(
+            ts("2026-11-30T10:00:00Z"),
+            vec![("ctr/2026/11/30/10/object-1".to_owned(), object.into_bytes())],
+        )]
+        .into(),
+    };
+    let verint = FakeHoldings {
+        held: [ContactKey::new(HELD)].into(),
+    };
+    // One instance: the other's calls are not eligible.
+    let (report, _, _) = run_window(&source, &verint, None).await;
+    assert_eq!(report.eligible, 1);
+    assert_eq!(report.instances.keys().collect::<Vec<_>>(), ["i"]);
+
+    let both = config_with(&[(
+        "CONNECT_INSTANCE_IDS",
+        "i,arn:aws:connect:eu-west-2:1:instance/j",
+    )]);
+    let (report, sent, _) = run_window_on(&both, &source, &verint, None, None).await;
+    assert_eq!((report.eligible, report.in_verint, report.missing), (3, 1, 2));
+    let counts = |id: &str| report.instances.get(id).copied().unwrap_or_default();
+    assert_eq!((counts("i").eligible, counts("i").missing), (1, 1));
+    assert_eq!(
+        (counts("j").eligible, counts("j").in_verint, counts("j").missing),
+        (2, 1, 1)
+    );
+    let instance_of = |id: &str| {
+        sent.iter()
+            .find(|m| m.contact_id == id)
+            .map(|m| m.instance_id.clone())
+    };
+    assert_eq!(instance_of(MISSING).as_deref(), Some("i"));
+    assert_eq!(
+        instance_of(OTHER_INSTANCE).as_deref(),
+        Some("j"),
+        "each message names its contact's instance"
+    );
+}
