@@ -88,6 +88,13 @@ pub struct DayCoverage {
     pub orphans: u64,
     /// Orphans now in Verint (recovered or already present).
     pub orphans_recovered: u64,
+    /// Transfer chains whose earliest leg in the ledgers began this day (design §11).
+    pub chains: u64,
+    /// Of `chains`, those whose every leg is in Verint, recovered, already present or
+    /// unrecoverable.
+    pub chains_complete: u64,
+    /// The chains of `chains` with a leg still to recover, by id: named, not averaged away.
+    pub incomplete_chains: Vec<String>,
     /// `(in_verint + recovered + already_present) / eligible`, in percent; `None` when no run
     /// covered the day or it had no eligible call.
     pub coverage_percent: Option<f64>,
@@ -107,6 +114,8 @@ pub struct ContactCoverage {
     pub run_id: String,
     /// `truncated` when its recording was shorter than its CTR says (design §10), else empty.
     pub integrity: String,
+    /// Its transfer chain's id: the chain's first leg (design §11).
+    pub chain: String,
 }
 
 #[derive(Debug)]
@@ -119,6 +128,8 @@ struct Seen {
     reason: u32,
     in_verint: bool,
     run: u32,
+    /// Its chain's first leg, when it is a later leg (design §11).
+    chain: Option<ContactKey>,
 }
 
 /// Folds ledgers, in run order (oldest first), into per-contact final states for the days
@@ -180,9 +191,12 @@ impl CoverageBuilder {
             return;
         };
         let date = initiation.date_naive();
-        if date < self.from || date > self.to {
+        // A day either side is kept too: a transfer chain's legs can fall on two days.
+        if date < self.from - TimeDelta::days(1) || date > self.to + TimeDelta::days(1) {
             return;
         }
+        let chain = (!row.initial_contact_id.is_empty())
+            .then(|| ContactKey::new(&row.initial_contact_id.to_ascii_lowercase()));
         let run = u32::try_from(self.runs.len().saturating_sub(1)).unwrap_or(u32::MAX);
         let reason = self.reason(&row.reason);
         let key = ContactKey::new(&row.contact_id.to_ascii_lowercase());
@@ -196,6 +210,7 @@ impl CoverageBuilder {
                     seen.initiation = Some(initiation);
                     seen.disconnect = row.disconnect.or(seen.disconnect);
                     seen.date = date;
+                    seen.chain = chain.or(seen.chain.take());
                 }
                 seen.run = run;
             }
@@ -210,6 +225,7 @@ impl CoverageBuilder {
                         class: row.class,
                         reason,
                         run,
+                        chain,
                     },
                 );
             }
@@ -287,6 +303,32 @@ impl CoverageBuilder {
             days.insert(date, empty_day(date, self.day_covered(date)));
             date += TimeDelta::days(1);
         }
+        // Each chain: the day of its earliest leg, whether every leg is accounted for.
+        let mut chains: HashMap<ContactKey, (NaiveDate, bool)> = HashMap::new();
+        for (key, seen) in &self.contacts {
+            if seen.class == LedgerClass::Orphan {
+                continue;
+            }
+            let (state, ..) = Self::final_state(seen, worked.get(key));
+            let done = state.covered() || state == FinalState::Unrecoverable;
+            let id = seen.chain.clone().unwrap_or_else(|| key.clone());
+            let chain = chains.entry(id).or_insert((seen.date, true));
+            chain.0 = chain.0.min(seen.date);
+            chain.1 &= done;
+        }
+        for (id, (date, complete)) in &chains {
+            if let Some(day) = days.get_mut(date) {
+                day.chains += 1;
+                if *complete {
+                    day.chains_complete += 1;
+                } else {
+                    day.incomplete_chains.push(id.to_string());
+                }
+            }
+        }
+        for day in days.values_mut() {
+            day.incomplete_chains.sort();
+        }
         let mut contacts = Vec::new();
         for (key, seen) in &self.contacts {
             let work = worked.get(key);
@@ -351,6 +393,11 @@ impl CoverageBuilder {
                         .get(seen.run as usize)
                         .cloned()
                         .unwrap_or_default(),
+                    chain: if orphan {
+                        String::new()
+                    } else {
+                        seen.chain.as_ref().unwrap_or(key).to_string()
+                    },
                     integrity: if truncated {
                         crate::domain::report::TRUNCATED.to_owned()
                     } else {
@@ -410,7 +457,8 @@ pub async fn read(
     with_contacts: bool,
 ) -> Result<CoverageReport, CoverageError> {
     use futures::{StreamExt, TryStreamExt};
-    let start = midnight(from);
+    // A day before too: a chain's earlier legs can lie there (design §11).
+    let start = midnight(from) - TimeDelta::days(1);
     let mut ids = store.run_ids().await?;
     ids.reverse();
     let reports: Vec<Option<crate::domain::report::RunReport>> =
@@ -494,6 +542,9 @@ fn empty_day(date: NaiveDate, covered_by_runs: DayCovered) -> DayCoverage {
         truncated: 0,
         orphans: 0,
         orphans_recovered: 0,
+        chains: 0,
+        chains_complete: 0,
+        incomplete_chains: Vec::new(),
         coverage_percent: None,
     }
 }

@@ -283,3 +283,94 @@ async fn a_day_is_read_from_the_runs_ledgers_and_the_workers_outcomes() {
         (3, 1, 1, 1)
     );
 }
+
+fn leg(id: &str, at: &str, class: LedgerClass, chain: &str) -> LedgerRow {
+    LedgerRow {
+        initial_contact_id: chain.into(),
+        ..row(id, at, class, "")
+    }
+}
+
+#[test]
+fn a_transfer_chain_counts_once_on_its_first_day_and_is_named_while_a_leg_is_missing() {
+    // Chain A: A (in Verint) → B (missing) → C (recovered), across midnight. Chain D: one leg.
+    let mut b = CoverageBuilder::new(day("2026-11-30"), day("2026-12-01"));
+    b.run("r1", whole_day("2026-11-30"));
+    b.row_held(
+        leg(A, "2026-11-30T23:50:00Z", LedgerClass::InVerint, ""),
+        false,
+    );
+    b.run("r2", whole_day("2026-12-01"));
+    b.row_held(
+        leg(B, "2026-12-01T00:05:00Z", LedgerClass::Missing, A),
+        false,
+    );
+    b.row_held(
+        leg(C, "2026-12-01T00:20:00Z", LedgerClass::Missing, A),
+        false,
+    );
+    b.row_held(
+        leg(D, "2026-12-01T09:00:00Z", LedgerClass::Unrecoverable, ""),
+        false,
+    );
+    let mut w = HashMap::new();
+    WorkedState::merge(
+        &mut w,
+        ContactKey::new(C),
+        worked(OutcomeStatus::Recovered, None),
+    );
+    let (days, contacts) = b.finish(&w, true);
+    let (first, second) = (&days[0], &days[1]);
+    assert_eq!(
+        (first.chains, first.chains_complete),
+        (1, 0),
+        "A's chain, on A's day"
+    );
+    assert_eq!(first.incomplete_chains, [A]);
+    assert_eq!((second.chains, second.chains_complete), (1, 1), "D alone");
+    // Contacts still count on their own days.
+    assert_eq!((first.eligible, second.eligible), (1, 3));
+    let chain_of = |id: &str| {
+        contacts
+            .iter()
+            .find(|c| c.contact_id == id)
+            .map(|c| c.chain.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        (chain_of(A), chain_of(B), chain_of(C)),
+        (A.into(), A.into(), A.into())
+    );
+    assert_eq!(chain_of(D), D);
+
+    // Once B is recovered the chain is complete.
+    WorkedState::merge(
+        &mut w,
+        ContactKey::new(B),
+        worked(OutcomeStatus::Recovered, None),
+    );
+    let mut b = CoverageBuilder::new(day("2026-11-30"), day("2026-11-30"));
+    b.run("r1", whole_day("2026-11-30"));
+    b.row_held(
+        leg(A, "2026-11-30T23:50:00Z", LedgerClass::InVerint, ""),
+        false,
+    );
+    b.run("r2", whole_day("2026-12-01"));
+    b.row_held(
+        leg(B, "2026-12-01T00:05:00Z", LedgerClass::Missing, A),
+        false,
+    );
+    b.row_held(
+        leg(C, "2026-12-01T00:20:00Z", LedgerClass::Missing, A),
+        false,
+    );
+    let (days, contacts) = b.finish(&w, true);
+    assert_eq!(days.len(), 1, "only the day asked for");
+    assert_eq!(
+        (days[0].chains, days[0].chains_complete),
+        (1, 1),
+        "legs of the next day count"
+    );
+    assert_eq!(days[0].eligible, 1);
+    assert_eq!(contacts.len(), 1, "the next day's legs are not listed");
+}

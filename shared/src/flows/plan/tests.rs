@@ -292,9 +292,8 @@ async fn redacted_queues_only_redacted_audio_and_an_unredacted_call_is_unrecover
 #[tokio::test]
 async fn one_deployment_plans_every_instance_listed_and_counts_each() {
     const OTHER_INSTANCE: &str = "7d9e1f20-3a4b-4c5d-8e6f-7a8b9c0d1e2f";
-    let of_j = |id: &str| {
-        ctr(id, "VOICE", "2026-11-30T10:11:00Z").replace("instance/i", "instance/j")
-    };
+    let of_j =
+        |id: &str| ctr(id, "VOICE", "2026-11-30T10:11:00Z").replace("instance/i", "instance/j");
     let object = [
         ctr(MISSING, "VOICE", "2026-11-30T10:11:00Z"),
         of_j(HELD),
@@ -321,11 +320,18 @@ async fn one_deployment_plans_every_instance_listed_and_counts_each() {
         "i,arn:aws:connect:eu-west-2:1:instance/j",
     )]);
     let (report, sent, _) = run_window_on(&both, &source, &verint, None, None).await;
-    assert_eq!((report.eligible, report.in_verint, report.missing), (3, 1, 2));
+    assert_eq!(
+        (report.eligible, report.in_verint, report.missing),
+        (3, 1, 2)
+    );
     let counts = |id: &str| report.instances.get(id).copied().unwrap_or_default();
     assert_eq!((counts("i").eligible, counts("i").missing), (1, 1));
     assert_eq!(
-        (counts("j").eligible, counts("j").in_verint, counts("j").missing),
+        (
+            counts("j").eligible,
+            counts("j").in_verint,
+            counts("j").missing
+        ),
         (2, 1, 1)
     );
     let instance_of = |id: &str| {
