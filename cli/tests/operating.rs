@@ -448,7 +448,9 @@ async fn coverage_shows_a_worked_day_per_state_and_one_csv_row_per_contact() {
     let mut lines = text.lines();
     assert_eq!(
         lines.next(),
-        Some("date,contact_id,initiation_timestamp,disconnect_timestamp,kind,state,reason,run_id")
+        Some(
+            "date,contact_id,initiation_timestamp,disconnect_timestamp,kind,state,reason,run_id,chain,integrity"
+        )
     );
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len() as u64, eligible);

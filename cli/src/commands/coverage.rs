@@ -47,14 +47,14 @@ fn print_csv(contacts: &[ContactCoverage]) -> Result<()> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     writeln!(
         out,
-        "date,contact_id,initiation_timestamp,disconnect_timestamp,kind,state,reason,run_id"
+        "date,contact_id,initiation_timestamp,disconnect_timestamp,kind,state,reason,run_id,chain,integrity"
     )?;
     let ts = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(format_ts).unwrap_or_default();
     for c in contacts {
         let reason = recovery::domain::ledger::csv_field(&c.reason);
         writeln!(
             out,
-            "{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{}",
             c.date,
             c.contact_id,
             ts(c.initiation),
@@ -62,7 +62,9 @@ fn print_csv(contacts: &[ContactCoverage]) -> Result<()> {
             if c.orphan { "orphan" } else { "eligible" },
             c.state.as_str(),
             reason,
-            c.run_id
+            c.run_id,
+            c.chain,
+            c.integrity
         )?;
     }
     out.flush()?;
@@ -90,6 +92,8 @@ fn print_table(from: NaiveDate, to: NaiveDate, days: &[DayCoverage]) {
         "not settled",
         "still missing",
         "orphans (recovered)",
+        "chains (complete)",
+        "truncated",
         "coverage",
     ]);
     for d in days {
@@ -107,8 +111,14 @@ fn print_table(from: NaiveDate, to: NaiveDate, days: &[DayCoverage]) {
             d.failed.to_string(),
             d.unrecoverable.to_string(),
             d.not_settled.to_string(),
-            d.still_missing.to_string(),
+            if d.restoring > 0 {
+                format!("{} ({} restoring)", d.still_missing, d.restoring)
+            } else {
+                d.still_missing.to_string()
+            },
             format!("{} ({})", d.orphans, d.orphans_recovered),
+            format!("{} ({})", d.chains, d.chains_complete),
+            d.truncated.to_string(),
             percent(d),
         ]);
     }
@@ -120,6 +130,33 @@ fn print_table(from: NaiveDate, to: NaiveDate, days: &[DayCoverage]) {
         }
         for (reason, n) in &d.unrecoverable_by_reason {
             println!("{}: {n} unrecoverable: {reason}", d.date);
+        }
+        if !d.incomplete_chains.is_empty() {
+            const SHOWN: usize = 20;
+            let names: Vec<&str> = d
+                .incomplete_chains
+                .iter()
+                .take(SHOWN)
+                .map(String::as_str)
+                .collect();
+            let more = d.incomplete_chains.len().saturating_sub(SHOWN);
+            println!(
+                "{}: {} transfer chain(s) with a leg not in Verint: {}{} (recoveryctl call <id> shows one)",
+                d.date,
+                d.incomplete_chains.len(),
+                names.join(", "),
+                if more > 0 {
+                    format!(" and {more} more (--json lists them all)")
+                } else {
+                    String::new()
+                }
+            );
+        }
+        if d.truncated > 0 {
+            println!(
+                "{}: {} recovered call(s) shorter than their contact record says (truncated recording; --csv names them)",
+                d.date, d.truncated
+            );
         }
     }
     println!(
