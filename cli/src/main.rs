@@ -102,6 +102,13 @@ pub enum Command {
     /// Move the dead-letter queue's messages back to the work queue.
     #[command(after_help = "Example:\n  recoveryctl redrive")]
     Redrive,
+    /// One call as the customer lived it: the transfer chain of a contact, each leg's class,
+    /// recordings, outcome and run, and where its audio is in Verint.
+    #[command(after_help = "Example:\n  recoveryctl call 5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b")]
+    Call {
+        /// Any leg's contact id.
+        contact_id: String,
+    },
 }
 
 #[tokio::main]

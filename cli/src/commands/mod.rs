@@ -25,6 +25,7 @@ use serde_json::json;
 use crate::table::table;
 use crate::{Cli, Command};
 
+mod call;
 mod coverage;
 mod plan;
 mod redrive;
@@ -81,6 +82,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Runs { run_id, limit } => runs::runs(cli.json, run_id, limit).await,
         Command::Redrive => redrive::redrive(cli.json).await,
         Command::Coverage { from, to, csv } => coverage::coverage(cli.json, csv, &from, &to).await,
+        Command::Call { contact_id } => call::call(cli.json, &contact_id).await,
     }
 }
 

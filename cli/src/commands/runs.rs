@@ -19,6 +19,8 @@ pub(super) struct RunRow {
     duration_ms: Option<u64>,
     started_at: Option<String>,
     error: Option<String>,
+    /// Each Connect instance's counts (design §11).
+    instances: std::collections::BTreeMap<String, recovery::domain::report::InstanceCounts>,
 }
 
 pub(super) async fn run_row(
@@ -68,6 +70,10 @@ pub(super) async fn run_row(
         duration_ms: report.as_ref().map(|r| r.duration_ms),
         started_at: status.as_ref().map(|s| s.started_at.clone()),
         error: status.and_then(|s| s.error),
+        instances: report
+            .as_ref()
+            .map(|r| r.instances.clone())
+            .unwrap_or_default(),
     };
     Ok((row, report, outcomes))
 }
@@ -109,11 +115,40 @@ pub(super) fn plain_words(
     for (reason, n) in reasons {
         lines.push(format!("  failed ({n}): {reason}"));
     }
-    if !report.unrecoverable.is_empty() {
+    let restoring = outcomes
+        .iter()
+        .filter(|o| o.status == OutcomeStatus::Restoring)
+        .count();
+    if restoring > 0 {
         lines.push(format!(
-            "{} missed call(s) cannot be recovered: every recording was deleted in S3.",
-            report.unrecoverable.len()
+            "{restoring} call(s) wait for an archived recording to be restored from Glacier; \
+             they are recovered once it is readable."
         ));
+    }
+    let truncated = outcomes
+        .iter()
+        .filter(|o| o.integrity.as_deref() == Some("truncated"))
+        .count();
+    if truncated > 0 {
+        lines.push(format!(
+            "{truncated} recovered call(s) had a recording shorter than its contact record \
+             says (truncated); it was sent as the best copy there is."
+        ));
+    }
+    let mut unrecoverable = std::collections::BTreeMap::<&str, u64>::new();
+    for u in &report.unrecoverable {
+        *unrecoverable.entry(u.reason.as_str()).or_default() += 1;
+    }
+    for (reason, n) in unrecoverable {
+        lines.push(format!("{n} missed call(s) cannot be recovered: {reason}."));
+    }
+    if report.instances.len() > 1 {
+        for (id, c) in &report.instances {
+            lines.push(format!(
+                "  instance {id}: {} recorded, {} in Verint, {} missed.",
+                c.eligible, c.in_verint, c.missing
+            ));
+        }
     }
     if report.not_settled > 0 {
         lines.push(format!(
@@ -142,6 +177,7 @@ pub(super) fn runs_table(rows: &[RunRow]) -> Table {
         "Already present",
         "Failed",
         "time",
+        "instances (missing / eligible)",
     ]);
     for r in rows {
         t.add_row(vec![
@@ -164,6 +200,11 @@ pub(super) fn runs_table(rows: &[RunRow]) -> Table {
             r.failed.to_string(),
             r.duration_ms
                 .map_or("-".into(), |ms| format!("{:.1}s", ms as f64 / 1000.0)),
+            r.instances
+                .iter()
+                .map(|(id, c)| format!("{id}: {} / {}", c.missing, c.eligible))
+                .collect::<Vec<_>>()
+                .join("\n"),
         ]);
     }
     t
