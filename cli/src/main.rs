@@ -99,9 +99,27 @@ pub enum Command {
         #[arg(long, conflicts_with = "json")]
         csv: bool,
     },
-    /// Move the dead-letter queue's messages back to the work queue.
-    #[command(after_help = "Example:\n  recoveryctl redrive")]
-    Redrive,
+    /// Move the dead-letter queue's messages back: a backfill's to the backfill queue (when
+    /// backfills have their own), live ones to the work queue.
+    #[command(after_help = "Examples:\n  recoveryctl redrive --dry-run\n  recoveryctl redrive")]
+    Redrive {
+        /// Show what would move, by lane and reason, and move nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// List the dead letters (contact, run, lane, reason, age), or drop one call deliberately.
+    #[command(
+        after_help = "Examples:\n  recoveryctl dlq\n  recoveryctl dlq --drop 5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b --reason \"customer withdrew consent\""
+    )]
+    Dlq {
+        /// Drop this contact's dead letters: its outcome records the drop and the reason given,
+        /// then the messages are deleted.
+        #[arg(long, value_name = "CONTACT_ID", requires = "reason")]
+        drop: Option<String>,
+        /// Why the call is dropped (recorded in its outcome; coverage shows it).
+        #[arg(long)]
+        reason: Option<String>,
+    },
     /// One call as the customer lived it: the transfer chain of a contact, each leg's class,
     /// recordings, outcome and run, and where its audio is in Verint.
     #[command(after_help = "Example:\n  recoveryctl call 5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b")]

@@ -27,6 +27,7 @@ use crate::{Cli, Command};
 
 mod call;
 mod coverage;
+mod dlq;
 mod plan;
 mod redrive;
 mod runs;
@@ -80,7 +81,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Work { until_empty, for_ } => work::work(cli.json, until_empty, for_).await,
         Command::Status => status::status(cli.json).await,
         Command::Runs { run_id, limit } => runs::runs(cli.json, run_id, limit).await,
-        Command::Redrive => redrive::redrive(cli.json).await,
+        Command::Redrive { dry_run } => redrive::redrive(cli.json, dry_run).await,
+        Command::Dlq { drop, reason } => dlq::dlq(cli.json, drop, reason).await,
         Command::Coverage { from, to, csv } => coverage::coverage(cli.json, csv, &from, &to).await,
         Command::Call { contact_id } => call::call(cli.json, &contact_id).await,
     }

@@ -3,15 +3,31 @@
 
 use super::*;
 
-pub(super) async fn redrive(json: bool) -> Result<()> {
-    let (config, clients, _) = state().await?;
-    let queues = SqsRedrive::new(
+/// The dead-letter queue with its two lanes: the work queue, and the backfill queue when
+/// backfills have their own.
+pub(super) async fn redrive_queues(config: &Config, clients: &Clients) -> Result<SqsRedrive> {
+    Ok(SqsRedrive::new(
         clients.sqs.clone(),
         &config.dead_letter_queue_url,
         &config.work_queue_url,
     )
     .await
-    .context("reading the queues' ARNs")?;
+    .context("reading the queues' ARNs (sqs:GetQueueAttributes)")?
+    .with_backfill_lane(config.backfill_queue_url.as_deref()))
+}
+
+pub(super) async fn redrive(json: bool, dry_run: bool) -> Result<()> {
+    let (config, clients, _) = state().await?;
+    let queues = redrive_queues(&config, &clients).await?;
+    if dry_run {
+        let preview = recovery::flows::redrive::preview(&queues).await?;
+        if json {
+            return print_json(&preview);
+        }
+        print_preview(&preview, queues_lanes(&queues));
+        println!("nothing was moved (--dry-run); `recoveryctl redrive` moves them");
+        return Ok(());
+    }
     let pb = progress(json, 0, "{spinner} moved {pos} message(s)");
     let outcome = recovery::flows::redrive::redrive(&queues, &|moved| pb.set_position(moved)).await;
     pb.finish_and_clear();
@@ -31,6 +47,7 @@ pub(super) async fn redrive(json: bool) -> Result<()> {
         ),
         Redrive::ReceiveSendDelete {
             moved,
+            to_backfill,
             skipped,
             depth_at_start,
             stopped,
@@ -49,7 +66,8 @@ pub(super) async fn redrive(json: bool) -> Result<()> {
                 }
             };
             println!(
-                "moved {moved} message(s) from the dead-letter queue to the work queue one by one ({because}); stopped: {why}"
+                "moved {moved} message(s) from the dead-letter queue one by one ({because}): {} to the work queue, {to_backfill} to the backfill queue; stopped: {why}",
+                moved - to_backfill
             );
             if *skipped > 0 {
                 println!(
@@ -59,4 +77,35 @@ pub(super) async fn redrive(json: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn queues_lanes(queues: &SqsRedrive) -> bool {
+    use recovery::ports::queue::RedriveQueues as _;
+    queues.has_backfill_lane()
+}
+
+/// The dead letters by lane and reason.
+pub(super) fn print_preview(preview: &recovery::flows::redrive::Preview, lanes: bool) {
+    println!(
+        "{} message(s) in the dead-letter queue{}",
+        preview.total,
+        if lanes {
+            "; a redrive sends backfill ones to the backfill queue, live ones to the work queue"
+        } else {
+            "; a redrive sends them all to the work queue"
+        }
+    );
+    let mut t = table(&["lane", "reason", "messages"]);
+    for (lane, reasons) in &preview.by_lane {
+        for (reason, n) in reasons {
+            t.add_row(vec![
+                lane.as_str().to_owned(),
+                reason.clone(),
+                n.to_string(),
+            ]);
+        }
+    }
+    if preview.total > 0 {
+        println!("{t}");
+    }
 }

@@ -293,6 +293,9 @@ impl SqsQueue {
                     body: m.body.unwrap_or_default(),
                     receive_count,
                     attributes,
+                    sent_at_ms: system
+                        .get(&MessageSystemAttributeName::SentTimestamp)
+                        .and_then(|v| v.parse().ok()),
                 }
             })
             .collect())

@@ -6,7 +6,7 @@ use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 
 use crate::adapters::sqs::SqsQueue;
 use crate::ports::queue::{
-    FALLBACK_VISIBILITY, MoveTask, MoveTaskError, QueueError, Received, RedriveQueues,
+    FALLBACK_VISIBILITY, Lane, MoveTask, MoveTaskError, QueueError, Received, RedriveQueues,
 };
 use std::time::Duration;
 
@@ -16,6 +16,8 @@ pub struct SqsRedrive {
     sqs: aws_sdk_sqs::Client,
     dead_letter_queue: SqsQueue,
     work_url: String,
+    /// The backfills' own work queue, when they have one (design §4.8).
+    backfill_url: Option<String>,
     dead_letter_arn: String,
     work_arn: String,
 }
@@ -33,9 +35,20 @@ impl SqsRedrive {
             dead_letter_queue: SqsQueue::new(sqs.clone(), dead_letter_url),
             sqs,
             work_url: work_url.to_owned(),
+            backfill_url: None,
             dead_letter_arn,
             work_arn,
         })
+    }
+}
+
+impl SqsRedrive {
+    /// Dead letters of backfill slices go back to `backfill_url` (when it is not the work queue).
+    pub fn with_backfill_lane(mut self, backfill_url: Option<&str>) -> Self {
+        self.backfill_url = backfill_url
+            .filter(|u| *u != self.work_url)
+            .map(str::to_owned);
+        self
     }
 }
 
@@ -196,11 +209,25 @@ impl RedriveQueues for SqsRedrive {
             .await
     }
 
-    async fn send_to_work(&self, body: &str) -> Result<String, QueueError> {
+    fn has_backfill_lane(&self) -> bool {
+        self.backfill_url.is_some()
+    }
+
+    async fn release_dead_letter(&self, receipt_handle: &str) -> Result<(), QueueError> {
+        self.dead_letter_queue
+            .change_visibility(receipt_handle, Duration::ZERO)
+            .await
+    }
+
+    async fn send_to(&self, lane: Lane, body: &str) -> Result<String, QueueError> {
+        let url = match (lane, &self.backfill_url) {
+            (Lane::Backfill, Some(url)) => url,
+            _ => &self.work_url,
+        };
         let out = self
             .sqs
             .send_message()
-            .queue_url(&self.work_url)
+            .queue_url(url)
             .message_body(body)
             .send()
             .await

@@ -48,6 +48,8 @@ pub struct Received {
     pub body: String,
     pub receive_count: u32,
     pub attributes: HashMap<String, String>,
+    /// SQS's `SentTimestamp` (epoch milliseconds), when it gave it.
+    pub sent_at_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -156,12 +158,40 @@ pub trait RedriveQueues: Send + Sync {
         &self,
         max: u32,
     ) -> impl Future<Output = Result<Vec<Received>, QueueError>> + Send;
-    /// Sends one body to the work queue; returns the new message's id.
-    fn send_to_work(&self, body: &str) -> impl Future<Output = Result<String, QueueError>> + Send;
+    /// Sends one body to the work queue of `lane`; returns the new message's id.
+    fn send_to(
+        &self,
+        lane: Lane,
+        body: &str,
+    ) -> impl Future<Output = Result<String, QueueError>> + Send;
     fn delete_dead_letter(
         &self,
         receipt_handle: &str,
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
+    /// Makes a received dead letter visible again at once (a preview that moves nothing).
+    fn release_dead_letter(
+        &self,
+        receipt_handle: &str,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+    /// Whether backfills have their own work queue, so that their dead letters go back there.
+    fn has_backfill_lane(&self) -> bool;
+}
+
+/// The work queue a message belongs to: live recovery's, or the backfills' (design §4.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lane {
+    Live,
+    Backfill,
+}
+
+impl Lane {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lane::Live => "live",
+            Lane::Backfill => "backfill",
+        }
+    }
 }
 
 /// How long a message received by the fallback stays invisible in the DLQ while it is moved.
@@ -268,6 +298,7 @@ pub(crate) mod fake {
         pub(crate) send_fails_on: Option<String>,
         pub(crate) delete_fails: bool,
         pub(crate) redeadletter: Option<Redeadletter>,
+        pub(crate) backfill_lane: bool,
         pub(crate) state: Mutex<RedriveState>,
     }
 
@@ -281,6 +312,7 @@ pub(crate) mod fake {
     pub(crate) struct RedriveState {
         pub(crate) dlq: VecDeque<(String, String)>,
         pub(crate) work: Vec<(String, String)>,
+        pub(crate) backfill: Vec<(String, String)>,
         pub(crate) next_id: u64,
         pub(crate) started: u32,
         pub(crate) calls: Vec<String>,
@@ -342,13 +374,30 @@ pub(crate) mod fake {
                     body,
                     receive_count: 1,
                     attributes: HashMap::new(),
+                    sent_at_ms: None,
                 });
             }
             Ok(out)
         }
-        async fn send_to_work(&self, body: &str) -> Result<String, QueueError> {
+        fn has_backfill_lane(&self) -> bool {
+            self.backfill_lane
+        }
+        async fn release_dead_letter(&self, receipt_handle: &str) -> Result<(), QueueError> {
+            let mut s = self.state();
+            if let Some(m) = s.in_flight.remove(receipt_handle) {
+                s.dlq.push_back(m);
+            }
+            Ok(())
+        }
+        async fn send_to(&self, lane: Lane, body: &str) -> Result<String, QueueError> {
             let mut s = self.state();
             s.calls.push(format!("send {body}"));
+            if lane == Lane::Backfill {
+                s.next_id += 1;
+                let id = format!("backfill-{}", s.next_id);
+                s.backfill.push((id.clone(), body.to_owned()));
+                return Ok(id);
+            }
             if self.send_fails_on.as_deref() == Some(body) {
                 return Err(queue_err());
             }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use local_stack::sim::Faults;
 use recovery::adapters::sqs_redrive::SqsRedrive;
 use recovery::flows::redrive::{self, Redrive, Stop};
-use recovery::ports::queue::{MoveTask, MoveTaskError, RedriveQueues};
+use recovery::ports::queue::{Lane, MoveTask, MoveTaskError, RedriveQueues};
 use recovery::ports::queue::{QueueError, Received};
 
 use local_stack::claims::*;
@@ -38,8 +38,14 @@ impl RedriveQueues for WorkerAlongside<'_> {
     async fn receive_dead_letters(&self, max: u32) -> Result<Vec<Received>, QueueError> {
         self.queues.receive_dead_letters(max).await
     }
-    async fn send_to_work(&self, body: &str) -> Result<String, QueueError> {
-        let id = self.queues.send_to_work(body).await?;
+    fn has_backfill_lane(&self) -> bool {
+        self.queues.has_backfill_lane()
+    }
+    async fn release_dead_letter(&self, receipt_handle: &str) -> Result<(), QueueError> {
+        self.queues.release_dead_letter(receipt_handle).await
+    }
+    async fn send_to(&self, lane: Lane, body: &str) -> Result<String, QueueError> {
+        let id = self.queues.send_to(lane, body).await?;
         *self
             .sent
             .lock()

@@ -41,6 +41,13 @@ pub fn is_backfill(window: &Window) -> bool {
     window.end - window.start > SLICE
 }
 
+/// Whether a run id is a backfill slice's (`{parent}-sNNNN`, as [`slices`] names them).
+pub fn is_slice_run_id(run_id: &str) -> bool {
+    run_id.rsplit_once("-s").is_some_and(|(parent, n)| {
+        !parent.is_empty() && n.len() >= 4 && n.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
 /// The slices of a window: `[start, start+24h)`, `[start+24h, start+48h)`, …, the last ending
 /// at `end`.
 pub fn slices(window: &Window) -> Vec<Window> {

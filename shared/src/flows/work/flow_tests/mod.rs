@@ -529,6 +529,7 @@ async fn a_stale_receipt_handle_fails_its_delete_only_and_the_batch_is_still_set
                 body: m.body,
                 receive_count: 1,
                 attributes: Default::default(),
+                sent_at_ms: None,
             }
         })
         .collect();
