@@ -677,3 +677,255 @@ async fn a_key_rotated_in_secrets_manager_while_work_runs_sends_nothing_to_the_d
     assert_dead_letter_queue_empty(&stack).await;
     assert_in_verint_exactly(&stack.sim, &expected);
 }
+
+/// Every contact id of a dead-letter listing (`recoveryctl dlq --json`), by lane.
+fn dead_letters_by_lane(listing: &Value) -> (HashSet<String>, HashSet<String>) {
+    let mut live = HashSet::new();
+    let mut backfill = HashSet::new();
+    for d in listing["dead_letters"].as_array().expect("dead letters") {
+        let id = d["contact_id"].as_str().unwrap_or_default().to_owned();
+        match d["lane"].as_str() {
+            Some("backfill") => backfill.insert(id),
+            _ => live.insert(id),
+        };
+    }
+    (live, backfill)
+}
+
+#[tokio::test]
+async fn a_redrive_sends_backfill_dead_letters_to_the_backfill_queue_and_live_ones_to_the_work_queue()
+ {
+    let stack = Stack::new(&[]).await.expect("stack");
+    // A backfill of two past days and a live day, each with one call Verint rejects.
+    let live_day = past_day();
+    let second = live_day - TimeDelta::days(3);
+    let first = second - TimeDelta::days(1);
+    let backfill_days = [
+        stack.day(61, first, 20).await.expect("first"),
+        stack.day(62, second, 20).await.expect("second"),
+    ];
+    let live = stack.day(63, live_day, 20).await.expect("live");
+    let (start, end) = (midnight(first), midnight(second) + TimeDelta::days(1));
+    let from_backfill = sorted(
+        &backfill_days
+            .iter()
+            .flat_map(|d| expected_missing(d, start, end))
+            .collect(),
+    )[0]
+    .clone();
+    let live_window = day_window(live_day);
+    let from_live = sorted(&expected_missing(&live, live_window.start, live_window.end))[0].clone();
+    stack.sim.state().set_faults(Faults {
+        reject_contact_ids: vec![from_backfill.clone(), from_live.clone()],
+        ..Faults::default()
+    });
+    let (from, to) = (format_ts(start), format_ts(end));
+    json_of(
+        &ctl(
+            &stack,
+            &["plan", "--from", &from, "--to", &to, "--json"],
+            "error",
+        )
+        .await,
+    );
+    plan_json(&stack, live_window).await;
+    let worked = ctl(&stack, &["work", "--until-empty", "--json"], "error").await;
+    let worked: Value = serde_json::from_slice(&worked.stdout).expect("one JSON document");
+    assert_eq!(worked["dead_lettered"], 2, "{worked}");
+
+    // The preview names each lane and moves nothing.
+    let preview = json_of(&ctl(&stack, &["redrive", "--dry-run", "--json"], "error").await);
+    assert_eq!(preview["total"], 2, "{preview}");
+    assert_eq!(
+        preview["by_lane"]["live"].as_object().map(|m| m.len()),
+        Some(1)
+    );
+    let (lanes_live, lanes_backfill) = dead_letters_by_lane(&preview);
+    assert_eq!(lanes_live, HashSet::from([from_live.clone()]));
+    assert_eq!(lanes_backfill, HashSet::from([from_backfill.clone()]));
+    let reason = preview["dead_letters"][0]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(reason.contains("verint rejected the call"), "{reason}");
+    assert_eq!(
+        stack
+            .dead_letter_queue
+            .depth()
+            .await
+            .expect("depth")
+            .visible,
+        2
+    );
+
+    // Fixed: each goes back to its own lane.
+    stack.sim.state().set_faults(Faults::default());
+    let moved = json_of(&ctl(&stack, &["redrive", "--json"], "error").await);
+    assert_eq!(
+        (moved["moved"].as_u64(), moved["to_backfill"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let in_queue = |q: &recovery::adapters::sqs::SqsQueue| {
+        let q = q.clone();
+        async move {
+            Stack::all_messages(&q)
+                .await
+                .expect("received")
+                .into_iter()
+                .map(|m| m.body)
+                .collect::<Vec<_>>()
+        }
+    };
+    let backfill_bodies = in_queue(&stack.backfill_queue).await;
+    let work_bodies = in_queue(&stack.work_queue).await;
+    assert_eq!(backfill_bodies.len(), 1);
+    assert!(backfill_bodies[0].contains(&from_backfill));
+    assert_eq!(work_bodies.len(), 1);
+    assert!(work_bodies[0].contains(&from_live));
+}
+
+#[tokio::test]
+async fn dlq_lists_the_dead_letter_and_a_deliberate_drop_records_its_outcome_once() {
+    let o = plan_and_work_with_one_call_rejected().await;
+    let stack = &o.stack;
+    let listing = json_of(&ctl(stack, &["dlq", "--json"], "error").await);
+    let (live, _) = dead_letters_by_lane(&listing);
+    assert_eq!(live, HashSet::from([o.rejected.clone()]));
+    assert_eq!(listing["dead_letters"][0]["run_id"], o.run_id.as_str());
+    assert!(listing["dead_letters"][0]["age_seconds"].as_i64().is_some());
+
+    let dropped = ctl(
+        stack,
+        &[
+            "dlq",
+            "--drop",
+            &o.rejected,
+            "--reason",
+            "a test call, never to be kept",
+        ],
+        "error",
+    )
+    .await;
+    assert!(
+        dropped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dropped.stderr)
+    );
+    assert_eq!(
+        stack
+            .dead_letter_queue
+            .depth()
+            .await
+            .expect("depth")
+            .visible,
+        0
+    );
+    let run = json_of(&ctl(stack, &["runs", &o.run_id, "--json"], "error").await);
+    let outcome = run["outcomes"]
+        .as_array()
+        .expect("outcomes")
+        .iter()
+        .find(|x| x["contact_id"] == o.rejected.as_str())
+        .cloned()
+        .expect("its outcome");
+    let reason = outcome["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("dropped from the dead-letter queue by an operator: a test call"),
+        "{reason}"
+    );
+    // Run twice: nothing left to drop, and it says so.
+    let again = ctl(
+        stack,
+        &["dlq", "--drop", &o.rejected, "--reason", "again"],
+        "error",
+    )
+    .await;
+    assert!(!again.status.success());
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("no dead letter of contact"), "{err}");
+}
+
+#[tokio::test]
+async fn an_unreadable_checkpoint_names_its_previous_version_and_status_still_shows_the_queues() {
+    let stack = Stack::new(&[]).await.expect("stack");
+    let date = past_day();
+    stack.day(71, date, 20).await.expect("day");
+    // An automatic run writes a good checkpoint; then it is damaged.
+    let auto = ctl(&stack, &["plan", "--auto", "--json"], "error").await;
+    let auto: Value = serde_json::from_slice(&auto.stdout).expect("report");
+    assert!(auto["run_id"].is_string(), "{auto}");
+    let key = "call-recovery/checkpoint.json";
+    let good = stack
+        .s3
+        .get_object()
+        .bucket(&stack.state_bucket)
+        .key(key)
+        .send()
+        .await
+        .expect("a checkpoint");
+    let good_version = good.version_id().expect("versioned").to_owned();
+    let good_body = good.body.collect().await.expect("body").into_bytes();
+    let next_hour = serde_json::from_slice::<Value>(&good_body).expect("json")["next_hour"]
+        .as_str()
+        .expect("next hour")
+        .to_owned();
+    stack
+        .s3
+        .put_object()
+        .bucket(&stack.state_bucket)
+        .key(key)
+        .body(b"{\"next_hour\": \"2026-1".to_vec().into())
+        .send()
+        .await
+        .expect("damaged");
+
+    let status = ctl(&stack, &["status"], "error").await;
+    assert!(
+        !status.status.success(),
+        "a bad checkpoint is not a healthy status"
+    );
+    let out = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        out.contains("dead-letter"),
+        "the queues are still shown: {out}"
+    );
+    assert!(
+        out.contains(&good_version),
+        "names the version to restore: {out}"
+    );
+    assert!(out.contains(&next_hour), "and the hour it had: {out}");
+    assert!(out.contains("Do not just delete it"), "{out}");
+
+    let plan = ctl(&stack, &["plan", "--auto"], "error").await;
+    assert!(!plan.status.success());
+    let err = String::from_utf8_lossy(&plan.stderr);
+    assert!(
+        err.contains("copy-object") && err.contains(&good_version),
+        "{err}"
+    );
+
+    // Following the advice: the previous version copied back, and automatic runs go on.
+    stack
+        .s3
+        .copy_object()
+        .bucket(&stack.state_bucket)
+        .key(key)
+        .copy_source(format!(
+            "{}/{key}?versionId={good_version}",
+            stack.state_bucket
+        ))
+        .send()
+        .await
+        .expect("restored");
+    let status = ctl(&stack, &["status"], "error").await;
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let plan = ctl(&stack, &["plan", "--auto", "--json"], "error").await;
+    assert!(
+        plan.status.success(),
+        "{}",
+        String::from_utf8_lossy(&plan.stderr)
+    );
+}

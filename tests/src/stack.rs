@@ -47,6 +47,21 @@ pub struct Stack {
     pub planning_queue: SqsQueue,
 }
 
+/// Keeps every version of a bucket's objects, as the template's state bucket does.
+pub async fn version(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<()> {
+    s3.put_bucket_versioning()
+        .bucket(bucket)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .with_context(|| format!("versioning bucket {bucket}"))?;
+    Ok(())
+}
+
 /// Creates buckets in moto (at `moto`, named in the error); a bucket that already exists is kept.
 pub async fn create_buckets(s3: &aws_sdk_s3::Client, moto: &str, buckets: &[&str]) -> Result<()> {
     for b in buckets {
@@ -191,6 +206,7 @@ impl Stack {
             ],
         )
         .await?;
+        version(&s3, &vars["STATE_BUCKET"]).await?;
         let (work_url, dlq_url) = create_work_queues(&sqs, &suffix, 2, 3).await?;
         vars.insert("WORK_QUEUE_URL".into(), work_url.clone());
         vars.insert("DEAD_LETTER_QUEUE_URL".into(), dlq_url.clone());

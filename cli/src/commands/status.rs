@@ -21,16 +21,30 @@ pub(super) async fn status(json: bool) -> Result<()> {
         ),
         None => None,
     };
-    let (checkpoint, _) = store.checkpoint().await?;
+    // An unreadable checkpoint is reported with how to restore it, after everything else that
+    // can be read: the queue depths matter most just then.
+    let (checkpoint, checkpoint_error) = match store.checkpoint().await {
+        Ok((c, _)) => (c, None),
+        Err(e @ recovery::ports::store::StateError::Unparsable { .. }) => {
+            (None, Some(e.to_string()))
+        }
+        Err(e) => return Err(e).context("reading the checkpoint"),
+    };
     let mut rows = Vec::new();
     for id in store.run_ids().await?.iter().take(5) {
         rows.push(run_row(&store, id, true).await?.0);
     }
     if json {
-        return print_json(&json!({
+        print_json(&json!({
             "work_queue": work, "dead_letter_queue": dlq, "backfill_queue": backfill,
-            "checkpoint": checkpoint, "latest_runs": rows,
-        }));
+            "checkpoint": checkpoint, "checkpoint_error": checkpoint_error, "latest_runs": rows,
+        }))?;
+        return match checkpoint_error {
+            Some(_) => {
+                bail!("the checkpoint is unreadable (checkpoint_error says how to restore it)")
+            }
+            None => Ok(()),
+        };
     }
     let mut t = table(&["queue", "visible", "in flight"]);
     t.add_row(vec![
@@ -52,6 +66,7 @@ pub(super) async fn status(json: bool) -> Result<()> {
     ]);
     println!("{t}");
     match checkpoint {
+        None if checkpoint_error.is_some() => {}
         Some(c) => println!(
             "checkpoint: next arrival hour {} (moved by run {} at {})",
             c.next_hour, c.run_id, c.updated_at
@@ -67,9 +82,13 @@ pub(super) async fn status(json: bool) -> Result<()> {
     }
     if dlq.visible > 0 {
         println!(
-            "{} message(s) in the dead-letter queue: see `recoveryctl runs RUN_ID` for reasons, then `recoveryctl redrive`",
+            "{} message(s) in the dead-letter queue: `recoveryctl dlq` lists them with their reasons; fix the cause, then `recoveryctl redrive`",
             dlq.visible
         );
+    }
+    if let Some(e) = checkpoint_error {
+        println!("checkpoint: UNREADABLE: {e}");
+        bail!("the checkpoint is unreadable (see above for how to restore it)");
     }
     Ok(())
 }

@@ -31,15 +31,53 @@ pub enum StateError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// The checkpoint exists but cannot be used; never silently replaced (design §4).
-    #[error("the checkpoint s3://{object} cannot be parsed ({reason}); fix or delete it")]
-    Unparsable { object: String, reason: String },
+    /// The checkpoint exists but cannot be used; never silently replaced (design §4). The
+    /// message says how to restore it without losing hours.
+    #[error("the checkpoint s3://{bucket}/{key} cannot be parsed ({reason}); {}", restore_advice(bucket, key, previous.as_ref()))]
+    Unparsable {
+        bucket: String,
+        key: String,
+        reason: String,
+        /// The newest earlier version of the checkpoint, when the bucket keeps versions.
+        previous: Option<PreviousCheckpoint>,
+    },
     #[error("{key} is not valid JSON")]
     Json {
         key: String,
         #[source]
         source: serde_json::Error,
     },
+}
+
+/// An earlier version of the checkpoint: its version id and, when it parses, its next hour.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviousCheckpoint {
+    pub version_id: String,
+    pub next_hour: Option<String>,
+}
+
+/// What to do about an unreadable checkpoint, safely: deleting it would restart automatic runs
+/// at `INITIAL_LOOKBACK` before now, and the hours before would never be read.
+fn restore_advice(bucket: &str, key: &str, previous: Option<&PreviousCheckpoint>) -> String {
+    let keep = "nothing was changed. Do not just delete it: automatic runs would restart \
+                INITIAL_LOOKBACK before now and never read the hours before";
+    match previous {
+        Some(p) => format!(
+            "{keep}. Restore its previous version {} (next hour {}): aws s3api copy-object \
+             --bucket {bucket} --key {key} --copy-source '{bucket}/{key}?versionId={}'; or \
+             delete it and plan the gap by hand: recoveryctl plan --from {} --to <now>. \
+             Safe to re-run once it reads",
+            p.version_id,
+            p.next_hour.as_deref().unwrap_or("unreadable too"),
+            p.version_id,
+            p.next_hour.as_deref().unwrap_or("<the last hour read>"),
+        ),
+        None => format!(
+            "{keep}. No earlier version was found (is the bucket versioned? aws s3api \
+             list-object-versions --bucket {bucket} --prefix {key}); fix its JSON by hand, or \
+             delete it and plan the gap: recoveryctl plan --from <the last hour read> --to <now>"
+        ),
+    }
 }
 
 /// Reads and writes the run state.

@@ -108,6 +108,8 @@ async fn main() -> Result<()> {
         &[CTR_BUCKET, RECORDINGS_BUCKET, STATE_BUCKET],
     )
     .await?;
+    // The template's state bucket keeps versions: a bad checkpoint is restored from one.
+    local_stack::stack::version(&clients.s3, STATE_BUCKET).await?;
     for q in QUEUES {
         let (url, dead_letter_url) = q.queue.create(&clients.sqs).await?;
         env.push((q.url_var, url));

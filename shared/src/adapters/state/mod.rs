@@ -14,9 +14,9 @@ use crate::domain::ledger::LedgerError;
 use crate::domain::report::WorkedState;
 use crate::domain::report::{Outcome, OutcomeStatus, RunReport, RunStatus, TRUNCATED};
 use crate::ports::store::RunStore;
-use crate::ports::store::StateError;
 use crate::ports::store::Version;
 use crate::ports::store::{OutcomeStore, RunDocuments};
+use crate::ports::store::{PreviousCheckpoint, StateError};
 
 #[derive(Debug, Clone)]
 pub struct S3State {
@@ -46,6 +46,45 @@ impl S3State {
             bucket: bucket.into(),
             prefix: prefix.into(),
         }
+    }
+
+    /// The newest version of the checkpoint before the current one, and its next hour when it
+    /// parses; `None` when the bucket keeps no versions or they cannot be listed.
+    async fn previous_checkpoint(&self, key: &str) -> Option<PreviousCheckpoint> {
+        let listed = self
+            .s3
+            .list_object_versions()
+            .bucket(&self.bucket)
+            .prefix(key)
+            .send()
+            .await
+            .ok()?;
+        let mut versions: Vec<_> = listed
+            .versions()
+            .iter()
+            .filter(|v| v.key() == Some(key) && v.is_latest() != Some(true))
+            .collect();
+        versions.sort_by_key(|v| std::cmp::Reverse(v.last_modified().map(|t| t.as_nanos())));
+        let version_id = versions.first()?.version_id()?.to_owned();
+        let next_hour = async {
+            let out = self
+                .s3
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .version_id(&version_id)
+                .send()
+                .await
+                .ok()?;
+            let bytes = out.body.collect().await.ok()?.into_bytes();
+            let c: Checkpoint = serde_json::from_slice(&bytes).ok()?;
+            checkpoint_problem(&c).is_none().then_some(c.next_hour)
+        }
+        .await;
+        Some(PreviousCheckpoint {
+            version_id,
+            next_hour,
+        })
     }
 
     pub(crate) fn checkpoint_key(&self) -> String {
@@ -246,30 +285,21 @@ impl RunStore for S3State {
     /// [`StateError::Unparsable`], naming the object.
     async fn checkpoint(&self) -> Result<(Option<Checkpoint>, Version), StateError> {
         let key = self.checkpoint_key();
-        let unparsable = |reason: String| StateError::Unparsable {
-            object: format!("{}/{key}", self.bucket),
-            reason,
+        let problem = match self.get_json::<Checkpoint>(&key).await {
+            Ok(None) => return Ok((None, Version::Absent)),
+            Ok(Some((c, etag))) => match checkpoint_problem(&c) {
+                None => return Ok((Some(c), etag.map_or(Version::Absent, Version::ETag))),
+                Some(problem) => problem,
+            },
+            Err(StateError::Json { source, .. }) => source.to_string(),
+            Err(e) => return Err(e),
         };
-        match self.get_json::<Checkpoint>(&key).await {
-            Ok(None) => Ok((None, Version::Absent)),
-            Ok(Some((c, etag))) => {
-                if c.next_hour().is_none() {
-                    return Err(unparsable(format!(
-                        "next_hour {:?} is not a timestamp",
-                        c.next_hour
-                    )));
-                }
-                if let Some(bad) = c.hours.iter().find(|h| h.hour().is_none()) {
-                    return Err(unparsable(format!(
-                        "hour {:?} is not a timestamp",
-                        bad.hour
-                    )));
-                }
-                Ok((Some(c), etag.map_or(Version::Absent, Version::ETag)))
-            }
-            Err(StateError::Json { source, .. }) => Err(unparsable(source.to_string())),
-            Err(e) => Err(e),
-        }
+        Err(StateError::Unparsable {
+            bucket: self.bucket.clone(),
+            previous: self.previous_checkpoint(&key).await,
+            key,
+            reason: problem,
+        })
     }
 
     /// Writes only if the checkpoint is still the version read (`If-Match`), or still absent
@@ -398,6 +428,17 @@ impl S3State {
     fn queued_key(&self, plan_key: &str) -> String {
         format!("{}queued/{plan_key}.txt.gz", self.prefix)
     }
+}
+
+/// Why a checkpoint that parses as JSON cannot be used, if it cannot.
+fn checkpoint_problem(c: &Checkpoint) -> Option<String> {
+    if c.next_hour().is_none() {
+        return Some(format!("next_hour {:?} is not a timestamp", c.next_hour));
+    }
+    c.hours
+        .iter()
+        .find(|h| h.hour().is_none())
+        .map(|bad| format!("hour {:?} is not a timestamp", bad.hour))
 }
 
 /// What coverage (design §9) reads: ledgers and what the worker achieved.
