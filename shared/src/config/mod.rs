@@ -339,6 +339,9 @@ impl std::error::Error for ConfigError {}
 struct Reader<L> {
     lookup: L,
     problems: Vec<Problem>,
+    /// Only these variables' problems are noted (an operator's command that needs a few);
+    /// `None`: every variable's.
+    needed: Option<Vec<&'static str>>,
 }
 
 impl<L: Fn(&str) -> Option<String>> Reader<L> {
@@ -359,15 +362,26 @@ impl<L: Fn(&str) -> Option<String>> Reader<L> {
             .unwrap_or_default()
     }
 
+    /// Whether a problem of the variable (or of a problem naming it first) is noted.
+    fn needs(&self, name: &str) -> bool {
+        self.needed
+            .as_ref()
+            .is_none_or(|needed| needed.iter().any(|n| name.starts_with(n)))
+    }
+
     fn missing(&mut self, name: &'static str) {
-        self.problems.push(Problem::Missing(name));
+        if self.needs(name) {
+            self.problems.push(Problem::Missing(name));
+        }
     }
 
     fn malformed(&mut self, var: Variable, reason: String) {
-        self.problems.push(Problem::Malformed {
-            name: var.name,
-            reason,
-        });
+        if self.needs(var.name) {
+            self.problems.push(Problem::Malformed {
+                name: var.name,
+                reason,
+            });
+        }
     }
 
     /// A required variable's value; empty (and noted) when missing.
@@ -480,10 +494,27 @@ impl Config {
     /// Parses the configuration from any lookup; an empty value counts as unset. Every missing
     /// or malformed variable is reported, not only the first.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let mut r = Reader {
+        Self::read(Reader {
             lookup,
             problems: Vec::new(),
-        };
+            needed: None,
+        })
+    }
+
+    /// [`Config::from_lookup`] for a command that uses only the variables `needed`: any other
+    /// that is missing or malformed is left at a value that is never used, and not reported.
+    pub fn from_lookup_needing(
+        lookup: impl Fn(&str) -> Option<String>,
+        needed: &[Variable],
+    ) -> Result<Self, ConfigError> {
+        Self::read(Reader {
+            lookup,
+            problems: Vec::new(),
+            needed: Some(needed.iter().map(|v| v.name).collect()),
+        })
+    }
+
+    fn read(mut r: Reader<impl Fn(&str) -> Option<String>>) -> Result<Self, ConfigError> {
         let ctr_bucket = r.required(CTR_BUCKET);
         let ctr_prefix = r.get_or_default(CTR_PREFIX);
         let connect_instance_ids = connect_instances(&mut r);
@@ -517,6 +548,20 @@ impl Config {
         });
         let restore_max_wait = r.setting(RESTORE_MAX_WAIT, duration);
 
+        // What a command does not use may be absent: it gets a value that is never used.
+        let not_used = || Url::parse("http://127.0.0.1:9/not-configured/").ok();
+        let verint_das_url =
+            verint_das_url.or_else(|| (!r.needs(VERINT_DAS_URL.name)).then(not_used).flatten());
+        let verint_ingest_url = verint_ingest_url
+            .or_else(|| (!r.needs(VERINT_INGEST_URL.name)).then(not_used).flatten());
+        let verint_key = verint_key.or_else(|| {
+            (!r.needs(VERINT_API_KEY_SECRET_ID.name) && !r.needs(VERINT_API_KEY.name)).then(|| {
+                VerintKeySource::Direct {
+                    key_id: "not-configured".into(),
+                    key: SecretString::from(String::new()),
+                }
+            })
+        });
         let config = match (verint_das_url, verint_ingest_url, verint_key) {
             (Some(verint_das_url), Some(verint_ingest_url), Some(verint_key)) => Some(Config {
                 ctr_bucket,

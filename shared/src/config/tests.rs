@@ -149,3 +149,76 @@ fn the_instance_may_be_given_as_an_arn() {
         "11111111-2222-3333-4444-555555555555"
     );
 }
+
+#[test]
+fn recordings_settings_of_design_10_have_their_defaults_and_name_what_is_wrong() {
+    let c = parse(&base()).expect("valid config");
+    assert_eq!(c.recording_variant, Variant::Original);
+    assert_eq!(c.redacted_prefix, "Analysis/Voice/Redacted/");
+    assert_eq!(c.restore_tier, RestoreTier::Standard);
+    assert_eq!(c.restore_max_wait, Duration::from_secs(48 * 3600));
+    let mut vars = base();
+    vars.insert("RECORDING_VARIANT", "redacted-else-original");
+    vars.insert("RESTORE_TIER", "bulk");
+    let c = parse(&vars).expect("valid");
+    assert_eq!(
+        (c.recording_variant, c.restore_tier),
+        (Variant::RedactedElseOriginal, RestoreTier::Bulk)
+    );
+    vars.insert("RECORDING_VARIANT", "redacted_only");
+    vars.insert("RESTORE_TIER", "Glacier");
+    let e = parse(&vars).expect_err("malformed").to_string();
+    assert!(e.contains("RECORDING_VARIANT is malformed"), "{e}");
+    assert!(e.contains("RESTORE_TIER is malformed"), "{e}");
+}
+
+#[test]
+fn several_instances_are_listed_by_id_or_arn_and_override_the_single_one() {
+    let mut vars = base();
+    vars.insert(
+        "CONNECT_INSTANCE_IDS",
+        " aaaaaaaa-0000-4000-8000-000000000001 , arn:aws:connect:eu-west-2:1:instance/bbbbbbbb-0000-4000-8000-000000000002,",
+    );
+    let c = parse(&vars).expect("valid");
+    assert_eq!(
+        c.connect_instance_ids,
+        [
+            "aaaaaaaa-0000-4000-8000-000000000001",
+            "bbbbbbbb-0000-4000-8000-000000000002"
+        ]
+    );
+    assert_eq!(
+        c.connect_instance_id,
+        "aaaaaaaa-0000-4000-8000-000000000001"
+    );
+    vars.remove("CONNECT_INSTANCE_ID");
+    assert!(parse(&vars).is_ok(), "the list alone is enough");
+    vars.insert("CONNECT_INSTANCE_IDS", "a/b");
+    let e = parse(&vars).expect_err("malformed").to_string();
+    assert!(e.contains("CONNECT_INSTANCE_IDS is malformed"), "{e}");
+    // CONNECT_INSTANCE_ID alone still works.
+    assert_eq!(
+        parse(&base()).expect("valid").connect_instance_ids,
+        ["11111111-2222-3333-4444-555555555555"]
+    );
+}
+
+#[test]
+fn a_command_that_needs_a_few_variables_is_told_only_of_those() {
+    let vars: HashMap<&str, &str> = HashMap::from([("STATE_BUCKET", "state")]);
+    let c = Config::from_lookup_needing(|k| vars.get(k).map(|v| v.to_string()), &[STATE_BUCKET])
+        .expect("the state bucket is all coverage needs");
+    assert_eq!(c.state_bucket, "state");
+    let e = Config::from_lookup_needing(
+        |k| vars.get(k).map(|v| v.to_string()),
+        &[STATE_BUCKET, WORK_QUEUE_URL, DEAD_LETTER_QUEUE_URL],
+    )
+    .expect_err("two queues missing");
+    assert_eq!(
+        e.problems,
+        [
+            Problem::Missing("WORK_QUEUE_URL"),
+            Problem::Missing("DEAD_LETTER_QUEUE_URL")
+        ]
+    );
+}
