@@ -2,6 +2,7 @@
 //! same code as the functions.
 
 mod commands;
+mod settings;
 mod table;
 
 use std::process::ExitCode;
@@ -15,12 +16,16 @@ use clap::{Parser, Subcommand};
     about = "Operate call recovery: plan runs, work the queue, inspect runs, redrive the dead-letter queue"
 )]
 #[command(
-    after_help = "Configuration comes from the environment, as for the functions (CTR_BUCKET, CONNECT_INSTANCE_ID, WORK_QUEUE_URL, ...)."
+    after_help = "Configuration comes from the environment, as for the functions (CTR_BUCKET, CONNECT_INSTANCE_ID, WORK_QUEUE_URL, ...), or with --stack NAME from the deployed stack (its planner function's environment and its outputs; a variable set in the environment wins). Each command needs only the variables it uses; `recoveryctl doctor` shows every setting, where it came from, and probes each queue, bucket, secret and Verint."
 )]
 pub struct Cli {
     /// Print exactly one JSON document on stdout instead of a table.
     #[arg(long, global = true)]
     json: bool,
+    /// Read the settings of this deployed CloudFormation stack (needs
+    /// cloudformation:DescribeStacks and lambda:GetFunctionConfiguration).
+    #[arg(long, global = true, env = "RECOVERYCTL_STACK", value_name = "NAME")]
+    stack: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -120,6 +125,12 @@ pub enum Command {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Every effective setting with its source, then a probe of each queue, bucket, secret and
+    /// Verint: what works and what to fix.
+    #[command(
+        after_help = "Examples:\n  recoveryctl doctor\n  recoveryctl --stack call-recovery-prod doctor"
+    )]
+    Doctor,
     /// One call as the customer lived it: the transfer chain of a contact, each leg's class,
     /// recordings, outcome and run, and where its audio is in Verint.
     #[command(after_help = "Example:\n  recoveryctl call 5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b")]

@@ -929,3 +929,174 @@ async fn an_unreadable_checkpoint_names_its_previous_version_and_status_still_sh
         String::from_utf8_lossy(&plan.stderr)
     );
 }
+
+/// The stack's settings as a deployment holds them: a CloudFormation stack in moto whose planner
+/// function carries every variable but the queues and the state bucket, which are its outputs.
+async fn deployed_stack(stack: &Stack, name: &str) {
+    let moto = stack.vars["AWS_ENDPOINT_URL_S3"].clone();
+    let clients = recovery::adapters::aws::Clients::load(stack.lookup()).await;
+    let cfn = aws_sdk_cloudformation::Client::from_conf(
+        aws_sdk_cloudformation::config::Builder::from(&clients.sdk)
+            .endpoint_url(moto)
+            .build(),
+    );
+    let outputs = [
+        ("WorkQueueUrl", "WORK_QUEUE_URL"),
+        ("DeadLetterQueueUrl", "DEAD_LETTER_QUEUE_URL"),
+        ("BackfillQueueUrl", "BACKFILL_QUEUE_URL"),
+        ("StateBucketName", "STATE_BUCKET"),
+    ];
+    let function_env: serde_json::Map<String, Value> = stack
+        .vars
+        .iter()
+        .filter(|(k, _)| !k.starts_with("AWS_") && !outputs.iter().any(|(_, v)| v == k))
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    let mut template_outputs = serde_json::Map::new();
+    template_outputs.insert(
+        "PlannerFunctionName".into(),
+        serde_json::json!({"Value": {"Ref": "Planner"}}),
+    );
+    for (key, var) in outputs {
+        template_outputs.insert(key.into(), serde_json::json!({"Value": stack.vars[var]}));
+    }
+    let template = serde_json::json!({
+        "Resources": {
+            "Role": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}}},
+            "Planner": {"Type": "AWS::Lambda::Function", "Properties": {
+                "Runtime": "python3.11", "Handler": "index.handler",
+                "Role": {"Fn::GetAtt": ["Role", "Arn"]},
+                "Code": {"ZipFile": "def handler(event, context): pass"},
+                "Environment": {"Variables": function_env}}}
+        },
+        "Outputs": template_outputs,
+    });
+    cfn.create_stack()
+        .stack_name(name)
+        .template_body(template.to_string())
+        .send()
+        .await
+        .expect("stack created");
+}
+
+/// `recoveryctl` with only what an operator's shell holds: region, credentials, endpoints.
+async fn ctl_with_stack(stack: &Stack, name: &str, args: &[&str]) -> Output {
+    let moto = stack.vars["AWS_ENDPOINT_URL_S3"].clone();
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_recoveryctl"))
+        .args(["--stack", name])
+        .args(args)
+        .env_clear()
+        .envs(stack.vars.iter().filter(|(k, _)| k.starts_with("AWS_")))
+        .env("AWS_ENDPOINT_URL_CLOUDFORMATION", &moto)
+        .env("AWS_ENDPOINT_URL_LAMBDA", &moto)
+        .env("RECOVERYCTL_LOG", "error")
+        .output()
+        .await
+        .expect("recoveryctl runs")
+}
+
+#[tokio::test]
+async fn with_the_stack_named_an_operator_sets_no_variable_and_doctor_says_where_each_came_from() {
+    let stack = Stack::new(&[]).await.expect("stack");
+    let name = format!("call-recovery-{}", stack.state_bucket);
+    deployed_stack(&stack, &name).await;
+
+    let status = ctl_with_stack(&stack, &name, &["status", "--json"]).await;
+    let status = json_of(&status);
+    assert!(status["work_queue"]["visible"].is_u64(), "{status}");
+
+    let doctor = json_of(&ctl_with_stack(&stack, &name, &["doctor", "--json"]).await);
+    let source_of = |name: &str| {
+        doctor["settings"]
+            .as_array()
+            .expect("settings")
+            .iter()
+            .find(|s| s["name"] == name)
+            .map(|s| s["source"].as_str().unwrap_or_default().to_owned())
+            .unwrap_or_default()
+    };
+    assert_eq!(source_of("WORK_QUEUE_URL"), "stack: output WorkQueueUrl");
+    assert!(
+        source_of("CTR_BUCKET").starts_with("stack: function "),
+        "{doctor}"
+    );
+    assert_eq!(source_of("SETTLE_DELAY"), "default");
+    let shown = doctor.to_string();
+    assert!(
+        !shown.contains(&stack.vars["VERINT_API_KEY"]),
+        "the key is never printed"
+    );
+    let probes = doctor["probes"].as_array().expect("probes");
+    assert!(
+        probes.iter().all(|p| p["ok"] == true),
+        "every queue, bucket and Verint answer: {probes:?}"
+    );
+    assert!(probes.iter().any(|p| p["what"] == "Verint"));
+
+    // A stack that does not exist is named.
+    let missing = ctl_with_stack(&stack, "no-such-stack", &["status"]).await;
+    assert!(!missing.status.success());
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(err.contains("no-such-stack"), "{err}");
+}
+
+#[tokio::test]
+async fn a_read_only_command_needs_only_its_own_variables_and_doctor_finds_a_wrong_queue() {
+    let stack = Stack::new(&[]).await.expect("stack");
+    // coverage reads the state bucket alone: no CTR bucket, instance or Verint key needed.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_recoveryctl"))
+        .args([
+            "coverage",
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-11-01",
+            "--json",
+        ])
+        .env_clear()
+        .envs(stack.vars.iter().filter(|(k, _)| k.starts_with("AWS_")))
+        .env("STATE_BUCKET", &stack.state_bucket)
+        .output()
+        .await
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // status needs the queues too, and says which are missing and where to get them.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_recoveryctl"))
+        .args(["status"])
+        .env_clear()
+        .envs(stack.vars.iter().filter(|(k, _)| k.starts_with("AWS_")))
+        .env("STATE_BUCKET", &stack.state_bucket)
+        .output()
+        .await
+        .expect("runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("WORK_QUEUE_URL is required"), "{err}");
+    assert!(!err.contains("CTR_BUCKET"), "not what status uses: {err}");
+    assert!(err.contains("--stack"), "{err}");
+
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_recoveryctl"))
+        .args(["doctor"])
+        .env_clear()
+        .envs(stack.vars.iter())
+        .env(
+            "WORK_QUEUE_URL",
+            format!(
+                "{}/123456789012/no-such-queue",
+                stack.vars["AWS_ENDPOINT_URL_SQS"]
+            ),
+        )
+        .output()
+        .await
+        .expect("runs");
+    assert!(!out.status.success(), "a failed check fails doctor");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("FAILED"), "{text}");
+    assert!(text.contains("sqs:GetQueueAttributes"), "{text}");
+}

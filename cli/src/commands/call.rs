@@ -10,6 +10,7 @@ use recovery::domain::report::Outcome;
 use recovery::domain::time::format_ts;
 
 use super::*;
+use recovery::config::*;
 
 /// The runs searched for the contact, newest first, when no day narrows them.
 const RUNS_SEARCHED: usize = 500;
@@ -43,7 +44,14 @@ struct CallView {
 
 pub(super) async fn call(json: bool, contact_id: &str) -> Result<()> {
     let wanted = ContactKey::new(&contact_id.trim().to_ascii_lowercase()).to_string();
-    let (config, clients, store) = state().await?;
+    let (config, clients, store) = state(&[
+        STATE_BUCKET,
+        STATE_PREFIX,
+        VERINT_DAS_URL,
+        VERINT_API_KEY_SECRET_ID,
+        VERINT_API_KEY,
+    ])
+    .await?;
     let ids = store.run_ids().await?;
     // The newest ledger row of the contact: its chain and its day.
     let mut found: Option<(String, LedgerRow)> = None;

@@ -27,7 +27,11 @@ pub(super) async fn coverage(json: bool, csv: bool, from: &str, to: &str) -> Res
         (false, true) => Format::Csv,
         (false, false) => Format::Table,
     };
-    let (_, _, store) = super::state().await?;
+    let (_, _, store) = super::state(&[
+        recovery::config::STATE_BUCKET,
+        recovery::config::STATE_PREFIX,
+    ])
+    .await?;
     let (from, to) = (date("--from", from)?, date("--to", to)?);
     if to < from {
         bail!("--to {to} is before --from {from}");

@@ -3,9 +3,17 @@
 //! who dropped it and why.
 
 use super::*;
+use recovery::config::*;
 
 pub(super) async fn dlq(json: bool, drop: Option<String>, reason: Option<String>) -> Result<()> {
-    let (config, clients, store) = state().await?;
+    let (config, clients, store) = state(&[
+        STATE_BUCKET,
+        STATE_PREFIX,
+        WORK_QUEUE_URL,
+        DEAD_LETTER_QUEUE_URL,
+        BACKFILL_QUEUE_URL,
+    ])
+    .await?;
     let queues = redrive::redrive_queues(&config, &clients).await?;
     if let Some(contact_id) = drop {
         let why = reason.unwrap_or_default();

@@ -22,12 +22,14 @@ use recovery::ports::store::RunStore;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::settings::Settings;
 use crate::table::table;
 use crate::{Cli, Command};
 
 mod call;
 mod coverage;
 mod dlq;
+mod doctor;
 mod plan;
 mod redrive;
 mod runs;
@@ -37,12 +39,35 @@ mod work;
 use plan::print_slices;
 use runs::{run_row, runs_table};
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok()
+/// This invocation's settings (the environment, and the stack given with `--stack`).
+static SETTINGS: std::sync::OnceLock<Settings> = std::sync::OnceLock::new();
+
+fn settings() -> &'static Settings {
+    SETTINGS.get_or_init(Settings::default)
 }
 
+/// A setting, from the environment or the stack.
+fn env(name: &str) -> Option<String> {
+    settings().get(name)
+}
+
+/// The whole configuration (`plan` and `work` run the functions' code).
 fn config() -> Result<Config> {
-    Config::from_env().context("configuration")
+    Config::from_lookup(env).map_err(config_error)
+}
+
+/// The configuration of a command that uses only the variables `needed`.
+fn config_needing(needed: &[recovery::config::Variable]) -> Result<Config> {
+    Config::from_lookup_needing(env, needed).map_err(config_error)
+}
+
+/// Each problem named, and where to get the values.
+fn config_error(e: recovery::config::ConfigError) -> anyhow::Error {
+    let problems: Vec<String> = e.problems.iter().map(|p| p.to_string()).collect();
+    anyhow::anyhow!(
+        "configuration: {}; set them in the environment, or use --stack NAME to read them from the deployed stack (recoveryctl doctor shows every setting and its source)",
+        problems.join("; ")
+    )
 }
 
 fn progress(json: bool, len: u64, template: &str) -> ProgressBar {
@@ -69,6 +94,8 @@ fn print_json<T: Serialize>(value: &T) -> Result<()> {
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
+    let loaded = Settings::load(cli.stack.as_deref()).await?;
+    let _ = SETTINGS.set(loaded);
     match cli.command {
         Command::Plan {
             from,
@@ -85,11 +112,12 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Dlq { drop, reason } => dlq::dlq(cli.json, drop, reason).await,
         Command::Coverage { from, to, csv } => coverage::coverage(cli.json, csv, &from, &to).await,
         Command::Call { contact_id } => call::call(cli.json, &contact_id).await,
+        Command::Doctor => doctor::doctor(cli.json).await,
     }
 }
 
-async fn state() -> Result<(Config, Clients, S3State)> {
-    let config = config()?;
+async fn state(needed: &[recovery::config::Variable]) -> Result<(Config, Clients, S3State)> {
+    let config = config_needing(needed)?;
     let clients = Clients::load(env).await;
     let store = S3State::new(
         clients.s3.clone(),

@@ -2,6 +2,7 @@
 //! enough to run twice.
 
 use super::*;
+use recovery::config::*;
 
 /// The dead-letter queue with its two lanes: the work queue, and the backfill queue when
 /// backfills have their own.
@@ -17,7 +18,8 @@ pub(super) async fn redrive_queues(config: &Config, clients: &Clients) -> Result
 }
 
 pub(super) async fn redrive(json: bool, dry_run: bool) -> Result<()> {
-    let (config, clients, _) = state().await?;
+    let (config, clients, _) =
+        state(&[WORK_QUEUE_URL, DEAD_LETTER_QUEUE_URL, BACKFILL_QUEUE_URL]).await?;
     let queues = redrive_queues(&config, &clients).await?;
     if dry_run {
         let preview = recovery::flows::redrive::preview(&queues).await?;

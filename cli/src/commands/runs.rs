@@ -2,6 +2,7 @@
 //! for a backfill, its slices and progress.
 
 use super::*;
+use recovery::config::*;
 
 /// One line of the runs table: Verint's recovery status model.
 #[derive(Debug, Serialize)]
@@ -211,7 +212,7 @@ pub(super) fn runs_table(rows: &[RunRow]) -> Table {
 }
 
 pub(super) async fn runs(json: bool, run_id: Option<String>, limit: usize) -> Result<()> {
-    let (config, clients, store) = state().await?;
+    let (config, clients, store) = state(&[STATE_BUCKET, STATE_PREFIX]).await?;
     if let Some(id) = run_id {
         let (mut row, report, mut outcomes) = run_row(&store, &id, true).await?;
         if row.status.is_none() && report.is_none() {

@@ -1,9 +1,17 @@
 //! `recoveryctl status` (design §8): the queues' depths, the checkpoint and the latest run.
 
 use super::*;
+use recovery::config::*;
 
 pub(super) async fn status(json: bool) -> Result<()> {
-    let (config, clients, store) = state().await?;
+    let (config, clients, store) = state(&[
+        STATE_BUCKET,
+        STATE_PREFIX,
+        WORK_QUEUE_URL,
+        DEAD_LETTER_QUEUE_URL,
+        BACKFILL_QUEUE_URL,
+    ])
+    .await?;
     let work = SqsQueue::new(clients.sqs.clone(), &config.work_queue_url)
         .depth()
         .await

@@ -18,6 +18,9 @@ use crate::ports::verint::VerintError;
 
 #[derive(Debug, Clone)]
 pub struct Clients {
+    /// The shared configuration (region, credentials) the clients were built from, for a client
+    /// of another service (recoveryctl --stack).
+    pub sdk: aws_config::SdkConfig,
     pub s3: aws_sdk_s3::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub connect: aws_sdk_connect::Client,
@@ -119,6 +122,7 @@ impl Clients {
             secrets = secrets.endpoint_url(url);
         }
         Clients {
+            sdk: sdk.clone(),
             s3: aws_sdk_s3::Client::from_conf(s3.build()),
             sqs: aws_sdk_sqs::Client::from_conf(sqs.build()),
             connect: aws_sdk_connect::Client::from_conf(connect.build()),
