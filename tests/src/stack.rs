@@ -188,6 +188,8 @@ impl Stack {
             ("MAX_RECEIVE_COUNT", "3".to_owned()),
             // Retry delays of seconds, not minutes, so that faults drain within a test.
             ("RETRY_BASE", "1s".to_owned()),
+            // The simulator is not the account's shared Connect quota.
+            ("CONNECT_MAX_RPS", "50".to_owned()),
             ("RETRY_MAX", "4s".to_owned()),
         ]
         .into_iter()

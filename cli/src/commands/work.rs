@@ -5,6 +5,9 @@ use recovery::flows::work::Tally;
 
 use super::*;
 
+/// `recoveryctl work`'s Connect ceiling when `CONNECT_MAX_RPS` is not given.
+const LAPTOP_CONNECT_RPS: f64 = 1.0;
+
 /// How long `recoveryctl work` keeps a message invisible at a time while it works on it.
 const HOLD: Duration = Duration::from_secs(120);
 /// `recoveryctl work --for`: no new message is taken with less than this left, so that the
@@ -12,7 +15,15 @@ const HOLD: Duration = Duration::from_secs(120);
 const LAST_TAKE: Duration = Duration::from_secs(60);
 
 pub(super) async fn work(json: bool, until_empty: bool, for_: Option<Duration>) -> Result<()> {
-    let config = config()?;
+    let mut config = config()?;
+    if env("CONNECT_MAX_RPS").is_none() {
+        // The account's Connect quota is shared with the deployed worker: a laptop does not get
+        // the code's default of 5 per second unless it is asked for (the template's is 0.25).
+        config.connect_max_rps = LAPTOP_CONNECT_RPS;
+        eprintln!(
+            "CONNECT_MAX_RPS is not set: DescribeContact at most {LAPTOP_CONNECT_RPS}/s here (the account's quota is shared with the deployed worker; set it, or use --stack NAME, for the deployment's value)"
+        );
+    }
     let app = WorkerApp::load(config, env).await?;
     let deadline = for_.map(|d| tokio::time::Instant::now() + d);
     let wait = Duration::from_secs(if until_empty { 1 } else { 20 });

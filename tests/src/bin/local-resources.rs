@@ -94,6 +94,8 @@ async fn main() -> Result<()> {
         ("VERINT_INGEST_URL", format!("{sim}/ingest")),
         ("VERINT_API_KEY_ID", KEY_ID.into()),
         ("VERINT_API_KEY", KEY.into()),
+        // The simulator is not the account's shared Connect quota.
+        ("CONNECT_MAX_RPS", "50".into()),
     ];
     let clients = {
         let vars = env.clone();
