@@ -308,7 +308,7 @@ fn dead_letter(m: &Received, now_ms: i64) -> DeadLetter {
 
 /// Receives every dead letter (at most the depth at the start, each once), hands them to `f`,
 /// then makes the ones `f` kept visible again. `f` returns whether it deleted the message.
-async fn peek<Q: RedriveQueues>(
+async fn each_dead_letter<Q: RedriveQueues>(
     queues: &Q,
     mut f: impl FnMut(&Received) -> bool,
 ) -> Result<(), RedriveError> {
@@ -357,7 +357,7 @@ async fn peek<Q: RedriveQueues>(
 pub async fn preview<Q: RedriveQueues>(queues: &Q) -> Result<Preview, RedriveError> {
     let now_ms = chrono::Utc::now().timestamp_millis();
     let mut out = Preview::default();
-    peek(queues, |m| {
+    each_dead_letter(queues, |m| {
         let d = dead_letter(m, now_ms);
         let lane = if queues.has_backfill_lane() {
             d.lane
@@ -413,7 +413,7 @@ pub async fn drop_dead_letter<Q: RedriveQueues, O: OutcomeStore>(
 ) -> Result<u64, DropError> {
     let wanted = contact_id.to_ascii_lowercase();
     let mut found: Vec<(Received, WorkMessage)> = Vec::new();
-    peek(queues, |m| {
+    each_dead_letter(queues, |m| {
         match WorkMessage::parse(&m.body) {
             Ok(w) if w.contact_id.to_ascii_lowercase() == wanted => {
                 found.push((m.clone(), w));
