@@ -1100,3 +1100,122 @@ async fn a_read_only_command_needs_only_its_own_variables_and_doctor_finds_a_wro
     assert!(text.contains("FAILED"), "{text}");
     assert!(text.contains("sqs:GetQueueAttributes"), "{text}");
 }
+
+/// Every `recoveryctl` command of the runbook's shell blocks, with its placeholders filled in.
+fn runbook_commands() -> Vec<String> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/runbook.md"))
+        .expect("docs/runbook.md");
+    let mut out = Vec::new();
+    let mut in_block = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_block = !in_block;
+            continue;
+        }
+        let command = line.split(" #").next().unwrap_or("").trim();
+        if in_block && command.starts_with("recoveryctl ") {
+            out.push(command.to_owned());
+        }
+    }
+    out
+}
+
+/// Splits a shell line into words, honouring double quotes (all the runbook uses).
+fn words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ' ' if !quoted => {
+                if !word.is_empty() {
+                    out.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        out.push(word);
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_runbook_command_runs_against_the_stack_as_written() {
+    let o = plan_and_work_with_one_call_rejected().await;
+    let stack = &o.stack;
+    let name = format!("runbook-{}", stack.state_bucket);
+    deployed_stack(stack, &name).await;
+    let date = o.planned["window"]["start"]
+        .as_str()
+        .expect("window")
+        .get(..10)
+        .expect("a date")
+        .to_owned();
+    // The rejected call's dead letter, to put back before a drop that a redrive came before.
+    let dead = stack
+        .dead_letter_queue
+        .receive(
+            1,
+            std::time::Duration::from_secs(1),
+            Some(std::time::Duration::ZERO),
+        )
+        .await
+        .expect("received");
+    let dead_body = dead
+        .first()
+        .expect("the rejected call's dead letter")
+        .body
+        .clone();
+    let commands = runbook_commands();
+    assert!(commands.len() >= 20, "{commands:?}");
+    let moto = stack.vars["AWS_ENDPOINT_URL_S3"].clone();
+    for command in &commands {
+        let filled = command
+            .replace("PARENT_RUN_ID", &o.run_id)
+            .replace("RUN_ID", &o.run_id)
+            .replace("CONTACT_ID", &o.rejected)
+            .replace("--stack call-recovery", &format!("--stack {name}"))
+            .replace("START", &format!("{date}T00:00:00Z"))
+            .replace("END", &format!("{date}T06:00:00Z"))
+            .replace("DATE", &date);
+        let args = words(&filled);
+        if filled.contains("--drop")
+            && stack
+                .dead_letter_queue
+                .depth()
+                .await
+                .expect("depth")
+                .visible
+                == 0
+        {
+            stack
+                .dead_letter_queue
+                .send_with_reason(&dead_body, "verint rejected the call (422)")
+                .await
+                .expect("dead-lettered again");
+        }
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_recoveryctl"))
+            .args(&args[1..])
+            .env_clear()
+            .envs(stack.vars.iter())
+            .env("AWS_ENDPOINT_URL_CLOUDFORMATION", &moto)
+            .env("AWS_ENDPOINT_URL_LAMBDA", &moto)
+            .env("RECOVERYCTL_LOG", "error")
+            .output()
+            .await
+            .expect("recoveryctl runs");
+        let code = out.status.code();
+        // `work` says with 3 that it dead-lettered a call; the runbook means it when it does.
+        let fine =
+            code == Some(0) || (args.get(1).map(String::as_str) == Some("work") && code == Some(3));
+        assert!(
+            fine,
+            "the runbook's `{command}` (run as `{filled}`) exited {code:?}: {}{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
