@@ -247,7 +247,7 @@ async fn recoveryctl_fails_with_one_clear_line_and_documents_every_command() {
         .expect("runs");
     assert!(!out.status.success());
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("CTR_BUCKET is required"),
+        String::from_utf8_lossy(&out.stderr).contains("WORK_QUEUE_URL is required"),
         "the missing variable is named"
     );
 

@@ -215,7 +215,7 @@ pub(crate) mod fake {
         pub(crate) delays: Mutex<Vec<(String, Duration)>>,
         pub(crate) dead: Mutex<Vec<(String, String)>>,
         /// Each message sent again: its body, delay and attributes.
-        pub(crate) requeued: Mutex<Vec<(String, Duration, Vec<(String, String)>)>>,
+        pub(crate) requeued: Mutex<Vec<Requeued>>,
     }
 
     impl MessageQueue for FakeQueue {
@@ -286,6 +286,9 @@ pub(crate) mod fake {
             source: Box::new(Boom),
         }
     }
+
+    /// A message sent again: its body, delay and attributes.
+    pub(crate) type Requeued = (String, Duration, Vec<(String, String)>);
 
     /// A DLQ and a work queue in memory. `redeadletter` makes every copy sent to the work queue
     /// come straight back to the DLQ: with the copy's id (SQS's redrive policy), or with a fresh

@@ -35,9 +35,26 @@ async fn one_call_of(
         .find(|t| t.contact_id == id)
         .expect("generated");
     let (bucket, key) = truth.recordings_to_ingest()[0].clone();
-    let body: Vec<u8> = (0..bytes)
-        .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_be_bytes()[0])
-        .collect();
+    // A WAV (the worker reads its header as it streams, design §10) of `bytes` in all.
+    let data = (bytes - 44) as u32;
+    let mut body: Vec<u8> = Vec::with_capacity(bytes);
+    for part in [
+        &b"RIFF"[..],
+        &(36 + data).to_le_bytes(),
+        b"WAVEfmt ",
+        &16u32.to_le_bytes(),
+        &1u16.to_le_bytes(),
+        &2u16.to_le_bytes(),
+        &8000u32.to_le_bytes(),
+        &32_000u32.to_le_bytes(),
+        &4u16.to_le_bytes(),
+        &16u16.to_le_bytes(),
+        b"data",
+        &data.to_le_bytes(),
+    ] {
+        body.extend_from_slice(part);
+    }
+    body.extend((44..bytes).map(|i| (i as u32).wrapping_mul(2_654_435_761).to_be_bytes()[0]));
     let sha = hex::encode(Sha256::digest(&body));
     stack
         .s3

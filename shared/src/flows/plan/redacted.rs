@@ -12,6 +12,9 @@ const LISTINGS: usize = 8;
 /// Each missing call's redacted recording, by contact.
 pub(super) type RedactedAudio = HashMap<ContactKey, QueuedRecording>;
 
+/// Missing calls to look up together: each contact and its original recordings.
+type Calls = Vec<(ContactKey, Vec<QueuedRecording>)>;
+
 impl<S: CtrSource, V: VerintHoldings, Q: WorkQueue, R: RunStore> Planner<'_, S, V, Q, R> {
     /// Looks for the redacted audio of every missing call (none with `original`, or without a
     /// listing); with `redacted`, withholds the calls that have none (design §10).
@@ -27,10 +30,7 @@ impl<S: CtrSource, V: VerintHoldings, Q: WorkQueue, R: RunStore> Planner<'_, S, 
         };
         let prefix = &self.config.redacted_prefix;
         // The missing calls by (bucket, day of initiation).
-        let mut groups: BTreeMap<
-            (String, chrono::NaiveDate),
-            Vec<(ContactKey, Vec<QueuedRecording>)>,
-        > = BTreeMap::new();
+        let mut groups: BTreeMap<(String, chrono::NaiveDate), Calls> = BTreeMap::new();
         for m in &class.missing {
             let recordings = m.recordings();
             let Some(bucket) = recordings.first().map(|r| r.bucket.clone()) else {
@@ -55,7 +55,7 @@ impl<S: CtrSource, V: VerintHoldings, Q: WorkQueue, R: RunStore> Planner<'_, S, 
                     .collect()
             }
         });
-        let listed: Vec<(String, Vec<String>, Vec<(ContactKey, Vec<QueuedRecording>)>)> =
+        let listed: Vec<(String, Vec<String>, Calls)> =
             stream::iter(lookups.map(|(bucket, prefix, calls)| async move {
                 let keys = listing.keys(&bucket, &prefix).await?;
                 Ok::<_, crate::ports::recordings::RecordingError>((bucket, keys, calls))
