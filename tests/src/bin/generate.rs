@@ -1,4 +1,5 @@
-//! Generates a realistic day of CTRs and recordings into S3 and seeds the simulator.
+//! Generates a realistic day of CTRs and recordings into S3 and seeds the simulator; optionally
+//! with truncated, archived (GLACIER) and Contact Lens redacted recordings (design §10).
 
 use std::path::PathBuf;
 
@@ -37,10 +38,32 @@ struct Args {
     /// Share of eligible calls Verint lacks.
     #[arg(long, default_value_t = 0.08)]
     miss_rate: f64,
+    /// Truncates that many recordings of missed calls: the CTR says the recording lasted the
+    /// call, the WAV holds a second or two (the first has a header claiming the whole call).
+    #[arg(long, default_value_t = 0)]
+    truncated: usize,
+    /// Uploads that many recordings of missed calls with storage class GLACIER.
+    #[arg(long, default_value_t = 0)]
+    archived: usize,
+    /// The share (0 to 1) of recorded voice calls that also get a Contact Lens redacted
+    /// recording (`Analysis/Voice/Redacted/YYYY/MM/DD/{id}_call_recording_redacted_{ts}.wav`).
+    #[arg(long, default_value_t = 0.0, value_parser = share)]
+    redacted: f64,
+    /// That many missed calls get no redacted recording, whatever `--redacted` draws.
+    #[arg(long, default_value_t = 0)]
+    redacted_missing: usize,
     /// Makes the simulator's Verint reject one of the day's missing calls (the first by id), as
     /// a misconfigured Verint would; prints its id.
     #[arg(long, requires = "sim_url")]
     reject_one_missing: bool,
+}
+
+/// A share: a number from 0 to 1.
+fn share(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a share from 0 to 1")),
+    }
 }
 
 #[tokio::main]
@@ -57,6 +80,10 @@ async fn main() -> anyhow::Result<()> {
     spec.recordings_bucket = args.recordings_bucket;
     spec.region = args.region;
     spec.verint_miss_rate = args.miss_rate;
+    spec.truncated = args.truncated;
+    spec.archived = args.archived;
+    spec.redacted = args.redacted;
+    spec.redacted_missing = args.redacted_missing;
     let day = generate::day(&spec);
 
     let conf = aws_config::load_from_env().await;

@@ -1,4 +1,5 @@
-//! What Amazon Connect's `DescribeContact` answers for a generated contact.
+//! What Amazon Connect's `DescribeContact` answers for a generated contact, of either instance
+//! (the simulator keys its answers by instance and contact id).
 
 use super::*;
 
@@ -17,7 +18,11 @@ pub(super) fn describe(ctx: &Ctx<'_>, c: &Contact) -> ConnectContact {
     ConnectContact {
         instance_id: c.instance_id.clone(),
         id: c.id.clone(),
-        arn: format!("{}/contact/{}", ctx.our_arn, c.id),
+        arn: format!(
+            "{}/contact/{}",
+            if c.ours { &ctx.our_arn } else { &ctx.other_arn },
+            c.id
+        ),
         initial_contact_id: c.initial.clone(),
         previous_contact_id: c.previous.clone(),
         channel: c.channel.to_owned(),

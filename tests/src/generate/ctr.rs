@@ -105,9 +105,9 @@ pub(super) fn ctr_json(ctx: &Ctx<'_>, c: &Contact, cp: &Copy) -> Value {
                 "Location": format!("{}/{}", r.bucket, r.key),
                 "MediaStreamType": r.media,
                 "ParticipantType": r.participant,
-                "StartTimestamp": null,
+                "StartTimestamp": r.span.map_or(Value::Null, |(start, _)| json!(t(start))),
                 "Status": r.status,
-                "StopTimestamp": null,
+                "StopTimestamp": r.span.map_or(Value::Null, |(start, secs)| json!(t(start + Duration::seconds(secs)))),
                 "StorageType": "S3",
             })
         })
@@ -154,8 +154,10 @@ pub(super) fn ctr_json(ctx: &Ctx<'_>, c: &Contact, cp: &Copy) -> Value {
         "ScheduledTimestamp": null,
         "SystemEndpoint": endpoint(&c.system),
         "Tags": {"aws:connect:instanceId": c.instance_id},
-        "TransferCompletedTimestamp": if c.transfer_to.is_some() { json!(t(c.disconnect)) } else { Value::Null },
-        "TransferredToEndpoint": endpoint(&c.transfer_to),
+        // A transfer to an agent or a queue (quick connect, flow block, callback) names no
+        // endpoint; only the leg that was transferred has a completion time.
+        "TransferCompletedTimestamp": if c.next.is_some() { json!(t(c.disconnect)) } else { Value::Null },
+        "TransferredToEndpoint": null,
         "VoiceIdResult": null,
     });
     if cp.future_field {

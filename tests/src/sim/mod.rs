@@ -393,7 +393,9 @@ impl ApiKey {
 #[derive(Debug)]
 struct Data {
     verint: Vec<VerintContact>,
-    connect: HashMap<String, ConnectContact>,
+    /// `DescribeContact`'s contacts by (instance id, contact id): several instances of the
+    /// account can be asked (design §11).
+    connect: HashMap<(String, String), ConnectContact>,
     faults: Faults,
     rng: StdRng,
     ingested: Vec<IngestedCall>,
@@ -533,11 +535,11 @@ impl SimState {
         self.data().verint.extend(contacts);
     }
 
-    /// Adds (or replaces, by id) contacts `DescribeContact` knows.
+    /// Adds (or replaces, by instance and contact id) contacts `DescribeContact` knows.
     pub fn seed_connect(&self, contacts: Vec<ConnectContact>) {
         let mut d = self.data();
         for c in contacts {
-            d.connect.insert(c.id.clone(), c);
+            d.connect.insert((c.instance_id.clone(), c.id.clone()), c);
         }
     }
 

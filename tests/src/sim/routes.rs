@@ -756,8 +756,10 @@ async fn describe_contact(
         d.count_fault("connect_unknown_contact_ids");
         return not_found(&contact_id);
     }
-    match d.connect.get(&contact_id) {
-        Some(c) if c.instance_id == instance_id => {
+    // Keyed by instance too: the same deployment may ask for several instances (design §11).
+    let key = (instance_id, contact_id);
+    match d.connect.get(&key) {
+        Some(c) => {
             let mut r = axum::Json(json!({ "Contact": describe_json(c) })).into_response();
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -765,7 +767,7 @@ async fn describe_contact(
             );
             r
         }
-        _ => not_found(&contact_id),
+        None => not_found(&key.1),
     }
 }
 

@@ -501,6 +501,45 @@ async fn describe_contact_answers_the_aws_sdk_with_epoch_timestamps_and_aws_erro
 }
 
 #[tokio::test]
+async fn describe_contact_answers_for_each_instance_its_own_contact() {
+    const OTHER: &str = "0b9c3d1e-7777-4aaa-9bbb-0123456789ab";
+    let sim = start(500).await;
+    let ours = contact();
+    // The same contact id under another instance of the account (design §11), seeded after
+    // ours: it must not replace it.
+    let theirs = ConnectContact {
+        instance_id: OTHER.into(),
+        arn: format!(
+            "arn:aws:connect:us-east-1:123456789012:instance/{OTHER}/contact/{}",
+            ours.id
+        ),
+        initial_contact_id: None,
+        previous_contact_id: None,
+        initiation_method: "INBOUND".into(),
+        ..ours.clone()
+    };
+    sim.state().seed_connect(vec![ours.clone(), theirs.clone()]);
+    let client = connect_client(&sim);
+    for c in [&ours, &theirs] {
+        let out = client
+            .describe_contact()
+            .instance_id(&c.instance_id)
+            .contact_id(&c.id)
+            .send()
+            .await
+            .expect("describe");
+        let got = out.contact().expect("a contact");
+        assert_eq!(got.arn(), Some(c.arn.as_str()));
+        assert_eq!(got.initial_contact_id(), c.initial_contact_id.as_deref());
+        assert_eq!(got.previous_contact_id(), c.previous_contact_id.as_deref());
+        assert_eq!(
+            got.initiation_method().map(|m| m.as_str()),
+            Some(c.initiation_method.as_str())
+        );
+    }
+}
+
+#[tokio::test]
 async fn the_admin_routes_seed_and_report() {
     let sim = start(500).await;
     let http = reqwest::Client::new();
