@@ -2,10 +2,13 @@
 //! same code as the functions.
 
 mod commands;
+mod exit;
+mod feedback;
 mod table;
 
 use std::process::ExitCode;
 
+use chrono::Utc;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -14,15 +17,37 @@ use clap::{Parser, Subcommand};
     version,
     about = "Operate call recovery: plan runs, work the queue, inspect runs, redrive the dead-letter queue"
 )]
-#[command(
-    after_help = "Configuration comes from the environment, as for the functions (CTR_BUCKET, CONNECT_INSTANCE_ID, WORK_QUEUE_URL, ...)."
-)]
+#[command(after_help = after_help())]
 pub struct Cli {
     /// Print exactly one JSON document on stdout instead of a table.
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The log filter without `--json`: the warnings of recoveryctl and its library (retries,
+/// transient failures), the errors of the rest.
+const LOG_HUMAN: &str = "error,recovery=warn,recoveryctl=warn";
+/// The log filter with `--json`: errors only, so that a script reads stdout and one line.
+const LOG_JSON: &str = "error";
+
+/// The top-level help's end: configuration, what goes to stderr, and the exit codes.
+fn after_help() -> String {
+    format!(
+        "\
+Configuration comes from the environment, as for the functions (CTR_BUCKET,
+CONNECT_INSTANCE_ID, WORK_QUEUE_URL, ...).
+
+Output: a table on stdout, or exactly one JSON document with --json.
+Progress (a ticking line: counts, rate, ETA) goes to stderr only when stderr is a terminal,
+and never with --json. Colour only at a terminal, without --json (NO_COLOR turns it off).
+Log lines go to stderr, one line each: by default the warnings of recoveryctl and its library
+(a retry, a transient failure) and the errors of the rest ({LOG_HUMAN}); with --json errors
+only ({LOG_JSON}). RECOVERYCTL_LOG sets another filter (e.g. info, or error for quiet).
+
+Exit codes: 0 success; 130 `work` interrupted (Ctrl-C) after settling the messages in hand."
+    )
 }
 
 #[derive(Debug, Subcommand)]
@@ -130,18 +155,12 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RECOVERYCTL_LOG")
-                .unwrap_or_else(|_| "error".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    log(cli.json);
     match commands::run(cli).await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(exit) => exit.into(),
         Err(e) => {
             let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
-            eprintln!("error: {}", one_line(&chain.join(": ")));
+            feedback::note(&format!("error: {}", one_line(&chain.join(": "))));
             ExitCode::FAILURE
         }
     }
@@ -153,4 +172,36 @@ fn one_line(text: &str) -> String {
         .filter(|s| !s.trim().is_empty())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The log on stderr (`RECOVERYCTL_LOG`, else [`LOG_HUMAN`] or [`LOG_JSON`]): one compact,
+/// coloured line per event above the progress for a person at a terminal; plain lines
+/// otherwise.
+fn log(json: bool) {
+    let default = if json { LOG_JSON } else { LOG_HUMAN };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RECOVERYCTL_LOG")
+        .unwrap_or_else(|_| default.into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(|| feedback::Stderr)
+        .with_ansi(feedback::colour(json));
+    if feedback::interactive(json) {
+        builder
+            .compact()
+            .with_target(false)
+            .with_timer(Clock)
+            .init();
+    } else {
+        builder.init();
+    }
+}
+
+/// The time of a log line at a terminal: UTC, to the second, as everything else is.
+#[derive(Debug, Clone, Copy)]
+struct Clock;
+
+impl tracing_subscriber::fmt::time::FormatTime for Clock {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        write!(w, "{}", Utc::now().format("%H:%M:%SZ"))
+    }
 }

@@ -14,6 +14,9 @@ use serde_json::Value;
 use local_stack::claims::*;
 use local_stack::stack::*;
 
+/// How recoveryctl answers: exit codes, errors, progress at a terminal, completions.
+mod answers;
+
 /// Runs `recoveryctl` without blocking the runtime the in-process simulator serves on.
 async fn ctl(stack: &Stack, args: &[&str], log: &str) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_recoveryctl"))
@@ -27,9 +30,15 @@ async fn ctl(stack: &Stack, args: &[&str], log: &str) -> Output {
 }
 
 fn json_of(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "recoveryctl failed: {}",
+    json_exiting(out, 0)
+}
+
+/// The one JSON document of a run that ended with exit code `code`.
+fn json_exiting(out: &Output, code: i32) -> Value {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "recoveryctl's exit code; stderr: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {

@@ -1,12 +1,11 @@
 //! The commands, one file each: each builds what it needs from the configuration, does its work
 //! with the shared library, and prints one JSON document or a table. `run` only dispatches.
 
-use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use comfy_table::Table;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use recovery::Config;
 use recovery::adapters::aws::Clients;
 use recovery::adapters::sqs::SqsQueue;
@@ -22,6 +21,7 @@ use recovery::ports::store::RunStore;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::exit::Exit;
 use crate::table::table;
 use crate::{Cli, Command};
 
@@ -44,15 +44,10 @@ fn config() -> Result<Config> {
     Config::from_env().context("configuration")
 }
 
+/// A progress line on stderr, ticking on its own; hidden with `--json` or when stderr is not a
+/// terminal (see `feedback`).
 fn progress(json: bool, len: u64, template: &str) -> ProgressBar {
-    if json || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::new(len);
-    pb.set_style(
-        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    pb
+    crate::feedback::line(json, len, template)
 }
 
 /// Prints one JSON document. A reader that stops reading early (`| grep -m1`, `| head`) has what
@@ -67,7 +62,9 @@ fn print_json<T: Serialize>(value: &T) -> Result<()> {
     }
 }
 
-pub async fn run(cli: Cli) -> Result<()> {
+/// Runs the command `cli` names.
+pub async fn run(cli: Cli) -> Result<Exit> {
+    let done = |r: Result<()>| r.map(|()| Exit::Success);
     match cli.command {
         Command::Plan {
             from,
@@ -78,11 +75,13 @@ pub async fn run(cli: Cli) -> Result<()> {
             jobs,
         } => plan::plan(cli.json, from, to, auto, dry_run, deadline, jobs).await,
         Command::Work { until_empty, for_ } => work::work(cli.json, until_empty, for_).await,
-        Command::Status => status::status(cli.json).await,
-        Command::Runs { run_id, limit } => runs::runs(cli.json, run_id, limit).await,
-        Command::Redrive => redrive::redrive(cli.json).await,
-        Command::Coverage { from, to, csv } => coverage::coverage(cli.json, csv, &from, &to).await,
-        Command::Call { contact_id } => call::call(cli.json, &contact_id).await,
+        Command::Status => done(status::status(cli.json).await),
+        Command::Runs { run_id, limit } => done(runs::runs(cli.json, run_id, limit).await),
+        Command::Redrive => done(redrive::redrive(cli.json).await),
+        Command::Coverage { from, to, csv } => {
+            done(coverage::coverage(cli.json, csv, &from, &to).await)
+        }
+        Command::Call { contact_id } => done(call::call(cli.json, &contact_id).await),
     }
 }
 

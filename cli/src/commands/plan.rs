@@ -1,5 +1,7 @@
 //! `recoveryctl plan` (design §8): a manual window, an automatic run, or a backfill of 24-hour
-//! slices, with a progress bar; prints the report.
+//! slices, with a progress line that keeps ticking through every phase; prints the report.
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::*;
 
@@ -11,7 +13,7 @@ pub(super) async fn plan(
     dry_run: bool,
     deadline: Option<std::time::Duration>,
     jobs: Option<u16>,
-) -> Result<()> {
+) -> Result<Exit> {
     // A backfill's slices at once: the number of cores unless given.
     let jobs = jobs.map_or_else(
         || std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -33,27 +35,48 @@ pub(super) async fn plan(
     if let Request::Manual { window, dry_run } = request
         && is_backfill(&window)
     {
-        return plan_backfill(json, &app, window, dry_run, jobs).await;
+        return plan_backfill(json, &app, window, dry_run, jobs)
+            .await
+            .map(|()| Exit::Success);
     }
-    let pb = progress(
-        json,
-        0,
-        "{spinner} reading CTR objects {pos}/{len} {wide_bar} {eta}",
-    );
+    let pb = progress(json, 0, PHASE);
+    pb.set_message("listing the arrival hours to read…");
+    let reading = AtomicBool::new(false);
     let report = app
         .run_until(request, deadlines, &|done, total| {
+            // The library reports only the reading; once every object is read, the spinner
+            // and the elapsed time go on ticking through the rest.
+            let now_reading = done < total;
+            if reading.swap(now_reading, Ordering::Relaxed) != now_reading {
+                pb.set_style(crate::feedback::style(if now_reading {
+                    READING
+                } else {
+                    PHASE
+                }));
+            }
             pb.set_length(total);
             pb.set_position(done);
+            if !now_reading {
+                pb.set_message(format!(
+                    "read {total} CTR object(s); matching, asking Verint and queueing…"
+                ));
+            }
         })
         .await;
     pb.finish_and_clear();
     let report = report?;
     if json {
-        return print_json(&report);
+        print_json(&report)?;
+    } else {
+        print_report(&report);
     }
-    print_report(&report);
-    Ok(())
+    Ok(Exit::Success)
 }
+
+/// The progress line while CTR objects are read.
+const READING: &str = "{spinner} {elapsed:>4} reading CTR objects {pos}/{len} {wide_bar} {eta}";
+/// The progress line of a phase the library gives no count for.
+const PHASE: &str = "{spinner} {elapsed:>4} {msg}";
 
 /// A backfill here (design §4.8): its 24-hour slices, `jobs` at a time, one progress bar for the
 /// slices; prints the parent report, and fails naming each slice that failed.
@@ -68,7 +91,7 @@ async fn plan_backfill(
     let pb = progress(
         json,
         slices,
-        "{spinner} planning 24-hour slices {pos}/{len} {wide_bar} {eta}",
+        "{spinner} {elapsed:>4} planning 24-hour slices {pos}/{len} {wide_bar} {eta}",
     );
     let settled = app
         .backfill_here(window, dry_run, jobs, &|message, result| {

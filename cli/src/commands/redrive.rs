@@ -12,7 +12,11 @@ pub(super) async fn redrive(json: bool) -> Result<()> {
     )
     .await
     .context("reading the queues' ARNs")?;
-    let pb = progress(json, 0, "{spinner} moved {pos} message(s)");
+    let pb = progress(
+        json,
+        0,
+        "{spinner} {elapsed:>4} moved {pos} message(s) to the work queue ({per_sec})",
+    );
     let outcome = recovery::flows::redrive::redrive(&queues, &|moved| pb.set_position(moved)).await;
     pb.finish_and_clear();
     let outcome = outcome?;
