@@ -3,12 +3,13 @@
 
 mod commands;
 mod exit;
+mod failure;
 mod feedback;
 mod table;
 
 use std::process::ExitCode;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -46,7 +47,10 @@ Log lines go to stderr, one line each: by default the warnings of recoveryctl an
 (a retry, a transient failure) and the errors of the rest ({LOG_HUMAN}); with --json errors
 only ({LOG_JSON}). RECOVERYCTL_LOG sets another filter (e.g. info, or error for quiet).
 
-Exit codes: 0 success; 130 `work` interrupted (Ctrl-C) after settling the messages in hand."
+{}
+
+Completions and man pages: recoveryctl completions bash|zsh|fish, recoveryctl man [COMMAND].",
+        exit::HELP
     )
 }
 
@@ -54,15 +58,29 @@ Exit codes: 0 success; 130 `work` interrupted (Ctrl-C) after settling the messag
 pub enum Command {
     /// Run a recovery here and now: manual (--from/--to) or automatic (--auto).
     #[command(
-        after_help = "Examples:\n  recoveryctl plan --from 2026-11-26T00:00:00Z --to 2026-11-27T00:00:00Z --dry-run\n  recoveryctl plan --auto --json\n  recoveryctl plan --auto --deadline 10m\n  recoveryctl plan --from 2026-03-01T00:00:00Z --to 2026-06-01T00:00:00Z --jobs 4"
+        after_help = "Examples:\n  recoveryctl plan --from 2026-11-26T00:00:00Z --to 2026-11-27T00:00:00Z --dry-run\n  recoveryctl plan --from 2026-11-26 --to 2026-11-27   (the whole 26th, UTC)\n  recoveryctl plan --auto --json\n  recoveryctl plan --auto --deadline 10m\n  recoveryctl plan --from 2026-03-01T00:00:00Z --to 2026-06-01T00:00:00Z --jobs 4"
     )]
     Plan {
-        /// Start of the window (RFC 3339), by contact initiation time.
-        #[arg(long, required_unless_present = "auto", conflicts_with = "auto")]
-        from: Option<String>,
-        /// End of the window (RFC 3339, exclusive).
-        #[arg(long, required_unless_present = "auto", conflicts_with = "auto")]
-        to: Option<String>,
+        /// Start of the window, by contact initiation time: an RFC 3339 time
+        /// (2026-11-26T00:00:00Z) or a date (2026-11-26, midnight UTC).
+        #[arg(
+            long,
+            value_name = "TIME",
+            value_parser = commands::parse_time,
+            required_unless_present = "auto",
+            conflicts_with = "auto"
+        )]
+        from: Option<DateTime<Utc>>,
+        /// End of the window, exclusive: an RFC 3339 time or a date (midnight UTC, so
+        /// `--to 2026-11-27` ends as the 27th begins).
+        #[arg(
+            long,
+            value_name = "TIME",
+            value_parser = commands::parse_time,
+            required_unless_present = "auto",
+            conflicts_with = "auto"
+        )]
+        to: Option<DateTime<Utc>>,
         /// An automatic run: the settled arrival hours from the checkpoint on.
         #[arg(long)]
         auto: bool,
@@ -127,6 +145,20 @@ pub enum Command {
     /// Move the dead-letter queue's messages back to the work queue.
     #[command(after_help = "Example:\n  recoveryctl redrive")]
     Redrive,
+    /// A shell's completion script, on stdout
+    /// (e.g. `recoveryctl completions bash > /etc/bash_completion.d/recoveryctl`).
+    #[command(hide = true)]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// The man page (roff), on stdout (e.g. `recoveryctl man | man -l -`); with a command's
+    /// name, that command's page (`recoveryctl-plan(1)`).
+    #[command(hide = true)]
+    Man {
+        /// A command's name (plan, work, ...).
+        command: Option<String>,
+    },
     /// One call as the customer lived it: the transfer chain of a contact, each leg's class,
     /// recordings, outcome and run, and where its audio is in Verint.
     #[command(after_help = "Example:\n  recoveryctl call 5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b")]
@@ -140,38 +172,26 @@ pub enum Command {
 async fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) if !e.use_stderr() => {
-            // --help and --version.
-            print!("{e}");
-            return ExitCode::SUCCESS;
-        }
         Err(e) => {
-            let text = e.to_string();
-            let first = text
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments");
-            eprintln!("{} (see recoveryctl --help)", one_line(first));
-            return ExitCode::from(2);
+            // The whole of clap's answer: --help and --version on stdout (exit 0); an error on
+            // stderr naming the argument, with the usage (exit 2).
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(exit::INVALID)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     log(cli.json);
     match commands::run(cli).await {
         Ok(exit) => exit.into(),
         Err(e) => {
-            let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
-            feedback::note(&format!("error: {}", one_line(&chain.join(": "))));
-            ExitCode::FAILURE
+            let failure = failure::render(&e);
+            feedback::note(failure.to_string().trim_end());
+            ExitCode::from(failure.code)
         }
     }
-}
-
-/// An error on exactly one line, whatever its parts hold.
-fn one_line(text: &str) -> String {
-    text.split(|c: char| c.is_control())
-        .filter(|s| !s.trim().is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// The log on stderr (`RECOVERYCTL_LOG`, else [`LOG_HUMAN`] or [`LOG_JSON`]): one compact,

@@ -22,17 +22,20 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::exit::Exit;
+use crate::failure::{Changed, Invalid, unless_said};
 use crate::table::table;
 use crate::{Cli, Command};
 
 mod call;
 mod coverage;
+mod generated;
 mod plan;
 mod redrive;
 mod runs;
 mod status;
 mod work;
 
+pub(crate) use plan::parse_time;
 use plan::print_slices;
 use runs::{run_row, runs_table};
 
@@ -40,8 +43,11 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
+/// The configuration from the environment; a bad one is the operator's input (exit 2).
 fn config() -> Result<Config> {
-    Config::from_env().context("configuration")
+    Config::from_env()
+        .context("configuration")
+        .map_err(|e| e.context(Invalid))
 }
 
 /// A progress line on stderr, ticking on its own; hidden with `--json` or when stderr is not a
@@ -62,10 +68,11 @@ fn print_json<T: Serialize>(value: &T) -> Result<()> {
     }
 }
 
-/// Runs the command `cli` names.
+/// Runs the command `cli` names. A failure says what it changed: the commands that change
+/// something say it themselves, the others changed nothing.
 pub async fn run(cli: Cli) -> Result<Exit> {
     let done = |r: Result<()>| r.map(|()| Exit::Success);
-    match cli.command {
+    let exit = match cli.command {
         Command::Plan {
             from,
             to,
@@ -82,7 +89,10 @@ pub async fn run(cli: Cli) -> Result<Exit> {
             done(coverage::coverage(cli.json, csv, &from, &to).await)
         }
         Command::Call { contact_id } => done(call::call(cli.json, &contact_id).await),
-    }
+        Command::Completions { shell } => done(generated::completions(shell)),
+        Command::Man { command } => done(generated::man(command.as_deref())),
+    };
+    exit.map_err(|e| unless_said(e, Changed::nothing))
 }
 
 async fn state() -> Result<(Config, Clients, S3State)> {

@@ -1,6 +1,8 @@
 //! `recoveryctl redrive` (design §8): the dead-letter queue back to the work queue, safely
 //! enough to run twice.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use super::*;
 
 pub(super) async fn redrive(json: bool) -> Result<()> {
@@ -17,9 +19,23 @@ pub(super) async fn redrive(json: bool) -> Result<()> {
         0,
         "{spinner} {elapsed:>4} moved {pos} message(s) to the work queue ({per_sec})",
     );
-    let outcome = recovery::flows::redrive::redrive(&queues, &|moved| pb.set_position(moved)).await;
+    let moved = AtomicU64::new(0);
+    let outcome = recovery::flows::redrive::redrive(&queues, &|n| {
+        moved.store(n, Ordering::Relaxed);
+        pb.set_position(n);
+    })
+    .await;
     pb.finish_and_clear();
-    let outcome = outcome?;
+    let outcome = outcome.map_err(|e| {
+        let moved = moved.load(Ordering::Relaxed);
+        anyhow::Error::new(e).context(Changed(if moved == 0 {
+            "nothing was moved; safe to re-run".to_owned()
+        } else {
+            format!(
+                "{moved} message(s) were moved to the work queue before it; the rest stay in the dead-letter queue; safe to re-run"
+            )
+        }))
+    })?;
     if json {
         return print_json(&outcome);
     }

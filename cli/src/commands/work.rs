@@ -69,7 +69,12 @@ pub(super) async fn work(json: bool, until_empty: bool, for_: Option<Duration>) 
     }
     .await;
     pb.finish_and_clear();
-    worked?;
+    if let Err(e) = worked {
+        return Err(e.context(Changed(format!(
+            "{} before the failure; messages in hand return to the queue when their hold ends; safe to re-run",
+            summary(&tally)
+        ))));
+    }
     if json {
         print_json(&tally)?;
     } else {
@@ -80,6 +85,13 @@ pub(super) async fn work(json: bool, until_empty: bool, for_: Option<Duration>) 
             "interrupted: the messages in hand were settled; `recoveryctl work` goes on from the queue",
         );
         return Ok(Exit::Interrupted);
+    }
+    if tally.dead_lettered > 0 {
+        note(&format!(
+            "{} call(s) went to the dead-letter queue: `recoveryctl status` and `recoveryctl runs RUN_ID` give the reasons; once fixed, `recoveryctl redrive`",
+            tally.dead_lettered
+        ));
+        return Ok(Exit::DeadLettered);
     }
     Ok(Exit::Success)
 }
