@@ -2,11 +2,15 @@
 //! same code as the functions.
 
 mod commands;
+mod exit;
+mod failure;
+mod feedback;
 mod settings;
 mod table;
 
 use std::process::ExitCode;
 
+use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -15,9 +19,7 @@ use clap::{Parser, Subcommand};
     version,
     about = "Operate call recovery: plan runs, work the queue, inspect runs, redrive the dead-letter queue"
 )]
-#[command(
-    after_help = "Configuration comes from the environment, as for the functions (CTR_BUCKET, CONNECT_INSTANCE_ID, WORK_QUEUE_URL, ...), or with --stack NAME from the deployed stack (its planner function's environment and its outputs; a variable set in the environment wins). Each command needs only the variables it uses; `recoveryctl doctor` shows every setting, where it came from, and probes each queue, bucket, secret and Verint."
-)]
+#[command(after_help = after_help())]
 pub struct Cli {
     /// Print exactly one JSON document on stdout instead of a table.
     #[arg(long, global = true)]
@@ -30,19 +32,63 @@ pub struct Cli {
     command: Command,
 }
 
+/// The log filter without `--json`: the warnings of recoveryctl and its library (retries,
+/// transient failures), the errors of the rest.
+const LOG_HUMAN: &str = "error,recovery=warn,recoveryctl=warn";
+/// The log filter with `--json`: errors only, so that a script reads stdout and one line.
+const LOG_JSON: &str = "error";
+
+/// The top-level help's end: configuration, what goes to stderr, and the exit codes.
+fn after_help() -> String {
+    format!(
+        "\
+Configuration comes from the environment, as for the functions (CTR_BUCKET,
+CONNECT_INSTANCE_ID, WORK_QUEUE_URL, ...), or with --stack NAME from the deployed stack (its
+outputs and its planner function's environment; a variable set in the environment wins). Each
+command needs only the variables it uses; `recoveryctl doctor` shows every setting, where it
+came from, and probes each queue, bucket, the secret and Verint.
+
+Output: a table on stdout, or exactly one JSON document with --json.
+Progress (a ticking line: counts, rate, ETA) goes to stderr only when stderr is a terminal,
+and never with --json. Colour only at a terminal, without --json (NO_COLOR turns it off).
+Log lines go to stderr, one line each: by default the warnings of recoveryctl and its library
+(a retry, a transient failure) and the errors of the rest ({LOG_HUMAN}); with --json errors
+only ({LOG_JSON}). RECOVERYCTL_LOG sets another filter (e.g. info, or error for quiet).
+
+{}
+
+Completions and man pages: recoveryctl completions bash|zsh|fish, recoveryctl man [COMMAND].",
+        exit::HELP
+    )
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a recovery here and now: manual (--from/--to) or automatic (--auto).
     #[command(
-        after_help = "Examples:\n  recoveryctl plan --from 2026-11-26T00:00:00Z --to 2026-11-27T00:00:00Z --dry-run\n  recoveryctl plan --auto --json\n  recoveryctl plan --auto --deadline 10m\n  recoveryctl plan --from 2026-03-01T00:00:00Z --to 2026-06-01T00:00:00Z --jobs 4"
+        after_help = "Examples:\n  recoveryctl plan --from 2026-11-26T00:00:00Z --to 2026-11-27T00:00:00Z --dry-run\n  recoveryctl plan --from 2026-11-26 --to 2026-11-27   (the whole 26th, UTC)\n  recoveryctl plan --auto --json\n  recoveryctl plan --auto --deadline 10m\n  recoveryctl plan --from 2026-03-01T00:00:00Z --to 2026-06-01T00:00:00Z --jobs 4"
     )]
     Plan {
-        /// Start of the window (RFC 3339), by contact initiation time.
-        #[arg(long, required_unless_present = "auto", conflicts_with = "auto")]
-        from: Option<String>,
-        /// End of the window (RFC 3339, exclusive).
-        #[arg(long, required_unless_present = "auto", conflicts_with = "auto")]
-        to: Option<String>,
+        /// Start of the window, by contact initiation time: an RFC 3339 time
+        /// (2026-11-26T00:00:00Z) or a date (2026-11-26, midnight UTC).
+        #[arg(
+            long,
+            value_name = "TIME",
+            value_parser = commands::parse_time,
+            required_unless_present = "auto",
+            conflicts_with = "auto"
+        )]
+        from: Option<DateTime<Utc>>,
+        /// End of the window, exclusive: an RFC 3339 time or a date (midnight UTC, so
+        /// `--to 2026-11-27` ends as the 27th begins).
+        #[arg(
+            long,
+            value_name = "TIME",
+            value_parser = commands::parse_time,
+            required_unless_present = "auto",
+            conflicts_with = "auto"
+        )]
+        to: Option<DateTime<Utc>>,
         /// An automatic run: the settled arrival hours from the checkpoint on.
         #[arg(long)]
         auto: bool,
@@ -131,6 +177,20 @@ pub enum Command {
         after_help = "Examples:\n  recoveryctl doctor\n  recoveryctl --stack call-recovery-prod doctor"
     )]
     Doctor,
+    /// A shell's completion script, on stdout
+    /// (e.g. `recoveryctl completions bash > /etc/bash_completion.d/recoveryctl`).
+    #[command(hide = true)]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// The man page (roff), on stdout (e.g. `recoveryctl man | man -l -`); with a command's
+    /// name, that command's page (`recoveryctl-plan(1)`).
+    #[command(hide = true)]
+    Man {
+        /// A command's name (plan, work, ...).
+        command: Option<String>,
+    },
     /// One call as the customer lived it: the transfer chain of a contact, each leg's class,
     /// recordings, outcome and run, and where its audio is in Verint.
     #[command(after_help = "Example:\n  recoveryctl call 5f8a7b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b")]
@@ -144,42 +204,56 @@ pub enum Command {
 async fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) if !e.use_stderr() => {
-            // --help and --version.
-            print!("{e}");
-            return ExitCode::SUCCESS;
-        }
         Err(e) => {
-            let text = e.to_string();
-            let first = text
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments");
-            eprintln!("{} (see recoveryctl --help)", one_line(first));
-            return ExitCode::from(2);
+            // The whole of clap's answer: --help and --version on stdout (exit 0); an error on
+            // stderr naming the argument, with the usage (exit 2).
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(exit::INVALID)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RECOVERYCTL_LOG")
-                .unwrap_or_else(|_| "error".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    log(cli.json);
     match commands::run(cli).await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(exit) => exit.into(),
         Err(e) => {
-            let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
-            eprintln!("error: {}", one_line(&chain.join(": ")));
-            ExitCode::FAILURE
+            let failure = failure::render(&e);
+            feedback::note(failure.to_string().trim_end());
+            ExitCode::from(failure.code)
         }
     }
 }
 
-/// An error on exactly one line, whatever its parts hold.
-fn one_line(text: &str) -> String {
-    text.split(|c: char| c.is_control())
-        .filter(|s| !s.trim().is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+/// The log on stderr (`RECOVERYCTL_LOG`, else [`LOG_HUMAN`] or [`LOG_JSON`]): one compact,
+/// coloured line per event above the progress for a person at a terminal; plain lines
+/// otherwise.
+fn log(json: bool) {
+    let default = if json { LOG_JSON } else { LOG_HUMAN };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RECOVERYCTL_LOG")
+        .unwrap_or_else(|_| default.into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(|| feedback::Stderr)
+        .with_ansi(feedback::colour(json));
+    if feedback::interactive(json) {
+        builder
+            .compact()
+            .with_target(false)
+            .with_timer(Clock)
+            .init();
+    } else {
+        builder.init();
+    }
+}
+
+/// The time of a log line at a terminal: UTC, to the second, as everything else is.
+#[derive(Debug, Clone, Copy)]
+struct Clock;
+
+impl tracing_subscriber::fmt::time::FormatTime for Clock {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        write!(w, "{}", Utc::now().format("%H:%M:%SZ"))
+    }
 }

@@ -14,6 +14,9 @@ use serde_json::Value;
 use local_stack::claims::*;
 use local_stack::stack::*;
 
+/// How recoveryctl answers: exit codes, errors, progress at a terminal, completions.
+mod answers;
+
 /// Runs `recoveryctl` without blocking the runtime the in-process simulator serves on.
 async fn ctl(stack: &Stack, args: &[&str], log: &str) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_recoveryctl"))
@@ -27,9 +30,15 @@ async fn ctl(stack: &Stack, args: &[&str], log: &str) -> Output {
 }
 
 fn json_of(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "recoveryctl failed: {}",
+    json_exiting(out, 0)
+}
+
+/// The one JSON document of a run that ended with exit code `code`.
+fn json_exiting(out: &Output, code: i32) -> Value {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "recoveryctl's exit code; stderr: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
@@ -49,6 +58,8 @@ struct Operated {
     run_id: String,
     planned: Value,
     worked: Value,
+    /// `recoveryctl work`'s exit code.
+    worked_exit: Option<i32>,
 }
 
 async fn plan_and_work_with_one_call_rejected() -> Operated {
@@ -64,7 +75,9 @@ async fn plan_and_work_with_one_call_rejected() -> Operated {
     });
     let planned = plan_json(&stack, window).await;
     let run_id = planned["run_id"].as_str().expect("run id").to_owned();
-    let worked = work_json(&stack).await;
+    let out = ctl(&stack, &["work", "--until-empty", "--json"], "error").await;
+    let worked_exit = out.status.code();
+    let worked = json_exiting(&out, 3);
     Operated {
         stack,
         expected,
@@ -72,6 +85,7 @@ async fn plan_and_work_with_one_call_rejected() -> Operated {
         run_id,
         planned,
         worked,
+        worked_exit,
     }
 }
 
@@ -113,6 +127,13 @@ async fn work_recovers_every_call_but_the_rejected_one_which_it_dead_letters() {
 
     assert_eq!(o.worked["dead_lettered"], 1);
     assert_eq!(o.worked["recovered"], o.expected.len() - 1);
+}
+
+#[tokio::test]
+async fn work_that_dead_letters_a_call_exits_3() {
+    let o = plan_and_work_with_one_call_rejected().await;
+
+    assert_eq!(o.worked_exit, Some(3));
 }
 
 #[tokio::test]
@@ -197,6 +218,7 @@ async fn once_verint_is_fixed_a_redrive_moves_the_rejected_call_back_and_work_re
 
     let (redrive, again) = redrive_and_work_again(&o).await;
 
+    // `work_json` holds it to exit code 0: nothing was dead-lettered this time.
     assert_eq!(redrive["moved"], 1, "{redrive}");
     assert_eq!(again["recovered"], 1);
     assert_dead_letter_queue_empty(&o.stack).await;
@@ -225,19 +247,29 @@ async fn recoveryctl_fails_with_one_clear_line_and_documents_every_command() {
         &[
             "plan",
             "--from",
-            "yesterday",
+            "2026-01-02",
             "--to",
             "2026-01-01T00:00:00Z",
         ],
         "error",
     )
     .await;
-    assert!(!out.status.success());
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a window backwards is invalid input"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
     assert!(
-        stderr.starts_with("error: ") && stderr.contains("\"yesterday\" is not an RFC 3339 time"),
+        lines[0].starts_with("error: ")
+            && lines[0]
+                .contains("--from 2026-01-02T00:00:00Z must be before --to 2026-01-01T00:00:00Z"),
         "{stderr}"
+    );
+    assert!(
+        lines.len() == 1 || (lines.len() == 2 && lines[1].starts_with("hint: ")),
+        "one line and at most a hint: {stderr}"
     );
 
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_recoveryctl"))
@@ -245,7 +277,11 @@ async fn recoveryctl_fails_with_one_clear_line_and_documents_every_command() {
         .env_clear()
         .output()
         .expect("runs");
-    assert!(!out.status.success());
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a bad configuration is invalid input"
+    );
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("WORK_QUEUE_URL is required"),
         "the missing variable is named"

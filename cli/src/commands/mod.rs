@@ -1,12 +1,11 @@
 //! The commands, one file each: each builds what it needs from the configuration, does its work
 //! with the shared library, and prints one JSON document or a table. `run` only dispatches.
 
-use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use comfy_table::Table;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use recovery::Config;
 use recovery::adapters::aws::Clients;
 use recovery::adapters::sqs::SqsQueue;
@@ -22,6 +21,8 @@ use recovery::ports::store::RunStore;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::exit::Exit;
+use crate::failure::{Changed, Invalid, unless_said};
 use crate::settings::Settings;
 use crate::table::table;
 use crate::{Cli, Command};
@@ -30,12 +31,14 @@ mod call;
 mod coverage;
 mod dlq;
 mod doctor;
+mod generated;
 mod plan;
 mod redrive;
 mod runs;
 mod status;
 mod work;
 
+pub(crate) use plan::parse_time;
 use plan::print_slices;
 use runs::{run_row, runs_table};
 
@@ -51,7 +54,8 @@ fn env(name: &str) -> Option<String> {
     settings().get(name)
 }
 
-/// The whole configuration (`plan` and `work` run the functions' code).
+/// The whole configuration (`plan` and `work` run the functions' code); a bad one is the
+/// operator's input (exit 2).
 fn config() -> Result<Config> {
     Config::from_lookup(env).map_err(config_error)
 }
@@ -68,17 +72,13 @@ fn config_error(e: recovery::config::ConfigError) -> anyhow::Error {
         "configuration: {}; set them in the environment, or use --stack NAME to read them from the deployed stack (recoveryctl doctor shows every setting and its source)",
         problems.join("; ")
     )
+    .context(Invalid)
 }
 
+/// A progress line on stderr, ticking on its own; hidden with `--json` or when stderr is not a
+/// terminal (see `feedback`).
 fn progress(json: bool, len: u64, template: &str) -> ProgressBar {
-    if json || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::new(len);
-    pb.set_style(
-        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    pb
+    crate::feedback::line(json, len, template)
 }
 
 /// Prints one JSON document. A reader that stops reading early (`| grep -m1`, `| head`) has what
@@ -93,10 +93,13 @@ fn print_json<T: Serialize>(value: &T) -> Result<()> {
     }
 }
 
-pub async fn run(cli: Cli) -> Result<()> {
+/// Runs the command `cli` names. A failure says what it changed: the commands that change
+/// something say it themselves, the others changed nothing.
+pub async fn run(cli: Cli) -> Result<Exit> {
     let loaded = Settings::load(cli.stack.as_deref()).await?;
     let _ = SETTINGS.set(loaded);
-    match cli.command {
+    let done = |r: Result<()>| r.map(|()| Exit::Success);
+    let exit = match cli.command {
         Command::Plan {
             from,
             to,
@@ -106,14 +109,19 @@ pub async fn run(cli: Cli) -> Result<()> {
             jobs,
         } => plan::plan(cli.json, from, to, auto, dry_run, deadline, jobs).await,
         Command::Work { until_empty, for_ } => work::work(cli.json, until_empty, for_).await,
-        Command::Status => status::status(cli.json).await,
-        Command::Runs { run_id, limit } => runs::runs(cli.json, run_id, limit).await,
-        Command::Redrive { dry_run } => redrive::redrive(cli.json, dry_run).await,
-        Command::Dlq { drop, reason } => dlq::dlq(cli.json, drop, reason).await,
-        Command::Coverage { from, to, csv } => coverage::coverage(cli.json, csv, &from, &to).await,
-        Command::Call { contact_id } => call::call(cli.json, &contact_id).await,
-        Command::Doctor => doctor::doctor(cli.json).await,
-    }
+        Command::Status => done(status::status(cli.json).await),
+        Command::Runs { run_id, limit } => done(runs::runs(cli.json, run_id, limit).await),
+        Command::Redrive { dry_run } => done(redrive::redrive(cli.json, dry_run).await),
+        Command::Dlq { drop, reason } => done(dlq::dlq(cli.json, drop, reason).await),
+        Command::Coverage { from, to, csv } => {
+            done(coverage::coverage(cli.json, csv, &from, &to).await)
+        }
+        Command::Call { contact_id } => done(call::call(cli.json, &contact_id).await),
+        Command::Doctor => done(doctor::doctor(cli.json).await),
+        Command::Completions { shell } => done(generated::completions(shell)),
+        Command::Man { command } => done(generated::man(command.as_deref())),
+    };
+    exit.map_err(|e| unless_said(e, Changed::nothing))
 }
 
 async fn state(needed: &[recovery::config::Variable]) -> Result<(Config, Clients, S3State)> {

@@ -1,6 +1,8 @@
 //! `recoveryctl redrive` (design §8): the dead-letter queue back to the work queue, safely
 //! enough to run twice.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use super::*;
 use recovery::config::*;
 
@@ -30,10 +32,28 @@ pub(super) async fn redrive(json: bool, dry_run: bool) -> Result<()> {
         println!("nothing was moved (--dry-run); `recoveryctl redrive` moves them");
         return Ok(());
     }
-    let pb = progress(json, 0, "{spinner} moved {pos} message(s)");
-    let outcome = recovery::flows::redrive::redrive(&queues, &|moved| pb.set_position(moved)).await;
+    let pb = progress(
+        json,
+        0,
+        "{spinner} {elapsed:>4} moved {pos} message(s) back ({per_sec})",
+    );
+    let moved = AtomicU64::new(0);
+    let outcome = recovery::flows::redrive::redrive(&queues, &|n| {
+        moved.store(n, Ordering::Relaxed);
+        pb.set_position(n);
+    })
+    .await;
     pb.finish_and_clear();
-    let outcome = outcome?;
+    let outcome = outcome.map_err(|e| {
+        let moved = moved.load(Ordering::Relaxed);
+        anyhow::Error::new(e).context(Changed(if moved == 0 {
+            "nothing was moved; safe to re-run".to_owned()
+        } else {
+            format!(
+                "{moved} message(s) were moved back before it; the rest stay in the dead-letter queue; safe to re-run"
+            )
+        }))
+    })?;
     if json {
         return print_json(&outcome);
     }
