@@ -306,7 +306,7 @@ async fn at_a_terminal_redrive_shows_the_messages_it_moves() {
     let (out, shown) = at_a_terminal(&stack, &["redrive"]).await;
 
     assert_eq!(out.status.code(), Some(0), "{shown}");
-    assert!(shown.contains("message(s) to the work queue"), "{shown:?}");
+    assert!(shown.contains("message(s) back"), "{shown:?}");
 }
 
 #[tokio::test]

@@ -228,11 +228,16 @@ async fn a_manual_runs_messages_are_exactly_as_design_5_has_them() {
             .expect("array")
             .iter()
             .map(|r| {
-                assert_eq!(
-                    r.as_object().expect("object").len(),
-                    2,
-                    "recordings carry bucket and key only"
+                let fields: Vec<&String> = r.as_object().expect("object").keys().collect();
+                assert!(
+                    fields
+                        .iter()
+                        .all(|f| ["bucket", "key", "expected_seconds"].contains(&f.as_str())),
+                    "recordings carry bucket, key and (design §10) expected_seconds only: {fields:?}"
                 );
+                if let Some(s) = r.get("expected_seconds") {
+                    assert!(s.as_u64().is_some(), "whole seconds: {s}");
+                }
                 (
                     r["bucket"].as_str().expect("bucket").to_owned(),
                     r["key"].as_str().expect("key").to_owned(),

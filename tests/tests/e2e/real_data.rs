@@ -300,7 +300,7 @@ impl CtrSource for Stalling {
 async fn a_deadline_that_allows_half_the_hours_moves_the_checkpoint_past_those_only() {
     let date = past_day();
     let stack = stack_from(date, &[("MAX_HOURS_PER_RUN", "24")]).await;
-    let day = stack.day(24, date, 120).await.expect("day");
+    let day = stack.day(24, date, 240).await.expect("day");
     let app = stack.planner().await.expect("planner");
     let deadline = Instant::now() + Duration::from_secs(15);
     let source = Stalling {
