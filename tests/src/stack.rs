@@ -279,11 +279,26 @@ impl Stack {
         calls: usize,
         verint_miss_rate: Option<f64>,
     ) -> Result<Day> {
+        self.day_of(seed, date, calls, |spec| {
+            if let Some(rate) = verint_miss_rate {
+                spec.verint_miss_rate = rate;
+            }
+        })
+        .await
+    }
+
+    /// A day of `calls` in this stack's buckets, with `shape` setting the rest of its spec
+    /// (truncated, archived or redacted recordings, design §10).
+    pub async fn day_of(
+        &self,
+        seed: u64,
+        date: NaiveDate,
+        calls: usize,
+        shape: impl FnOnce(&mut DaySpec),
+    ) -> Result<Day> {
         let mut spec = DaySpec::new(seed, date, INSTANCE);
         spec.calls = calls;
-        if let Some(rate) = verint_miss_rate {
-            spec.verint_miss_rate = rate;
-        }
+        shape(&mut spec);
         spec.ctr_bucket = self.ctr_bucket.clone();
         spec.ctr_prefix = self.vars["CTR_PREFIX"].clone();
         spec.recordings_bucket = self.recordings_bucket.clone();

@@ -7,6 +7,7 @@ mod limits;
 mod links;
 mod planning;
 mod queueing;
+mod recordings;
 mod real_data;
 mod redriving;
 mod support;
