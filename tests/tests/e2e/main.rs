@@ -2,6 +2,7 @@
 //! and a Verint + Connect simulator started in each test. One binary, a module per area.
 
 mod backfilling;
+mod contacts;
 mod coverage;
 mod limits;
 mod links;
