@@ -1255,3 +1255,78 @@ async fn every_runbook_command_runs_against_the_stack_as_written() {
         );
     }
 }
+
+#[tokio::test]
+async fn recoveryctl_call_shows_the_whole_chain_of_a_transferred_call_and_where_each_leg_is() {
+    let stack = Stack::new(&[]).await.expect("stack");
+    let date = past_day();
+    let day = stack.day(93, date, 300).await.expect("day");
+    let window = day_window(date);
+    // A three-leg chain inside the day, its legs' ids in order.
+    let third = day
+        .truth
+        .iter()
+        .find(|t| {
+            t.kind == "transfer_third"
+                && t.eligible()
+                && t.initiation >= window.start
+                && t.initiation < window.end
+                && day
+                    .truth
+                    .iter()
+                    .filter(|o| o.chain_id() == t.chain_id())
+                    .all(|o| o.initiation < window.end)
+        })
+        .expect("a three-leg chain within the day");
+    let chain = third.chain_id().to_owned();
+    let legs: HashSet<String> = day
+        .truth
+        .iter()
+        .filter(|t| t.chain_id() == chain && t.eligible())
+        .map(|t| t.contact_id.clone())
+        .collect();
+    plan_json(&stack, window).await;
+    let worked = ctl(&stack, &["work", "--until-empty", "--json"], "error").await;
+    assert_eq!(worked.status.code(), Some(0), "{}", String::from_utf8_lossy(&worked.stderr));
+
+    // Where Connect writes recordings (the generator's alias), so that each leg's are listed.
+    let with_recordings = tokio::process::Command::new(env!("CARGO_BIN_EXE_recoveryctl"))
+        .args(["call", &third.contact_id, "--json"])
+        .env_clear()
+        .envs(stack.vars.iter())
+        .env("RECORDINGS_BUCKET", &stack.recordings_bucket)
+        .env("RECORDINGS_PREFIX", "connect/acme/CallRecordings/")
+        .output()
+        .await
+        .expect("runs");
+    let view = json_of(&with_recordings);
+    assert_eq!(view["chain"], chain.as_str());
+    let shown: HashSet<String> = view["legs"]
+        .as_array()
+        .expect("legs")
+        .iter()
+        .map(|l| l["contact_id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(shown, legs, "every leg with a recording");
+    for leg in view["legs"].as_array().expect("legs") {
+        assert!(
+            leg["verint_interaction_id"].is_string(),
+            "every leg is in Verint after the work: {leg}"
+        );
+        assert!(
+            !leg["recordings"].as_array().expect("recordings").is_empty(),
+            "{leg}"
+        );
+    }
+    assert_eq!(view["complete"], true);
+    let table = ctl(&stack, &["call", &third.contact_id], "error").await;
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.contains("a later leg of chain"), "{text}");
+
+    // runs names each instance's counts.
+    let runs = json_of(&ctl(&stack, &["runs", "--json"], "error").await);
+    assert!(
+        runs[0]["instances"][INSTANCE]["eligible"].as_u64().is_some_and(|n| n > 0),
+        "{runs}"
+    );
+}
