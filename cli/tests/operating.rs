@@ -1287,7 +1287,12 @@ async fn recoveryctl_call_shows_the_whole_chain_of_a_transferred_call_and_where_
         .collect();
     plan_json(&stack, window).await;
     let worked = ctl(&stack, &["work", "--until-empty", "--json"], "error").await;
-    assert_eq!(worked.status.code(), Some(0), "{}", String::from_utf8_lossy(&worked.stderr));
+    assert_eq!(
+        worked.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&worked.stderr)
+    );
 
     // Where Connect writes recordings (the generator's alias), so that each leg's are listed.
     let with_recordings = tokio::process::Command::new(env!("CARGO_BIN_EXE_recoveryctl"))
@@ -1326,7 +1331,9 @@ async fn recoveryctl_call_shows_the_whole_chain_of_a_transferred_call_and_where_
     // runs names each instance's counts.
     let runs = json_of(&ctl(&stack, &["runs", "--json"], "error").await);
     assert!(
-        runs[0]["instances"][INSTANCE]["eligible"].as_u64().is_some_and(|n| n > 0),
+        runs[0]["instances"][INSTANCE]["eligible"]
+            .as_u64()
+            .is_some_and(|n| n > 0),
         "{runs}"
     );
 }

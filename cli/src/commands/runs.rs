@@ -126,6 +126,16 @@ pub(super) fn plain_words(
              they are recovered once it is readable."
         ));
     }
+    let restored = outcomes
+        .iter()
+        .filter(|o| o.restored_from.is_some())
+        .count();
+    if restored > 0 {
+        lines.push(format!(
+            "{restored} recovered call(s) had a recording in an archive (Glacier): it was restored \
+             first, then sent."
+        ));
+    }
     let truncated = outcomes
         .iter()
         .filter(|o| o.integrity.as_deref() == Some("truncated"))

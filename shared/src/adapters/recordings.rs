@@ -1,6 +1,7 @@
 //! Recordings in S3: `HeadObject` to open one (its size and ETag), `GetObject` when its part is
 //! first polled.
 
+use aws_sdk_s3::types::StorageClass;
 use futures::stream::{self, StreamExt};
 use tokio::time::Instant;
 use tokio_util::io::ReaderStream;
@@ -18,6 +19,8 @@ use crate::ports::verint::AudioPart;
 pub struct OpenRecording {
     pub location: S3Location,
     pub len: u64,
+    /// The archive class, when this is a restored copy of an archived recording.
+    pub restored_from: Option<String>,
     etag: Option<String>,
     s3: aws_sdk_s3::Client,
 }
@@ -87,7 +90,14 @@ pub async fn open_recording(
             restore,
         });
     }
+    let restored_from = match out.storage_class() {
+        Some(c @ (StorageClass::Glacier | StorageClass::DeepArchive)) => {
+            Some(c.as_str().to_owned())
+        }
+        _ => None,
+    };
     Ok(OpenRecording {
+        restored_from,
         location: location.clone(),
         len: out.content_length.unwrap_or(0).max(0) as u64,
         etag: out.e_tag,
@@ -146,11 +156,13 @@ impl RecordingStore for S3Recordings {
                 key: location.key.clone(),
             })??;
         let location = opened.location.clone();
+        let restored_from = opened.restored_from.clone();
         let AudioPart { len, body } = opened.into_part();
         Ok(Recording {
             location,
             len,
             body,
+            restored_from,
         })
     }
 

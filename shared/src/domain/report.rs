@@ -254,6 +254,10 @@ pub struct Outcome {
     pub expected_seconds: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actual_seconds: Option<f64>,
+    /// The archive class (`GLACIER`, `DEEP_ARCHIVE`) of a recording that was restored before
+    /// it was sent (design §10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored_from: Option<String>,
 }
 
 /// The outcome's `integrity` of a truncated recording.

@@ -59,6 +59,8 @@ pub struct Recording {
     pub location: S3Location,
     pub len: u64,
     pub body: BodyStream,
+    /// The archive class of a recording read from its restored copy (design §10).
+    pub restored_from: Option<String>,
 }
 
 impl std::fmt::Debug for Recording {
@@ -168,6 +170,7 @@ pub(crate) mod fake {
                 Audio::Bytes(n) => Audio::Wav(silent_wav(n)),
                 other => other,
             };
+            let restored = matches!(audio, Audio::Archived(_));
             let (len, body): (u64, BodyStream) = match audio {
                 Audio::Gone => {
                     return Err(RecordingError::Gone {
@@ -206,6 +209,7 @@ pub(crate) mod fake {
                 location: location.clone(),
                 len,
                 body,
+                restored_from: restored.then(|| "GLACIER".to_owned()),
             })
         }
 

@@ -148,6 +148,7 @@ async fn main() -> anyhow::Result<()> {
                         integrity: None,
                         expected_seconds: None,
                         actual_seconds: None,
+                        restored_from: None,
                     },
                 )
                 .await

@@ -23,7 +23,8 @@ async fn one_deployment_recovers_the_missed_calls_of_both_instances_and_counts_e
     let date = past_day();
     let day = stack.day(91, date, 120).await.expect("day");
     let w = day_window(date);
-    let in_window = |t: &&local_stack::generate::Truth| t.initiation >= w.start && t.initiation < w.end;
+    let in_window =
+        |t: &&local_stack::generate::Truth| t.initiation >= w.start && t.initiation < w.end;
     let expected: HashSet<String> = day
         .truth
         .iter()
@@ -62,7 +63,11 @@ async fn one_deployment_recovers_the_missed_calls_of_both_instances_and_counts_e
             .filter(in_window)
             .filter(|t| t.missing_in(&[instance]))
             .count() as u64;
-        assert_eq!((counts.eligible, counts.missing), (eligible, missing), "{instance}");
+        assert_eq!(
+            (counts.eligible, counts.missing),
+            (eligible, missing),
+            "{instance}"
+        );
     }
     assert_eq!(
         report.instances.values().map(|c| c.eligible).sum::<u64>(),
@@ -79,7 +84,12 @@ fn chains_of(day: &Day, date: chrono::NaiveDate) -> HashMap<String, bool> {
     }
     legs.into_iter()
         .filter(|(_, l)| l.iter().map(|t| t.initiation).min().map(|d| d.date_naive()) == Some(date))
-        .map(|(id, l)| (id.to_owned(), l.iter().all(|t| t.in_verint || t.all_deleted())))
+        .map(|(id, l)| {
+            (
+                id.to_owned(),
+                l.iter().all(|t| t.in_verint || t.all_deleted()),
+            )
+        })
         .collect()
 }
 
@@ -90,11 +100,18 @@ async fn coverage_counts_each_chain_on_its_first_day_and_names_those_with_a_leg_
     let day = stack.day(92, date, 300).await.expect("day");
     let truth = chains_of(&day, date);
     let incomplete: Vec<&String> = {
-        let mut v: Vec<&String> = truth.iter().filter(|(_, c)| !**c).map(|(id, _)| id).collect();
+        let mut v: Vec<&String> = truth
+            .iter()
+            .filter(|(_, c)| !**c)
+            .map(|(id, _)| id)
+            .collect();
         v.sort();
         v
     };
-    assert!(!incomplete.is_empty(), "the day has a chain with a leg to recover");
+    assert!(
+        !incomplete.is_empty(),
+        "the day has a chain with a leg to recover"
+    );
     assert!(
         day.truth
             .iter()
@@ -128,7 +145,9 @@ async fn coverage_counts_each_chain_on_its_first_day_and_names_those_with_a_leg_
     let later = day
         .truth
         .iter()
-        .find(|t| t.eligible() && t.initial_contact_id.is_some() && t.initiation.date_naive() == date)
+        .find(|t| {
+            t.eligible() && t.initial_contact_id.is_some() && t.initiation.date_naive() == date
+        })
         .expect("a later leg on the day");
     let row = coverage
         .contacts

@@ -38,7 +38,11 @@ async fn a_truncated_recording_is_recovered_and_flagged_in_its_outcome_and_in_co
 
     let expected = expected_missing(&day, day_window(date).start, day_window(date).end);
     assert_in_verint_exactly(&stack.sim, &expected);
-    let outcomes = stack.store().outcomes(&report.run_id).await.expect("outcomes");
+    let outcomes = stack
+        .store()
+        .outcomes(&report.run_id)
+        .await
+        .expect("outcomes");
     let flagged: Vec<&str> = outcomes
         .iter()
         .filter(|o| o.integrity.as_deref() == Some("truncated"))
@@ -48,7 +52,10 @@ async fn a_truncated_recording_is_recovered_and_flagged_in_its_outcome_and_in_co
     want.sort_unstable();
     assert_eq!(flagged, want, "exactly the truncated ones");
     for o in outcomes.iter().filter(|o| o.integrity.is_some()) {
-        let (expected, actual) = (o.expected_seconds.expect("both"), o.actual_seconds.expect("both"));
+        let (expected, actual) = (
+            o.expected_seconds.expect("both"),
+            o.actual_seconds.expect("both"),
+        );
         assert!(expected >= 60.0 && actual < 5.0, "{o:?}");
         assert_eq!(o.status, OutcomeStatus::Recovered, "the best copy there is");
     }
@@ -85,7 +92,7 @@ async fn an_archived_recording_is_restored_by_moto_and_recovered_without_using_u
     assert_eq!(code.as_deref(), Some("InvalidObjectState"));
 
     let planner = stack.planner().await.expect("planner");
-    plan_manual(&planner, day_window(date)).await.expect("plan");
+    let report = plan_manual(&planner, day_window(date)).await.expect("plan");
     let worker = stack.worker().await.expect("worker");
     let dispositions = stack
         .drain(&worker, Duration::from_secs(120))
@@ -93,11 +100,25 @@ async fn an_archived_recording_is_restored_by_moto_and_recovered_without_using_u
         .expect("drained");
 
     assert!(
-        dispositions.iter().any(|d| matches!(d, Disposition::Restoring(_))),
+        dispositions
+            .iter()
+            .any(|d| matches!(d, Disposition::Restoring(_))),
         "it waited for the restore: {dispositions:?}"
     );
     assert_in_verint_once(&stack.sim, &archived.contact_id);
     assert_dead_letter_queue_empty(&stack).await;
+    let outcome = stack
+        .store()
+        .outcomes(&report.run_id)
+        .await
+        .expect("outcomes")
+        .into_iter()
+        .find(|o| o.contact_id == archived.contact_id)
+        .expect("its outcome");
+    assert_eq!(
+        (outcome.status, outcome.restored_from.as_deref()),
+        (OutcomeStatus::Recovered, Some("GLACIER"))
+    );
     let head = stack
         .s3
         .head_object()
@@ -107,7 +128,8 @@ async fn an_archived_recording_is_restored_by_moto_and_recovered_without_using_u
         .await
         .expect("head");
     assert!(
-        head.restore().is_some_and(|r| r.contains("ongoing-request=\"false\"")),
+        head.restore()
+            .is_some_and(|r| r.contains("ongoing-request=\"false\"")),
         "restored by RestoreObject: {:?}",
         head.restore()
     );
@@ -227,7 +249,12 @@ async fn redacted_never_sends_an_original_and_names_why_a_call_has_none() {
     assert!(!ingested_ids(&stack.sim).contains(&lacking), "never sent");
     let redacted = redacted_bodies(&day);
     for call in stack.sim.state().ingested() {
-        let key = call.metadata["recordings"][0]["key"].as_str().unwrap_or_default();
-        assert!(redacted.contains_key(key), "only redacted audio is sent: {key}");
+        let key = call.metadata["recordings"][0]["key"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            redacted.contains_key(key),
+            "only redacted audio is sent: {key}"
+        );
     }
 }

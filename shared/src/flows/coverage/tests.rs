@@ -262,6 +262,7 @@ async fn a_day_is_read_from_the_runs_ledgers_and_the_workers_outcomes() {
         integrity: None,
         expected_seconds: None,
         actual_seconds: None,
+        restored_from: None,
     };
     store
         .put_run_json(

@@ -158,6 +158,8 @@ struct Done {
     interaction_id: String,
     bytes: u64,
     truncated: Option<Truncation>,
+    /// The archive class of a recording restored before it was sent.
+    restored_from: Option<String>,
 }
 
 impl Done {
@@ -167,6 +169,7 @@ impl Done {
             interaction_id,
             bytes: 0,
             truncated: None,
+            restored_from: None,
         }
     }
 }
@@ -402,6 +405,7 @@ where
             integrity: None,
             expected_seconds: None,
             actual_seconds: None,
+            restored_from: None,
         };
         let failure = match result {
             Ok(done) => {
@@ -409,6 +413,7 @@ where
                 outcome.status = done.status;
                 outcome.bytes = done.bytes;
                 outcome.interaction_id = Some(done.interaction_id).filter(|s| !s.is_empty());
+                outcome.restored_from = done.restored_from;
                 if let Some(t) = done.truncated {
                     warn!(
                         key = %t.key,
@@ -710,6 +715,7 @@ where
             .collect();
         let metadata = build_metadata(contact, message, &meta, Utc::now());
         let lens: Vec<u64> = recordings.iter().map(|r| r.len).collect();
+        let restored_from = recordings.iter().find_map(|r| r.restored_from.clone());
         let mut probes = Probes::default();
         let parts = recordings
             .into_iter()
@@ -733,6 +739,7 @@ where
                     interaction_id,
                     bytes: total,
                     truncated,
+                    restored_from,
                 }))
             }
             Some(Ok(Ingested::AlreadyPresent { interaction_id })) => {

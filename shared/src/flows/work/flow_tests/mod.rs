@@ -681,11 +681,13 @@ async fn an_archived_recording_is_restored_once_and_waits_without_using_up_recei
     assert_eq!(delay, Duration::from_secs(40));
     assert!(attributes.contains(&("restore_since".into(), since)));
 
-    // Restored: recovered.
+    // Restored: recovered, and its outcome says from where.
     fakes.recordings.finish_restores();
     let d = fakes.work(&[again], None).await;
     assert_eq!(d, [Disposition::Done(OutcomeStatus::Recovered)]);
     assert_eq!(lock(&fakes.verint.stored).len(), 1);
+    let last = lock(&fakes.outcomes.0).last().cloned().expect("an outcome");
+    assert_eq!(last.restored_from.as_deref(), Some("GLACIER"));
 }
 
 #[tokio::test]
