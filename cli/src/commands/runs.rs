@@ -136,6 +136,19 @@ pub(super) fn plain_words(
              first, then sent."
         ));
     }
+    let redacted = outcomes.iter().filter(|o| o.redacted).count();
+    let variant = env("RECORDING_VARIANT").unwrap_or_else(|| "original".into());
+    if redacted > 0 || variant != "original" {
+        let recovered = outcomes
+            .iter()
+            .filter(|o| o.status == OutcomeStatus::Recovered)
+            .count();
+        lines.push(format!(
+            "Audio sent as RECORDING_VARIANT={variant}: {redacted} call(s) as their Contact Lens \
+             redacted recording, {} as their original.",
+            recovered.saturating_sub(redacted)
+        ));
+    }
     let truncated = outcomes
         .iter()
         .filter(|o| o.integrity.as_deref() == Some("truncated"))

@@ -258,6 +258,9 @@ pub struct Outcome {
     /// it was sent (design §10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restored_from: Option<String>,
+    /// The call was sent as its Contact Lens redacted audio (design §10).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub redacted: bool,
 }
 
 /// The outcome's `integrity` of a truncated recording.

@@ -446,6 +446,7 @@ pub async fn drop_dead_letter<Q: RedriveQueues, O: OutcomeStore>(
             expected_seconds: None,
             actual_seconds: None,
             restored_from: None,
+            redacted: false,
         };
         if let Err(source) = outcomes.put_outcome(&w.run_id, &outcome).await {
             let _ = queues.release_dead_letter(&m.receipt_handle).await;

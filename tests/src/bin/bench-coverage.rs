@@ -149,6 +149,7 @@ async fn main() -> anyhow::Result<()> {
                         expected_seconds: None,
                         actual_seconds: None,
                         restored_from: None,
+                        redacted: false,
                     },
                 )
                 .await

@@ -263,6 +263,7 @@ async fn a_day_is_read_from_the_runs_ledgers_and_the_workers_outcomes() {
         expected_seconds: None,
         actual_seconds: None,
         restored_from: None,
+        redacted: false,
     };
     store
         .put_run_json(

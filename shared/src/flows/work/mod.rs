@@ -160,6 +160,8 @@ struct Done {
     truncated: Option<Truncation>,
     /// The archive class of a recording restored before it was sent.
     restored_from: Option<String>,
+    /// Sent as its redacted audio.
+    redacted: bool,
 }
 
 impl Done {
@@ -170,6 +172,7 @@ impl Done {
             bytes: 0,
             truncated: None,
             restored_from: None,
+            redacted: false,
         }
     }
 }
@@ -406,6 +409,7 @@ where
             expected_seconds: None,
             actual_seconds: None,
             restored_from: None,
+            redacted: false,
         };
         let failure = match result {
             Ok(done) => {
@@ -414,6 +418,7 @@ where
                 outcome.bytes = done.bytes;
                 outcome.interaction_id = Some(done.interaction_id).filter(|s| !s.is_empty());
                 outcome.restored_from = done.restored_from;
+                outcome.redacted = done.redacted;
                 if let Some(t) = done.truncated {
                     warn!(
                         key = %t.key,
@@ -740,6 +745,10 @@ where
                     bytes: total,
                     truncated,
                     restored_from,
+                    redacted: self.settings.audio.variant.wants_redacted()
+                        && audio
+                            .iter()
+                            .all(|r| is_redacted_key(&self.settings.audio.redacted_prefix, &r.key)),
                 }))
             }
             Some(Ok(Ingested::AlreadyPresent { interaction_id })) => {
