@@ -32,10 +32,15 @@ pub(super) async fn redrive(json: bool, dry_run: bool) -> Result<()> {
         println!("nothing was moved (--dry-run); `recoveryctl redrive` moves them");
         return Ok(());
     }
+    // The depth at the start gives the total and so an ETA (a move task reports no progress).
+    let depth = {
+        use recovery::ports::queue::RedriveQueues as _;
+        queues.dead_letter_depth().await.unwrap_or(0)
+    };
     let pb = progress(
         json,
-        0,
-        "{spinner} {elapsed:>4} moved {pos} message(s) back ({per_sec})",
+        depth,
+        "{spinner} {elapsed:>4} moved {pos}/{len} message(s) back ({per_sec}, about {eta} left)",
     );
     let moved = AtomicU64::new(0);
     let outcome = recovery::flows::redrive::redrive(&queues, &|n| {
