@@ -1110,7 +1110,8 @@ def cli_commands(root=ROOT):
 
     def flags(block):
         found = set()
-        for attr, field in re.findall(r"#\[arg\(([^\n]*)\)\]\s*(?:///[^\n]*\s*)*(\w+)\s*:", block):
+        # An attribute may span lines (rustfmt breaks long ones).
+        for attr, field in re.findall(r"#\[arg\(((?:[^()\]]|\([^()]*\))*)\)\]\s*(?:///[^\n]*\s*)*(\w+)\s*:", block):
             if re.search(r"\blong\b", attr):
                 named = re.search(r'\blong\s*=\s*"([^"]+)"', attr)
                 found.add("--" + (named[1] if named else field.strip("_").replace("_", "-")))
