@@ -2,6 +2,7 @@
 //! bucket, secret and Verint, each with what to do when it fails. Nothing is changed.
 
 use recovery::config::{VARIABLES, VerintKeySource};
+use recovery::domain::error::error_chain;
 
 use super::*;
 
@@ -84,7 +85,7 @@ pub(super) async fn doctor(json: bool) -> Result<()> {
                 ok: false,
                 detail: format!(
                     "{}: check the URL and sqs:GetQueueAttributes on it",
-                    error_text(&e)
+                    error_chain(&e)
                 ),
             },
         };
@@ -166,7 +167,7 @@ pub(super) async fn doctor(json: bool) -> Result<()> {
             Err(e) => Probe {
                 what: "Verint".into(),
                 ok: false,
-                detail: format!("the key could not be loaded: {}", error_text(&e)),
+                detail: format!("the key could not be loaded: {}", error_chain(&e)),
             },
             Ok(verint) => match verint.holds("00000000-0000-4000-8000-000000000000").await {
                 Ok(_) => Probe {
@@ -183,7 +184,7 @@ pub(super) async fn doctor(json: bool) -> Result<()> {
                     detail: format!(
                         "DAS at {}: {}: check VERINT_DAS_URL, the network path and the key",
                         config.verint_das_url,
-                        error_text(&e)
+                        error_chain(&e)
                     ),
                 },
             },
@@ -218,14 +219,4 @@ pub(super) async fn doctor(json: bool) -> Result<()> {
         bail!("{failed} check(s) failed (see above); nothing was changed");
     }
     Ok(())
-}
-
-fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut source = e.source();
-    while let Some(s) = source {
-        parts.push(s.to_string());
-        source = s.source();
-    }
-    parts.join(": ")
 }

@@ -17,18 +17,7 @@ const CHAT: &str = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d";
 
 /// A valid configuration of instance `i`, every optional setting at its default.
 pub(super) fn config() -> Config {
-    let vars = HashMap::from([
-        ("CTR_BUCKET", "ctr"),
-        ("CONNECT_INSTANCE_ID", "i"),
-        ("WORK_QUEUE_URL", "q"),
-        ("DEAD_LETTER_QUEUE_URL", "d"),
-        ("STATE_BUCKET", "s"),
-        ("VERINT_DAS_URL", "https://v/das"),
-        ("VERINT_INGEST_URL", "https://v/ingest"),
-        ("VERINT_API_KEY_ID", "k"),
-        ("VERINT_API_KEY", "a2V5"),
-    ]);
-    Config::from_lookup(|k| vars.get(k).map(|v| v.to_string())).expect("valid")
+    config_with(&[])
 }
 
 fn ts(s: &str) -> DateTime<Utc> {
@@ -207,6 +196,7 @@ impl KeyListing for Listing {
     }
 }
 
+/// [`config`] with `extra` variables set as well.
 fn config_with(extra: &[(&str, &str)]) -> Config {
     let mut vars: HashMap<&str, &str> = HashMap::from([
         ("CTR_BUCKET", "ctr"),
